@@ -1,0 +1,56 @@
+# Notebook Gateway — developer entry points. `make run` and `make test` are all a new machine needs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DATA_DIR ?= data
+HOST ?= 127.0.0.1
+PORT ?= 8000
+STAMP := $(VENV)/.installed
+
+.PHONY: help install run test unit check lint typecheck bench clean
+
+help:
+	@echo "make run        install, prepare $(DATA_DIR)/, print an API key, serve on $(HOST):$(PORT)"
+	@echo "make test       install and run the whole test suite"
+	@echo "make check      lint (ruff) + type check (mypy) + tests"
+	@echo "make bench      benchmarks (figures go to docs/benchmarks.md by hand)"
+
+$(STAMP): pyproject.toml
+	@base=$$(scripts/find-python) || exit 1; \
+	if [ ! -x $(PY) ] || ! $(PY) -c 'import sys; sys.exit(sys.version_info < (3, 12))'; then \
+	  rm -rf $(VENV); echo "creating $(VENV) with $$base"; $$base -m venv $(VENV); fi
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	@mkdir -p $(DATA_DIR)
+	@key=$$($(PY) -m gateway demo-key --data-dir $(DATA_DIR)) && \
+	echo "" && echo "API key (all scopes, project 1): $$key" && \
+	echo "try: curl -H 'Authorization: Bearer $$key' http://$(HOST):$(PORT)/api/projects/1/notebooks/" && echo ""
+	$(PY) -m gateway serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
+
+test: install
+	$(PY) -m pytest
+
+unit: install
+	$(PY) -m pytest -m "not docker"
+
+lint: install
+	$(PY) -m ruff check gateway tests bench
+	$(PY) -m ruff format --check gateway tests bench
+
+typecheck: install
+	$(PY) -m mypy
+
+check: lint typecheck test
+
+bench: install
+	$(PY) bench/http_throughput.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

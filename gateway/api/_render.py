@@ -1,0 +1,104 @@
+"""Wire shapes of the store's records (PostHog's serializers)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+from yarl import URL
+
+from gateway.clock import isoformat
+from gateway.keys import SETTINGS_KEY
+from gateway.store.records import ActivityEntry, Notebook, SharingConfig, User
+
+
+def user_json(user: User | None) -> dict[str, Any] | None:
+    if user is None:
+        return None
+    return {
+        "id": user.id,
+        "uuid": user.uuid,
+        "distinct_id": user.distinct_id,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "email": user.email,
+        "is_email_verified": None,
+        "hedgehog_config": None,
+        "role_at_organization": None,
+    }
+
+
+def notebook_json(notebook: Notebook, *, minimal: bool = False) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": notebook.id,
+        "short_id": notebook.short_id,
+        "title": notebook.title,
+    }
+    if not minimal:
+        body["content"] = notebook.content
+        body["text_content"] = notebook.text_content
+        body["version"] = notebook.version
+    body |= {
+        "deleted": notebook.deleted,
+        "created_at": isoformat(notebook.created_at),
+        "created_by": user_json(notebook.created_by),
+        "last_modified_at": isoformat(notebook.last_modified_at),
+        "last_modified_by": user_json(notebook.last_modified_by),
+        "user_access_level": "editor",
+    }
+    if not minimal:
+        body["parent_resource"] = None
+    return body
+
+
+def activity_json(entry: ActivityEntry) -> dict[str, Any]:
+    user: dict[str, Any] = (
+        {"first_name": "System", "email": None, "is_system": True}
+        if entry.user is None
+        else {"first_name": entry.user.first_name, "email": entry.user.email}
+    )
+    return {
+        "id": entry.id,
+        "user": user,
+        "activity": entry.activity,
+        "scope": entry.scope,
+        "item_id": entry.item_id,
+        "detail": entry.detail,
+        "created_at": isoformat(entry.created_at),
+    }
+
+
+def sharing_json(config: SharingConfig) -> dict[str, Any]:
+    return {
+        "created_at": None if config.created_at is None else isoformat(config.created_at),
+        "enabled": config.enabled,
+        "access_token": config.access_token,
+        "settings": config.settings,
+        "password_required": config.password_required,
+        "share_passwords": [
+            {
+                "id": p.id,
+                "created_at": isoformat(p.created_at),
+                "note": p.note,
+                "created_by_email": p.created_by_email,
+                "is_active": True,
+            }
+            for p in config.passwords
+        ],
+    }
+
+
+def absolute_url(request: web.Request, **query: int) -> str:
+    """This request's URL with `query` merged in, absolute (public_url wins when set)."""
+    base = request.app[SETTINGS_KEY].public_url
+    url = request.url if not base else URL(base.rstrip("/") + request.rel_url.path_qs)
+    return str(url.update_query({k: str(v) for k, v in query.items()}))
+
+
+def json_response(body: Any, *, status: int = 200) -> web.Response:
+    return web.Response(
+        text=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+        status=status,
+        content_type="application/json",
+    )

@@ -1,0 +1,115 @@
+"""JSON body and query-string parsing that raises InvalidRequest naming the field."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from gateway.errors import InvalidRequest, PayloadTooLarge
+from gateway.store.records import UNSET, Maybe
+
+
+async def json_object(request: web.Request, *, allow_empty: bool = True) -> dict[str, Any]:
+    """The body as a JSON object. Empty body → {} when allowed; anything else → 400/413."""
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge as err:
+        msg = f"Request body is larger than the {err.max_size} byte limit."
+        raise PayloadTooLarge(msg) from err
+    if not raw.strip():
+        if allow_empty:
+            return {}
+        raise InvalidRequest("A JSON body is required.")
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        msg = f"JSON parse error - {err}"
+        raise InvalidRequest(msg, attr=None) from err
+    if not isinstance(body, dict):
+        msg = f"Expected a JSON object but got {type(body).__name__}."
+        raise InvalidRequest(msg)
+    return body
+
+
+def _wrong(attr: str, expected: str) -> InvalidRequest:
+    return InvalidRequest(f"{attr} must be {expected}.", attr=attr)
+
+
+def opt_str(
+    body: Mapping[str, Any], attr: str, *, nullable: bool = False, max_length: int | None = None
+) -> Maybe[str | None]:
+    if attr not in body:
+        return UNSET
+    value = body[attr]
+    if value is None and nullable:
+        return None
+    if not isinstance(value, str):
+        raise _wrong(attr, "a string" + (" or null" if nullable else ""))
+    if max_length is not None and len(value) > max_length:
+        raise InvalidRequest(
+            f"Ensure {attr} has no more than {max_length} characters.", attr=attr
+        )
+    return value
+
+
+def req_str(body: Mapping[str, Any], attr: str, *, max_length: int | None = None) -> str:
+    value = opt_str(body, attr, max_length=max_length)
+    if value is UNSET or value is None:
+        raise InvalidRequest(f"{attr} is required.", attr=attr)
+    return value
+
+
+def opt_bool(body: Mapping[str, Any], attr: str) -> Maybe[bool]:
+    if attr not in body:
+        return UNSET
+    value = body[attr]
+    if not isinstance(value, bool):
+        raise _wrong(attr, "a boolean")
+    return value
+
+
+def opt_int(
+    body: Mapping[str, Any], attr: str, *, minimum: int | None = None
+) -> Maybe[int]:
+    if attr not in body:
+        return UNSET
+    value = body[attr]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _wrong(attr, "an integer")
+    if minimum is not None and value < minimum:
+        raise _wrong(attr, f"an integer ≥ {minimum}")
+    return value
+
+
+def opt_json_size(value: Any, attr: str, *, max_depth: int = 200) -> Any:
+    """Reject JSON nested deeper than `max_depth` (keeps recursion in renderers safe)."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > max_depth:
+            msg = f"{attr} is nested more than {max_depth} levels deep."
+            raise InvalidRequest(msg, attr=attr)
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return value
+
+
+def query_int(
+    query: Mapping[str, str], name: str, *, default: int, minimum: int, maximum: int
+) -> int:
+    raw = query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = minimum - 1
+    if not minimum <= value <= maximum:
+        msg = f"{name} must be an integer from {minimum} to {maximum}."
+        raise InvalidRequest(msg, attr=name)
+    return value

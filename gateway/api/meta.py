@@ -1,0 +1,22 @@
+"""Service routes: liveness and the OpenAPI document."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.api._render import json_response
+from gateway.openapi import build_openapi
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/_health", name="health")
+async def health(request: web.Request) -> web.Response:
+    """Liveness: 200 while the process serves requests."""
+    return json_response({"status": "ok"})
+
+
+@routes.get("/api/schema", name="get_schema")
+async def get_schema(request: web.Request) -> web.Response:
+    """This API as an OpenAPI 3.1 document."""
+    return json_response(build_openapi(request.app))

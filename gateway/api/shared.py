@@ -1,0 +1,168 @@
+"""The public viewer: `/shared/{token}` (HTML) and `/shared/{token}.json`, with passwords.
+
+No API key here. A link works while its config is enabled, unexpired and its notebook live.
+A password-protected link needs a share token (cookie or Bearer), bought with a password.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+from typing import Any, Final
+
+from aiohttp import web
+
+from gateway.api._render import json_response
+from gateway.api._request import json_object
+from gateway.errors import NotAuthenticated, NotFound, ShareLoginFailed, TooManyRequests
+from gateway.keys import CLOCK_KEY, SHARE_LIMITER_KEY, SHARE_TOKENS_KEY, STORE_KEY
+from gateway.markdown import to_markdown
+from gateway.sharing import SHARE_COOKIE, SHARE_TOKEN_TTL, ShareClaims, check_password
+from gateway.store import Notebook, SharingConfig
+from gateway.store.records import notebook_detail
+
+routes = web.RouteTableDef()
+
+_PAGE: Final = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{{font-family:system-ui,sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem}}
+pre{{white-space:pre-wrap}}</style></head>
+<body>{body}
+<script type="application/json" id="exported-data">{data}</script></body></html>
+"""
+_UNLOCK: Final = """<h1>This notebook is password protected</h1>
+<form method="post"><label>Password <input type="password" name="password" autofocus></label>
+<button type="submit">Unlock</button></form>{error}"""
+
+
+def _split(token_path: str) -> tuple[str, bool]:
+    token, _, extension = token_path.partition(".")
+    return token, extension == "json"
+
+
+async def _lookup(request: web.Request) -> tuple[SharingConfig, Notebook, bool]:
+    token, as_json = _split(request.match_info["token"])
+    found = await request.app[STORE_KEY].find_shared(token, now=request.app[CLOCK_KEY].now())
+    if found is None:
+        raise NotFound("Not found.")
+    config, notebook = found
+    wants_json = as_json or "application/json" in request.headers.get("Accept", "")
+    return config, notebook, wants_json
+
+
+def _unlocked(request: web.Request, config: SharingConfig) -> bool:
+    if not config.password_required:
+        return True
+    header = request.headers.get("Authorization", "")
+    candidates = [request.cookies.get(SHARE_COOKIE, "")]
+    if header.lower().startswith("bearer "):
+        candidates.append(header[7:].strip())
+    active = {p.id for p in config.passwords}
+    for candidate in candidates:
+        claims = request.app[SHARE_TOKENS_KEY].verify(candidate, config.access_token)
+        if claims is not None and claims.share_password_id in active:
+            return True
+    return False
+
+
+def _scene(notebook: Notebook) -> dict[str, Any]:
+    return {
+        "type": "scene",
+        "notebook": {
+            "short_id": notebook.short_id,
+            "title": notebook.title,
+            "content": notebook.content,
+        },
+    }
+
+
+def _html(title: str, body: str, data: dict[str, Any], status: int = 200) -> web.Response:
+    # `</` inside the JSON must not close the script element.
+    payload = json.dumps(data).replace("</", "<\\/")
+    return web.Response(
+        text=_PAGE.format(title=html.escape(title), body=body, data=payload),
+        status=status,
+        content_type="text/html",
+    )
+
+
+def _unlock_page(error: str = "", status: int = 401) -> web.Response:
+    message = f'<p role="alert">{html.escape(error)}</p>' if error else ""
+    return _html("Password required", _UNLOCK.format(error=message), {"type": "unlock"}, status)
+
+
+@routes.get("/shared/{token}", name="view_shared")
+async def view_shared(request: web.Request) -> web.Response:
+    """A shared notebook, as HTML or (`.json` / Accept) as a scene object."""
+    config, notebook, wants_json = await _lookup(request)
+    if not _unlocked(request, config):
+        if wants_json:
+            raise NotAuthenticated("A password is required to view this notebook.")
+        return _unlock_page()
+    if wants_json:
+        return json_response(_scene(notebook))
+    rendered = html.escape(to_markdown(notebook.content, title=notebook.title or "Untitled"))
+    return _html(notebook.title or "Untitled", f"<pre>{rendered}</pre>", _scene(notebook))
+
+
+@routes.post("/shared/{token}", name="unlock_shared")
+async def unlock_shared(request: web.Request) -> web.StreamResponse:
+    """Trade a share password for a 24 h share token (JSON and a cookie)."""
+    config, notebook, wants_json = await _lookup(request)
+    is_form = request.content_type in {"application/x-www-form-urlencoded", "multipart/form-data"}
+    if is_form:
+        form = await request.post()
+        password: Any = form.get("password")
+    else:
+        password = (await json_object(request)).get("password")
+    limiter = request.app[SHARE_LIMITER_KEY]
+    client = (config.access_token, request.remote or "unknown")
+    wait = limiter.retry_after(client)
+    if wait is not None:
+        raise TooManyRequests(
+            "Too many failed password attempts; try again later.",
+            headers={"Retry-After": str(wait)},
+        )
+    matched = None
+    if isinstance(password, str) and password:
+        for candidate in config.passwords:
+            if await asyncio.to_thread(check_password, password, candidate.password_hash):
+                matched = candidate
+                break
+    if matched is None:
+        limiter.record_failure(client)
+        await request.app[STORE_KEY].log_activity(
+            notebook.project_id,
+            user=None,
+            activity="share_login_failed",
+            item_id=notebook.short_id,
+            detail=notebook_detail(title=notebook.title, short_id=notebook.short_id, changes=None),
+            now=request.app[CLOCK_KEY].now(),
+        )
+        if is_form and not wants_json:
+            return _unlock_page("Incorrect password")
+        raise ShareLoginFailed("Incorrect password")
+    token = request.app[SHARE_TOKENS_KEY].issue(
+        ShareClaims(
+            share_password_id=matched.id,
+            project_id=notebook.project_id,
+            access_token=config.access_token,
+        )
+    )
+    response: web.StreamResponse
+    if is_form and not wants_json:
+        response = web.Response(status=303, headers={"Location": request.path})
+    else:
+        response = json_response({"shareToken": token})
+    response.set_cookie(
+        SHARE_COOKIE,
+        token,
+        max_age=int(SHARE_TOKEN_TTL.total_seconds()),
+        path=request.path.rsplit(".json", 1)[0],
+        httponly=True,
+        samesite="Lax",
+        secure=request.secure,
+    )
+    return response

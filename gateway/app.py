@@ -1,0 +1,83 @@
+"""Application factory and entry point."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import AsyncIterator, Sequence
+
+from aiohttp import web
+
+from gateway.api import setup_routes
+from gateway.clock import Clock, SystemClock
+from gateway.keys import (
+    CLOCK_KEY,
+    SETTINGS_KEY,
+    SHARE_LIMITER_KEY,
+    SHARE_TOKENS_KEY,
+    STORE_KEY,
+)
+from gateway.middleware import error_middleware
+from gateway.settings import Settings
+from gateway.sharing import ShareLoginLimiter, ShareTokens
+from gateway.store import SQLiteStore
+
+
+def load_secret(settings: Settings) -> str:
+    """The signing key: from settings, else `<data_dir>/secret_key`, created once (0600)."""
+    if settings.secret_key:
+        return settings.secret_key
+    path = settings.data_dir / "secret_key"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+async def store_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Open (and migrate) the embedded database for the app's lifetime."""
+    settings = app[SETTINGS_KEY]
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = SQLiteStore.open(settings.database_path)
+    app[STORE_KEY] = store
+    app[SHARE_TOKENS_KEY] = ShareTokens(load_secret(settings), app[CLOCK_KEY])
+    yield
+    await store.close()
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
+    """Build the gateway application; resources open on startup, close on cleanup."""
+    app = web.Application(
+        middlewares=[error_middleware], client_max_size=settings.max_body_bytes
+    )
+    app[SETTINGS_KEY] = settings
+    app[CLOCK_KEY] = clock or SystemClock()
+    app[SHARE_LIMITER_KEY] = ShareLoginLimiter(
+        app[CLOCK_KEY],
+        max_failures=settings.share_login_max_failures,
+        window_s=settings.share_login_window_s,
+    )
+    app.cleanup_ctx.append(store_ctx)
+    setup_routes(app)
+    return app
+
+
+def serve(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    web.run_app(
+        create_app(settings), host=settings.host, port=settings.port, print=None,
+        access_log=None,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from gateway.cli import run  # noqa: PLC0415 - the CLI imports this module
+
+    return run(argv)
+
+
+__all__ = ["create_app", "main", "serve"]

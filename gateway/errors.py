@@ -1,0 +1,149 @@
+"""The gateway's error tree. The middleware renders every one of these; handlers only raise.
+
+    GatewayError (500 server_error)
+    ├── InvalidRequest (400 validation_error / invalid_input)
+    │   └── SharingError (400, rendered {"error": detail})
+    ├── NotAuthenticated (401 authentication_error / not_authenticated)
+    │   └── AuthenticationFailed (401 / authentication_failed)
+    ├── PermissionDenied (403 authentication_error / permission_denied)
+    ├── NotFound (404 invalid_request / not_found)
+    ├── MethodNotAllowed (405, empty body)
+    ├── Conflict (409 server_error / conflict)
+    ├── PayloadTooLarge (413 invalid_request / payload_too_large)
+    ├── ShareLoginFailed (401, rendered {"error": detail})
+    ├── TooManyRequests (429 throttled_error / throttled, Retry-After)
+    └── ServiceUnavailable (503 server_error / service_unavailable)
+
+The body is PostHog's (drf-exceptions-hog) `{"type", "code", "detail", "attr"}`, except where
+PostHog itself answers `{"error": ...}` (sharing password errors, see `body_style`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+
+class GatewayError(Exception):
+    """Base of every error the gateway answers with on purpose."""
+
+    status: ClassVar[int] = 500
+    error_type: ClassVar[str] = "server_error"
+    code: ClassVar[str] = "error"
+    body_style: ClassVar[Literal["posthog", "error", "empty"]] = "posthog"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        attr: str | None = None,
+        extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.attr = attr
+        self.extra = extra or {}
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any] | None:
+        """The JSON body for this error, or None for an empty body."""
+        if self.body_style == "empty":
+            return None
+        if self.body_style == "error":
+            return {"error": self.detail, **self.extra}
+        return {
+            "type": self.error_type,
+            "code": self.code,
+            "detail": self.detail,
+            "attr": self.attr,
+            **self.extra,
+        }
+
+
+class InvalidRequest(GatewayError):
+    status = 400
+    error_type = "validation_error"
+    code = "invalid_input"
+
+
+class SharingError(InvalidRequest):
+    """A sharing rule PostHog answers with a bare `{"error": ...}` body."""
+
+    body_style = "error"
+
+
+class NotAuthenticated(GatewayError):
+    status = 401
+    error_type = "authentication_error"
+    code = "not_authenticated"
+
+
+class AuthenticationFailed(NotAuthenticated):
+    code = "authentication_failed"
+
+
+class PermissionDenied(GatewayError):
+    status = 403
+    error_type = "authentication_error"
+    code = "permission_denied"
+
+
+class NotFound(GatewayError):
+    status = 404
+    error_type = "invalid_request"
+    code = "not_found"
+
+
+class MethodNotAllowed(GatewayError):
+    status = 405
+    error_type = "invalid_request"
+    code = "method_not_allowed"
+    body_style = "empty"
+
+
+class Conflict(GatewayError):
+    status = 409
+    error_type = "server_error"
+    code = "conflict"
+
+
+class PayloadTooLarge(GatewayError):
+    status = 413
+    error_type = "invalid_request"
+    code = "payload_too_large"
+
+
+class ShareLoginFailed(GatewayError):
+    status = 401
+    error_type = "authentication_error"
+    code = "incorrect_password"
+    body_style = "error"
+
+
+class TooManyRequests(GatewayError):
+    status = 429
+    error_type = "throttled_error"
+    code = "throttled"
+
+
+class ServiceUnavailable(GatewayError):
+    status = 503
+    error_type = "server_error"
+    code = "service_unavailable"
+
+
+ALL_ERRORS: tuple[type[GatewayError], ...] = (
+    GatewayError,
+    InvalidRequest,
+    SharingError,
+    NotAuthenticated,
+    AuthenticationFailed,
+    PermissionDenied,
+    NotFound,
+    MethodNotAllowed,
+    Conflict,
+    PayloadTooLarge,
+    ShareLoginFailed,
+    TooManyRequests,
+    ServiceUnavailable,
+)

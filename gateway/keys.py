@@ -1,0 +1,19 @@
+"""Every application and request key, typed. Nothing else lives here."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.principal import Principal
+from gateway.clock import Clock
+from gateway.settings import Settings
+from gateway.sharing import ShareLoginLimiter, ShareTokens
+from gateway.store import Store
+
+SETTINGS_KEY = web.AppKey("settings", Settings)
+CLOCK_KEY = web.AppKey("clock", Clock)
+STORE_KEY = web.AppKey("store", Store)
+SHARE_TOKENS_KEY = web.AppKey("share_tokens", ShareTokens)
+SHARE_LIMITER_KEY = web.AppKey("share_limiter", ShareLoginLimiter)
+
+PRINCIPAL_KEY = web.RequestKey("principal", Principal)

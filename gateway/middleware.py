@@ -1,0 +1,80 @@
+"""The one place that turns exceptions into HTTP error responses."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from gateway.errors import GatewayError
+
+_log = logging.getLogger(__name__)
+
+# aiohttp's own HTTP errors (router 404/405, 413 from client_max_size) keep their status and get
+# our body shape; these map their status to (type, code).
+_HTTP_CODES: dict[int, tuple[str, str]] = {
+    400: ("validation_error", "invalid_input"),
+    404: ("invalid_request", "not_found"),
+    405: ("invalid_request", "method_not_allowed"),
+    413: ("invalid_request", "payload_too_large"),
+}
+
+
+def error_response(
+    status: int, body: dict[str, object] | None, headers: dict[str, str] | None = None
+) -> web.Response:
+    if body is None:
+        return web.Response(status=status, headers=headers)
+    return web.Response(
+        status=status,
+        text=json.dumps(body),
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Render GatewayError, aiohttp HTTP errors ≥ 400 and unexpected exceptions as JSON.
+
+    Unexpected exceptions are logged with their traceback and answered with a generic 500 whose
+    detail never includes the exception text.
+    """
+    try:
+        return await handler(request)
+    except GatewayError as err:
+        return error_response(err.status, err.body(), err.headers)
+    except web.HTTPException as err:
+        if err.status < 400:
+            raise
+        error_type, code = _HTTP_CODES.get(err.status, ("invalid_request", "error"))
+        detail = _http_detail(err)
+        headers = {k: v for k, v in err.headers.items() if k.lower() == "allow"}
+        return error_response(
+            err.status,
+            {"type": error_type, "code": code, "detail": detail, "attr": None},
+            headers,
+        )
+    except Exception:
+        _log.exception("Unhandled error on %s %s", request.method, request.path)
+        return error_response(
+            500,
+            {
+                "type": "server_error",
+                "code": "error",
+                "detail": "A server error occurred.",
+                "attr": None,
+            },
+        )
+
+
+def _http_detail(err: web.HTTPException) -> str:
+    if err.status == 404:
+        return "Not found."
+    if err.status == 405:
+        return f'Method "{err.headers.get("X-Method", "")}" not allowed.'.replace('""', "this")
+    if err.status == 413:
+        return "Request body is too large."
+    return err.reason

@@ -1,0 +1,136 @@
+"""The OpenAPI 3.1 document, generated from the live router so it cannot drift.
+
+Paths, methods, operation ids (route names), summaries (handler docstrings) and the required
+scope come from the routes themselves; request body schemas are listed here by operation id.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Final
+
+from aiohttp import web
+
+from gateway import __version__
+
+_STRING_OR_NULL: Final = {"type": ["string", "null"]}
+_NOTEBOOK_WRITE: Final = {
+    "type": "object",
+    "properties": {
+        "title": {"type": ["string", "null"], "maxLength": 256},
+        "content": {},
+        "text_content": _STRING_OR_NULL,
+        "version": {"type": "integer", "minimum": 0},
+        "deleted": {"type": "boolean"},
+        "_create_in_folder": {"type": "string"},
+    },
+}
+_SHARING_WRITE: Final = {
+    "type": "object",
+    "properties": {
+        "enabled": {"type": "boolean"},
+        "settings": {"type": ["object", "null"]},
+        "password_required": {"type": "boolean"},
+    },
+}
+REQUEST_BODIES: Final[dict[str, dict[str, Any]]] = {
+    "create_notebook": {
+        **_NOTEBOOK_WRITE,
+        "properties": {
+            **_NOTEBOOK_WRITE["properties"],
+            "short_id": {"type": "string", "pattern": "^[A-Za-z0-9]{1,12}$"},
+        },
+    },
+    "update_notebook": _NOTEBOOK_WRITE,
+    "replace_notebook": _NOTEBOOK_WRITE,
+    "update_sharing": _SHARING_WRITE,
+    "refresh_sharing": _SHARING_WRITE,
+    "create_share_password": {
+        "type": "object",
+        "properties": {
+            "raw_password": {"type": "string", "minLength": 8},
+            "note": {"type": ["string", "null"], "maxLength": 100},
+        },
+    },
+    "unlock_shared": {
+        "type": "object",
+        "properties": {"password": {"type": "string"}},
+        "required": ["password"],
+    },
+}
+_ERROR: Final = {
+    "type": "object",
+    "properties": {
+        "type": {"type": "string"},
+        "code": {"type": "string"},
+        "detail": {"type": "string"},
+        "attr": _STRING_OR_NULL,
+    },
+}
+
+
+def _unwrap(handler: Any) -> Any:
+    while hasattr(handler, "__wrapped__"):
+        if hasattr(handler, "required_scope"):
+            return handler
+        handler = handler.__wrapped__
+    return handler
+
+
+def _operation(name: str, method: str, handler: Any) -> dict[str, Any]:
+    doc = inspect.getdoc(handler) or name
+    op: dict[str, Any] = {
+        "operationId": name,
+        "summary": doc.splitlines()[0],
+        "responses": {
+            "default": {
+                "description": "Error",
+                "content": {"application/json": {"schema": _ERROR}},
+            }
+        },
+    }
+    scope = getattr(_unwrap(handler), "required_scope", None)
+    if scope is not None:
+        op["security"] = [{"PersonalAPIKey": [scope]}]
+        op["x-required-scope"] = scope
+    success = {"POST": "201" if name == "create_notebook" else "200"}.get(method, "200")
+    if name in {"delete_share_password"}:
+        success = "204"
+    op["responses"][success] = {"description": "Success"}
+    if method in {"POST", "PATCH", "PUT"}:
+        schema = REQUEST_BODIES.get(name, {"type": "object"})
+        op["requestBody"] = {
+            "required": False,
+            "content": {"application/json": {"schema": schema}},
+        }
+    return op
+
+
+def _parameters(path: str) -> list[dict[str, Any]]:
+    names = [part[1:-1] for part in path.split("/") if part.startswith("{")]
+    return [
+        {"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names
+    ]
+
+
+def build_openapi(app: web.Application) -> dict[str, Any]:
+    """Every named route of `app` (the slash-less form), as an OpenAPI 3.1 document."""
+    paths: dict[str, dict[str, Any]] = {}
+    for route in app.router.routes():
+        if route.name is None or route.method == "HEAD" or route.resource is None:
+            continue
+        path = route.resource.canonical
+        item = paths.setdefault(path, {})
+        if _parameters(path):
+            item["parameters"] = _parameters(path)
+        item[route.method.lower()] = _operation(route.name, route.method, route.handler)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Notebook Gateway", "version": __version__},
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "PersonalAPIKey": {"type": "http", "scheme": "bearer"},
+            }
+        },
+    }

@@ -1,0 +1,115 @@
+"""Settings: every knob of the gateway, read from the environment in one place.
+
+Each field's help text lives in its metadata; `docs/settings.md` lists every field and a test keeps
+the two in step. No other module reads `os.environ`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+_ENV_PREFIX = "GATEWAY_"
+
+
+def _help(text: str) -> dict[str, str]:
+    return {"help": text}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Configuration of one gateway process. Build directly in tests; `from_env()` in `main`."""
+
+    host: str = field(default="127.0.0.1", metadata=_help("Address the HTTP server binds to."))
+    port: int = field(default=8000, metadata=_help("TCP port of the HTTP server."))
+    data_dir: Path = field(
+        default=Path("data"),
+        metadata=_help("Directory holding the SQLite database, the secret key and kernel run dirs."),
+    )
+    public_url: str = field(
+        default="",
+        metadata=_help(
+            "Base URL used for absolute `next`/`previous` links; empty means the request's own host."
+        ),
+    )
+    max_body_bytes: int = field(
+        default=10 * 1024 * 1024, metadata=_help("Largest accepted request body, in bytes (413 above).")
+    )
+    secret_key: str = field(
+        default="",
+        metadata=_help(
+            "Key that signs share tokens. Empty: a random key is created once in the data directory."
+        ),
+    )
+    share_password_iterations: int = field(
+        default=600_000, metadata=_help("PBKDF2-SHA256 iterations for share passwords (≥ 600000).")
+    )
+    share_token_grace_s: float = field(
+        default=300.0, metadata=_help("Seconds an old share link keeps working after a refresh.")
+    )
+    share_login_max_failures: int = field(
+        default=5, metadata=_help("Failed share-password attempts allowed per client and link...")
+    )
+    share_login_window_s: float = field(
+        default=300.0, metadata=_help("...within this many seconds, before answering 429.")
+    )
+    log_level: str = field(default="INFO", metadata=_help("Python logging level."))
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "gateway.sqlite3"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
+        """Read `GATEWAY_<FIELD>` variables; a bad value raises ValueError naming the variable."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            key = _ENV_PREFIX + f.name.upper()
+            if key not in environ:
+                continue
+            raw = environ[key]
+            values[f.name] = _cast(key, raw, f.type)
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def with_changes(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+    def validate(self) -> None:
+        """Refuse values that would weaken the gateway silently."""
+        if self.share_password_iterations < 600_000:
+            msg = "GATEWAY_SHARE_PASSWORD_ITERATIONS must be at least 600000."
+            raise ValueError(msg)
+        if self.max_body_bytes < 1024:
+            msg = "GATEWAY_MAX_BODY_BYTES must be at least 1024."
+            raise ValueError(msg)
+
+
+def _cast(key: str, raw: str, type_name: object) -> object:
+    kind = str(type_name)
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "bool":
+            if raw.lower() in {"1", "true", "yes", "on"}:
+                return True
+            if raw.lower() in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(raw)
+        if kind == "Path":
+            return Path(raw)
+    except ValueError as err:
+        msg = f"Config '{key}' has value '{raw}'. Not a valid {kind}."
+        raise ValueError(msg) from err
+    return raw
+
+
+def settings_help() -> dict[str, str]:
+    """Field name → help text, for docs and `--help` output."""
+    return {f.name: f.metadata["help"] for f in fields(Settings)}

@@ -1,0 +1,124 @@
+"""The storage interface handlers and services see. SQLite implements it today.
+
+Every mutating method is one transaction: the row change and its activity entry commit together
+or not at all. Methods take `now` from the caller so a test clock drives every timestamp.
+"""
+
+from __future__ import annotations
+
+import abc
+from datetime import datetime
+from typing import Any
+
+from gateway.store.records import (
+    ActivityEntry,
+    ApiKey,
+    NewNotebook,
+    Notebook,
+    NotebookFilter,
+    NotebookPatch,
+    Page,
+    Project,
+    SharePassword,
+    SharingConfig,
+    SharingPatch,
+    User,
+)
+
+
+class Store(abc.ABC):
+    """Persistence for accounts, notebooks, activity and sharing."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    # accounts
+    @abc.abstractmethod
+    async def ensure_user(self, email: str, *, first_name: str = "", now: datetime) -> User: ...
+    @abc.abstractmethod
+    async def ensure_project(self, project_id: int, *, now: datetime) -> Project: ...
+    @abc.abstractmethod
+    async def add_member(self, user_id: int, project_id: int) -> None: ...
+    @abc.abstractmethod
+    async def create_api_key(
+        self, user_id: int, *, key_hash: str, mask: str, scopes: tuple[str, ...], label: str,
+        now: datetime,
+    ) -> ApiKey: ...
+    @abc.abstractmethod
+    async def find_api_key(self, key_hash: str) -> tuple[ApiKey, User] | None: ...
+    @abc.abstractmethod
+    async def get_project_for_user(self, project_id: int, user_id: int) -> Project | None: ...
+
+    # notebooks
+    @abc.abstractmethod
+    async def create_notebook(
+        self, project_id: int, new: NewNotebook, *, user: User, now: datetime
+    ) -> Notebook:
+        """Insert a notebook and its `created` activity. Raises InvalidRequest on a taken short_id."""
+
+    @abc.abstractmethod
+    async def get_notebook(
+        self, project_id: int, short_id: str, *, include_deleted: bool = False
+    ) -> Notebook:
+        """Raises NotFound when missing (or deleted, unless include_deleted)."""
+
+    @abc.abstractmethod
+    async def list_notebooks(
+        self, project_id: int, flt: NotebookFilter, *, limit: int, offset: int
+    ) -> Page[Notebook]: ...
+
+    @abc.abstractmethod
+    async def update_notebook(
+        self, project_id: int, short_id: str, patch: NotebookPatch, *, user: User, now: datetime
+    ) -> Notebook:
+        """Apply a patch atomically (deleted notebooks included).
+
+        When the patch sets `content`, `patch.version` must equal the stored version, else
+        Conflict; on success the version becomes stored + 1. Writes one activity entry.
+        """
+
+    # activity
+    @abc.abstractmethod
+    async def list_activity(
+        self, project_id: int, *, item_id: str | None, limit: int, offset: int
+    ) -> Page[ActivityEntry]: ...
+
+    @abc.abstractmethod
+    async def log_activity(
+        self, project_id: int, *, user: User | None, activity: str, item_id: str,
+        detail: dict[str, Any], now: datetime,
+    ) -> None: ...
+
+    # sharing
+    @abc.abstractmethod
+    async def get_sharing(self, notebook: Notebook, *, now: datetime) -> SharingConfig | None:
+        """The notebook's current (non-expiring) config, or None when never saved."""
+
+    @abc.abstractmethod
+    async def update_sharing(
+        self, notebook: Notebook, patch: SharingPatch, *, new_token: str, user: User,
+        now: datetime,
+    ) -> SharingConfig: ...
+
+    @abc.abstractmethod
+    async def rotate_sharing(
+        self, notebook: Notebook, *, new_token: str, grace_s: float, user: User, now: datetime
+    ) -> SharingConfig: ...
+
+    @abc.abstractmethod
+    async def add_share_password(
+        self, config: SharingConfig, *, password_hash: str, note: str | None, user: User,
+        now: datetime,
+    ) -> SharePassword: ...
+
+    @abc.abstractmethod
+    async def deactivate_share_password(
+        self, config: SharingConfig, password_id: int, *, user: User, now: datetime
+    ) -> None:
+        """Raises NotFound for an unknown or already inactive password."""
+
+    @abc.abstractmethod
+    async def find_shared(
+        self, access_token: str, *, now: datetime
+    ) -> tuple[SharingConfig, Notebook] | None:
+        """An enabled, unexpired config and its live notebook, or None."""

@@ -1,0 +1,177 @@
+"""Plain values the store hands out. Frozen: a change goes back through the store."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+class _Unset(enum.Enum):
+    UNSET = enum.auto()
+
+
+UNSET = _Unset.UNSET
+type Maybe[T] = T | _Unset
+
+
+@dataclass(frozen=True, kw_only=True)
+class User:
+    id: int
+    uuid: str
+    distinct_id: str
+    first_name: str
+    last_name: str
+    email: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Project:
+    id: int
+    name: str
+    timezone: str
+    api_token: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApiKey:
+    id: int
+    user_id: int
+    label: str
+    mask: str
+    scopes: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Notebook:
+    id: str
+    project_id: int
+    short_id: str
+    title: str | None
+    content: Any
+    text_content: str | None
+    version: int
+    deleted: bool
+    created_at: datetime
+    created_by: User | None
+    last_modified_at: datetime
+    last_modified_by: User | None
+    kernel_config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class NotebookPatch:
+    """Fields a PATCH/PUT may set; UNSET means 'not in the body'."""
+
+    title: Maybe[str | None] = UNSET
+    content: Maybe[Any] = UNSET
+    text_content: Maybe[str | None] = UNSET
+    version: Maybe[int] = UNSET
+    deleted: Maybe[bool] = UNSET
+    create_in_folder: Maybe[str] = UNSET
+
+    def is_empty(self) -> bool:
+        return all(
+            v is UNSET
+            for v in (self.title, self.content, self.text_content, self.deleted, self.version)
+        ) and self.create_in_folder is UNSET
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewNotebook:
+    short_id: str | None = None
+    title: str | None = None
+    content: Any = None
+    text_content: str | None = None
+    deleted: bool = False
+    create_in_folder: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContainsTerm:
+    """One `contains` term: node type `ph-<target>`, value None/True/False or an id."""
+
+    target: str
+    value: bool | int | str | None
+
+
+# Fields the notebook list may be ordered by (`order=`); anything else is a 400.
+ORDERABLE_FIELDS = frozenset({"title", "created_at", "last_modified_at", "short_id"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class NotebookFilter:
+    created_by_user_id: int | None = None
+    created_by_uuid: str | None = None
+    last_modified_by_uuid: str | None = None
+    date_from: datetime | None = None
+    date_to: datetime | None = None
+    search: str | None = None
+    contains: tuple[ContainsTerm, ...] = ()
+    short_id: str | None = None
+    order_field: str = "last_modified_at"
+    order_desc: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActivityEntry:
+    id: str
+    project_id: int
+    user: User | None
+    activity: str
+    scope: str
+    item_id: str
+    detail: dict[str, Any]
+    created_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class SharePassword:
+    id: int
+    created_at: datetime
+    note: str | None
+    created_by_email: str
+    password_hash: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SharingConfig:
+    id: int | None
+    project_id: int
+    notebook_id: str
+    created_at: datetime | None
+    enabled: bool
+    access_token: str
+    expires_at: datetime | None
+    settings: dict[str, Any] | None
+    password_required: bool
+    passwords: tuple[SharePassword, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class SharingPatch:
+    enabled: Maybe[bool] = UNSET
+    settings: Maybe[dict[str, Any] | None] = UNSET
+    password_required: Maybe[bool] = UNSET
+
+
+@dataclass(frozen=True, kw_only=True)
+class Page[T]:
+    total: int
+    items: list[T]
+
+
+def notebook_detail(
+    *, title: str | None, short_id: str, changes: list[dict[str, Any]] | None
+) -> dict[str, Any]:
+    """The `detail` object PostHog's activity log shows for a notebook."""
+    return {
+        "id": None,
+        "name": title,
+        "short_id": short_id,
+        "type": None,
+        "changes": changes,
+        "merge": None,
+        "trigger": None,
+    }

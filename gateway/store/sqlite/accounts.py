@@ -1,0 +1,109 @@
+"""Users, projects, memberships and personal API keys."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import uuid
+from datetime import datetime
+
+from gateway.clock import isoformat
+from gateway.store.records import ApiKey, Project, User
+from gateway.store.sqlite.connection import USER_COLUMNS, transaction, user_from_row
+
+
+def _project(row: sqlite3.Row) -> Project:
+    return Project(
+        id=row["id"], name=row["name"], timezone=row["timezone"], api_token=row["api_token"]
+    )
+
+
+class AccountsMixin:
+    _conn: sqlite3.Connection
+
+    async def ensure_user(self, email: str, *, first_name: str = "", now: datetime) -> User:
+        with transaction(self._conn) as conn:
+            row = conn.execute(
+                f"SELECT {USER_COLUMNS} FROM users WHERE email = ?", (email,)
+            ).fetchone()
+            if row is None:
+                user_uuid = str(uuid.uuid4())
+                conn.execute(
+                    "INSERT INTO users (uuid, distinct_id, first_name, email, created_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (user_uuid, secrets.token_urlsafe(24), first_name, email, isoformat(now)),
+                )
+                row = conn.execute(
+                    f"SELECT {USER_COLUMNS} FROM users WHERE email = ?", (email,)
+                ).fetchone()
+        user = user_from_row(row)
+        assert user is not None
+        return user
+
+    async def ensure_project(self, project_id: int, *, now: datetime) -> Project:
+        with transaction(self._conn) as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO projects (id, name, api_token, created_at)"
+                " VALUES (?, ?, ?, ?)",
+                (
+                    project_id,
+                    f"Project {project_id}",
+                    "phc_" + secrets.token_urlsafe(32),
+                    isoformat(now),
+                ),
+            )
+            row = conn.execute("SELECT * FROM projects WHERE id = ?", (project_id,)).fetchone()
+        return _project(row)
+
+    async def add_member(self, user_id: int, project_id: int) -> None:
+        self._conn.execute(
+            "INSERT OR IGNORE INTO memberships (user_id, project_id) VALUES (?, ?)",
+            (user_id, project_id),
+        )
+
+    async def create_api_key(
+        self,
+        user_id: int,
+        *,
+        key_hash: str,
+        mask: str,
+        scopes: tuple[str, ...],
+        label: str,
+        now: datetime,
+    ) -> ApiKey:
+        cur = self._conn.execute(
+            "INSERT INTO api_keys (user_id, label, key_hash, mask, scopes, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (user_id, label, key_hash, mask, json.dumps(list(scopes)), isoformat(now)),
+        )
+        assert cur.lastrowid is not None
+        return ApiKey(id=cur.lastrowid, user_id=user_id, label=label, mask=mask, scopes=scopes)
+
+    async def find_api_key(self, key_hash: str) -> tuple[ApiKey, User] | None:
+        row = self._conn.execute(
+            "SELECT k.id AS key_id, k.label, k.mask, k.scopes,"
+            " u.id, u.uuid, u.distinct_id, u.first_name, u.last_name, u.email"
+            " FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = ?",
+            (key_hash,),
+        ).fetchone()
+        if row is None:
+            return None
+        user = user_from_row(row)
+        assert user is not None
+        key = ApiKey(
+            id=row["key_id"],
+            user_id=user.id,
+            label=row["label"],
+            mask=row["mask"],
+            scopes=tuple(json.loads(row["scopes"])),
+        )
+        return key, user
+
+    async def get_project_for_user(self, project_id: int, user_id: int) -> Project | None:
+        row = self._conn.execute(
+            "SELECT p.* FROM projects p JOIN memberships m ON m.project_id = p.id"
+            " WHERE p.id = ? AND m.user_id = ?",
+            (project_id, user_id),
+        ).fetchone()
+        return None if row is None else _project(row)

@@ -1,0 +1,280 @@
+"""Notebook rows: create, fetch, filtered listing, and the atomic versioned update."""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+import string
+import uuid
+from datetime import datetime
+from typing import Any, Final
+
+from gateway.clock import isoformat, parse_iso
+from gateway.errors import Conflict, InvalidRequest, NotFound
+from gateway.store.records import (
+    ORDERABLE_FIELDS,
+    UNSET,
+    ContainsTerm,
+    NewNotebook,
+    Notebook,
+    NotebookFilter,
+    NotebookPatch,
+    Page,
+    User,
+    notebook_detail,
+)
+from gateway.store.sqlite.activity import insert_activity
+from gateway.store.sqlite.connection import (
+    dump_json,
+    load_json,
+    transaction,
+    user_from_row,
+)
+
+_SHORT_ID_ALPHABET: Final = string.ascii_letters + string.digits
+_USER_FIELDS: Final = ("id", "uuid", "distinct_id", "first_name", "last_name", "email")
+_SELECT: Final = (
+    "SELECT n.*, "
+    + ", ".join(f"c.{f} AS c_{f}" for f in _USER_FIELDS)
+    + ", "
+    + ", ".join(f"m.{f} AS m_{f}" for f in _USER_FIELDS)
+    + " FROM notebooks n LEFT JOIN users c ON c.id = n.created_by"
+    " LEFT JOIN users m ON m.id = n.last_modified_by"
+)
+_TOP_NODES: Final = "json_each(CASE WHEN json_valid(n.content) THEN n.content END, '$.content')"
+_CONFLICT_DETAIL: Final = "Someone else edited the Notebook"
+
+
+def _new_short_id() -> str:
+    return "".join(secrets.choice(_SHORT_ID_ALPHABET) for _ in range(8))
+
+
+def _notebook(row: sqlite3.Row) -> Notebook:
+    return Notebook(
+        id=row["id"],
+        project_id=row["project_id"],
+        short_id=row["short_id"],
+        title=row["title"],
+        content=load_json(row["content"]),
+        text_content=row["text_content"],
+        version=row["version"],
+        deleted=bool(row["deleted"]),
+        created_at=parse_iso(row["created_at"]),
+        created_by=user_from_row(row, "c_"),
+        last_modified_at=parse_iso(row["last_modified_at"]),
+        last_modified_by=user_from_row(row, "m_"),
+        kernel_config=load_json(row["kernel_config"]),
+    )
+
+
+def _contains_sql(term: ContainsTerm) -> tuple[str, list[Any]]:
+    """SQL for one `contains` term over the top-level content nodes (PostHog's semantics)."""
+    node_type = f"ph-{term.target}"
+    has_type = (
+        f"EXISTS (SELECT 1 FROM {_TOP_NODES} WHERE json_extract(value, '$.type') = ?)"
+    )
+    if term.value is None or term.value is True:
+        return has_type, [node_type]
+    if term.value is False:
+        return f"NOT {has_type}", [node_type]
+    if term.target == "query":
+        return (
+            f"EXISTS (SELECT 1 FROM {_TOP_NODES} WHERE json_extract(value, '$.type') = ?"
+            " AND json_extract(value, '$.attrs.query.kind') = 'SavedInsightNode'"
+            " AND json_extract(value, '$.attrs.query.shortId') = ?)",
+            [node_type, term.value],
+        )
+    if term.target == "replay-timestamp":
+        return (
+            f"EXISTS (SELECT 1 FROM {_TOP_NODES} AS top,"
+            " json_each(CASE WHEN json_type(top.value, '$.content') = 'array'"
+            " THEN top.value END, '$.content') AS inner_node"
+            " WHERE json_extract(inner_node.value, '$.type') = ?"
+            " AND json_extract(inner_node.value, '$.attrs.sessionRecordingId') = ?)",
+            [node_type, term.value],
+        )
+    return (
+        f"{has_type} AND EXISTS (SELECT 1 FROM {_TOP_NODES}"
+        " WHERE json_extract(value, '$.attrs.id') = ?)",
+        [node_type, term.value],
+    )
+
+
+def _changes(before: Notebook, patch: NotebookPatch) -> list[dict[str, Any]]:
+    changes = []
+    for name in ("title", "content", "text_content", "deleted"):
+        after = getattr(patch, name)
+        if after is UNSET:
+            continue
+        old = getattr(before, name)
+        if old != after:
+            changes.append(
+                {"type": "Notebook", "action": "changed", "field": name, "before": old,
+                 "after": after}
+            )
+    return changes
+
+
+class NotebooksMixin:
+    _conn: sqlite3.Connection
+
+    def _fetch(self, project_id: int, short_id: str) -> Notebook | None:
+        row = self._conn.execute(
+            f"{_SELECT} WHERE n.project_id = ? AND n.short_id = ?", (project_id, short_id)
+        ).fetchone()
+        return None if row is None else _notebook(row)
+
+    async def create_notebook(
+        self, project_id: int, new: NewNotebook, *, user: User, now: datetime
+    ) -> Notebook:
+        stamp = isoformat(now)
+        with transaction(self._conn) as conn:
+            short_id = new.short_id
+            if short_id is None:
+                short_id = _new_short_id()
+                while self._fetch(project_id, short_id) is not None:
+                    short_id = _new_short_id()
+            elif self._fetch(project_id, short_id) is not None:
+                msg = f"A notebook with short_id '{short_id}' already exists in this project."
+                raise InvalidRequest(msg, attr="short_id")
+            conn.execute(
+                "INSERT INTO notebooks (id, project_id, short_id, title, content, text_content,"
+                " version, deleted, created_at, created_by, last_modified_at, last_modified_by,"
+                " create_in_folder) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)",
+                (
+                    str(uuid.uuid4()),
+                    project_id,
+                    short_id,
+                    new.title,
+                    dump_json(new.content),
+                    new.text_content,
+                    int(new.deleted),
+                    stamp,
+                    user.id,
+                    stamp,
+                    user.id,
+                    new.create_in_folder,
+                ),
+            )
+            insert_activity(
+                conn,
+                project_id,
+                user=user,
+                activity="created",
+                item_id=short_id,
+                detail=notebook_detail(title=new.title, short_id=short_id, changes=None),
+                now=now,
+            )
+            created = self._fetch(project_id, short_id)
+        assert created is not None
+        return created
+
+    async def get_notebook(
+        self, project_id: int, short_id: str, *, include_deleted: bool = False
+    ) -> Notebook:
+        notebook = self._fetch(project_id, short_id)
+        if notebook is None or (notebook.deleted and not include_deleted):
+            raise NotFound("Not found.")
+        return notebook
+
+    async def list_notebooks(
+        self, project_id: int, flt: NotebookFilter, *, limit: int, offset: int
+    ) -> Page[Notebook]:
+        where = ["n.project_id = ?", "n.deleted = 0"]
+        params: list[Any] = [project_id]
+        if flt.created_by_user_id is not None:
+            where.append("n.created_by = ?")
+            params.append(flt.created_by_user_id)
+        if flt.created_by_uuid is not None:
+            where.append("c.uuid = ?")
+            params.append(flt.created_by_uuid)
+        if flt.last_modified_by_uuid is not None:
+            where.append("m.uuid = ?")
+            params.append(flt.last_modified_by_uuid)
+        if flt.date_from is not None:
+            where.append("n.last_modified_at > ?")
+            params.append(isoformat(flt.date_from))
+        if flt.date_to is not None:
+            where.append("n.last_modified_at < ?")
+            params.append(isoformat(flt.date_to))
+        if flt.search:
+            where.append("(icontains(n.title, ?) OR icontains(n.text_content, ?))")
+            params += [flt.search, flt.search]
+        if flt.short_id is not None:
+            where.append("n.short_id = ?")
+            params.append(flt.short_id)
+        for term in flt.contains:
+            clause, values = _contains_sql(term)
+            where.append(f"({clause})")
+            params += values
+        assert flt.order_field in ORDERABLE_FIELDS
+        direction = "DESC" if flt.order_desc else "ASC"
+        sql_where = " AND ".join(where)
+        total = self._conn.execute(
+            "SELECT count(*) FROM notebooks n LEFT JOIN users c ON c.id = n.created_by"
+            f" LEFT JOIN users m ON m.id = n.last_modified_by WHERE {sql_where}",
+            params,
+        ).fetchone()[0]
+        rows = self._conn.execute(
+            f"{_SELECT} WHERE {sql_where}"
+            f" ORDER BY n.{flt.order_field} {direction}, n.rowid {direction} LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        ).fetchall()
+        return Page(total=total, items=[_notebook(r) for r in rows])
+
+    async def update_notebook(
+        self, project_id: int, short_id: str, patch: NotebookPatch, *, user: User, now: datetime
+    ) -> Notebook:
+        with transaction(self._conn) as conn:
+            before = self._fetch(project_id, short_id)
+            if before is None:
+                raise NotFound("Not found.")
+            if patch.is_empty():
+                return before
+            version = before.version
+            if patch.content is not UNSET:
+                if patch.version != before.version:
+                    raise Conflict(_CONFLICT_DETAIL)
+                version += 1
+            sets: dict[str, Any] = {
+                "version": version,
+                "last_modified_at": isoformat(now),
+                "last_modified_by": user.id,
+            }
+            if patch.title is not UNSET:
+                sets["title"] = patch.title
+            if patch.content is not UNSET:
+                sets["content"] = dump_json(patch.content)
+            if patch.text_content is not UNSET:
+                sets["text_content"] = patch.text_content
+            if patch.deleted is not UNSET:
+                sets["deleted"] = int(patch.deleted)
+            if patch.create_in_folder is not UNSET:
+                sets["create_in_folder"] = patch.create_in_folder
+            assignments = ", ".join(f"{column} = ?" for column in sets)
+            cur = conn.execute(
+                f"UPDATE notebooks SET {assignments} WHERE id = ? AND version = ?",
+                [*sets.values(), before.id, before.version],
+            )
+            if cur.rowcount != 1:
+                raise Conflict(_CONFLICT_DETAIL)
+            activity = "updated"
+            if patch.deleted is True and not before.deleted:
+                activity = "deleted"
+            elif patch.deleted is False and before.deleted:
+                activity = "restored"
+            title = before.title if patch.title is UNSET else patch.title
+            insert_activity(
+                conn,
+                project_id,
+                user=user,
+                activity=activity,
+                item_id=short_id,
+                detail=notebook_detail(
+                    title=title, short_id=short_id, changes=_changes(before, patch)
+                ),
+                now=now,
+            )
+            after = self._fetch(project_id, short_id)
+        assert after is not None
+        return after
