@@ -49,9 +49,7 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
     """Build the gateway application; resources open on startup, close on cleanup."""
-    app = web.Application(
-        middlewares=[error_middleware], client_max_size=settings.max_body_bytes
-    )
+    app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
     app[SETTINGS_KEY] = settings
     app[CLOCK_KEY] = clock or SystemClock()
     app[SHARE_LIMITER_KEY] = ShareLoginLimiter(
@@ -69,7 +67,10 @@ def serve(settings: Settings) -> None:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     web.run_app(
-        create_app(settings), host=settings.host, port=settings.port, print=None,
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        print=None,
         access_log=None,
     )
 

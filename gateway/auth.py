@@ -73,21 +73,23 @@ async def authenticate(request: web.Request, scope: str) -> Principal:
     """401 without a valid key, 403 when the key lacks `scope`, 404 for a foreign project."""
     token = bearer_token(request)
     if token is None:
-        raise NotAuthenticated("Authentication credentials were not provided.")
+        msg = "Authentication credentials were not provided."
+        raise NotAuthenticated(msg)
     found = await request.app[STORE_KEY].find_api_key(hash_api_key(token))
     if found is None:
-        raise AuthenticationFailed(
-            "Personal API key found in request Authorization header is invalid."
-        )
+        msg = "Personal API key found in request Authorization header is invalid."
+        raise AuthenticationFailed(msg)
     key, user = found
     if not scope_allows(key.scopes, scope):
-        raise PermissionDenied(f"API key missing required scope '{scope}'")
+        msg = f"API key missing required scope '{scope}'"
+        raise PermissionDenied(msg)
     raw_project = request.match_info.get("project_id", "")
     project = None
     if raw_project.isdigit() and len(raw_project) < 19:
         project = await request.app[STORE_KEY].get_project_for_user(int(raw_project), user.id)
     if project is None:
-        raise NotFound("Not found.")
+        msg = "Not found."
+        raise NotFound(msg)
     return Principal(user=user, key=key, project=project)
 
 

@@ -19,10 +19,15 @@ _DEMO_EMAIL = "demo@example.com"
 _DEMO_CONTENT = {
     "type": "doc",
     "content": [
-        {"type": "heading", "attrs": {"level": 1},
-         "content": [{"type": "text", "text": "Welcome to Notebook Gateway"}]},
-        {"type": "paragraph",
-         "content": [{"type": "text", "text": "This notebook was created by make run."}]},
+        {
+            "type": "heading",
+            "attrs": {"level": 1},
+            "content": [{"type": "text", "text": "Welcome to Notebook Gateway"}],
+        },
+        {
+            "type": "paragraph",
+            "content": [{"type": "text", "text": "This notebook was created by make run."}],
+        },
     ],
 }
 
@@ -65,7 +70,7 @@ async def _create_key(
     store = SQLiteStore.open(data_dir / "gateway.sqlite3")
     now = SystemClock().now()
     try:
-        user = await store.ensure_user(email, first_name=email.split("@")[0], now=now)
+        user = await store.ensure_user(email, first_name=email.split("@", maxsplit=1)[0], now=now)
         await store.ensure_project(project_id, now=now)
         await store.add_member(user.id, project_id)
         raw, key_hash, mask = new_api_key()
@@ -87,9 +92,12 @@ async def _demo_key(data_dir: Path) -> str:
         now = SystemClock().now()
         user = await store.ensure_user(_DEMO_EMAIL, now=now)
         await store.create_notebook(
-            1, NewNotebook(title="Welcome", content=_DEMO_CONTENT,
-                           text_content="Welcome to Notebook Gateway"),
-            user=user, now=now,
+            1,
+            NewNotebook(
+                title="Welcome", content=_DEMO_CONTENT, text_content="Welcome to Notebook Gateway"
+            ),
+            user=user,
+            now=now,
         )
     finally:
         await store.close()
@@ -108,8 +116,9 @@ def run(argv: Sequence[str] | None = None) -> int:
             print(f"error: {err}", file=sys.stderr)
             return 2
         overrides = {
-            k: v for k, v in {"host": args.host, "port": args.port,
-                              "data_dir": args.data_dir}.items() if v is not None
+            k: v
+            for k, v in {"host": args.host, "port": args.port, "data_dir": args.data_dir}.items()
+            if v is not None
         }
         serve(settings.with_changes(**overrides))
         return 0

@@ -95,7 +95,8 @@ def parse_contains(text: str) -> tuple[ContainsTerm, ...]:
         target, sep, value_text = raw.partition(":")
         target = _depluralise(target.lower().removeprefix("ph-"))
         if not target:
-            raise InvalidRequest(f"Invalid contains term '{raw}'.", attr="contains")
+            msg = f"Invalid contains term '{raw}'."
+            raise InvalidRequest(msg, attr="contains")
         value: bool | int | str | None = None
         if sep:
             if value_text.lower() in {"true", "false"}:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.principal import Principal
 from gateway.clock import Clock
+from gateway.principal import Principal
 from gateway.settings import Settings
 from gateway.sharing import ShareLoginLimiter, ShareTokens
 from gateway.store import Store

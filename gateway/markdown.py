@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-_MARK_WRAP = {"bold": "**", "strong": "**", "italic": "_", "em": "_", "code": "`",
-              "strike": "~~"}
+_MARK_WRAP = {"bold": "**", "strong": "**", "italic": "_", "em": "_", "code": "`", "strike": "~~"}
 
 
 def _text(node: dict[str, Any]) -> str:
@@ -82,7 +81,8 @@ def _block(node: dict[str, Any], indent: str) -> str:
 
 def _blocks(nodes: Any, indent: str) -> str:
     parts = [
-        _block(node, indent) for node in (nodes if isinstance(nodes, list) else [])
+        _block(node, indent)
+        for node in (nodes if isinstance(nodes, list) else [])
         if isinstance(node, dict)
     ]
     return "\n\n".join(part for part in parts if part)

@@ -14,17 +14,15 @@ from aiohttp import web
 from gateway import __version__
 
 _STRING_OR_NULL: Final = {"type": ["string", "null"]}
-_NOTEBOOK_WRITE: Final = {
-    "type": "object",
-    "properties": {
-        "title": {"type": ["string", "null"], "maxLength": 256},
-        "content": {},
-        "text_content": _STRING_OR_NULL,
-        "version": {"type": "integer", "minimum": 0},
-        "deleted": {"type": "boolean"},
-        "_create_in_folder": {"type": "string"},
-    },
+_NOTEBOOK_PROPERTIES: Final[dict[str, Any]] = {
+    "title": {"type": ["string", "null"], "maxLength": 256},
+    "content": {},
+    "text_content": _STRING_OR_NULL,
+    "version": {"type": "integer", "minimum": 0},
+    "deleted": {"type": "boolean"},
+    "_create_in_folder": {"type": "string"},
 }
+_NOTEBOOK_WRITE: Final[dict[str, Any]] = {"type": "object", "properties": _NOTEBOOK_PROPERTIES}
 _SHARING_WRITE: Final = {
     "type": "object",
     "properties": {
@@ -35,9 +33,9 @@ _SHARING_WRITE: Final = {
 }
 REQUEST_BODIES: Final[dict[str, dict[str, Any]]] = {
     "create_notebook": {
-        **_NOTEBOOK_WRITE,
+        "type": "object",
         "properties": {
-            **_NOTEBOOK_WRITE["properties"],
+            **_NOTEBOOK_PROPERTIES,
             "short_id": {"type": "string", "pattern": "^[A-Za-z0-9]{1,12}$"},
         },
     },

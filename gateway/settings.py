@@ -27,21 +27,24 @@ class Settings:
     port: int = field(default=8000, metadata=_help("TCP port of the HTTP server."))
     data_dir: Path = field(
         default=Path("data"),
-        metadata=_help("Directory holding the SQLite database, the secret key and kernel run dirs."),
+        metadata=_help(
+            "Directory holding the SQLite database, the secret key and kernel run dirs."
+        ),
     )
     public_url: str = field(
         default="",
         metadata=_help(
-            "Base URL used for absolute `next`/`previous` links; empty means the request's own host."
+            "Base URL for absolute `next`/`previous` links; empty: the request's own host."
         ),
     )
     max_body_bytes: int = field(
-        default=10 * 1024 * 1024, metadata=_help("Largest accepted request body, in bytes (413 above).")
+        default=10 * 1024 * 1024,
+        metadata=_help("Largest accepted request body, in bytes (413 above)."),
     )
     secret_key: str = field(
         default="",
         metadata=_help(
-            "Key that signs share tokens. Empty: a random key is created once in the data directory."
+            "Key that signs share tokens. Empty: a random key made once in the data directory."
         ),
     )
     share_password_iterations: int = field(
@@ -51,10 +54,10 @@ class Settings:
         default=300.0, metadata=_help("Seconds an old share link keeps working after a refresh.")
     )
     share_login_max_failures: int = field(
-        default=5, metadata=_help("Failed share-password attempts allowed per client and link...")
+        default=5, metadata=_help("Failed share-password attempts allowed per client and link, ...")
     )
     share_login_window_s: float = field(
-        default=300.0, metadata=_help("...within this many seconds, before answering 429.")
+        default=300.0, metadata=_help("... within this many seconds; further attempts get 429.")
     )
     log_level: str = field(default="INFO", metadata=_help("Python logging level."))
 

@@ -79,7 +79,9 @@ class Accounts:
         self, email: str = "jane@example.com", *, project_id: int = 1, scopes=("*",)
     ) -> Account:
         now = self.clock.now()
-        user = await self.store.ensure_user(email, first_name=email.split("@")[0], now=now)
+        user = await self.store.ensure_user(
+            email, first_name=email.split("@", maxsplit=1)[0], now=now
+        )
         project = await self.store.ensure_project(project_id, now=now)
         await self.store.add_member(user.id, project.id)
         raw, key_hash, mask = new_api_key()

@@ -17,12 +17,13 @@ async def json_object(request: web.Request, *, allow_empty: bool = True) -> dict
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge as err:
-        msg = f"Request body is larger than the {err.max_size} byte limit."
+        msg = f"Request body is larger than the {request.client_max_size} byte limit."
         raise PayloadTooLarge(msg) from err
     if not raw.strip():
         if allow_empty:
             return {}
-        raise InvalidRequest("A JSON body is required.")
+        msg_0 = "A JSON body is required."
+        raise InvalidRequest(msg_0)
     try:
         body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
@@ -49,16 +50,16 @@ def opt_str(
     if not isinstance(value, str):
         raise _wrong(attr, "a string" + (" or null" if nullable else ""))
     if max_length is not None and len(value) > max_length:
-        raise InvalidRequest(
-            f"Ensure {attr} has no more than {max_length} characters.", attr=attr
-        )
+        msg = f"Ensure {attr} has no more than {max_length} characters."
+        raise InvalidRequest(msg, attr=attr)
     return value
 
 
 def req_str(body: Mapping[str, Any], attr: str, *, max_length: int | None = None) -> str:
     value = opt_str(body, attr, max_length=max_length)
     if value is UNSET or value is None:
-        raise InvalidRequest(f"{attr} is required.", attr=attr)
+        msg = f"{attr} is required."
+        raise InvalidRequest(msg, attr=attr)
     return value
 
 
@@ -71,9 +72,7 @@ def opt_bool(body: Mapping[str, Any], attr: str) -> Maybe[bool]:
     return value
 
 
-def opt_int(
-    body: Mapping[str, Any], attr: str, *, minimum: int | None = None
-) -> Maybe[int]:
+def opt_int(body: Mapping[str, Any], attr: str, *, minimum: int | None = None) -> Maybe[int]:
     if attr not in body:
         return UNSET
     value = body[attr]

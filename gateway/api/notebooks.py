@@ -22,6 +22,7 @@ from gateway.errors import InvalidRequest, MethodNotAllowed
 from gateway.filters import parse_notebook_filter
 from gateway.markdown import to_markdown
 from gateway.store import UNSET, NewNotebook, NotebookPatch
+from gateway.store.records import Maybe
 
 routes = web.RouteTableDef()
 
@@ -37,6 +38,11 @@ def _content(body: dict[str, Any]) -> Any:
     return opt_json_size(body["content"], "content")
 
 
+def _folder(body: dict[str, Any]) -> Maybe[str]:
+    value = opt_str(body, "_create_in_folder")
+    return "" if value is None else value
+
+
 def _patch(body: dict[str, Any]) -> NotebookPatch:
     return NotebookPatch(
         title=opt_str(body, "title", nullable=True, max_length=_MAX_TITLE),
@@ -44,7 +50,7 @@ def _patch(body: dict[str, Any]) -> NotebookPatch:
         text_content=opt_str(body, "text_content", nullable=True),
         version=opt_int(body, "version", minimum=0),
         deleted=opt_bool(body, "deleted"),
-        create_in_folder=opt_str(body, "_create_in_folder"),
+        create_in_folder=_folder(body),
     )
 
 
@@ -59,9 +65,7 @@ async def list_notebooks(request: web.Request) -> web.Response:
     flt = parse_notebook_filter(
         query, user=caller.user, now=now(request), timezone=caller.project.timezone
     )
-    page = await store(request).list_notebooks(
-        caller.project.id, flt, limit=limit, offset=offset
-    )
+    page = await store(request).list_notebooks(caller.project.id, flt, limit=limit, offset=offset)
     nxt = absolute_url(request, limit=limit, offset=offset + limit)
     prev = absolute_url(request, limit=limit, offset=max(0, offset - limit))
     return json_response(
@@ -81,9 +85,8 @@ async def create_notebook(request: web.Request) -> web.Response:
     body = await json_object(request)
     short_id = opt_str(body, "short_id")
     if short_id is not UNSET and (short_id is None or not _SHORT_ID.match(short_id)):
-        raise InvalidRequest(
-            "short_id must be an alphanumeric string up to 12 characters.", attr="short_id"
-        )
+        msg = "short_id must be an alphanumeric string up to 12 characters."
+        raise InvalidRequest(msg, attr="short_id")
     patch = _patch(body)
     new = NewNotebook(
         short_id=None if short_id is UNSET else short_id,
@@ -143,9 +146,8 @@ async def replace_notebook(request: web.Request) -> web.Response:
 @requires("notebook:write")
 async def delete_notebook(request: web.Request) -> web.Response:
     """Always 405: hard delete is not allowed; PATCH `deleted: true` instead."""
-    raise MethodNotAllowed(
-        'Hard delete of this model is not allowed. Use a patch API call to set "deleted" to true'
-    )
+    msg = 'Hard delete of this model is not allowed. Use a patch API call to set "deleted" to true'
+    raise MethodNotAllowed(msg)
 
 
 @routes.get(PREFIX + "/{short_id}/markdown", name="get_notebook_markdown")

@@ -46,7 +46,8 @@ async def _lookup(request: web.Request) -> tuple[SharingConfig, Notebook, bool]:
     token, as_json = _split(request.match_info["token"])
     found = await request.app[STORE_KEY].find_shared(token, now=request.app[CLOCK_KEY].now())
     if found is None:
-        raise NotFound("Not found.")
+        msg = "Not found."
+        raise NotFound(msg)
     config, notebook = found
     wants_json = as_json or "application/json" in request.headers.get("Accept", "")
     return config, notebook, wants_json
@@ -99,7 +100,8 @@ async def view_shared(request: web.Request) -> web.Response:
     config, notebook, wants_json = await _lookup(request)
     if not _unlocked(request, config):
         if wants_json:
-            raise NotAuthenticated("A password is required to view this notebook.")
+            msg = "A password is required to view this notebook."
+            raise NotAuthenticated(msg)
         return _unlock_page()
     if wants_json:
         return json_response(_scene(notebook))
@@ -121,8 +123,9 @@ async def unlock_shared(request: web.Request) -> web.StreamResponse:
     client = (config.access_token, request.remote or "unknown")
     wait = limiter.retry_after(client)
     if wait is not None:
+        msg = "Too many failed password attempts; try again later."
         raise TooManyRequests(
-            "Too many failed password attempts; try again later.",
+            msg,
             headers={"Retry-After": str(wait)},
         )
     matched = None
@@ -143,7 +146,8 @@ async def unlock_shared(request: web.Request) -> web.StreamResponse:
         )
         if is_form and not wants_json:
             return _unlock_page("Incorrect password")
-        raise ShareLoginFailed("Incorrect password")
+        msg = "Incorrect password"
+        raise ShareLoginFailed(msg)
     token = request.app[SHARE_TOKENS_KEY].issue(
         ShareClaims(
             share_password_id=matched.id,

@@ -9,10 +9,10 @@ from aiohttp import web
 
 from gateway.api._context import load_notebook, now, principal, store
 from gateway.api._render import json_response, sharing_json
-from gateway.clock import isoformat
 from gateway.api._request import json_object, opt_bool, opt_str
 from gateway.api.notebooks import PREFIX
 from gateway.auth import requires
+from gateway.clock import isoformat
 from gateway.errors import InvalidRequest, NotFound, SharingError
 from gateway.keys import SETTINGS_KEY
 from gateway.sharing import KNOWN_SETTINGS, hash_password, new_access_token, new_share_password
@@ -30,7 +30,8 @@ def _settings(body: dict[str, Any]) -> Maybe[dict[str, Any] | None]:
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise InvalidRequest("Invalid settings format", attr="settings")
+        msg = "Invalid settings format"
+        raise InvalidRequest(msg, attr="settings")
     return {k: value[k] for k in KNOWN_SETTINGS if k in value}
 
 
@@ -71,7 +72,10 @@ async def update_sharing(request: web.Request) -> web.Response:
     )
     notebook = await load_notebook(request)
     config = await store(request).update_sharing(
-        notebook, patch, new_token=new_access_token(), user=principal(request).user,
+        notebook,
+        patch,
+        new_token=new_access_token(),
+        user=principal(request).user,
         now=now(request),
     )
     return json_response(sharing_json(config))
@@ -100,16 +104,21 @@ async def create_share_password(request: web.Request) -> web.Response:
     raw = opt_str(body, "raw_password")
     note = opt_str(body, "note", nullable=True, max_length=100)
     if isinstance(raw, str) and len(raw) < 8:
-        raise InvalidRequest("Ensure raw_password has at least 8 characters.", attr="raw_password")
+        msg = "Ensure raw_password has at least 8 characters."
+        raise InvalidRequest(msg, attr="raw_password")
     config = await _current(request)
     if config.id is None or not config.password_required:
-        raise SharingError("Password protection must be enabled before creating passwords")
+        msg = "Password protection must be enabled before creating passwords"
+        raise SharingError(msg)
     password = raw if isinstance(raw, str) else new_share_password()
     iterations = request.app[SETTINGS_KEY].share_password_iterations
     encoded = await asyncio.to_thread(hash_password, password, iterations=iterations)
     user = principal(request).user
     saved = await store(request).add_share_password(
-        config, password_hash=encoded, note=None if note is UNSET else note, user=user,
+        config,
+        password_hash=encoded,
+        note=None if note is UNSET else note,
+        user=user,
         now=now(request),
     )
     return json_response(
@@ -131,7 +140,8 @@ async def delete_share_password(request: web.Request) -> web.Response:
     raw_id = request.match_info["password_id"]
     config = await _current(request)
     if not raw_id.isdigit() or len(raw_id) > 18 or config.id is None:
-        raise NotFound("Password not found")
+        msg = "Password not found"
+        raise NotFound(msg)
     await store(request).deactivate_share_password(
         config, int(raw_id), user=principal(request).user, now=now(request)
     )

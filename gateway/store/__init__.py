@@ -37,4 +37,5 @@ __all__ = [
     "SharingConfig",
     "SharingPatch",
     "Store",
+    "User",
 ]

@@ -41,7 +41,13 @@ class Store(abc.ABC):
     async def add_member(self, user_id: int, project_id: int) -> None: ...
     @abc.abstractmethod
     async def create_api_key(
-        self, user_id: int, *, key_hash: str, mask: str, scopes: tuple[str, ...], label: str,
+        self,
+        user_id: int,
+        *,
+        key_hash: str,
+        mask: str,
+        scopes: tuple[str, ...],
+        label: str,
         now: datetime,
     ) -> ApiKey: ...
     @abc.abstractmethod
@@ -54,7 +60,10 @@ class Store(abc.ABC):
     async def create_notebook(
         self, project_id: int, new: NewNotebook, *, user: User, now: datetime
     ) -> Notebook:
-        """Insert a notebook and its `created` activity. Raises InvalidRequest on a taken short_id."""
+        """Insert a notebook and its `created` activity.
+
+        Raises InvalidRequest when the short_id is taken in the project.
+        """
 
     @abc.abstractmethod
     async def get_notebook(
@@ -85,8 +94,14 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def log_activity(
-        self, project_id: int, *, user: User | None, activity: str, item_id: str,
-        detail: dict[str, Any], now: datetime,
+        self,
+        project_id: int,
+        *,
+        user: User | None,
+        activity: str,
+        item_id: str,
+        detail: dict[str, Any],
+        now: datetime,
     ) -> None: ...
 
     # sharing
@@ -96,7 +111,12 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def update_sharing(
-        self, notebook: Notebook, patch: SharingPatch, *, new_token: str, user: User,
+        self,
+        notebook: Notebook,
+        patch: SharingPatch,
+        *,
+        new_token: str,
+        user: User,
         now: datetime,
     ) -> SharingConfig: ...
 
@@ -107,7 +127,12 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def add_share_password(
-        self, config: SharingConfig, *, password_hash: str, note: str | None, user: User,
+        self,
+        config: SharingConfig,
+        *,
+        password_hash: str,
+        note: str | None,
+        user: User,
         now: datetime,
     ) -> SharePassword: ...
 

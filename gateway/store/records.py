@@ -72,10 +72,13 @@ class NotebookPatch:
     create_in_folder: Maybe[str] = UNSET
 
     def is_empty(self) -> bool:
-        return all(
-            v is UNSET
-            for v in (self.title, self.content, self.text_content, self.deleted, self.version)
-        ) and self.create_in_folder is UNSET
+        return (
+            all(
+                v is UNSET
+                for v in (self.title, self.content, self.text_content, self.deleted, self.version)
+            )
+            and self.create_in_folder is UNSET
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

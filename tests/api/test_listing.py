@@ -80,20 +80,40 @@ async def test_search_matches_title_or_text_case_insensitively(client, jane):
 
 
 async def test_contains_node_type_search(client, jane):
-    await create_notebook(client, jane, short_id="rec", content=_doc(
-        {"type": "ph-recording", "attrs": {"id": 42}}))
-    await create_notebook(client, jane, short_id="query", content=_doc(
-        {"type": "ph-query", "attrs": {"query": {"kind": "SavedInsightNode", "shortId": "ab1"}}}))
-    await create_notebook(client, jane, short_id="replay", content=_doc(
-        {"type": "paragraph", "content": [
-            {"type": "ph-replay-timestamp", "attrs": {"sessionRecordingId": "s-1"}}]}))
+    await create_notebook(
+        client, jane, short_id="rec", content=_doc({"type": "ph-recording", "attrs": {"id": 42}})
+    )
+    await create_notebook(
+        client,
+        jane,
+        short_id="query",
+        content=_doc(
+            {"type": "ph-query", "attrs": {"query": {"kind": "SavedInsightNode", "shortId": "ab1"}}}
+        ),
+    )
+    await create_notebook(
+        client,
+        jane,
+        short_id="replay",
+        content=_doc(
+            {
+                "type": "paragraph",
+                "content": [
+                    {"type": "ph-replay-timestamp", "attrs": {"sessionRecordingId": "s-1"}}
+                ],
+            }
+        ),
+    )
     await create_notebook(client, jane, short_id="plain", content="not a doc")
     assert await _short_ids(client, jane, "?contains=recording") == ["rec"]
     assert await _short_ids(client, jane, "?contains=recordings:true") == ["rec"]
     assert await _short_ids(client, jane, "?contains=recording:42") == ["rec"]
     assert await _short_ids(client, jane, "?contains=recording:41") == []
     assert sorted(await _short_ids(client, jane, "?contains=recording:false")) == [
-        "plain", "query", "replay"]
+        "plain",
+        "query",
+        "replay",
+    ]
     assert await _short_ids(client, jane, "?contains=queries:ab1") == ["query"]
     assert await _short_ids(client, jane, "?contains=replay-timestamp:s-1") == ["replay"]
     assert await _short_ids(client, jane, "?contains=recording:false,query:ab1") == ["query"]

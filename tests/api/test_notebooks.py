@@ -8,12 +8,16 @@ import pytest
 
 from tests.conftest import create_notebook
 
-DOC = {"type": "doc", "content": [{"type": "paragraph", "content": [{"type": "text", "text": "hi"}]}]}
+DOC = {
+    "type": "doc",
+    "content": [{"type": "paragraph", "content": [{"type": "text", "text": "hi"}]}],
+}
 
 
 async def test_create_returns_full_object_with_version_zero(client, jane):
-    body = await create_notebook(client, jane, title="T", content=DOC, text_content="hi",
-                                 _create_in_folder="Team/Reports")
+    body = await create_notebook(
+        client, jane, title="T", content=DOC, text_content="hi", _create_in_folder="Team/Reports"
+    )
     assert body["version"] == 0
     assert body["title"] == "T"
     assert body["content"] == DOC
@@ -45,10 +49,14 @@ async def test_retrieve_and_if_none_match(client, jane):
     resp = await client.get(jane.url(nb["short_id"]), headers=jane.headers)
     assert resp.status == 200
     assert (await resp.json())["id"] == nb["id"]
-    resp = await client.get(jane.url(nb["short_id"]), headers={**jane.headers, "If-None-Match": "0"})
+    resp = await client.get(
+        jane.url(nb["short_id"]), headers={**jane.headers, "If-None-Match": "0"}
+    )
     assert resp.status == 304
     assert await resp.read() == b""
-    resp = await client.get(jane.url(nb["short_id"]), headers={**jane.headers, "If-None-Match": "7"})
+    resp = await client.get(
+        jane.url(nb["short_id"]), headers={**jane.headers, "If-None-Match": "7"}
+    )
     assert resp.status == 200
 
 
@@ -90,7 +98,8 @@ async def test_title_only_patch_keeps_version_and_sets_modified(client, jane, cl
 async def test_put_updates_like_patch(client, jane):
     nb = await create_notebook(client, jane)
     resp = await client.put(
-        jane.url(nb["short_id"]), json={"content": DOC, "version": 0, "title": "P"},
+        jane.url(nb["short_id"]),
+        json={"content": DOC, "version": 0, "title": "P"},
         headers=jane.headers,
     )
     assert resp.status == 200
@@ -102,8 +111,10 @@ async def test_concurrent_patches_exactly_one_wins(client, jane):
     nb = await create_notebook(client, jane, content=DOC)
     url = jane.url(nb["short_id"])
     responses = await asyncio.gather(
-        *(client.patch(url, json={"content": {"n": i}, "version": 0}, headers=jane.headers)
-          for i in range(8))
+        *(
+            client.patch(url, json={"content": {"n": i}, "version": 0}, headers=jane.headers)
+            for i in range(8)
+        )
     )
     statuses = sorted(r.status for r in responses)
     assert statuses == [200] + [409] * 7
@@ -183,12 +194,32 @@ async def test_deeply_nested_content_is_400(client, jane):
 
 
 async def test_markdown_renders_content(client, jane):
-    content = {"type": "doc", "content": [
-        {"type": "heading", "attrs": {"level": 2}, "content": [{"type": "text", "text": "Hello"}]},
-        {"type": "bulletList", "content": [
-            {"type": "listItem", "content": [{"type": "paragraph", "content": [
-                {"type": "text", "text": "bold", "marks": [{"type": "bold"}]}]}]}]},
-    ]}
+    content = {
+        "type": "doc",
+        "content": [
+            {
+                "type": "heading",
+                "attrs": {"level": 2},
+                "content": [{"type": "text", "text": "Hello"}],
+            },
+            {
+                "type": "bulletList",
+                "content": [
+                    {
+                        "type": "listItem",
+                        "content": [
+                            {
+                                "type": "paragraph",
+                                "content": [
+                                    {"type": "text", "text": "bold", "marks": [{"type": "bold"}]}
+                                ],
+                            }
+                        ],
+                    }
+                ],
+            },
+        ],
+    }
     nb = await create_notebook(client, jane, content=content)
     resp = await client.get(jane.url(nb["short_id"] + "/markdown"), headers=jane.headers)
     assert await resp.json() == {"markdown": "## Hello\n\n- **bold**\n"}

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from gateway.clock import isoformat, parse_iso
-from gateway.store.records import ActivityEntry, Page, User, notebook_detail
+from gateway.store.records import ActivityEntry, Page, User
 from gateway.store.sqlite.connection import dump_json, load_json, user_from_row
 
 SCOPE = "Notebook"

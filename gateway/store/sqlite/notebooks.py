@@ -70,9 +70,7 @@ def _notebook(row: sqlite3.Row) -> Notebook:
 def _contains_sql(term: ContainsTerm) -> tuple[str, list[Any]]:
     """SQL for one `contains` term over the top-level content nodes (PostHog's semantics)."""
     node_type = f"ph-{term.target}"
-    has_type = (
-        f"EXISTS (SELECT 1 FROM {_TOP_NODES} WHERE json_extract(value, '$.type') = ?)"
-    )
+    has_type = f"EXISTS (SELECT 1 FROM {_TOP_NODES} WHERE json_extract(value, '$.type') = ?)"
     if term.value is None or term.value is True:
         return has_type, [node_type]
     if term.value is False:
@@ -109,8 +107,13 @@ def _changes(before: Notebook, patch: NotebookPatch) -> list[dict[str, Any]]:
         old = getattr(before, name)
         if old != after:
             changes.append(
-                {"type": "Notebook", "action": "changed", "field": name, "before": old,
-                 "after": after}
+                {
+                    "type": "Notebook",
+                    "action": "changed",
+                    "field": name,
+                    "before": old,
+                    "after": after,
+                }
             )
     return changes
 
@@ -174,7 +177,8 @@ class NotebooksMixin:
     ) -> Notebook:
         notebook = self._fetch(project_id, short_id)
         if notebook is None or (notebook.deleted and not include_deleted):
-            raise NotFound("Not found.")
+            msg = "Not found."
+            raise NotFound(msg)
         return notebook
 
     async def list_notebooks(
@@ -228,7 +232,8 @@ class NotebooksMixin:
         with transaction(self._conn) as conn:
             before = self._fetch(project_id, short_id)
             if before is None:
-                raise NotFound("Not found.")
+                msg = "Not found."
+                raise NotFound(msg)
             if patch.is_empty():
                 return before
             version = before.version

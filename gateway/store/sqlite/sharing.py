@@ -27,8 +27,13 @@ from gateway.store.sqlite.notebooks import NotebooksMixin
 
 
 def _sharing_change(field: str, before: Any, after: Any) -> dict[str, Any]:
-    return {"type": "Notebook", "action": "changed", "field": field, "before": before,
-            "after": after}
+    return {
+        "type": "Notebook",
+        "action": "changed",
+        "field": field,
+        "before": before,
+        "after": after,
+    }
 
 
 class SharingMixin(NotebooksMixin):
@@ -76,16 +81,23 @@ class SharingMixin(NotebooksMixin):
         ).fetchone()
         return self._config(row)
 
-    def _log(self, notebook: Notebook, user: User | None, activity: str, now: datetime,
-             changes: list[dict[str, Any]] | None = None) -> None:
+    def _log(
+        self,
+        notebook: Notebook,
+        user: User | None,
+        activity: str,
+        now: datetime,
+        changes: list[dict[str, Any]] | None = None,
+    ) -> None:
         insert_activity(
             self._conn,
             notebook.project_id,
             user=user,
             activity=activity,
             item_id=notebook.short_id,
-            detail=notebook_detail(title=notebook.title, short_id=notebook.short_id,
-                                   changes=changes),
+            detail=notebook_detail(
+                title=notebook.title, short_id=notebook.short_id, changes=changes
+            ),
             now=now,
         )
 
@@ -102,13 +114,19 @@ class SharingMixin(NotebooksMixin):
         return self._current(notebook)
 
     async def update_sharing(
-        self, notebook: Notebook, patch: SharingPatch, *, new_token: str, user: User,
+        self,
+        notebook: Notebook,
+        patch: SharingPatch,
+        *,
+        new_token: str,
+        user: User,
         now: datetime,
     ) -> SharingConfig:
         with transaction(self._conn):
             before = self._current(notebook)
             config_id = (
-                before.id if before is not None and before.id is not None
+                before.id
+                if before is not None and before.id is not None
                 else self._insert_config(notebook, new_token, now)
             )
             changes = []
@@ -143,8 +161,12 @@ class SharingMixin(NotebooksMixin):
                 conn.execute(
                     "UPDATE sharing_configs SET enabled = ?, settings = ?, password_required = ?"
                     " WHERE id = ?",
-                    (int(old.enabled), dump_json(old.settings) if old.settings is not None
-                     else None, int(old.password_required), new_id),
+                    (
+                        int(old.enabled),
+                        dump_json(old.settings) if old.settings is not None else None,
+                        int(old.password_required),
+                        new_id,
+                    ),
                 )
                 conn.execute(
                     "INSERT INTO share_passwords (sharing_config_id, password_hash, created_by,"
@@ -163,7 +185,12 @@ class SharingMixin(NotebooksMixin):
         return after
 
     async def add_share_password(
-        self, config: SharingConfig, *, password_hash: str, note: str | None, user: User,
+        self,
+        config: SharingConfig,
+        *,
+        password_hash: str,
+        note: str | None,
+        user: User,
         now: datetime,
     ) -> SharePassword:
         assert config.id is not None
@@ -177,7 +204,10 @@ class SharingMixin(NotebooksMixin):
             self._log(notebook, user, "share_password_created", now)
         assert cur.lastrowid is not None
         return SharePassword(
-            id=cur.lastrowid, created_at=now, note=note, created_by_email=user.email,
+            id=cur.lastrowid,
+            created_at=now,
+            note=note,
+            created_by_email=user.email,
             password_hash=password_hash,
         )
 
@@ -191,9 +221,9 @@ class SharingMixin(NotebooksMixin):
                 (password_id, config.id),
             )
             if cur.rowcount != 1:
-                raise NotFound("Password not found")
-            self._log(self._notebook_by_id(config.notebook_id), user,
-                      "share_password_deleted", now)
+                msg = "Password not found"
+                raise NotFound(msg)
+            self._log(self._notebook_by_id(config.notebook_id), user, "share_password_deleted", now)
 
     async def find_shared(
         self, access_token: str, *, now: datetime

@@ -1,0 +1,72 @@
+"""The command line: create-key makes a working key; demo-key is stable across runs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from gateway.app import create_app
+from gateway.clock import FakeClock
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_help_for_each_command():
+    for command in ("serve", "create-key", "demo-key"):
+        result = _cli(command, "--help")
+        assert result.returncode == 0
+        assert "usage:" in result.stdout
+
+
+def test_unknown_scope_is_refused(tmp_path):
+    result = _cli(
+        "create-key",
+        "--data-dir",
+        str(tmp_path),
+        "--email",
+        "a@b.c",
+        "--project-id",
+        "3",
+        "--scopes",
+        "notebook:read,root",
+    )
+    assert result.returncode == 2
+    assert "root" in result.stderr
+
+
+async def test_created_key_works_with_its_scopes_only(tmp_path, aiohttp_client, settings):
+    result = _cli(
+        "create-key",
+        "--data-dir",
+        str(tmp_path),
+        "--email",
+        "a@b.c",
+        "--project-id",
+        "3",
+        "--scopes",
+        "notebook:read",
+    )
+    assert result.returncode == 0, result.stderr
+    key = result.stdout.strip()
+    assert key.startswith("phx_")
+    client = await aiohttp_client(
+        create_app(settings.with_changes(data_dir=tmp_path), clock=FakeClock())
+    )
+    headers = {"Authorization": f"Bearer {key}"}
+    assert (await client.get("/api/projects/3/notebooks/", headers=headers)).status == 200
+    assert (await client.post("/api/projects/3/notebooks/", headers=headers)).status == 403
+    assert (await client.get("/api/projects/1/notebooks/", headers=headers)).status == 404
+    with open(tmp_path / "gateway.sqlite3", "rb") as db:
+        assert key.encode() not in db.read(), "keys are stored only as hashes"
+
+
+def test_demo_key_is_created_once(tmp_path):
+    first = _cli("demo-key", "--data-dir", str(tmp_path))
+    second = _cli("demo-key", "--data-dir", str(tmp_path))
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == second.stdout
+    assert (tmp_path / "demo-api-key").stat().st_mode & 0o077 == 0

@@ -1,0 +1,28 @@
+"""Settings come from GATEWAY_* variables in one place, with errors naming the variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.settings import Settings
+
+
+def test_from_env_casts_each_type():
+    settings = Settings.from_env(
+        {"GATEWAY_PORT": "9000", "GATEWAY_DATA_DIR": "/tmp/x", "GATEWAY_SHARE_TOKEN_GRACE_S": "1.5"}
+    )
+    assert settings.port == 9000
+    assert settings.data_dir == Path("/tmp/x")
+    assert settings.share_token_grace_s == 1.5
+
+
+def test_bad_value_names_the_variable():
+    with pytest.raises(ValueError, match="GATEWAY_PORT"):
+        Settings.from_env({"GATEWAY_PORT": "eighty"})
+
+
+def test_weak_password_hashing_is_refused():
+    with pytest.raises(ValueError, match="ITERATIONS"):
+        Settings.from_env({"GATEWAY_SHARE_PASSWORD_ITERATIONS": "1000"})
