@@ -9,13 +9,14 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test unit check lint typecheck bench clean
+.PHONY: help install run test unit check lint typecheck bench docs clean
 
 help:
 	@echo "make run        install, prepare $(DATA_DIR)/, print an API key, serve on $(HOST):$(PORT)"
 	@echo "make test       install and run the whole test suite"
 	@echo "make check      lint (ruff) + type check (mypy) + tests"
 	@echo "make bench      benchmarks (figures go to docs/benchmarks.md by hand)"
+	@echo "make docs       regenerate the route and settings tables in docs/"
 
 $(STAMP): pyproject.toml
 	@base=$$(scripts/find-python) || exit 1; \
@@ -51,6 +52,9 @@ check: lint typecheck test
 
 bench: install
 	$(PY) bench/http_throughput.py
+
+docs: install
+	$(PY) scripts/update_docs.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -12,6 +12,7 @@ from aiohttp import web
 from gateway.api import setup_routes
 from gateway.clock import Clock, SystemClock
 from gateway.keys import (
+    AUTH_CACHE_KEY,
     CLOCK_KEY,
     SETTINGS_KEY,
     SHARE_LIMITER_KEY,
@@ -19,6 +20,7 @@ from gateway.keys import (
     STORE_KEY,
 )
 from gateway.middleware import error_middleware
+from gateway.principal import PrincipalCache
 from gateway.settings import Settings
 from gateway.sharing import ShareLoginLimiter, ShareTokens
 from gateway.store import SQLiteStore
@@ -57,6 +59,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         max_failures=settings.share_login_max_failures,
         window_s=settings.share_login_window_s,
     )
+    app[AUTH_CACHE_KEY] = PrincipalCache(app[CLOCK_KEY], ttl_s=settings.auth_cache_s)
     app.cleanup_ctx.append(store_ctx)
     setup_routes(app)
     return app

@@ -15,7 +15,7 @@ from typing import Final
 from aiohttp import web
 
 from gateway.errors import AuthenticationFailed, NotAuthenticated, NotFound, PermissionDenied
-from gateway.keys import PRINCIPAL_KEY, STORE_KEY
+from gateway.keys import AUTH_CACHE_KEY, PRINCIPAL_KEY, STORE_KEY
 from gateway.principal import Principal
 
 KEY_PREFIX: Final = "phx_"
@@ -75,21 +75,28 @@ async def authenticate(request: web.Request, scope: str) -> Principal:
     if token is None:
         msg = "Authentication credentials were not provided."
         raise NotAuthenticated(msg)
-    found = await request.app[STORE_KEY].find_api_key(hash_api_key(token))
+    raw_project = request.match_info.get("project_id", "")
+    project_id = int(raw_project) if raw_project.isdigit() and len(raw_project) < 19 else None
+    key_hash = hash_api_key(token)
+    cache = request.app[AUTH_CACHE_KEY]
+    if project_id is not None and (hit := cache.get(key_hash, project_id)) is not None:
+        key, user, cached_project = hit
+        if not scope_allows(key.scopes, scope):
+            msg = f"API key missing required scope '{scope}'"
+            raise PermissionDenied(msg)
+        return Principal(user=user, key=key, project=cached_project)
+    found = await request.app[STORE_KEY].find_principal(key_hash, project_id)
     if found is None:
         msg = "Personal API key found in request Authorization header is invalid."
         raise AuthenticationFailed(msg)
-    key, user = found
+    key, user, project = found
     if not scope_allows(key.scopes, scope):
         msg = f"API key missing required scope '{scope}'"
         raise PermissionDenied(msg)
-    raw_project = request.match_info.get("project_id", "")
-    project = None
-    if raw_project.isdigit() and len(raw_project) < 19:
-        project = await request.app[STORE_KEY].get_project_for_user(int(raw_project), user.id)
-    if project is None:
+    if project is None or project_id is None:
         msg = "Not found."
         raise NotFound(msg)
+    cache.put(key_hash, project_id, (key, user, project))
     return Principal(user=user, key=key, project=project)
 
 

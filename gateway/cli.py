@@ -9,9 +9,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from gateway.app import serve
+from gateway.app import create_app, serve
 from gateway.auth import SCOPES, new_api_key, parse_scopes
 from gateway.clock import SystemClock
+from gateway.openapi import route_table
 from gateway.settings import Settings
 from gateway.store import NewNotebook, SQLiteStore
 
@@ -60,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
         "notebook on first use. Stored in <data-dir>/demo-api-key (mode 0600).",
     )
     demo_cmd.add_argument("--data-dir", type=Path, required=True)
+
+    sub.add_parser("routes", help="Print the HTTP routes as a Markdown table.")
     return parser
 
 
@@ -132,6 +135,9 @@ def run(argv: Sequence[str] | None = None) -> int:
             _create_key(args.data_dir, args.email, args.project_id, scopes, args.label)
         )
         print(raw)
+        return 0
+    if args.command == "routes":
+        print(route_table(create_app(Settings())), end="")
         return 0
     if args.command == "demo-key":
         print(asyncio.run(_demo_key(args.data_dir)))

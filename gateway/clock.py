@@ -32,8 +32,11 @@ class FakeClock:
 
 def isoformat(value: datetime) -> str:
     """ISO 8601 in UTC with a `Z`, microsecond precision (sortable as text)."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def parse_iso(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    """The inverse of `isoformat` (also reads any ISO 8601 with an offset)."""
+    return datetime.fromisoformat(value)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.clock import Clock
-from gateway.principal import Principal
+from gateway.principal import Principal, PrincipalCache
 from gateway.settings import Settings
 from gateway.sharing import ShareLoginLimiter, ShareTokens
 from gateway.store import Store
@@ -15,5 +15,6 @@ CLOCK_KEY = web.AppKey("clock", Clock)
 STORE_KEY = web.AppKey("store", Store)
 SHARE_TOKENS_KEY = web.AppKey("share_tokens", ShareTokens)
 SHARE_LIMITER_KEY = web.AppKey("share_limiter", ShareLoginLimiter)
+AUTH_CACHE_KEY = web.AppKey("auth_cache", PrincipalCache)
 
 PRINCIPAL_KEY = web.RequestKey("principal", Principal)

@@ -67,6 +67,20 @@ _ERROR: Final = {
 }
 
 
+def api_routes(app: web.Application) -> list[tuple[str, str, str, web.AbstractRoute]]:
+    """(operation id, method, documented path, route) for every route of the app."""
+    return [
+        (
+            route.handler.__name__,
+            route.method,
+            route.resource.canonical.replace("{slash}", ""),
+            route,
+        )
+        for route in app.router.routes()
+        if route.method != "HEAD" and route.resource is not None
+    ]
+
+
 def _unwrap(handler: Any) -> Any:
     while hasattr(handler, "__wrapped__"):
         if hasattr(handler, "required_scope"):
@@ -112,16 +126,13 @@ def _parameters(path: str) -> list[dict[str, Any]]:
 
 
 def build_openapi(app: web.Application) -> dict[str, Any]:
-    """Every named route of `app` (the slash-less form), as an OpenAPI 3.1 document."""
+    """Every route of `app` (the slash-less form), as an OpenAPI 3.1 document."""
     paths: dict[str, dict[str, Any]] = {}
-    for route in app.router.routes():
-        if route.name is None or route.method == "HEAD" or route.resource is None:
-            continue
-        path = route.resource.canonical
+    for name, method, path, route in api_routes(app):
         item = paths.setdefault(path, {})
         if _parameters(path):
             item["parameters"] = _parameters(path)
-        item[route.method.lower()] = _operation(route.name, route.method, route.handler)
+        item[method.lower()] = _operation(name, method, route.handler)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Notebook Gateway", "version": __version__},
@@ -132,3 +143,16 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
             }
         },
     }
+
+
+def route_table(app: web.Application) -> str:
+    """The routes as a Markdown table (method, path, scope, summary), for docs/api.md."""
+    doc = build_openapi(app)
+    lines = ["| method | path | scope | what it does |", "|---|---|---|---|"]
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            if method == "parameters":
+                continue
+            scope = op.get("x-required-scope", "public")
+            lines.append(f"| {method.upper()} | `{path}` | {scope} | {op['summary']} |")
+    return "\n".join(lines) + "\n"

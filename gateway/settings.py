@@ -59,6 +59,12 @@ class Settings:
     share_login_window_s: float = field(
         default=300.0, metadata=_help("... within this many seconds; further attempts get 429.")
     )
+    auth_cache_s: float = field(
+        default=5.0,
+        metadata=_help(
+            "Seconds a verified API key is trusted before it is looked up again (0: off)."
+        ),
+    )
     log_level: str = field(default="INFO", metadata=_help("Python logging level."))
 
     @property

@@ -2,23 +2,34 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from aiohttp import web
 
 from gateway.api import activity, meta, notebooks, shared, sharing
 
-# Order matters where paths overlap: `notebooks/activity` before `notebooks/{short_id}`.
-_MODULES = (meta, activity, sharing, notebooks, shared)
+# The router tries resources in this order, so the hottest come first. Where paths overlap,
+# the literal one must precede the variable one (`notebooks/activity` before
+# `notebooks/{short_id}`).
+_MODULES = (activity, notebooks, sharing, shared, meta)
+# One resource answers both `/path` and `/path/` (PostHog's clients use the slash).
+SLASH: Final = "{slash:/?}"
 
 
 def setup_routes(app: web.Application) -> None:
-    """Register every route twice: `/path` (named) and `/path/` (PostHog's client form)."""
+    """Register each path once, matching with and without a trailing slash."""
+    resources: dict[str, web.Resource] = {}
     for module in _MODULES:
         for route in module.routes:
             assert isinstance(route, web.RouteDef)
             path = route.path.rstrip("/")
-            name = route.kwargs.get("name")
-            app.router.add_route(route.method, path, route.handler, name=name)
-            app.router.add_route(route.method, path + "/", route.handler)
+            resource = resources.get(path)
+            if resource is None:
+                resource = app.router.add_resource(path + SLASH)
+                resources[path] = resource
+            # The handler's name is the operation id (STYLE R9: route name = function name).
+            assert route.kwargs["name"] == route.handler.__name__, route.kwargs["name"]
+            resource.add_route(route.method, route.handler)
 
 
 __all__ = ["setup_routes"]

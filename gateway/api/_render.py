@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import orjson
 from aiohttp import web
 from yarl import URL
 
@@ -36,7 +36,8 @@ def notebook_json(notebook: Notebook, *, minimal: bool = False) -> dict[str, Any
         "title": notebook.title,
     }
     if not minimal:
-        body["content"] = notebook.content
+        # Stored JSON goes out as it is: no decode/encode round trip on every GET.
+        body["content"] = orjson.Fragment(notebook.content_json)
         body["text_content"] = notebook.text_content
         body["version"] = notebook.version
     body |= {
@@ -97,8 +98,4 @@ def absolute_url(request: web.Request, **query: int) -> str:
 
 
 def json_response(body: Any, *, status: int = 200) -> web.Response:
-    return web.Response(
-        text=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
-        status=status,
-        content_type="application/json",
-    )
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import html
-import json
 from typing import Any, Final
 
+import orjson
 from aiohttp import web
 
 from gateway.api._render import json_response
@@ -74,14 +74,14 @@ def _scene(notebook: Notebook) -> dict[str, Any]:
         "notebook": {
             "short_id": notebook.short_id,
             "title": notebook.title,
-            "content": notebook.content,
+            "content": orjson.Fragment(notebook.content_json),
         },
     }
 
 
 def _html(title: str, body: str, data: dict[str, Any], status: int = 200) -> web.Response:
     # `</` inside the JSON must not close the script element.
-    payload = json.dumps(data).replace("</", "<\\/")
+    payload = orjson.dumps(data).decode().replace("</", "<\\/")
     return web.Response(
         text=_PAGE.format(title=html.escape(title), body=body, data=payload),
         status=status,

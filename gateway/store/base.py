@@ -51,9 +51,13 @@ class Store(abc.ABC):
         now: datetime,
     ) -> ApiKey: ...
     @abc.abstractmethod
-    async def find_api_key(self, key_hash: str) -> tuple[ApiKey, User] | None: ...
-    @abc.abstractmethod
-    async def get_project_for_user(self, project_id: int, user_id: int) -> Project | None: ...
+    async def find_principal(
+        self, key_hash: str, project_id: int | None
+    ) -> tuple[ApiKey, User, Project | None] | None:
+        """The key and its user, plus the project when the user is a member of it.
+
+        One lookup, because it runs on every API request. None for an unknown key.
+        """
 
     # notebooks
     @abc.abstractmethod

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+import json
+from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 
@@ -49,7 +51,7 @@ class Notebook:
     project_id: int
     short_id: str
     title: str | None
-    content: Any
+    content_json: str
     text_content: str | None
     version: int
     deleted: bool
@@ -57,7 +59,17 @@ class Notebook:
     created_by: User | None
     last_modified_at: datetime
     last_modified_by: User | None
-    kernel_config: dict[str, Any] = field(default_factory=dict)
+    kernel_config_json: str = "{}"
+
+    @cached_property
+    def content(self) -> Any:
+        """The content, decoded on first use (GET passes `content_json` through untouched)."""
+        return json.loads(self.content_json)
+
+    @cached_property
+    def kernel_config(self) -> dict[str, Any]:
+        config: dict[str, Any] = json.loads(self.kernel_config_json)
+        return config
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -6,6 +6,7 @@ import pytest
 
 from gateway.app import create_app
 from gateway.auth import SCOPES, scope_allows
+from gateway.openapi import api_routes
 from gateway.settings import Settings
 from tests.conftest import create_notebook
 
@@ -30,11 +31,10 @@ PUBLIC = {"health", "get_schema", "view_shared", "unlock_shared"}
 
 
 def _api_routes():
-    built = create_app(Settings())
     return [
-        (r.name, r.method, r.resource.canonical)
-        for r in built.router.routes()
-        if r.name is not None and r.name not in PUBLIC
+        (name, method, path)
+        for name, method, path, _ in api_routes(create_app(Settings()))
+        if name not in PUBLIC
     ]
 
 
@@ -47,10 +47,9 @@ def test_every_route_is_in_the_scope_table():
 
 
 def test_declared_scopes_match_the_table():
-    app = create_app(Settings())
-    for route in app.router.routes():
-        if route.name in EXPECTED_SCOPES:
-            assert route.handler.required_scope == EXPECTED_SCOPES[route.name], route.name
+    for name, _, _, route in api_routes(create_app(Settings())):
+        if name in EXPECTED_SCOPES:
+            assert route.handler.required_scope == EXPECTED_SCOPES[name], name
 
 
 def _fill(path: str, short_id: str, project_id: int = 1) -> str:
@@ -115,3 +114,20 @@ async def test_projects_are_isolated(client, accounts):
     assert resp.status == 404
     resp = await client.get("/api/projects/abc/notebooks/", headers=jane.headers)
     assert resp.status == 404
+
+
+async def test_cached_key_still_checks_scope(client, accounts):
+    reader = await accounts.make("reader@example.com", scopes=["notebook:read"])
+    assert (await client.get(reader.url(), headers=reader.headers)).status == 200
+    assert (await client.get(reader.url(), headers=reader.headers)).status == 200
+    assert (await client.post(reader.url(), json={}, headers=reader.headers)).status == 403
+
+
+async def test_removed_membership_stops_working_after_the_cache_ttl(client, accounts, clock,
+                                                                     settings):
+    jane = await accounts.make("jane@example.com")
+    assert (await client.get(jane.url(), headers=jane.headers)).status == 200
+    accounts.store._conn.execute("DELETE FROM memberships WHERE user_id = ?", (jane.user.id,))
+    assert (await client.get(jane.url(), headers=jane.headers)).status == 200, "cached"
+    clock.advance(settings.auth_cache_s + 0.001)
+    assert (await client.get(jane.url(), headers=jane.headers)).status == 404

@@ -7,7 +7,7 @@ from pathlib import Path
 from gateway.store.base import Store
 from gateway.store.sqlite.accounts import AccountsMixin
 from gateway.store.sqlite.activity import ActivityMixin
-from gateway.store.sqlite.connection import connect
+from gateway.store.sqlite.connection import UserCache, connect
 from gateway.store.sqlite.sharing import SharingMixin
 
 
@@ -16,6 +16,7 @@ class SQLiteStore(AccountsMixin, ActivityMixin, SharingMixin, Store):
 
     def __init__(self, path: Path | str) -> None:
         self._conn = connect(path)
+        self._users = UserCache(self._conn)
 
     @classmethod
     def open(cls, path: Path | str) -> SQLiteStore:

@@ -13,12 +13,6 @@ from gateway.store.records import ApiKey, Project, User
 from gateway.store.sqlite.connection import USER_COLUMNS, transaction, user_from_row
 
 
-def _project(row: sqlite3.Row) -> Project:
-    return Project(
-        id=row["id"], name=row["name"], timezone=row["timezone"], api_token=row["api_token"]
-    )
-
-
 class AccountsMixin:
     _conn: sqlite3.Connection
 
@@ -54,7 +48,9 @@ class AccountsMixin:
                 ),
             )
             row = conn.execute("SELECT * FROM projects WHERE id = ?", (project_id,)).fetchone()
-        return _project(row)
+        return Project(
+            id=row["id"], name=row["name"], timezone=row["timezone"], api_token=row["api_token"]
+        )
 
     async def add_member(self, user_id: int, project_id: int) -> None:
         self._conn.execute(
@@ -80,12 +76,19 @@ class AccountsMixin:
         assert cur.lastrowid is not None
         return ApiKey(id=cur.lastrowid, user_id=user_id, label=label, mask=mask, scopes=scopes)
 
-    async def find_api_key(self, key_hash: str) -> tuple[ApiKey, User] | None:
+    async def find_principal(
+        self, key_hash: str, project_id: int | None
+    ) -> tuple[ApiKey, User, Project | None] | None:
         row = self._conn.execute(
             "SELECT k.id AS key_id, k.label, k.mask, k.scopes,"
-            " u.id, u.uuid, u.distinct_id, u.first_name, u.last_name, u.email"
-            " FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = ?",
-            (key_hash,),
+            " u.id, u.uuid, u.distinct_id, u.first_name, u.last_name, u.email,"
+            " p.id AS p_id, p.name AS p_name, p.timezone AS p_timezone,"
+            " p.api_token AS p_api_token"
+            " FROM api_keys k JOIN users u ON u.id = k.user_id"
+            " LEFT JOIN memberships m ON m.user_id = u.id AND m.project_id = ?"
+            " LEFT JOIN projects p ON p.id = m.project_id"
+            " WHERE k.key_hash = ?",
+            (project_id, key_hash),
         ).fetchone()
         if row is None:
             return None
@@ -98,12 +101,12 @@ class AccountsMixin:
             mask=row["mask"],
             scopes=tuple(json.loads(row["scopes"])),
         )
-        return key, user
-
-    async def get_project_for_user(self, project_id: int, user_id: int) -> Project | None:
-        row = self._conn.execute(
-            "SELECT p.* FROM projects p JOIN memberships m ON m.project_id = p.id"
-            " WHERE p.id = ? AND m.user_id = ?",
-            (project_id, user_id),
-        ).fetchone()
-        return None if row is None else _project(row)
+        project = None
+        if row["p_id"] is not None:
+            project = Project(
+                id=row["p_id"],
+                name=row["p_name"],
+                timezone=row["p_timezone"],
+                api_token=row["p_api_token"],
+            )
+        return key, user, project

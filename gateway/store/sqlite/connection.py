@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from gateway.clock import parse_iso
 from gateway.store.records import User
 from gateway.store.sqlite.migrations import MIGRATIONS
@@ -76,12 +78,33 @@ def user_from_row(row: sqlite3.Row | None, prefix: str = "") -> User | None:
     )
 
 
+class UserCache:
+    """id → User. Users are created and never changed, so entries never go stale."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._users: dict[int, User] = {}
+
+    def get(self, user_id: int | None) -> User | None:
+        if user_id is None:
+            return None
+        user = self._users.get(user_id)
+        if user is None:
+            row = self._conn.execute(
+                f"SELECT {USER_COLUMNS} FROM users WHERE id = ?", (user_id,)
+            ).fetchone()
+            user = user_from_row(row)
+            if user is not None:
+                self._users[user_id] = user
+        return user
+
+
 def load_json(value: str | None) -> Any:
     return None if value is None else json.loads(value)
 
 
 def dump_json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return orjson.dumps(value).decode()
 
 
 def opt_time(value: str | None) -> Any:

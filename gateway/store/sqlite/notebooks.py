@@ -25,22 +25,13 @@ from gateway.store.records import (
 )
 from gateway.store.sqlite.activity import insert_activity
 from gateway.store.sqlite.connection import (
+    UserCache,
     dump_json,
-    load_json,
     transaction,
-    user_from_row,
 )
 
 _SHORT_ID_ALPHABET: Final = string.ascii_letters + string.digits
-_USER_FIELDS: Final = ("id", "uuid", "distinct_id", "first_name", "last_name", "email")
-_SELECT: Final = (
-    "SELECT n.*, "
-    + ", ".join(f"c.{f} AS c_{f}" for f in _USER_FIELDS)
-    + ", "
-    + ", ".join(f"m.{f} AS m_{f}" for f in _USER_FIELDS)
-    + " FROM notebooks n LEFT JOIN users c ON c.id = n.created_by"
-    " LEFT JOIN users m ON m.id = n.last_modified_by"
-)
+_SELECT: Final = "SELECT n.* FROM notebooks n"
 _TOP_NODES: Final = "json_each(CASE WHEN json_valid(n.content) THEN n.content END, '$.content')"
 _CONFLICT_DETAIL: Final = "Someone else edited the Notebook"
 
@@ -49,21 +40,21 @@ def _new_short_id() -> str:
     return "".join(secrets.choice(_SHORT_ID_ALPHABET) for _ in range(8))
 
 
-def _notebook(row: sqlite3.Row) -> Notebook:
+def _notebook(row: sqlite3.Row, users: UserCache) -> Notebook:
     return Notebook(
         id=row["id"],
         project_id=row["project_id"],
         short_id=row["short_id"],
         title=row["title"],
-        content=load_json(row["content"]),
+        content_json=row["content"] or "null",
         text_content=row["text_content"],
         version=row["version"],
         deleted=bool(row["deleted"]),
         created_at=parse_iso(row["created_at"]),
-        created_by=user_from_row(row, "c_"),
+        created_by=users.get(row["created_by"]),
         last_modified_at=parse_iso(row["last_modified_at"]),
-        last_modified_by=user_from_row(row, "m_"),
-        kernel_config=load_json(row["kernel_config"]),
+        last_modified_by=users.get(row["last_modified_by"]),
+        kernel_config_json=row["kernel_config"],
     )
 
 
@@ -120,12 +111,13 @@ def _changes(before: Notebook, patch: NotebookPatch) -> list[dict[str, Any]]:
 
 class NotebooksMixin:
     _conn: sqlite3.Connection
+    _users: UserCache
 
     def _fetch(self, project_id: int, short_id: str) -> Notebook | None:
         row = self._conn.execute(
             f"{_SELECT} WHERE n.project_id = ? AND n.short_id = ?", (project_id, short_id)
         ).fetchone()
-        return None if row is None else _notebook(row)
+        return None if row is None else _notebook(row, self._users)
 
     async def create_notebook(
         self, project_id: int, new: NewNotebook, *, user: User, now: datetime
@@ -190,10 +182,10 @@ class NotebooksMixin:
             where.append("n.created_by = ?")
             params.append(flt.created_by_user_id)
         if flt.created_by_uuid is not None:
-            where.append("c.uuid = ?")
+            where.append("n.created_by IN (SELECT id FROM users WHERE uuid = ?)")
             params.append(flt.created_by_uuid)
         if flt.last_modified_by_uuid is not None:
-            where.append("m.uuid = ?")
+            where.append("n.last_modified_by IN (SELECT id FROM users WHERE uuid = ?)")
             params.append(flt.last_modified_by_uuid)
         if flt.date_from is not None:
             where.append("n.last_modified_at > ?")
@@ -215,16 +207,14 @@ class NotebooksMixin:
         direction = "DESC" if flt.order_desc else "ASC"
         sql_where = " AND ".join(where)
         total = self._conn.execute(
-            "SELECT count(*) FROM notebooks n LEFT JOIN users c ON c.id = n.created_by"
-            f" LEFT JOIN users m ON m.id = n.last_modified_by WHERE {sql_where}",
-            params,
+            f"SELECT count(*) FROM notebooks n WHERE {sql_where}", params
         ).fetchone()[0]
         rows = self._conn.execute(
             f"{_SELECT} WHERE {sql_where}"
             f" ORDER BY n.{flt.order_field} {direction}, n.rowid {direction} LIMIT ? OFFSET ?",
             [*params, limit, offset],
         ).fetchall()
-        return Page(total=total, items=[_notebook(r) for r in rows])
+        return Page(total=total, items=[_notebook(r, self._users) for r in rows])
 
     async def update_notebook(
         self, project_id: int, short_id: str, patch: NotebookPatch, *, user: User, now: datetime
