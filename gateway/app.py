@@ -11,9 +11,11 @@ from aiohttp import web
 
 from gateway.api import setup_routes
 from gateway.clock import Clock, SystemClock
+from gateway.collab import CollabHub
 from gateway.keys import (
     AUTH_CACHE_KEY,
     CLOCK_KEY,
+    COLLAB_HUB_KEY,
     SETTINGS_KEY,
     SHARE_LIMITER_KEY,
     SHARE_TOKENS_KEY,
@@ -42,11 +44,17 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
     """Open (and migrate) the embedded database for the app's lifetime."""
     settings = app[SETTINGS_KEY]
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = SQLiteStore.open(settings.database_path)
+    store = SQLiteStore.open(settings.database_path, collab_keep=settings.collab_max_steps)
+    store.add_commit_listener(app[COLLAB_HUB_KEY].publish_entries)
     app[STORE_KEY] = store
     app[SHARE_TOKENS_KEY] = ShareTokens(load_secret(settings), app[CLOCK_KEY])
     yield
     await store.close()
+
+
+async def _close_streams(app: web.Application) -> None:
+    """Graceful shutdown: end every open stream so the server can stop."""
+    app[COLLAB_HUB_KEY].close_all()
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
@@ -60,6 +68,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         window_s=settings.share_login_window_s,
     )
     app[AUTH_CACHE_KEY] = PrincipalCache(app[CLOCK_KEY], ttl_s=settings.auth_cache_s)
+    app[COLLAB_HUB_KEY] = CollabHub(
+        max_streams=settings.collab_max_streams, buffer=settings.collab_stream_buffer
+    )
+    app.on_shutdown.append(_close_streams)
     app.cleanup_ctx.append(store_ctx)
     setup_routes(app)
     return app

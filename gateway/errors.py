@@ -9,13 +9,16 @@
     ├── NotFound (404 invalid_request / not_found)
     ├── MethodNotAllowed (405, empty body)
     ├── Conflict (409 server_error / conflict)
+    │   └── CollabConflict (409, rendered {"code": "conflict", steps, client_ids, version})
+    ├── CollabStale (410, rendered {"code": "conflict_stale"})
     ├── PayloadTooLarge (413 invalid_request / payload_too_large)
     ├── ShareLoginFailed (401, rendered {"error": detail})
     ├── TooManyRequests (429 throttled_error / throttled, Retry-After)
     └── ServiceUnavailable (503 server_error / service_unavailable)
 
 The body is PostHog's (drf-exceptions-hog) `{"type", "code", "detail", "attr"}`, except where
-PostHog itself answers `{"error": ...}` (sharing password errors, see `body_style`).
+PostHog itself answers `{"error": ...}` (sharing password errors) or a bare `{"code", ...}`
+(collab save rejections); see `body_style`.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ class GatewayError(Exception):
     status: ClassVar[int] = 500
     error_type: ClassVar[str] = "server_error"
     code: ClassVar[str] = "error"
-    body_style: ClassVar[Literal["posthog", "error", "empty"]] = "posthog"
+    body_style: ClassVar[Literal["posthog", "error", "code", "empty"]] = "posthog"
 
     def __init__(
         self,
@@ -51,6 +54,8 @@ class GatewayError(Exception):
             return None
         if self.body_style == "error":
             return {"error": self.detail, **self.extra}
+        if self.body_style == "code":
+            return {"code": self.code, **self.extra}
         return {
             "type": self.error_type,
             "code": self.code,
@@ -107,6 +112,21 @@ class Conflict(GatewayError):
     code = "conflict"
 
 
+class CollabConflict(Conflict):
+    """A collab save behind the log: `extra` carries the missed steps to rebase over."""
+
+    body_style = "code"
+
+
+class CollabStale(GatewayError):
+    """A collab save whose missed range is gone: the client must reload the notebook."""
+
+    status = 410
+    error_type = "invalid_request"
+    code = "conflict_stale"
+    body_style = "code"
+
+
 class PayloadTooLarge(GatewayError):
     status = 413
     error_type = "invalid_request"
@@ -142,6 +162,8 @@ ALL_ERRORS: tuple[type[GatewayError], ...] = (
     NotFound,
     MethodNotAllowed,
     Conflict,
+    CollabConflict,
+    CollabStale,
     PayloadTooLarge,
     ShareLoginFailed,
     TooManyRequests,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.clock import Clock
+from gateway.collab import CollabHub
 from gateway.principal import Principal, PrincipalCache
 from gateway.settings import Settings
 from gateway.sharing import ShareLoginLimiter, ShareTokens
@@ -16,5 +17,6 @@ STORE_KEY = web.AppKey("store", Store)
 SHARE_TOKENS_KEY = web.AppKey("share_tokens", ShareTokens)
 SHARE_LIMITER_KEY = web.AppKey("share_limiter", ShareLoginLimiter)
 AUTH_CACHE_KEY = web.AppKey("auth_cache", PrincipalCache)
+COLLAB_HUB_KEY = web.AppKey("collab_hub", CollabHub)
 
 PRINCIPAL_KEY = web.RequestKey("principal", Principal)

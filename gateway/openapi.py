@@ -50,6 +50,28 @@ REQUEST_BODIES: Final[dict[str, dict[str, Any]]] = {
             "note": {"type": ["string", "null"], "maxLength": 100},
         },
     },
+    "save_collab": {
+        "type": "object",
+        "properties": {
+            "client_id": {"type": "string", "maxLength": 200},
+            "version": {"type": "integer", "minimum": 0},
+            "steps": {"type": "array"},
+            "content": {},
+            "text_content": _STRING_OR_NULL,
+            "title": {"type": "string", "maxLength": 256},
+            "cursor_head": {"type": ["integer", "null"]},
+        },
+        "required": ["client_id", "version", "steps", "content"],
+    },
+    "post_collab_presence": {
+        "type": "object",
+        "properties": {
+            "client_id": {"type": "string", "maxLength": 200},
+            "version": {"type": "integer", "minimum": 0},
+            "cursor": {},
+        },
+        "required": ["client_id", "version"],
+    },
     "unlock_shared": {
         "type": "object",
         "properties": {"password": {"type": "string"}},
@@ -106,7 +128,7 @@ def _operation(name: str, method: str, handler: Any) -> dict[str, Any]:
         op["security"] = [{"PersonalAPIKey": [scope]}]
         op["x-required-scope"] = scope
     success = {"POST": "201" if name == "create_notebook" else "200"}.get(method, "200")
-    if name in {"delete_share_password"}:
+    if name in {"delete_share_password", "post_collab_presence"}:
         success = "204"
     op["responses"][success] = {"description": "Success"}
     if method in {"POST", "PATCH", "PUT"}:

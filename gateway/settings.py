@@ -65,6 +65,22 @@ class Settings:
             "Seconds a verified API key is trusted before it is looked up again (0: off)."
         ),
     )
+    collab_max_steps: int = field(
+        default=5000, metadata=_help("Collab log entries kept per notebook (older saves get 410).")
+    )
+    collab_max_streams: int = field(
+        default=1000, metadata=_help("Open collab/stream connections per process (503 above).")
+    )
+    collab_stream_lifetime_s: float = field(
+        default=300.0, metadata=_help("Seconds a collab stream stays open; clients then resume.")
+    )
+    collab_keepalive_s: float = field(
+        default=15.0, metadata=_help("Seconds of silence before a `: keepalive` comment.")
+    )
+    collab_stream_buffer: int = field(
+        default=1000,
+        metadata=_help("Entries buffered per stream; a consumer further behind is disconnected."),
+    )
     log_level: str = field(default="INFO", metadata=_help("Python logging level."))
 
     @property

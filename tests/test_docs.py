@@ -18,9 +18,7 @@ def test_route_table_is_current():
     text = (DOCS / "api.md").read_text()
     start = text.index("<!-- routes:start -->\n") + len("<!-- routes:start -->\n")
     end = text.index("<!-- routes:end -->")
-    assert text[start:end] == route_table(create_app(Settings())), (
-        "regenerate with: make docs"
-    )
+    assert text[start:end] == route_table(create_app(Settings())), "regenerate with: make docs"
 
 
 def test_settings_table_is_current():

@@ -13,6 +13,10 @@ from typing import Any
 from gateway.store.records import (
     ActivityEntry,
     ApiKey,
+    CollabEntry,
+    CollabOutcome,
+    CollabSave,
+    CommitListener,
     NewNotebook,
     Notebook,
     NotebookFilter,
@@ -107,6 +111,32 @@ class Store(abc.ABC):
         detail: dict[str, Any],
         now: datetime,
     ) -> None: ...
+
+    # collaboration
+    @abc.abstractmethod
+    def add_commit_listener(self, listener: CommitListener) -> None:
+        """Call `listener` (synchronously, after COMMIT) with each commit's new log entries."""
+
+    @abc.abstractmethod
+    async def collab_save(
+        self, project_id: int, short_id: str, save: CollabSave, *, user: User, now: datetime
+    ) -> CollabOutcome:
+        """Append steps if `save.version` is the current version (compare-and-swap).
+
+        Accepted: the steps, the client's content and the new version commit together. Behind:
+        the missed steps (conflict) or stale when they are trimmed or include a REST edit.
+        Rejections are logged as activity with the attempted content. Raises NotFound.
+        """
+
+    @abc.abstractmethod
+    async def collab_entries(
+        self, notebook_id: str, *, after: tuple[int, int], limit: int = 1000
+    ) -> list[CollabEntry]:
+        """Kept log entries with an id after `after`, oldest first."""
+
+    @abc.abstractmethod
+    async def collab_top(self, notebook_id: str) -> tuple[int, int]:
+        """The id of the newest kept entry, (0, 0) when the log is empty."""
 
     # sharing
     @abc.abstractmethod

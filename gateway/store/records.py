@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import enum
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import Any
+from typing import Any, Final
 
 
 class _Unset(enum.Enum):
@@ -190,3 +191,64 @@ def notebook_detail(
         "merge": None,
         "trigger": None,
     }
+
+
+STEP: Final = 0
+UPDATE: Final = 1
+
+
+@dataclass(frozen=True, kw_only=True, order=True)
+class CollabEntry:
+    """One entry of a notebook's collab log; `id` is the SSE event id."""
+
+    version: int
+    sub: int
+    notebook_id: str = field(compare=False)
+    data: dict[str, Any] = field(compare=False)
+
+    @property
+    def id(self) -> str:
+        return f"{self.version}-{self.sub}"
+
+    @property
+    def event(self) -> str:
+        return "step" if self.sub == STEP else "update"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CollabSave:
+    client_id: str
+    version: int
+    steps: list[Any]
+    content: Any
+    text_content: str
+    title: Maybe[str]
+    cursor_head: int | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CollabAccepted:
+    notebook: Notebook
+
+
+@dataclass(frozen=True, kw_only=True)
+class CollabConflict:
+    steps: list[Any]
+    client_ids: list[str | None]
+    version: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class CollabStale:
+    version: int
+
+
+type CollabOutcome = CollabAccepted | CollabConflict | CollabStale
+type CommitListener = Callable[[list[CollabEntry]], None]
+
+
+def user_name(user: User | None) -> str:
+    """The name collaborators see (PostHog's fallback for a nameless user)."""
+    if user is None:
+        return "Wandering Hog"
+    return f"{user.first_name} {user.last_name}".strip() or user.email or "Wandering Hog"

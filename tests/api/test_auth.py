@@ -26,6 +26,9 @@ EXPECTED_SCOPES = {
     "refresh_sharing": "sharing_configuration:write",
     "create_share_password": "sharing_configuration:write",
     "delete_share_password": "sharing_configuration:write",
+    "save_collab": "notebook:write",
+    "post_collab_presence": "notebook:write",
+    "stream_collab": "notebook:read",
 }
 PUBLIC = {"health", "get_schema", "view_shared", "unlock_shared"}
 
@@ -123,8 +126,9 @@ async def test_cached_key_still_checks_scope(client, accounts):
     assert (await client.post(reader.url(), json={}, headers=reader.headers)).status == 403
 
 
-async def test_removed_membership_stops_working_after_the_cache_ttl(client, accounts, clock,
-                                                                     settings):
+async def test_removed_membership_stops_working_after_the_cache_ttl(
+    client, accounts, clock, settings
+):
     jane = await accounts.make("jane@example.com")
     assert (await client.get(jane.url(), headers=jane.headers)).status == 200
     accounts.store._conn.execute("DELETE FROM memberships WHERE user_id = ?", (jane.user.id,))

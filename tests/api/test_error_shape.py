@@ -46,8 +46,16 @@ async def test_validation_error_names_the_field(client, jane):
 
 
 async def test_malformed_and_non_object_json(client, jane):
-    for raw in (b"{nope", b"[1, 2]", b"\xff\xfe", b'"str"', b"1e999999",
-                b'{"content": NaN}', b'{"content": [Infinity]}', b'{"title": "\xed\xa0\x80"}'):
+    for raw in (
+        b"{nope",
+        b"[1, 2]",
+        b"\xff\xfe",
+        b'"str"',
+        b"1e999999",
+        b'{"content": NaN}',
+        b'{"content": [Infinity]}',
+        b'{"title": "\xed\xa0\x80"}',
+    ):
         resp = await client.post(jane.url(), data=raw, headers=jane.headers)
         assert resp.status == 400, raw
         assert_error_shape(await resp.json(), status_type="validation_error", code="invalid_input")

@@ -5,22 +5,26 @@ from __future__ import annotations
 from pathlib import Path
 
 from gateway.store.base import Store
+from gateway.store.records import CommitListener
 from gateway.store.sqlite.accounts import AccountsMixin
 from gateway.store.sqlite.activity import ActivityMixin
+from gateway.store.sqlite.collab import CollabMixin
 from gateway.store.sqlite.connection import UserCache, connect
 from gateway.store.sqlite.sharing import SharingMixin
 
 
-class SQLiteStore(AccountsMixin, ActivityMixin, SharingMixin, Store):
+class SQLiteStore(AccountsMixin, ActivityMixin, SharingMixin, CollabMixin, Store):
     """One connection, owned by the gateway process; `open()` migrates the schema."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, collab_keep: int = 5000) -> None:
         self._conn = connect(path)
         self._users = UserCache(self._conn)
+        self._listeners: list[CommitListener] = []
+        self._collab_keep = collab_keep
 
     @classmethod
-    def open(cls, path: Path | str) -> SQLiteStore:
-        return cls(path)
+    def open(cls, path: Path | str, *, collab_keep: int = 5000) -> SQLiteStore:
+        return cls(path, collab_keep=collab_keep)
 
     async def close(self) -> None:
         self._conn.close()

@@ -89,4 +89,18 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         is_active INTEGER NOT NULL DEFAULT 1
     );
     """,
+    # 2: the collaboration log. (version, sub) is the SSE id "version-sub": sub 0 is the step
+    # that produced `version`, sub 1 a REST edit that produced it.
+    """
+    CREATE TABLE collab_log (
+        notebook_id TEXT NOT NULL REFERENCES notebooks(id),
+        version INTEGER NOT NULL,
+        sub INTEGER NOT NULL,
+        client_id TEXT,
+        user_id INTEGER REFERENCES users(id),
+        data TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (notebook_id, version, sub)
+    ) WITHOUT ROWID;
+    """,
 )

@@ -14,6 +14,9 @@ from gateway.errors import Conflict, InvalidRequest, NotFound
 from gateway.store.records import (
     ORDERABLE_FIELDS,
     UNSET,
+    UPDATE,
+    CollabEntry,
+    CommitListener,
     ContainsTerm,
     NewNotebook,
     Notebook,
@@ -24,6 +27,7 @@ from gateway.store.records import (
     notebook_detail,
 )
 from gateway.store.sqlite.activity import insert_activity
+from gateway.store.sqlite.collab_log import insert_entry, trim_log, update_entry_data
 from gateway.store.sqlite.connection import (
     UserCache,
     dump_json,
@@ -112,6 +116,16 @@ def _changes(before: Notebook, patch: NotebookPatch) -> list[dict[str, Any]]:
 class NotebooksMixin:
     _conn: sqlite3.Connection
     _users: UserCache
+    _listeners: list[CommitListener]
+    _collab_keep: int
+
+    def add_commit_listener(self, listener: CommitListener) -> None:
+        """Call `listener` with the collab entries of every commit that adds some."""
+        self._listeners.append(listener)
+
+    def _notify(self, entries: list[CollabEntry]) -> None:
+        for listener in self._listeners:
+            listener(entries)
 
     def _fetch(self, project_id: int, short_id: str) -> Notebook | None:
         row = self._conn.execute(
@@ -270,6 +284,24 @@ class NotebooksMixin:
                 ),
                 now=now,
             )
+            entries = []
+            if version != before.version:
+                # Live collab clients learn of a REST edit from an `update` entry at N-1.
+                entries.append(
+                    insert_entry(
+                        conn,
+                        before.id,
+                        version=version,
+                        sub=UPDATE,
+                        client_id=None,
+                        user=user,
+                        data=update_entry_data(user, version),
+                        now=now,
+                    )
+                )
+                trim_log(conn, before.id, top=version, keep=self._collab_keep)
             after = self._fetch(project_id, short_id)
+        if entries:
+            self._notify(entries)
         assert after is not None
         return after

@@ -1,0 +1,112 @@
+"""In-process fan-out of collab log entries and presence to open streams.
+
+The store calls `publish_entries` after each commit that adds log entries; `collab/presence`
+calls `publish_presence`. Each stream owns a `Subscription` with a bounded buffer: publishing
+never waits, and a stream that falls further behind than the buffer is marked overflowed and
+closed by its handler, so one slow reader cannot block the others or grow memory without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.errors import ServiceUnavailable
+from gateway.store.records import CollabEntry
+
+
+@dataclass(frozen=True, kw_only=True)
+class Presence:
+    """A caret broadcast; never stored, never given an event id."""
+
+    notebook_id: str
+    data: dict[str, Any]
+
+
+type Item = CollabEntry | Presence
+
+
+class Subscription:
+    """One stream's view of one notebook: a bounded buffer and a wake-up event."""
+
+    def __init__(self, notebook_id: str, capacity: int) -> None:
+        self.notebook_id = notebook_id
+        self.overflowed = False
+        self.closed = False
+        self._capacity = capacity
+        self._items: deque[Item] = deque()
+        self._ready = asyncio.Event()
+
+    def push(self, item: Item) -> None:
+        if self.overflowed:
+            return
+        if len(self._items) >= self._capacity:
+            self.overflowed = True
+            self._items.clear()
+        else:
+            self._items.append(item)
+        self._ready.set()
+
+    def close(self) -> None:
+        self.closed = True
+        self._ready.set()
+
+    async def next_batch(self, timeout: float) -> list[Item]:
+        """Everything buffered, waiting up to `timeout` for something (empty list: idle)."""
+        if not self._items and not self.closed and not self.overflowed:
+            try:
+                await asyncio.wait_for(self._ready.wait(), timeout)
+            except TimeoutError:
+                return []
+        self._ready.clear()
+        batch = list(self._items)
+        self._items.clear()
+        return batch
+
+
+class CollabHub:
+    """Subscriptions per notebook, with a cap on how many may be open in this process."""
+
+    def __init__(self, *, max_streams: int, buffer: int) -> None:
+        self._max = max_streams
+        self._buffer = buffer
+        self._subs: defaultdict[str, set[Subscription]] = defaultdict(set)
+        self._count = 0
+
+    @property
+    def open_streams(self) -> int:
+        return self._count
+
+    def subscribe(self, notebook_id: str) -> Subscription:
+        if self._count >= self._max:
+            msg = "Too many open collaboration streams; retry shortly."
+            raise ServiceUnavailable(msg, headers={"Retry-After": "5"})
+        sub = Subscription(notebook_id, self._buffer)
+        self._subs[notebook_id].add(sub)
+        self._count += 1
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        subs = self._subs.get(sub.notebook_id)
+        if subs is not None and sub in subs:
+            subs.discard(sub)
+            self._count -= 1
+            if not subs:
+                del self._subs[sub.notebook_id]
+
+    def publish_entries(self, entries: list[CollabEntry]) -> None:
+        for entry in entries:
+            for sub in self._subs.get(entry.notebook_id, ()):
+                sub.push(entry)
+
+    def publish_presence(self, presence: Presence) -> None:
+        for sub in self._subs.get(presence.notebook_id, ()):
+            sub.push(presence)
+
+    def close_all(self) -> None:
+        """Wake every stream so it ends (graceful shutdown)."""
+        for subs in self._subs.values():
+            for sub in subs:
+                sub.close()
