@@ -52,6 +52,7 @@ check: lint typecheck test
 
 bench: install
 	$(PY) bench/http_throughput.py
+	$(PY) bench/collab.py
 
 docs: install
 	$(PY) scripts/update_docs.py

@@ -158,6 +158,7 @@ async def stream_collab(request: web.Request) -> web.StreamResponse:
     # Subscribe before reading the backlog: commits publish synchronously after COMMIT on
     # this loop, so anything not in the backlog read will be in the buffer.
     sub = hub.subscribe(notebook.id)
+    response = web.StreamResponse()
     try:
         last = after if after is not None else await store(request).collab_top(notebook.id)
         response = await open_stream(request)
@@ -191,6 +192,9 @@ async def stream_collab(request: web.Request) -> web.StreamResponse:
                     await response.write(_entry_frame(item))
                     last = (item.version, item.sub)
         await response.write_eof()
-        return response
+    except ConnectionResetError:
+        # The client went away: normal for SSE; it resumes with Last-Event-ID.
+        pass
     finally:
         hub.unsubscribe(sub)
+    return response

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
+import aiohttp
 import pytest
+from aiohttp import web
 
 from gateway.app import create_app
 from gateway.keys import COLLAB_HUB_KEY, STORE_KEY
@@ -336,3 +339,32 @@ async def test_shutdown_ends_open_streams(aiohttp_client, settings, clock):
     stream = await _stream(client, jane)
     client.server.app[COLLAB_HUB_KEY].close_all()
     assert await asyncio.wait_for(read_frame(stream), 5) is None
+
+
+async def test_streams_of_gone_clients_end_quietly(settings, clock, caplog):
+    """With a real runner (no handler cancellation), a stream whose client left fails its next
+    write; that must end the stream quietly, not as an unhandled error."""
+    app = create_app(settings, clock=clock)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    jane = await Accounts(app[STORE_KEY], clock).make()
+    base = f"http://127.0.0.1:{port}"
+    async with aiohttp.ClientSession(headers=jane.headers) as session:
+        resp = await session.post(base + jane.url(), json={"short_id": "nb"})
+        assert resp.status == 201
+        streams = [await session.get(base + jane.url("nb/collab/stream")) for _ in range(3)]
+        for stream in streams:
+            stream.close()
+
+        async def server_saw_them_go():
+            while any(c.transport is not None for c in runner.server.connections):
+                await asyncio.sleep(0.01)
+
+        await asyncio.wait_for(server_saw_them_go(), 5)
+        with caplog.at_level(logging.ERROR):
+            await runner.cleanup()  # wakes the streams, whose writes now fail
+    assert "Unhandled error" not in caplog.text
+    assert app[COLLAB_HUB_KEY].open_streams == 0
