@@ -6,6 +6,7 @@ from aiohttp import web
 
 from gateway.clock import Clock
 from gateway.collab import CollabHub
+from gateway.kernels.manager import KernelManager
 from gateway.principal import Principal, PrincipalCache
 from gateway.settings import Settings
 from gateway.sharing import ShareLoginLimiter, ShareTokens
@@ -18,5 +19,6 @@ SHARE_TOKENS_KEY = web.AppKey("share_tokens", ShareTokens)
 SHARE_LIMITER_KEY = web.AppKey("share_limiter", ShareLoginLimiter)
 AUTH_CACHE_KEY = web.AppKey("auth_cache", PrincipalCache)
 COLLAB_HUB_KEY = web.AppKey("collab_hub", CollabHub)
+KERNELS_KEY = web.AppKey("kernels", KernelManager)
 
 PRINCIPAL_KEY = web.RequestKey("principal", Principal)

@@ -81,11 +81,71 @@ class Settings:
         default=1000,
         metadata=_help("Entries buffered per stream; a consumer further behind is disconnected."),
     )
+    kernel_backend: str = field(
+        default="docker",
+        metadata=_help("`docker` (sandboxed), or `subprocess` (NOT sandboxed; development only)."),
+    )
+    kernel_image: str = field(
+        default="gateway-kernel:latest", metadata=_help("Kernel image (`make image` builds it).")
+    )
+    kernel_runtime: str = field(
+        default="runc",
+        metadata=_help("Container runtime: `runc`, or `runsc` (gVisor) if installed."),
+    )
+    kernel_uid: int = field(default=1000, metadata=_help("Uid/gid kernels run as (never 0)."))
+    kernel_cpu_cores: float = field(
+        default=1.0, metadata=_help("Default CPU cores of a kernel (notebook config overrides).")
+    )
+    kernel_memory_gb: float = field(
+        default=1.0, metadata=_help("Default memory of a kernel in GB; swap is not allowed.")
+    )
+    kernel_idle_timeout_s: float = field(
+        default=1800.0, metadata=_help("Default seconds without execution before a kernel stops.")
+    )
+    kernel_max_lifetime_s: float = field(
+        default=43200.0, metadata=_help("Hard cap on a kernel's age, in seconds.")
+    )
+    kernel_cull_interval_s: float = field(
+        default=5.0, metadata=_help("How often idle and over-age kernels are looked for.")
+    )
+    kernel_startup_timeout_s: float = field(
+        default=60.0, metadata=_help("Seconds a new kernel has to answer kernel_info.")
+    )
+    kernel_pids_limit: int = field(default=256, metadata=_help("Processes per kernel container."))
+    kernel_tmpfs_mb: int = field(
+        default=256, metadata=_help("Size of each kernel's /tmp and home (tmpfs), in MB.")
+    )
+    kernel_max_count: int = field(
+        default=64, metadata=_help("Kernels this gateway runs at once (503 beyond).")
+    )
+    kernel_queue_size: int = field(
+        default=16, metadata=_help("Executions waiting per kernel before 429.")
+    )
+    kernel_output_cap_chars: int = field(
+        default=1024 * 1024,
+        metadata=_help("stdout/stderr kept per execution, head and tail halves, in characters."),
+    )
+    kernel_max_media_bytes: int = field(
+        default=8 * 1024 * 1024, metadata=_help("Largest image (base64) kept in `media`.")
+    )
+    kernel_max_message_bytes: int = field(
+        default=64 * 1024 * 1024,
+        metadata=_help("Largest single ZMQ message accepted from a kernel (memory bound)."),
+    )
+    kernel_interrupt_grace_s: float = field(
+        default=3.0,
+        metadata=_help("Seconds each interrupt step (control message, SIGINT) gets to work."),
+    )
     log_level: str = field(default="INFO", metadata=_help("Python logging level."))
 
     @property
     def database_path(self) -> Path:
         return self.data_dir / "gateway.sqlite3"
+
+    @property
+    def kernel_run_root(self) -> Path:
+        """Where each kernel's run directory lives (absolute: it is bind-mounted)."""
+        return (self.data_dir / "kernels").resolve()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -108,6 +168,12 @@ class Settings:
         """Refuse values that would weaken the gateway silently."""
         if self.share_password_iterations < 600_000:
             msg = "GATEWAY_SHARE_PASSWORD_ITERATIONS must be at least 600000."
+            raise ValueError(msg)
+        if self.kernel_uid == 0:
+            msg = "GATEWAY_KERNEL_UID must not be 0: kernels never run as root."
+            raise ValueError(msg)
+        if self.kernel_backend not in {"docker", "subprocess"}:
+            msg = "GATEWAY_KERNEL_BACKEND must be `docker` or `subprocess`."
             raise ValueError(msg)
         if self.max_body_bytes < 1024:
             msg = "GATEWAY_MAX_BODY_BYTES must be at least 1024."

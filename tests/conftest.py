@@ -36,7 +36,77 @@ def _clean_environ(monkeypatch):
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", secret_key="test-secret-key-0123456789abcdef")
+    # Kernel tests that need Docker ask for `docker_settings`; the rest use the fast,
+    # unsandboxed subprocess backend (a real ipykernel) so they never touch the engine.
+    return Settings(
+        data_dir=tmp_path / "data",
+        secret_key="test-secret-key-0123456789abcdef",
+        kernel_backend="subprocess",
+        kernel_startup_timeout_s=30,
+        kernel_interrupt_grace_s=2,
+    )
+
+
+def _require_docker() -> bool:
+    return os.environ.get("GATEWAY_REQUIRE_DOCKER") == "1"
+
+
+def _docker_unavailable(reason: str):
+    if _require_docker():
+        pytest.fail(f"GATEWAY_REQUIRE_DOCKER=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def docker_engine():
+    """A reachable engine: skipped locally without one, a failure in CI (GATEWAY_REQUIRE_DOCKER=1)."""
+    import docker
+
+    try:
+        client = docker.from_env(timeout=30)
+        client.ping()
+    except docker.errors.DockerException as err:
+        _docker_unavailable(f"no Docker engine ({err})")
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def kernel_image(docker_engine) -> str:
+    """The kernel image, built (or found up to date) once per session by images/kernel/build.py."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    build = Path(__file__).resolve().parent.parent / "images" / "kernel" / "build.py"
+    result = subprocess.run(
+        [sys.executable, str(build)], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        _docker_unavailable(f"kernel image build failed:\n{result.stderr[-3000:]}")
+    return result.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture
+def docker_settings(settings, kernel_image) -> Settings:
+    return settings.with_changes(kernel_backend="docker", kernel_image=kernel_image)
+
+
+@pytest.fixture
+def leftover_check(docker_engine):
+    """After the test, no container of the app's instance may remain (and none is left)."""
+    instances: list[str] = []
+    yield instances.append
+    leftovers = [
+        c
+        for instance in instances
+        for c in docker_engine.containers.list(
+            all=True, filters={"label": f"gateway.instance={instance}"}
+        )
+    ]
+    for container in leftovers:
+        container.remove(force=True)
+    assert not leftovers, f"containers left behind: {[c.name for c in leftovers]}"
 
 
 @pytest.fixture

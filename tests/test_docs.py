@@ -7,6 +7,12 @@ from pathlib import Path
 
 from gateway.app import create_app
 from gateway.errors import ALL_ERRORS
+from gateway.kernels.errors import (
+    KernelExecuteFailed,
+    KernelNotRunning,
+    KernelQueueFull,
+    KernelStartFailed,
+)
 from gateway.openapi import route_table
 from gateway.settings import Settings
 from scripts.update_docs import settings_table
@@ -29,5 +35,11 @@ def test_settings_table_is_current():
 
 def test_every_error_code_is_documented():
     text = (DOCS / "errors.md").read_text()
-    for error in ALL_ERRORS:
+    for error in (
+        *ALL_ERRORS,
+        KernelStartFailed,
+        KernelExecuteFailed,
+        KernelNotRunning,
+        KernelQueueFull,
+    ):
         assert f"`{error.code}`" in text, error.__name__

@@ -94,6 +94,12 @@ class Store(abc.ABC):
         Conflict; on success the version becomes stored + 1. Writes one activity entry.
         """
 
+    @abc.abstractmethod
+    async def set_kernel_config(
+        self, project_id: int, short_id: str, config: dict[str, Any]
+    ) -> Notebook:
+        """Merge `config` into the notebook's stored kernel config. Raises NotFound."""
+
     # activity
     @abc.abstractmethod
     async def list_activity(

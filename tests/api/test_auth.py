@@ -29,6 +29,13 @@ EXPECTED_SCOPES = {
     "save_collab": "notebook:write",
     "post_collab_presence": "notebook:write",
     "stream_collab": "notebook:read",
+    "start_kernel": "notebook:write",
+    "stop_kernel": "notebook:write",
+    "restart_kernel": "notebook:write",
+    "configure_kernel": "notebook:write",
+    "execute_code": "notebook:write",
+    "execute_code_stream": "notebook:write",
+    "get_kernel_status": "notebook:read",
 }
 PUBLIC = {"health", "get_schema", "view_shared", "unlock_shared"}
 

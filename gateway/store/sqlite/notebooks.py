@@ -230,6 +230,23 @@ class NotebooksMixin:
         ).fetchall()
         return Page(total=total, items=[_notebook(r, self._users) for r in rows])
 
+    async def set_kernel_config(
+        self, project_id: int, short_id: str, config: dict[str, Any]
+    ) -> Notebook:
+        with transaction(self._conn) as conn:
+            notebook = self._fetch(project_id, short_id)
+            if notebook is None or notebook.deleted:
+                msg = "Not found."
+                raise NotFound(msg)
+            merged = {**notebook.kernel_config, **config}
+            conn.execute(
+                "UPDATE notebooks SET kernel_config = ? WHERE id = ?",
+                (dump_json(merged), notebook.id),
+            )
+            updated = self._fetch(project_id, short_id)
+        assert updated is not None
+        return updated
+
     async def update_notebook(
         self, project_id: int, short_id: str, patch: NotebookPatch, *, user: User, now: datetime
     ) -> Notebook:

@@ -1,0 +1,268 @@
+"""Kernel routes: start, stop, restart, status, config, execute and execute/stream (SSE).
+
+`scratchpad` is a valid short_id here with no stored notebook; its config is not persisted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any, Final
+
+from aiohttp import web
+
+from gateway.api._context import load_notebook, principal, store
+from gateway.api._render import json_response
+from gateway.api._request import json_object, opt_bool, req_str
+from gateway.api.notebooks import PREFIX
+from gateway.auth import requires
+from gateway.clock import isoformat
+from gateway.errors import GatewayError, InvalidRequest
+from gateway.kernels import Execution, KernelConfig, KernelKey, Resources, status_json
+from gateway.keys import KERNELS_KEY, SETTINGS_KEY
+from gateway.sse import KEEPALIVE, frame, open_stream
+
+routes = web.RouteTableDef()
+KERNEL: Final = PREFIX + "/{short_id}/kernel"
+SCRATCHPAD: Final = "scratchpad"
+CPU_CHOICES: Final = (0.125, 0.25, 0.5, 1, 2, 4, 6, 8, 16, 32, 64)
+MEMORY_CHOICES: Final = (0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128, 256)
+IDLE_CHOICES: Final = (600, 1800, 3600, 10800, 21600, 43200)
+_KEEPALIVE_S: Final = 15.0
+_STREAM_BUFFER: Final = 1000
+
+
+async def _target(request: web.Request) -> tuple[KernelKey, KernelConfig, dict[str, Any]]:
+    """The kernel key, its effective config and the stored config (404 for a missing notebook)."""
+    caller = principal(request)
+    short_id = request.match_info["short_id"]
+    stored: dict[str, Any] = {}
+    if short_id != SCRATCHPAD:
+        stored = (await load_notebook(request)).kernel_config
+    settings = request.app[SETTINGS_KEY]
+    config = KernelConfig(
+        resources=Resources(
+            cpu_cores=float(stored.get("cpu_cores") or settings.kernel_cpu_cores),
+            memory_gb=float(stored.get("memory_gb") or settings.kernel_memory_gb),
+        ),
+        idle_timeout_s=float(stored.get("idle_timeout_seconds") or settings.kernel_idle_timeout_s),
+    )
+    key = KernelKey(project_id=caller.project.id, short_id=short_id, user_id=caller.user.id)
+    return key, config, stored
+
+
+def _backend(request: web.Request) -> str:
+    return request.app[SETTINGS_KEY].kernel_backend
+
+
+@routes.post(KERNEL + "/start", name="start_kernel")
+@requires("notebook:write")
+async def start_kernel(request: web.Request) -> web.Response:
+    """Start the caller's kernel for this notebook, or reuse the live one."""
+    key, config, _ = await _target(request)
+    runtime = await request.app[KERNELS_KEY].start(key, config)
+    return json_response({"id": runtime.id, **runtime.to_json()})
+
+
+@routes.post(KERNEL + "/restart", name="restart_kernel")
+@requires("notebook:write")
+async def restart_kernel(request: web.Request) -> web.Response:
+    """Replace the caller's kernel with a fresh one (variables are lost)."""
+    key, config, _ = await _target(request)
+    runtime = await request.app[KERNELS_KEY].restart(key, config)
+    return json_response({"id": runtime.id, **runtime.to_json()})
+
+
+@routes.post(KERNEL + "/stop", name="stop_kernel")
+@requires("notebook:write")
+async def stop_kernel(request: web.Request) -> web.Response:
+    """Stop the caller's kernel; `{"stopped": false}` when none was running."""
+    key, _, _ = await _target(request)
+    return json_response({"stopped": await request.app[KERNELS_KEY].stop(key)})
+
+
+@routes.get(KERNEL + "/status", name="get_kernel_status")
+@requires("notebook:read")
+async def get_kernel_status(request: web.Request) -> web.Response:
+    """The caller's kernel state and config; never starts anything."""
+    key, config, _ = await _target(request)
+    runtime = request.app[KERNELS_KEY].runtime(key)
+    return json_response(status_json(runtime, backend=_backend(request), config=config))
+
+
+def _choice(body: dict[str, Any], attr: str, choices: tuple[float, ...]) -> float | None:
+    if attr not in body or body[attr] is None:
+        return None
+    value = body[attr]
+    if isinstance(value, bool) or not isinstance(value, int | float) or value not in choices:
+        msg = f"{attr} must be a supported option."
+        raise InvalidRequest(msg, attr=attr)
+    return float(value)
+
+
+def _host_limits(cpu: float | None, memory: float | None) -> None:
+    cores = os.cpu_count() or 1
+    if cpu is not None and cpu > cores:
+        msg = f"cpu_cores exceeds this host's maximum of {cores}."
+        raise InvalidRequest(msg, attr="cpu_cores")
+    total_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
+    if memory is not None and memory > total_gb:
+        msg = f"memory_gb exceeds this host's maximum of {total_gb:.1f} GB."
+        raise InvalidRequest(msg, attr="memory_gb")
+
+
+@routes.post(KERNEL + "/config", name="configure_kernel")
+@requires("notebook:write")
+async def configure_kernel(request: web.Request) -> web.Response:
+    """Set CPU, memory and idle timeout; a live kernel is resized in place where possible."""
+    body = await json_object(request)
+    cpu = _choice(body, "cpu_cores", CPU_CHOICES)
+    memory = _choice(body, "memory_gb", MEMORY_CHOICES)
+    idle = _choice(body, "idle_timeout_seconds", IDLE_CHOICES)
+    if cpu is None and memory is None and idle is None:
+        msg = "Provide at least one kernel configuration option."
+        raise InvalidRequest(msg)
+    _host_limits(cpu, memory)
+    key, config, stored = await _target(request)
+    changes = {
+        k: v
+        for k, v in (("cpu_cores", cpu), ("memory_gb", memory), ("idle_timeout_seconds", idle))
+        if v is not None
+    }
+    if key.short_id != SCRATCHPAD:
+        stored = (
+            await store(request).set_kernel_config(key.project_id, key.short_id, changes)
+        ).kernel_config
+    else:
+        stored = {**stored, **changes}
+    manager = request.app[KERNELS_KEY]
+    applied = "next_start"
+    if cpu is not None or memory is not None:
+        applied = await manager.resize(
+            key,
+            Resources(
+                cpu_cores=cpu or config.resources.cpu_cores,
+                memory_gb=memory or config.resources.memory_gb,
+            ),
+        )
+    if idle is not None:
+        manager.set_idle_timeout(key, idle)
+        if manager.runtime(key) is not None and cpu is None and memory is None:
+            applied = "live"
+    return json_response(
+        {
+            "cpu_cores": stored.get("cpu_cores"),
+            "memory_gb": stored.get("memory_gb"),
+            "idle_timeout_seconds": stored.get("idle_timeout_seconds"),
+            "applied": applied,
+        }
+    )
+
+
+def _execute_args(body: dict[str, Any]) -> tuple[str, bool, float]:
+    if "code" not in body:
+        msg = "code is required."
+        raise InvalidRequest(msg, attr="code")
+    code = req_str(body, "code") if body["code"] != "" else ""
+    flag = opt_bool(body, "return_variables")
+    timeout = body.get("timeout", 30)
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not (0.1 <= timeout <= 120)
+    ):
+        msg = "timeout must be a number of seconds from 0.1 to 120."
+        raise InvalidRequest(msg, attr="timeout")
+    return code, flag if isinstance(flag, bool) else True, float(timeout)
+
+
+def _execution_json(execution: Execution) -> dict[str, Any]:
+    result = execution.result
+    body: dict[str, Any] = {
+        "status": result.status,
+        "stdout": result.stdout,
+        "stderr": result.stderr,
+        "result": result.result,
+        "media": result.media,
+        "execution_count": result.execution_count,
+        "error_name": result.error_name,
+        "error_value": result.error_value,
+        "traceback": result.traceback,
+        "variables": result.variables,
+        "truncated": result.truncated,
+        "started_at": isoformat(execution.started_at),
+        "completed_at": isoformat(execution.completed_at),
+        "kernel_runtime": {
+            "id": execution.runtime.id,
+            "status": execution.runtime.status,
+            "last_used_at": isoformat(execution.runtime.last_used_at),
+        },
+    }
+    if result.variables_survived is not None:
+        body["variables_survived"] = result.variables_survived
+    if result.oom_killed is not None:
+        body["oom_killed"] = result.oom_killed
+    return body
+
+
+@routes.post(KERNEL + "/execute", name="execute_code")
+@requires("notebook:write")
+async def execute_code(request: web.Request) -> web.Response:
+    """Run code in the caller's kernel (started if needed); the full result as JSON."""
+    code, return_variables, timeout = _execute_args(await json_object(request))
+    key, config, _ = await _target(request)
+    execution = await request.app[KERNELS_KEY].execute(
+        key, config, code, timeout=timeout, return_variables=return_variables
+    )
+    return json_response(_execution_json(execution))
+
+
+@routes.post(KERNEL + "/execute/stream", name="execute_code_stream")
+@requires("notebook:write")
+async def execute_code_stream(request: web.Request) -> web.StreamResponse:
+    """Run code; SSE of stdout/stderr/display as they come, then `result` (or `error`)."""
+    code, return_variables, timeout = _execute_args(await json_object(request))
+    key, config, _ = await _target(request)
+    manager = request.app[KERNELS_KEY]
+    manager.check_queue(key)
+    events: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+
+    async def on_event(kind: str, data: dict[str, Any]) -> None:
+        # Intermediate output past the buffer is dropped: the final result still has it.
+        if events.qsize() < _STREAM_BUFFER:
+            events.put_nowait((kind, data))
+
+    # The execution is its own task: a client that disconnects does not interrupt the kernel.
+    task = manager.spawn(
+        manager.execute(
+            key, config, code, timeout=timeout, return_variables=return_variables, on_event=on_event
+        )
+    )
+    response = await open_stream(request)
+    try:
+        while not (task.done() and events.empty()):
+            getter = asyncio.ensure_future(events.get())
+            done, _ = await asyncio.wait(
+                {getter, task}, timeout=_KEEPALIVE_S, return_when=asyncio.FIRST_COMPLETED
+            )
+            if getter in done:
+                kind, data = getter.result()
+                await response.write(frame(kind, data))
+                continue
+            getter.cancel()
+            if not done:
+                await response.write(KEEPALIVE)
+        error = task.exception()
+        if error is None:
+            await response.write(frame("result", _execution_json(task.result())))
+        else:
+            detail = (
+                error.detail
+                if isinstance(error, GatewayError)
+                else "Failed to execute notebook code."
+            )
+            await response.write(frame("error", {"error": detail}))
+        await response.write_eof()
+    except ConnectionResetError:
+        pass  # the client left; the execution finishes on its own
+    return response

@@ -1,0 +1,20 @@
+"""Sandboxed kernels: provisioners, the ZMQ client, and the manager that owns them."""
+
+from __future__ import annotations
+
+from gateway.kernels.manager import Execution, KernelConfig, KernelManager, status_json
+from gateway.kernels.provisioner import KernelProvisioner
+from gateway.kernels.runtime import KernelKey, KernelRuntime
+from gateway.kernels.types import ExecutionResult, Resources
+
+__all__ = [
+    "Execution",
+    "ExecutionResult",
+    "KernelConfig",
+    "KernelKey",
+    "KernelManager",
+    "KernelProvisioner",
+    "KernelRuntime",
+    "Resources",
+    "status_json",
+]

@@ -1,0 +1,219 @@
+"""The ZMQ side: jupyter_client's asyncio client, one execution at a time.
+
+`KernelConnection.execute()` sends an execute_request and gathers its iopub output until the
+kernel reports idle, capping stdout/stderr (head and tail kept) so gateway memory stays bounded,
+and racing every wait against the sandbox's death.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import zmq
+from jupyter_client.asynchronous.client import AsyncKernelClient
+
+from gateway.kernels.errors import KernelDied
+from gateway.kernels.provisioner import ExitStatus
+from gateway.kernels.types import ConnectionInfo
+
+MEDIA_TYPES: Final = ("image/png", "image/jpeg", "image/svg+xml")
+MARKER: Final = "\n[… {omitted} characters truncated by the gateway …]\n"
+
+type OnEvent = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+class CappedText:
+    """Keeps the first and last `limit // 2` characters of a stream, counting what it drops."""
+
+    def __init__(self, limit: int) -> None:
+        self._half = max(1, limit // 2)
+        self._head: list[str] = []
+        self._head_len = 0
+        self._tail: deque[str] = deque()
+        self._tail_len = 0
+        self.total = 0
+
+    def add(self, text: str) -> None:
+        self.total += len(text)
+        room = self._half - self._head_len
+        if room > 0:
+            self._head.append(text[:room])
+            self._head_len += min(room, len(text))
+            text = text[room:]
+        if text:
+            self._tail.append(text)
+            self._tail_len += len(text)
+            while self._tail and self._tail_len - len(self._tail[0]) >= self._half:
+                self._tail_len -= len(self._tail.popleft())
+
+    @property
+    def truncated(self) -> bool:
+        return self.total > self._head_len + self._tail_len or self.total > 2 * self._half
+
+    def text(self) -> str:
+        head = "".join(self._head)
+        tail = "".join(self._tail)[-self._half :] if self._tail else ""
+        omitted = self.total - len(head) - len(tail)
+        return head + (MARKER.format(omitted=omitted) if omitted > 0 else "") + tail
+
+
+@dataclass(kw_only=True)
+class RawExecution:
+    """What the kernel said about one execute_request (before the manager adds its view)."""
+
+    msg_id: str
+    stdout: CappedText
+    stderr: CappedText
+    status: str = "ok"
+    result: dict[str, Any] | None = None
+    media: list[dict[str, str]] = field(default_factory=list)
+    execution_count: int | None = None
+    error_name: str | None = None
+    error_value: str | None = None
+    traceback: list[str] = field(default_factory=list)
+    user_expressions: dict[str, Any] = field(default_factory=dict)
+    idle: bool = False
+    replied: bool = False
+
+
+async def _noop(event: str, data: dict[str, Any]) -> None:
+    return None
+
+
+class KernelConnection:
+    """A connected client for one kernel; `died` resolves when its sandbox exits."""
+
+    def __init__(
+        self, info: ConnectionInfo, *, output_cap: int, max_media_bytes: int, max_message_bytes: int
+    ) -> None:
+        self._client = AsyncKernelClient()
+        self._client.load_connection_info(dict(info))  # type: ignore[arg-type]
+        self._output_cap = output_cap
+        self._max_media = max_media_bytes
+        self._max_message = max_message_bytes
+        self.died: asyncio.Future[ExitStatus] = asyncio.get_running_loop().create_future()
+
+    async def start(self, timeout: float) -> dict[str, Any]:
+        """Open channels and wait for a kernel_info_reply: the kernel is ready."""
+        self._client.start_channels()
+        # A kernel may not send us one message bigger than this: bounded gateway memory.
+        for channel in (self._client.iopub_channel, self._client.shell_channel):
+            channel.socket.setsockopt(zmq.MAXMSGSIZE, self._max_message)
+        msg_id = self._client.kernel_info()
+        reply = await self._race(self._wait_reply(msg_id, self._client.get_shell_msg), timeout)
+        content: dict[str, Any] = reply["content"]
+        return content
+
+    def close(self) -> None:
+        self._client.stop_channels()
+
+    async def _race[T](self, work: Awaitable[T], timeout: float) -> T:
+        task = asyncio.ensure_future(work)
+        waiting: set[asyncio.Future[Any]] = {task, self.died}
+        done, _ = await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        if task in done:
+            return task.result()
+        task.cancel()
+        if self.died in done:
+            status = self.died.result()
+            raise KernelDied(exit_code=status.exit_code, oom_killed=status.oom_killed)
+        raise TimeoutError
+
+    @staticmethod
+    async def _wait_reply(
+        msg_id: str, get: Callable[..., Awaitable[dict[str, Any]]]
+    ) -> dict[str, Any]:
+        while True:
+            msg = await get()
+            if msg["parent_header"].get("msg_id") == msg_id:
+                return msg
+
+    def execute(self, code: str, user_expressions: dict[str, str]) -> RawExecution:
+        msg_id = self._client.execute(
+            code,
+            silent=False,
+            store_history=True,
+            user_expressions=user_expressions,
+            allow_stdin=False,
+            stop_on_error=False,
+        )
+        return RawExecution(
+            msg_id=msg_id, stdout=CappedText(self._output_cap), stderr=CappedText(self._output_cap)
+        )
+
+    async def collect(
+        self, run: RawExecution, *, deadline: float, on_event: OnEvent = _noop
+    ) -> RawExecution:
+        """Read iopub until idle and the shell reply, or until `deadline` (loop time).
+
+        Raises TimeoutError at the deadline (run keeps what arrived) and KernelDied.
+        """
+        loop = asyncio.get_running_loop()
+        while not run.idle:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError
+            try:
+                msg = await self._race(self._client.get_iopub_msg(), remaining)
+            except queue.Empty:
+                continue
+            if msg["parent_header"].get("msg_id") != run.msg_id:
+                continue
+            await self._handle(run, msg, on_event)
+        while not run.replied:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError
+            reply = await self._race(
+                self._wait_reply(run.msg_id, self._client.get_shell_msg), remaining
+            )
+            content = reply["content"]
+            run.replied = True
+            run.status = content.get("status", run.status)
+            run.execution_count = content.get("execution_count", run.execution_count)
+            run.user_expressions = content.get("user_expressions") or {}
+        return run
+
+    async def _handle(self, run: RawExecution, msg: dict[str, Any], on_event: OnEvent) -> None:
+        kind = msg["msg_type"]
+        content = msg["content"]
+        if kind == "stream":
+            name = "stderr" if content.get("name") == "stderr" else "stdout"
+            text = str(content.get("text", ""))
+            (run.stderr if name == "stderr" else run.stdout).add(text)
+            if text:
+                await on_event(name, {"text": text})
+        elif kind in {"execute_result", "display_data"}:
+            data = content.get("data") or {}
+            run.result = data
+            for mime in MEDIA_TYPES:
+                value = data.get(mime)
+                if isinstance(value, str) and len(value) <= self._max_media:
+                    run.media.append({"mime_type": mime, "data": value})
+            await on_event("display", {"data": data})
+        elif kind == "error":
+            run.status = "error"
+            run.error_name = content.get("ename")
+            run.error_value = content.get("evalue")
+            run.traceback = list(content.get("traceback") or [])
+        elif kind == "execute_input":
+            run.execution_count = content.get("execution_count")
+        elif kind == "status" and content.get("execution_state") == "idle":
+            run.idle = True
+
+    async def interrupt(self, timeout: float) -> bool:
+        """interrupt_request on the control channel; True when the kernel acknowledged."""
+        msg = self._client.session.msg("interrupt_request", {})
+        self._client.control_channel.send(msg)
+        try:
+            await self._race(
+                self._wait_reply(msg["header"]["msg_id"], self._client.get_control_msg), timeout
+            )
+        except (TimeoutError, queue.Empty):
+            return False
+        return True

@@ -1,0 +1,206 @@
+"""DockerProvisioner: each kernel in its own hardened container. The only module that imports
+`docker`. The SDK is synchronous: every call runs on the engine's own thread pool, sized so the
+blocking `wait()` of every live kernel plus a few control calls fit, and never on the loop.
+
+Decisions, per jupyter_client's provisioner habit of writing them down:
+- terminate() is kill(): a kernel holds no state worth a graceful stop once we stop it.
+- CPU limits use CpuPeriod/CpuQuota rather than NanoCpus so `docker update` can resize live.
+- The container is not auto-removed: after a death we read `OOMKilled` and the exit code, then
+  remove it ourselves in cleanup().
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Final
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+
+from gateway.kernels.connection import CONNECTION_FILE, CONTAINER_RUN_DIR
+from gateway.kernels.errors import SandboxError
+from gateway.kernels.provisioner import ExitStatus, KernelProvisioner
+from gateway.kernels.types import ConnectionInfo, KernelLaunchSpec, Resources
+from gateway.settings import Settings
+
+LABEL_INSTANCE: Final = "gateway.instance"
+LABEL_RUNTIME: Final = "gateway.runtime-id"
+_CPU_PERIOD: Final = 100_000
+
+
+class DockerEngine:
+    """The gateway's one Docker client and the thread pool its blocking calls run on."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._executor = ThreadPoolExecutor(
+            max_workers=settings.kernel_max_count + 8, thread_name_prefix="docker"
+        )
+        self._client: docker.DockerClient | None = None
+
+    async def run[T](self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
+    async def client(self) -> docker.DockerClient:
+        if self._client is None:
+            try:
+                client = await self.run(docker.from_env, timeout=30)
+                await self.run(client.ping)
+            except docker.errors.DockerException as err:
+                msg = f"Docker engine unreachable ({err}). Start it, e.g. scripts/ensure-docker."
+                raise SandboxError(msg) from err
+            self._client = client
+        return self._client
+
+    async def labelled(self, instance: str) -> list[Container]:
+        client = await self.client()
+        containers: list[Container] = await self.run(
+            client.containers.list, all=True, filters={"label": f"{LABEL_INSTANCE}={instance}"}
+        )
+        return containers
+
+    async def remove(self, container: Container) -> None:
+        with contextlib.suppress(docker.errors.NotFound):
+            await self.run(container.remove, force=True)
+
+    async def version(self) -> str:
+        client = await self.client()
+        info = await self.run(client.version)
+        return str(info.get("Version", "?"))
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _limits(resources: Resources) -> dict[str, Any]:
+    memory = f"{int(resources.memory_gb * 1024)}m"
+    return {
+        "cpu_period": _CPU_PERIOD,
+        "cpu_quota": int(resources.cpu_cores * _CPU_PERIOD),
+        "mem_limit": memory,
+        # Swap equal to memory: no swap at all.
+        "memswap_limit": memory,
+    }
+
+
+class DockerProvisioner(KernelProvisioner):
+    backend = "docker"
+
+    def __init__(self, engine: DockerEngine) -> None:
+        self._engine = engine
+        self._settings = engine.settings
+        self._container: Container | None = None
+
+    @classmethod
+    def attach(cls, engine: DockerEngine, container: Container) -> DockerProvisioner:
+        """A provisioner for a container started by an earlier gateway process."""
+        provisioner = cls(engine)
+        provisioner._container = container
+        return provisioner
+
+    @property
+    def sandbox_id(self) -> str | None:
+        return None if self._container is None else str(self._container.id)
+
+    async def launch_kernel(self, spec: KernelLaunchSpec, info: ConnectionInfo) -> None:
+        settings = self._settings
+        client = await self._engine.client()
+        uid = settings.kernel_uid
+        try:
+            self._container = await self._engine.run(
+                client.containers.run,
+                settings.kernel_image,
+                command=["-f", f"{CONTAINER_RUN_DIR}/{CONNECTION_FILE}"],
+                detach=True,
+                name=f"gateway-kernel-{spec.runtime_id}",
+                labels=spec.labels,
+                environment=spec.env,
+                user=f"{uid}:{uid}",
+                network_mode="none",
+                read_only=True,
+                tmpfs={
+                    "/tmp": f"size={settings.kernel_tmpfs_mb}m,mode=1777",  # noqa: S108 - in the container
+                    "/home/kernel": (
+                        f"size={settings.kernel_tmpfs_mb}m,uid={uid},gid={uid},mode=700"
+                    ),
+                },
+                volumes={str(spec.run_dir): {"bind": CONTAINER_RUN_DIR, "mode": "rw"}},
+                cap_drop=["ALL"],
+                security_opt=["no-new-privileges:true"],
+                pids_limit=settings.kernel_pids_limit,
+                runtime=settings.kernel_runtime,
+                **_limits(spec.resources),
+            )
+        except docker.errors.ImageNotFound as err:
+            msg = (
+                f"Kernel image {settings.kernel_image} not found: build it with `make image`"
+                " (images/kernel/build.py)."
+            )
+            raise SandboxError(msg) from err
+        except docker.errors.APIError as err:
+            msg = f"Docker engine refused to start the kernel: {err.explanation or err}"
+            raise SandboxError(msg) from err
+        except docker.errors.DockerException as err:
+            msg = f"Docker engine unreachable ({err})."
+            raise SandboxError(msg) from err
+
+    async def _inspect(self) -> dict[str, Any] | None:
+        if self._container is None:
+            return None
+        try:
+            await self._engine.run(self._container.reload)
+        except docker.errors.NotFound:
+            return None
+        state: dict[str, Any] = self._container.attrs["State"]
+        return state
+
+    async def poll(self) -> ExitStatus | None:
+        state = await self._inspect()
+        if state is None:
+            return ExitStatus(exit_code=None, oom_killed=False)
+        if state.get("Running"):
+            return None
+        return ExitStatus(exit_code=state.get("ExitCode"), oom_killed=bool(state.get("OOMKilled")))
+
+    async def wait(self) -> ExitStatus:
+        if self._container is None:
+            return ExitStatus(exit_code=None, oom_killed=False)
+        try:
+            await self._engine.run(self._container.wait)
+        except docker.errors.NotFound:
+            return ExitStatus(exit_code=None, oom_killed=False)
+        except docker.errors.DockerException:
+            # The engine went away; treat the kernel as gone.
+            return ExitStatus(exit_code=None, oom_killed=False)
+        return await self.poll() or ExitStatus(exit_code=None, oom_killed=False)
+
+    async def send_signal(self, signum: int) -> None:
+        if self._container is not None:
+            with contextlib.suppress(docker.errors.APIError):
+                await self._engine.run(self._container.kill, signal=signum)
+
+    async def kill(self) -> None:
+        if self._container is not None:
+            with contextlib.suppress(docker.errors.APIError):
+                await self._engine.run(self._container.kill)
+
+    async def cleanup(self) -> None:
+        if self._container is not None:
+            await self._engine.remove(self._container)
+
+    async def resize(self, resources: Resources) -> bool:
+        if self._container is None:
+            return False
+        try:
+            await self._engine.run(self._container.update, **_limits(resources))
+        except docker.errors.APIError:
+            return False
+        return True

@@ -1,0 +1,64 @@
+"""Kernel errors, placed in the gateway's error tree (`gateway/errors.py`).
+
+ServiceUnavailable
+├── KernelStartFailed (503 {"detail": "Failed to start notebook kernel.", "reason": ...})
+└── KernelExecuteFailed (503 {"detail": "Failed to execute notebook code."})
+NotFound
+└── KernelNotRunning (404)
+TooManyRequests
+└── KernelQueueFull (429)
+KernelDied (internal: raised by the client when the sandbox exits mid-execution)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.errors import NotFound, ServiceUnavailable, TooManyRequests
+
+
+class _DetailOnly(ServiceUnavailable):
+    """PostHog answers kernel 503s with `{"detail": ...}` (+ our `reason`)."""
+
+    def body(self) -> dict[str, Any] | None:
+        return {"detail": self.detail, **self.extra}
+
+
+class KernelStartFailed(_DetailOnly):
+    code = "kernel_start_failed"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("Failed to start notebook kernel.", extra={"reason": reason})
+        self.reason = reason
+
+
+class KernelExecuteFailed(_DetailOnly):
+    code = "kernel_execute_failed"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("Failed to execute notebook code.", extra={"reason": reason})
+
+
+class KernelNotRunning(NotFound):
+    code = "kernel_not_running"
+
+
+class KernelQueueFull(TooManyRequests):
+    code = "kernel_queue_full"
+
+
+class KernelDied(Exception):
+    """The sandbox exited while the gateway was talking to it."""
+
+    def __init__(self, *, exit_code: int | None, oom_killed: bool) -> None:
+        super().__init__(f"kernel exited ({exit_code})")
+        self.exit_code = exit_code
+        self.oom_killed = oom_killed
+
+
+class SandboxError(Exception):
+    """The provisioner could not create or control a sandbox; `reason` is for the user."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

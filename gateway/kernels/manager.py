@@ -1,0 +1,502 @@
+"""KernelManager: kernels by (project, notebook, user): start, stop, restart, execute, cull.
+
+Executions on one kernel run one at a time in arrival order (a FIFO lock per key, with a
+bounded number waiting); different kernels run concurrently. Each runtime has a watcher
+awaiting its sandbox's exit, so a death is seen at once: the running execution fails with
+KernelDied and the next start gets a fresh sandbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import signal
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from gateway.clock import Clock, isoformat
+from gateway.kernels.analysis import cell_globals
+from gateway.kernels.client import KernelConnection, OnEvent, RawExecution, _noop
+from gateway.kernels.connection import (
+    CONTAINER_RUN_DIR,
+    host_view,
+    new_connection,
+    prepare_run_dir,
+    write_connection_file,
+)
+from gateway.kernels.errors import (
+    KernelDied,
+    KernelExecuteFailed,
+    KernelQueueFull,
+    KernelStartFailed,
+    SandboxError,
+)
+from gateway.kernels.provisioner import KernelProvisioner
+from gateway.kernels.runtime import KernelKey, KernelRuntime, KernelSlot
+from gateway.kernels.types import ExecutionResult, KernelLaunchSpec, Resources
+from gateway.settings import Settings
+
+_log = logging.getLogger(__name__)
+_DESCRIBE: Final = "__import__('gateway_kernel').describe({name})"
+
+type ProvisionerFactory = Callable[[], KernelProvisioner]
+
+
+@dataclass(frozen=True, kw_only=True)
+class KernelConfig:
+    """Resources and idle timeout for a kernel (the notebook's stored config or defaults)."""
+
+    resources: Resources
+    idle_timeout_s: float
+
+
+@dataclass(kw_only=True)
+class Execution:
+    result: ExecutionResult
+    runtime: KernelRuntime
+    started_at: datetime
+    completed_at: datetime
+
+
+class KernelManager:
+    """The only owner of kernels; handlers reach it through `KERNELS_KEY`."""
+
+    def __init__(
+        self, settings: Settings, clock: Clock, factory: ProvisionerFactory, *, instance_id: str
+    ) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._factory = factory
+        self.instance_id = instance_id
+        self._slots: dict[KernelKey, KernelSlot] = {}
+        self._closing = False
+        self._detached: set[asyncio.Task[Any]] = set()
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def runtime(self, key: KernelKey) -> KernelRuntime | None:
+        slot = self._slots.get(key)
+        return None if slot is None else slot.runtime
+
+    def live_runtimes(self) -> list[KernelRuntime]:
+        return [s.runtime for s in self._slots.values() if s.runtime and s.runtime.alive]
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def _slot(self, key: KernelKey) -> KernelSlot:
+        return self._slots.setdefault(key, KernelSlot())
+
+    async def start(self, key: KernelKey, config: KernelConfig) -> KernelRuntime:
+        """The live kernel of `key`, starting one when there is none. Raises KernelStartFailed."""
+        slot = self._slot(key)
+        async with slot.lock:
+            return await self._ensure(slot, key, config)
+
+    async def restart(self, key: KernelKey, config: KernelConfig) -> KernelRuntime:
+        slot = self._slot(key)
+        async with slot.lock:
+            if slot.runtime is not None and slot.runtime.alive:
+                await self._stop(slot.runtime, status="stopped")
+            return await self._ensure(slot, key, config)
+
+    async def stop(self, key: KernelKey) -> bool:
+        """Stop the kernel now, even mid-execution (that execution ends with KernelDied)."""
+        runtime = self.runtime(key)
+        if runtime is None or not runtime.alive:
+            return False
+        await self._stop(runtime, status="stopped")
+        return True
+
+    async def _ensure(
+        self, slot: KernelSlot, key: KernelKey, config: KernelConfig
+    ) -> KernelRuntime:
+        runtime = slot.runtime
+        if runtime is not None and runtime.alive:
+            runtime.last_used_at = self._clock.now()
+            return runtime
+        if self._closing:
+            msg = "The gateway is shutting down."
+            raise KernelStartFailed(msg)
+        if len(self.live_runtimes()) >= self._settings.kernel_max_count:
+            limit = self._settings.kernel_max_count
+            msg = f"This gateway already runs its maximum of {limit} kernels."
+            raise KernelStartFailed(msg)
+        slot.runtime = await self._launch(key, config)
+        return slot.runtime
+
+    async def _launch(self, key: KernelKey, config: KernelConfig) -> KernelRuntime:
+        settings = self._settings
+        runtime_id = uuid.uuid4().hex[:16]
+        run_dir = settings.kernel_run_root / runtime_id
+        provisioner = self._factory()
+        now = self._clock.now()
+        runtime = KernelRuntime(
+            id=runtime_id,
+            key=key,
+            provisioner=provisioner,
+            run_dir=run_dir,
+            resources=config.resources,
+            idle_timeout_s=config.idle_timeout_s,
+            started_at=now,
+            last_used_at=now,
+        )
+        sandboxed = provisioner.backend == "docker"
+        uid = settings.kernel_uid if sandboxed else None
+        loop = asyncio.get_running_loop()
+        begin = loop.time()
+        try:
+            prepare_run_dir(run_dir, uid=uid)
+            info = new_connection(CONTAINER_RUN_DIR if sandboxed else str(run_dir))
+            write_connection_file(run_dir, info, uid=uid)
+            spec = KernelLaunchSpec(
+                runtime_id=runtime_id,
+                run_dir=run_dir,
+                resources=config.resources,
+                labels=self._labels(key, runtime_id),
+                env=self._environment(key),
+            )
+            await provisioner.launch_kernel(spec, info)
+            runtime.timings.started = round(loop.time() - begin, 4)
+            runtime.connection = KernelConnection(
+                host_view(info, run_dir),
+                output_cap=settings.kernel_output_cap_chars,
+                max_media_bytes=settings.kernel_max_media_bytes,
+                max_message_bytes=settings.kernel_max_message_bytes,
+            )
+            runtime.watcher = asyncio.create_task(self._watch(runtime))
+            await runtime.connection.start(settings.kernel_startup_timeout_s)
+        except SandboxError as err:
+            await self._discard(runtime)
+            raise KernelStartFailed(err.reason) from err
+        except (TimeoutError, KernelDied) as err:
+            await self._discard(runtime)
+            reason = (
+                f"The kernel did not become ready within {settings.kernel_startup_timeout_s:g} s."
+                if isinstance(err, TimeoutError)
+                else "The kernel exited while starting."
+            )
+            raise KernelStartFailed(reason) from err
+        runtime.timings.ready = round(loop.time() - begin, 4)
+        runtime.status = "running"
+        runtime.execution_state = "idle"
+        _log.info(
+            "kernel %s started for %s in %.2fs (sandbox %.2fs)",
+            runtime_id,
+            key,
+            runtime.timings.ready,
+            runtime.timings.started,
+        )
+        return runtime
+
+    def _labels(self, key: KernelKey, runtime_id: str) -> dict[str, str]:
+        return {
+            "gateway.instance": self.instance_id,
+            "gateway.project": str(key.project_id),
+            "gateway.notebook": key.short_id,
+            "gateway.user": str(key.user_id),
+            "gateway.runtime-id": runtime_id,
+            "gateway.kernel-id": f"kernel-{runtime_id}",
+        }
+
+    def _environment(self, key: KernelKey) -> dict[str, str]:
+        """Built from an allowlist: never a copy of the gateway's own environment."""
+        half = str(self._settings.kernel_output_cap_chars // 2)
+        return {
+            "GATEWAY_PROJECT_ID": str(key.project_id),
+            "GATEWAY_NOTEBOOK": key.short_id,
+            "GATEWAY_OUTPUT_HEAD_CHARS": half,
+            "GATEWAY_OUTPUT_TAIL_CHARS": half,
+            "LANG": "C.UTF-8",
+            "TZ": "UTC",
+        }
+
+    async def _watch(self, runtime: KernelRuntime) -> None:
+        """Await the sandbox's exit; then fail whoever is talking to it and mark the runtime."""
+        status = await runtime.provisioner.wait()
+        connection = runtime.connection
+        if connection is not None and not connection.died.done():
+            connection.died.set_result(status)
+        if runtime.alive and not runtime.stopping:
+            runtime.status = "error"
+            oom = " (out of memory)" if status.oom_killed else ""
+            runtime.last_error = f"Kernel died: exit code {status.exit_code}{oom}."
+            _log.warning("kernel %s died: exit %s%s", runtime.id, status.exit_code, oom)
+            await self._release(runtime)
+
+    async def _stop(self, runtime: KernelRuntime, *, status: str) -> None:
+        runtime.stopping = True
+        runtime.status = status
+        await runtime.provisioner.kill()
+        await self._release(runtime)
+        if runtime.watcher is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(runtime.watcher), 10)
+
+    async def _release(self, runtime: KernelRuntime) -> None:
+        if runtime.connection is not None:
+            runtime.connection.close()
+        runtime.execution_state = None
+        await runtime.provisioner.cleanup()
+        shutil.rmtree(runtime.run_dir, ignore_errors=True)
+
+    async def _discard(self, runtime: KernelRuntime) -> None:
+        runtime.status = "error"
+        runtime.stopping = True
+        await runtime.provisioner.kill()
+        await self._release(runtime)
+        if runtime.watcher is not None:
+            runtime.watcher.cancel()
+
+    # -- execution -------------------------------------------------------------------------
+
+    def check_queue(self, key: KernelKey) -> None:
+        """Raise KernelQueueFull when `key` already has its maximum of waiting executions."""
+        slot = self._slot(key)
+        if slot.waiting >= self._settings.kernel_queue_size:
+            msg = (
+                f"{slot.waiting} executions are already waiting for this kernel; "
+                "retry when they finish."
+            )
+            raise KernelQueueFull(msg)
+
+    def spawn[T](self, work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        """Run `work` detached from its request (kept referenced until done)."""
+        task = asyncio.create_task(work)
+        self._detached.add(task)
+        task.add_done_callback(self._detached.discard)
+        return task
+
+    async def execute(
+        self,
+        key: KernelKey,
+        config: KernelConfig,
+        code: str,
+        *,
+        timeout: float,
+        return_variables: bool,
+        on_event: OnEvent = _noop,
+    ) -> Execution:
+        self.check_queue(key)
+        slot = self._slot(key)
+        slot.waiting += 1
+        try:
+            await slot.lock.acquire()  # FIFO: executions run in arrival order
+        finally:
+            slot.waiting -= 1
+        try:
+            runtime = await self._ensure(slot, key, config)
+            return await self._run(
+                slot,
+                runtime,
+                config,
+                code,
+                timeout=timeout,
+                return_variables=return_variables,
+                on_event=on_event,
+            )
+        finally:
+            slot.lock.release()
+
+    async def _run(
+        self,
+        slot: KernelSlot,
+        runtime: KernelRuntime,
+        config: KernelConfig,
+        code: str,
+        *,
+        timeout: float,
+        return_variables: bool,
+        on_event: OnEvent,
+    ) -> Execution:
+        connection = runtime.connection
+        assert connection is not None
+        names = cell_globals(code) if return_variables else []
+        started_at = self._clock.now()
+        runtime.last_used_at = started_at
+        runtime.execution_state = "busy"
+        loop = asyncio.get_running_loop()
+        run = connection.execute(code, {name: _DESCRIBE.format(name=name) for name in names})
+        result: ExecutionResult
+        try:
+            await connection.collect(run, deadline=loop.time() + timeout, on_event=on_event)
+            result = self._result(run, names)
+        except TimeoutError:
+            survived = await self._interrupt(slot, runtime, config, run, on_event)
+            result = self._result(run, names if survived else [])
+            result.status = "timeout"
+            result.variables_survived = survived
+        except KernelDied as died:
+            result = self._result(run, [])
+            result.status = "error"
+            result.error_name = "KernelStopped" if runtime.stopping else "KernelDied"
+            result.error_value = runtime.last_error or "The kernel was stopped."
+            result.oom_killed = died.oom_killed
+        except Exception as err:
+            _log.exception("execution on kernel %s failed", runtime.id)
+            raise KernelExecuteFailed(str(err)) from err
+        finally:
+            if runtime.alive:
+                runtime.execution_state = "idle"
+        completed_at = self._clock.now()
+        runtime.last_used_at = completed_at
+        return Execution(
+            result=result,
+            runtime=slot.runtime or runtime,
+            started_at=started_at,
+            completed_at=completed_at,
+        )
+
+    async def _interrupt(
+        self,
+        slot: KernelSlot,
+        runtime: KernelRuntime,
+        config: KernelConfig,
+        run: RawExecution,
+        on_event: OnEvent,
+    ) -> bool:
+        """Control-channel interrupt, then SIGINT, then a restart. True if state survived."""
+        connection = runtime.connection
+        assert connection is not None
+        grace = self._settings.kernel_interrupt_grace_s
+        loop = asyncio.get_running_loop()
+        steps: tuple[Callable[[], Awaitable[object]], ...] = (
+            lambda: connection.interrupt(grace),
+            lambda: runtime.provisioner.send_signal(signal.SIGINT),
+        )
+        for step in steps:
+            try:
+                await step()
+                await connection.collect(run, deadline=loop.time() + grace, on_event=on_event)
+            except TimeoutError:
+                continue
+            except KernelDied:
+                break
+            return True
+        _log.warning("kernel %s ignored interrupts; restarting it", runtime.id)
+        if runtime.alive:
+            await self._stop(runtime, status="stopped")
+        slot.runtime = await self._launch(runtime.key, config)
+        return False
+
+    @staticmethod
+    def _result(run: RawExecution, names: list[str]) -> ExecutionResult:
+        variables: dict[str, Any] = {}
+        for name in names:
+            value = run.user_expressions.get(name)
+            if not isinstance(value, dict):
+                continue
+            if value.get("status") == "ok":
+                data = (value.get("data") or {}).get("application/json")
+                variables[name] = data if isinstance(data, dict) else {"status": "ok"}
+            else:
+                variables[name] = {
+                    "status": "error",
+                    "ename": value.get("ename"),
+                    "evalue": value.get("evalue"),
+                    "traceback": value.get("traceback", []),
+                }
+        return ExecutionResult(
+            status=run.status,
+            stdout=run.stdout.text(),
+            stderr=run.stderr.text(),
+            result=run.result,
+            media=run.media,
+            execution_count=run.execution_count,
+            error_name=run.error_name,
+            error_value=run.error_value,
+            traceback=run.traceback,
+            variables=variables,
+            truncated=run.stdout.truncated or run.stderr.truncated,
+        )
+
+    # -- resources, culling, shutdown ------------------------------------------------------
+
+    async def resize(self, key: KernelKey, resources: Resources) -> str:
+        """Apply new limits to a live kernel when the backend can: 'live' or 'next_start'."""
+        runtime = self.runtime(key)
+        if runtime is None or not runtime.alive:
+            return "next_start"
+        if await runtime.provisioner.resize(resources):
+            runtime.resources = resources
+            return "live"
+        return "next_start"
+
+    def set_idle_timeout(self, key: KernelKey, idle_timeout_s: float) -> None:
+        runtime = self.runtime(key)
+        if runtime is not None:
+            runtime.idle_timeout_s = idle_timeout_s
+
+    async def cull_once(self) -> list[str]:
+        """Stop kernels idle past their timeout or older than the lifetime cap."""
+        now = self._clock.now()
+        culled = []
+        for slot in list(self._slots.values()):
+            runtime = slot.runtime
+            if runtime is None or runtime.status != "running":
+                continue
+            age = (now - runtime.started_at).total_seconds()
+            idle = not slot.lock.locked() and now >= runtime.idle_expires_at()
+            if idle or age >= self._settings.kernel_max_lifetime_s:
+                await self._stop(runtime, status="timed_out")
+                culled.append(runtime.id)
+                _log.info("kernel %s timed out (%s)", runtime.id, "idle" if idle else "lifetime")
+        return culled
+
+    async def cull_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._settings.kernel_cull_interval_s)
+            try:
+                await self.cull_once()
+            except Exception:
+                _log.exception("culling failed")
+
+    async def shutdown(self) -> None:
+        """Stop every kernel (clean shutdown leaves no sandbox behind)."""
+        self._closing = True
+        for task in list(self._detached):
+            task.cancel()
+        await asyncio.gather(
+            *(self._stop(r, status="stopped") for r in self.live_runtimes()), return_exceptions=True
+        )
+
+
+def status_json(
+    runtime: KernelRuntime | None, *, backend: str, config: KernelConfig
+) -> dict[str, Any]:
+    if runtime is None:
+        return {
+            "backend": backend,
+            "status": "stopped",
+            "execution_state": None,
+            "last_used_at": None,
+            "last_error": None,
+            "runtime_id": None,
+            "kernel_id": None,
+            "container_id": None,
+            "cpu_cores": config.resources.cpu_cores,
+            "memory_gb": config.resources.memory_gb,
+            "idle_timeout_seconds": config.idle_timeout_s,
+            "started_at": None,
+            "idle_expires_at": None,
+            "timings": None,
+        }
+    return runtime.to_json()
+
+
+@contextlib.asynccontextmanager
+async def culling(manager: KernelManager) -> AsyncIterator[None]:
+    task = asyncio.create_task(manager.cull_forever())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+__all__ = ["Execution", "KernelConfig", "KernelManager", "culling", "isoformat", "status_json"]

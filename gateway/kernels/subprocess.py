@@ -1,0 +1,86 @@
+"""SubprocessProvisioner: ipykernel as a local child process. NOT a sandbox.
+
+A fast test double for the lifecycle contract (as httpx ships MockTransport beside its real
+transports), and a development backend on machines without Docker. The kernel gets the
+allowlisted environment only and the kernel-side helper from `images/kernel/`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import Final
+
+from gateway.kernels.connection import CONNECTION_FILE
+from gateway.kernels.errors import SandboxError
+from gateway.kernels.provisioner import ExitStatus, KernelProvisioner
+from gateway.kernels.types import ConnectionInfo, KernelLaunchSpec
+
+HELPER_DIR: Final = Path(__file__).resolve().parents[2] / "images" / "kernel"
+
+
+class SubprocessProvisioner(KernelProvisioner):
+    backend = "subprocess"
+
+    def __init__(self) -> None:
+        self._proc: asyncio.subprocess.Process | None = None
+
+    @property
+    def sandbox_id(self) -> str | None:
+        return None if self._proc is None else f"pid-{self._proc.pid}"
+
+    async def launch_kernel(self, spec: KernelLaunchSpec, info: ConnectionInfo) -> None:
+        if not (HELPER_DIR / "gateway_kernel.py").exists():
+            msg = f"The subprocess backend needs the source tree ({HELPER_DIR} is missing)."
+            raise SandboxError(msg)
+        env = {
+            **spec.env,
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(spec.run_dir),
+            "PYTHONPATH": str(HELPER_DIR),
+            "IPYTHONDIR": str(spec.run_dir / "ipython"),
+            "MPLCONFIGDIR": str(spec.run_dir / "matplotlib"),
+        }
+        try:
+            self._proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "ipykernel_launcher",
+                "--IPKernelApp.exec_lines=import gateway_kernel",
+                "--HistoryManager.enabled=False",
+                "-f",
+                str(spec.run_dir / CONNECTION_FILE),
+                env=env,
+                cwd=spec.run_dir,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except OSError as err:
+            msg = f"Could not start ipykernel: {err}"
+            raise SandboxError(msg) from err
+
+    async def poll(self) -> ExitStatus | None:
+        if self._proc is None or self._proc.returncode is None:
+            return None
+        return ExitStatus(exit_code=self._proc.returncode, oom_killed=False)
+
+    async def wait(self) -> ExitStatus:
+        if self._proc is None:
+            return ExitStatus(exit_code=None, oom_killed=False)
+        code = await self._proc.wait()
+        return ExitStatus(exit_code=code, oom_killed=False)
+
+    async def send_signal(self, signum: int) -> None:
+        if self._proc is not None and self._proc.returncode is None:
+            self._proc.send_signal(signum)
+
+    async def kill(self) -> None:
+        if self._proc is not None and self._proc.returncode is None:
+            self._proc.kill()
+            await self._proc.wait()
+
+    async def cleanup(self) -> None:
+        await self.kill()

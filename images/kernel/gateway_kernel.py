@@ -1,0 +1,115 @@
+"""Kernel-side helpers of Notebook Gateway, imported when the kernel starts.
+
+- `describe(value)`: what the gateway reports for a variable (type; shape and columns of
+  data frames), returned as JSON through `_repr_json_` so user_expressions carry it structured.
+- Output caps: stdout/stderr keep the first `HEAD` and last `TAIL` characters of each cell's
+  output, with a marker in between, so a cell that prints gigabytes never ships them.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import sys
+from typing import Any
+
+HEAD = int(os.environ.get("GATEWAY_OUTPUT_HEAD_CHARS", str(512 * 1024)))
+TAIL = int(os.environ.get("GATEWAY_OUTPUT_TAIL_CHARS", str(512 * 1024)))
+TRUNCATION_MARKER = "\n[… {omitted} characters truncated by the gateway …]\n"
+
+
+class _Description:
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+
+    def _repr_json_(self) -> dict[str, Any]:
+        return self.data
+
+    def __repr__(self) -> str:
+        return repr(self.data)
+
+
+def _frame_shape(value: Any) -> tuple[list[int], list[str]] | None:
+    module = type(value).__module__.split(".")[0]
+    try:
+        if module == "pandas" and hasattr(value, "columns"):
+            return list(value.shape), [str(c) for c in value.columns]
+        if module == "polars" and hasattr(value, "columns"):
+            return list(value.shape), list(value.columns)
+        if module == "pyarrow" and hasattr(value, "schema"):
+            return [value.num_rows, value.num_columns], list(value.schema.names)
+        if module == "duckdb" and hasattr(value, "columns"):
+            return [len(value), len(value.columns)], list(value.columns)
+    except Exception:  # noqa: BLE001 - describing must never fail the cell
+        return None
+    return None
+
+
+def describe(value: Any) -> _Description:
+    data: dict[str, Any] = {"status": "ok", "type": type(value).__name__}
+    shape = _frame_shape(value)
+    if shape is not None:
+        data["shape"], data["columns"] = shape
+    return _Description(data)
+
+
+class _CappedStream:
+    """Wraps ipykernel's OutStream: passes the head through, keeps a tail, drops the middle."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._reset()
+
+    def _reset(self) -> None:
+        self._written = 0
+        self._tail: collections.deque[str] = collections.deque()
+        self._tail_len = 0
+
+    def write(self, text: str) -> int:
+        length = len(text)
+        room = HEAD - self._written
+        if room > 0:
+            self._stream.write(text[:room])
+            text = text[room:]
+        if text:
+            self._tail.append(text)
+            self._tail_len += len(text)
+            while self._tail and self._tail_len - len(self._tail[0]) >= TAIL:
+                self._tail_len -= len(self._tail.popleft())
+        self._written += length
+        return length
+
+    def finish_cell(self) -> None:
+        if self._tail:
+            tail = "".join(self._tail)[-TAIL:]
+            omitted = self._written - HEAD - len(tail)
+            if omitted > 0:
+                self._stream.write(TRUNCATION_MARKER.format(omitted=omitted))
+            self._stream.write(tail)
+        self._reset()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def setup() -> None:
+    """Install the output caps (called once, from the kernel's exec_lines)."""
+    try:
+        shell = get_ipython()  # type: ignore[name-defined]  # noqa: F821
+    except NameError:
+        return
+    capped = []
+    for name in ("stdout", "stderr"):
+        stream = _CappedStream(getattr(sys, name))
+        setattr(sys, name, stream)
+        capped.append(stream)
+
+    def finish(*_: Any) -> None:
+        for stream in capped:
+            stream.finish_cell()
+            stream.flush()
+
+    shell.events.register("post_execute", finish)
+
+
+setup()
