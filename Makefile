@@ -9,11 +9,12 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test unit check lint typecheck bench docs clean
+.PHONY: help install image engine run test unit test-docker check lint typecheck bench docs clean
 
 help:
 	@echo "make run        install, prepare $(DATA_DIR)/, print an API key, serve on $(HOST):$(PORT)"
-	@echo "make test       install and run the whole test suite"
+	@echo "make test       install, start Docker and build the kernel image if possible, run all tests"
+	@echo "make image      build (or reuse) the kernel image"
 	@echo "make check      lint (ruff) + type check (mypy) + tests"
 	@echo "make bench      benchmarks (figures go to docs/benchmarks.md by hand)"
 	@echo "make docs       regenerate the route and settings tables in docs/"
@@ -28,15 +29,30 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-run: install
+# The Docker engine (installed and started when root on Debian) and the kernel image.
+# Without an engine, the gateway still serves notebooks; kernel routes answer 503 with the reason.
+engine:
+	@scripts/ensure-docker || echo "warning: no Docker engine: kernels unavailable (docker tests skip)"
+
+image: install
+	scripts/ensure-docker
+	$(PY) images/kernel/build.py
+
+run: install engine
+	@if docker info >/dev/null 2>&1; then $(PY) images/kernel/build.py >/dev/null; fi
 	@mkdir -p $(DATA_DIR)
 	@key=$$($(PY) -m gateway demo-key --data-dir $(DATA_DIR)) && \
 	echo "" && echo "API key (all scopes, project 1): $$key" && \
 	echo "try: curl -H 'Authorization: Bearer $$key' http://$(HOST):$(PORT)/api/projects/1/notebooks/" && echo ""
 	$(PY) -m gateway serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
 
-test: install
+test: install engine
+	@if docker info >/dev/null 2>&1; then $(PY) images/kernel/build.py >/dev/null; fi
 	$(PY) -m pytest
+
+test-docker: install
+	scripts/ensure-docker
+	GATEWAY_REQUIRE_DOCKER=1 $(PY) -m pytest -m docker
 
 unit: install
 	$(PY) -m pytest -m "not docker"

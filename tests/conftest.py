@@ -92,18 +92,9 @@ def docker_settings(settings, kernel_image) -> Settings:
     return settings.with_changes(kernel_backend="docker", kernel_image=kernel_image)
 
 
-@pytest.fixture
-def leftover_check(docker_engine):
-    """After the test, no container of the app's instance may remain (and none is left)."""
-    instances: list[str] = []
-    yield instances.append
-    leftovers = [
-        c
-        for instance in instances
-        for c in docker_engine.containers.list(
-            all=True, filters={"label": f"gateway.instance={instance}"}
-        )
-    ]
+def assert_no_containers(engine, instance: str) -> None:
+    """No container labelled with this gateway instance may exist (removed if one does)."""
+    leftovers = engine.containers.list(all=True, filters={"label": f"gateway.instance={instance}"})
     for container in leftovers:
         container.remove(force=True)
     assert not leftovers, f"containers left behind: {[c.name for c in leftovers]}"

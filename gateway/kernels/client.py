@@ -99,15 +99,36 @@ class KernelConnection:
         self.died: asyncio.Future[ExitStatus] = asyncio.get_running_loop().create_future()
 
     async def start(self, timeout: float) -> dict[str, Any]:
-        """Open channels and wait for a kernel_info_reply: the kernel is ready."""
+        """Open channels; ready once a kernel_info_reply arrives AND iopub carries its status.
+
+        The iopub check matters: a SUB socket that has not finished subscribing silently drops
+        what the kernel publishes (ZMQ's slow joiner), and the first cell would then wait out
+        its whole timeout for an `idle` that never comes. jupyter_client's own wait_for_ready
+        does the same.
+        """
         self._client.start_channels()
         # A kernel may not send us one message bigger than this: bounded gateway memory.
         for channel in (self._client.iopub_channel, self._client.shell_channel):
             channel.socket.setsockopt(zmq.MAXMSGSIZE, self._max_message)
-        msg_id = self._client.kernel_info()
-        reply = await self._race(self._wait_reply(msg_id, self._client.get_shell_msg), timeout)
-        content: dict[str, Any] = reply["content"]
-        return content
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError
+            msg_id = self._client.kernel_info()
+            try:
+                reply = await self._race(
+                    self._wait_reply(msg_id, self._client.get_shell_msg), min(1.0, remaining)
+                )
+            except TimeoutError:
+                continue
+            try:
+                await self._race(self._client.get_iopub_msg(), 0.5)
+            except TimeoutError:
+                continue  # iopub not subscribed yet: ask again
+            content: dict[str, Any] = reply["content"]
+            return content
 
     def close(self) -> None:
         self._client.stop_channels()
@@ -205,6 +226,22 @@ class KernelConnection:
             run.execution_count = content.get("execution_count")
         elif kind == "status" and content.get("execution_state") == "idle":
             run.idle = True
+
+    async def evaluate(self, expressions: dict[str, str], timeout: float) -> dict[str, Any]:
+        """Evaluate user_expressions in a silent execution (no count, no broadcast).
+
+        IPython skips user_expressions when a cell fails; this gets them anyway.
+        """
+        msg_id = self._client.execute(
+            "",
+            silent=True,
+            store_history=False,
+            user_expressions=expressions,
+            allow_stdin=False,
+        )
+        reply = await self._race(self._wait_reply(msg_id, self._client.get_shell_msg), timeout)
+        found: dict[str, Any] = reply["content"].get("user_expressions") or {}
+        return found
 
     async def interrupt(self, timeout: float) -> bool:
         """interrupt_request on the control channel; True when the kernel acknowledged."""

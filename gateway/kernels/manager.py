@@ -320,13 +320,20 @@ class KernelManager:
         runtime.last_used_at = started_at
         runtime.execution_state = "busy"
         loop = asyncio.get_running_loop()
-        run = connection.execute(code, {name: _DESCRIBE.format(name=name) for name in names})
+        expressions = {name: _DESCRIBE.format(name=name) for name in names}
+        run = connection.execute(code, expressions)
         result: ExecutionResult
         try:
             await connection.collect(run, deadline=loop.time() + timeout, on_event=on_event)
+            if run.status != "ok" and names:
+                run.user_expressions = await connection.evaluate(expressions, timeout)
             result = self._result(run, names)
         except TimeoutError:
             survived = await self._interrupt(slot, runtime, config, run, on_event)
+            if survived and names:
+                run.user_expressions = await connection.evaluate(
+                    expressions, self._settings.kernel_interrupt_grace_s
+                )
             result = self._result(run, names if survived else [])
             result.status = "timeout"
             result.variables_survived = survived
