@@ -115,8 +115,10 @@ class DockerProvisioner(KernelProvisioner):
         client = await self._engine.client()
         uid = settings.kernel_uid
         try:
+            # create + start, not run(): run() pulls a missing image, which must instead be
+            # reported with how to build it.
             self._container = await self._engine.run(
-                client.containers.run,
+                client.containers.create,
                 settings.kernel_image,
                 command=["-f", f"{CONTAINER_RUN_DIR}/{CONNECTION_FILE}"],
                 detach=True,
@@ -139,6 +141,7 @@ class DockerProvisioner(KernelProvisioner):
                 runtime=settings.kernel_runtime,
                 **_limits(spec.resources),
             )
+            await self._engine.run(self._container.start)
         except docker.errors.ImageNotFound as err:
             msg = (
                 f"Kernel image {settings.kernel_image} not found: build it with `make image`"

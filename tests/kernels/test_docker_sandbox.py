@@ -1,0 +1,221 @@
+"""What only a real Docker sandbox can show: its flags, escapes that fail, limits that hold."""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+
+import pytest
+
+from gateway.app import create_app
+from gateway.keys import KERNELS_KEY, STORE_KEY
+from gateway.kernels.context import instance_id
+from tests.conftest import Accounts, assert_no_containers, create_notebook
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture
+async def gateway(aiohttp_client, docker_settings, docker_engine, clock):
+    app = create_app(docker_settings, clock=clock)
+    client = await aiohttp_client(app)
+    owner = await Accounts(app[STORE_KEY], clock).make("owner@example.com")
+    yield client, owner
+    instance = app[KERNELS_KEY].instance_id
+    await client.close()
+    assert_no_containers(docker_engine, instance)
+
+
+async def _execute(client, owner, code, short_id="scratchpad", **extra):
+    resp = await client.post(
+        owner.url(f"{short_id}/kernel/execute"), json={"code": code, **extra}, headers=owner.headers
+    )
+    assert resp.status == 200, await resp.text()
+    return await resp.json()
+
+
+async def _container(client, owner, docker_engine, short_id="scratchpad"):
+    resp = await client.post(owner.url(f"{short_id}/kernel/start"), headers=owner.headers)
+    body = await resp.json()
+    assert resp.status == 200, body
+    return docker_engine.containers.get(body["container_id"]), body
+
+
+async def test_container_is_hardened_and_labelled(gateway, docker_engine, docker_settings):
+    client, owner = gateway
+    container, body = await _container(client, owner, docker_engine)
+    host = container.attrs["HostConfig"]
+    assert host["NetworkMode"] == "none"
+    assert host["ReadonlyRootfs"] is True
+    assert host["CapDrop"] == ["ALL"]
+    assert "no-new-privileges:true" in host["SecurityOpt"]
+    assert host["PidsLimit"] == docker_settings.kernel_pids_limit
+    assert host["Memory"] == host["MemorySwap"] == 1024**3, "memory limit, no swap"
+    assert host["CpuQuota"] == 100_000 and host["CpuPeriod"] == 100_000
+    assert host["Privileged"] is False
+    assert set(host["Tmpfs"]) == {"/tmp", "/home/kernel"}
+    binds = host["Binds"]
+    assert len(binds) == 1 and binds[0].endswith(":/run/kernel:rw"), "only its own run dir"
+    assert container.attrs["Config"]["User"] == "1000:1000"
+    labels = container.labels
+    assert labels["gateway.project"] == "1"
+    assert labels["gateway.notebook"] == "scratchpad"
+    assert labels["gateway.user"] == str(owner.user.id)
+    assert labels["gateway.runtime-id"] == body["id"]
+    env = dict(e.split("=", 1) for e in container.attrs["Config"]["Env"])
+    assert "GATEWAY_SECRET_KEY" not in env and "GATEWAY_KERNEL_IMAGE" not in env
+    assert env["GATEWAY_PROJECT_ID"] == "1"
+
+
+ESCAPES = r"""
+import os, socket
+results = {}
+try:
+    socket.create_connection(("127.0.0.1", 8000), timeout=2); results["tcp"] = "open"
+except OSError as e:
+    results["tcp"] = type(e).__name__
+try:
+    open("/usr/evil", "w"); results["write_usr"] = "written"
+except OSError as e:
+    results["write_usr"] = type(e).__name__
+results["docker_sock"] = os.path.exists("/var/run/docker.sock")
+try:
+    os.setuid(0); results["setuid"] = "root"
+except OSError as e:
+    results["setuid"] = type(e).__name__
+results["uid"] = os.getuid()
+results["interfaces"] = sorted(name for _, name in socket.if_nameindex())
+results
+"""
+
+
+async def test_escape_attempts_fail_inside(gateway, docker_engine):
+    client, owner = gateway
+    body = await _execute(client, owner, ESCAPES)
+    assert body["status"] == "ok", body
+    results = eval(body["result"]["text/plain"])  # noqa: S307 - a repr of str/bool/int only
+    assert results["tcp"] != "open"
+    assert results["write_usr"] == "OSError"
+    assert results["docker_sock"] is False
+    assert results["setuid"] == "PermissionError"
+    assert results["uid"] == 1000
+    assert results["interfaces"] == ["lo"], "no network but loopback"
+
+
+async def test_fork_bomb_is_bounded_by_the_pids_limit(gateway, docker_settings):
+    client, owner = gateway
+    code = """
+import os, signal, time
+children = []
+try:
+    for _ in range(5000):
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(60)
+            os._exit(0)
+        children.append(pid)
+except OSError as e:
+    failure = type(e).__name__
+for pid in children:
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+(len(children), failure)
+"""
+    body = await _execute(client, owner, code, timeout=60)
+    assert body["status"] == "ok", body
+    spawned, failure = eval(body["result"]["text/plain"])  # noqa: S307
+    assert spawned < docker_settings.kernel_pids_limit
+    assert failure in {"BlockingIOError", "OSError"}
+    assert (await _execute(client, owner, "1 + 1"))["result"] == {"text/plain": "2"}
+
+
+async def test_memory_bomb_is_an_oom_kernel_death(gateway):
+    client, owner = gateway
+    await create_notebook(client, owner, short_id="small")
+    resp = await client.post(
+        owner.url("small/kernel/config"), json={"memory_gb": 0.25}, headers=owner.headers
+    )
+    assert resp.status == 200
+    body = await _execute(
+        client, owner, "blob = b'x' * (600 * 1024 * 1024)", short_id="small", timeout=60
+    )
+    assert body["status"] == "error"
+    assert body["error_name"] == "KernelDied"
+    assert body["oom_killed"] is True
+    status = await (
+        await client.get(owner.url("small/kernel/status"), headers=owner.headers)
+    ).json()
+    assert status["status"] == "error"
+    assert "out of memory" in status["last_error"]
+    again = await _execute(client, owner, "2 + 2", short_id="small")
+    assert again["result"] == {"text/plain": "4"}, "the next execute gets a fresh container"
+
+
+async def test_huge_print_is_capped_and_gateway_memory_stays_bounded(gateway):
+    client, owner = gateway
+    await _execute(client, owner, "1")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB, peak so far
+    body = await _execute(client, owner, "print('x' * 50_000_000)", timeout=120)
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert body["status"] == "ok"
+    assert body["truncated"] is True
+    assert len(body["stdout"]) < 1_100_000
+    assert "truncated" in body["stdout"]
+    assert (after - before) < 100 * 1024, f"gateway peak RSS grew by {(after - before) // 1024} MiB"
+
+
+async def test_live_resize_keeps_variables(gateway, docker_engine):
+    client, owner = gateway
+    await create_notebook(client, owner, short_id="resize")
+    await _execute(client, owner, "kept = 7", short_id="resize")
+    container, _ = await _container(client, owner, docker_engine, "resize")
+    resp = await client.post(
+        owner.url("resize/kernel/config"),
+        json={"cpu_cores": 0.5, "memory_gb": 2},
+        headers=owner.headers,
+    )
+    body = await resp.json()
+    assert body["applied"] == "live"
+    container.reload()
+    assert container.attrs["HostConfig"]["CpuQuota"] == 50_000
+    assert container.attrs["HostConfig"]["Memory"] == 2 * 1024**3
+    assert (await _execute(client, owner, "kept", short_id="resize"))["result"] == {
+        "text/plain": "7"
+    }
+
+
+async def test_missing_image_is_503_naming_the_fix(aiohttp_client, docker_settings, clock):
+    app = create_app(
+        docker_settings.with_changes(kernel_image="gateway-kernel:does-not-exist"), clock=clock
+    )
+    client = await aiohttp_client(app)
+    owner = await Accounts(app[STORE_KEY], clock).make()
+    resp = await client.post(owner.url("scratchpad/kernel/start"), headers=owner.headers)
+    assert resp.status == 503
+    body = await resp.json()
+    assert body["detail"] == "Failed to start notebook kernel."
+    assert "make image" in body["reason"]
+
+
+async def test_startup_removes_leftovers_of_this_instance(
+    aiohttp_client, docker_settings, docker_engine, kernel_image, clock
+):
+    docker_settings.data_dir.mkdir(parents=True, exist_ok=True)
+    instance = instance_id(docker_settings.data_dir)
+    stray = docker_engine.containers.run(
+        kernel_image,
+        entrypoint=["sleep", "300"],
+        detach=True,
+        network_mode="none",
+        labels={"gateway.instance": instance, "gateway.runtime-id": "stray"},
+    )
+    try:
+        client = await aiohttp_client(create_app(docker_settings, clock=clock))
+        for _ in range(200):
+            if not docker_engine.containers.list(all=True, filters={"id": stray.id}):
+                break
+            await asyncio.sleep(0.05)
+        assert not docker_engine.containers.list(all=True, filters={"id": stray.id})
+        await client.close()
+    finally:
+        assert_no_containers(docker_engine, instance)
