@@ -8,8 +8,8 @@ import resource
 import pytest
 
 from gateway.app import create_app
-from gateway.keys import KERNELS_KEY, STORE_KEY
 from gateway.kernels.context import instance_id
+from gateway.keys import KERNELS_KEY, STORE_KEY
 from tests.conftest import Accounts, assert_no_containers, create_notebook
 
 pytestmark = pytest.mark.docker
