@@ -111,6 +111,12 @@ class Settings:
     kernel_startup_timeout_s: float = field(
         default=60.0, metadata=_help("Seconds a new kernel has to answer kernel_info.")
     )
+    kernel_pool_size: int = field(
+        default=1,
+        metadata=_help(
+            "Ready kernels kept with the default config; `start` takes one (never reused)."
+        ),
+    )
     kernel_pids_limit: int = field(default=256, metadata=_help("Processes per kernel container."))
     kernel_tmpfs_mb: int = field(
         default=256, metadata=_help("Size of each kernel's /tmp and home (tmpfs), in MB.")

@@ -42,6 +42,7 @@ def settings(tmp_path) -> Settings:
         data_dir=tmp_path / "data",
         secret_key="test-secret-key-0123456789abcdef",
         kernel_backend="subprocess",
+        kernel_pool_size=0,
         kernel_startup_timeout_s=30,
         kernel_interrupt_grace_s=2,
     )

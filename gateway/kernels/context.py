@@ -70,6 +70,7 @@ async def kernels_ctx(app: web.Application) -> AsyncIterator[None]:
     manager = KernelManager(settings, app[CLOCK_KEY], factory, instance_id=instance)
     app[KERNELS_KEY] = manager
     cleanup = asyncio.create_task(_remove_leftovers(engine, instance)) if engine else None
+    manager.fill_pool()
     async with culling(manager):
         yield
     if cleanup is not None:

@@ -43,6 +43,7 @@ from gateway.settings import Settings
 
 _log = logging.getLogger(__name__)
 _DESCRIBE: Final = "__import__('gateway_kernel').describe({name})"
+POOL_KEY: Final = KernelKey(project_id=0, short_id="", user_id=0)
 
 type ProvisionerFactory = Callable[[], KernelProvisioner]
 
@@ -76,6 +77,15 @@ class KernelManager:
         self._slots: dict[KernelKey, KernelSlot] = {}
         self._closing = False
         self._detached: set[asyncio.Task[Any]] = set()
+        self._pool: list[KernelRuntime] = []
+        self._pool_filling = 0
+        self._fills: set[asyncio.Task[None]] = set()
+        self.default_config = KernelConfig(
+            resources=Resources(
+                cpu_cores=settings.kernel_cpu_cores, memory_gb=settings.kernel_memory_gb
+            ),
+            idle_timeout_s=settings.kernel_idle_timeout_s,
+        )
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -84,7 +94,13 @@ class KernelManager:
         return None if slot is None else slot.runtime
 
     def live_runtimes(self) -> list[KernelRuntime]:
-        return [s.runtime for s in self._slots.values() if s.runtime and s.runtime.alive]
+        """Every running kernel, pooled ones included."""
+        assigned = [s.runtime for s in self._slots.values() if s.runtime and s.runtime.alive]
+        return assigned + [r for r in self._pool if r.alive]
+
+    @property
+    def pool_ready(self) -> int:
+        return sum(1 for r in self._pool if r.alive)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -122,6 +138,10 @@ class KernelManager:
         if self._closing:
             msg = "The gateway is shutting down."
             raise KernelStartFailed(msg)
+        pooled = self._take_pooled(key, config)
+        if pooled is not None:
+            slot.runtime = pooled
+            return pooled
         if len(self.live_runtimes()) >= self._settings.kernel_max_count:
             limit = self._settings.kernel_max_count
             msg = f"This gateway already runs its maximum of {limit} kernels."
@@ -181,6 +201,10 @@ class KernelManager:
                 else "The kernel exited while starting."
             )
             raise KernelStartFailed(reason) from err
+        except BaseException:
+            # Cancelled mid-launch (shutdown): the half-made sandbox must not outlive us.
+            await asyncio.shield(self._discard(runtime))
+            raise
         runtime.timings.ready = round(loop.time() - begin, 4)
         runtime.status = "running"
         runtime.execution_state = "idle"
@@ -193,22 +217,68 @@ class KernelManager:
         )
         return runtime
 
+    # -- the warm pool ---------------------------------------------------------------------
+
+    def _take_pooled(self, key: KernelKey, config: KernelConfig) -> KernelRuntime | None:
+        """A ready pooled kernel for `key` when its config is the default one; refills."""
+        if config != self.default_config:
+            return None
+        while self._pool:
+            runtime = self._pool.pop(0)
+            if runtime.alive:
+                runtime.key = key
+                runtime.last_used_at = self._clock.now()
+                self.fill_pool()
+                _log.info("kernel %s taken from the pool for %s", runtime.id, key)
+                return runtime
+        self.fill_pool()
+        return None
+
+    def fill_pool(self) -> None:
+        """Start pooled kernels in the background until the pool is full again."""
+        missing = self._settings.kernel_pool_size - self.pool_ready - self._pool_filling
+        for _ in range(max(0, missing)):
+            if self._closing or len(self.live_runtimes()) + self._pool_filling >= (
+                self._settings.kernel_max_count
+            ):
+                return
+            self._pool_filling += 1
+            task = asyncio.create_task(self._fill_one())
+            self._fills.add(task)
+            task.add_done_callback(self._fills.discard)
+
+    async def _fill_one(self) -> None:
+        try:
+            runtime = await self._launch(POOL_KEY, self.default_config)
+        except KernelStartFailed as err:
+            _log.warning("warm pool: could not start a kernel: %s", err.reason)
+            return
+        finally:
+            self._pool_filling -= 1
+        if self._closing:
+            await self._stop(runtime, status="stopped")
+        else:
+            self._pool.append(runtime)
+
     def _labels(self, key: KernelKey, runtime_id: str) -> dict[str, str]:
+        """Pooled kernels are labelled `gateway.pool=1` with empty owner labels: labels are
+        fixed at creation, before the pool knows its user. The manager records the owner."""
+        pooled = key == POOL_KEY
         return {
             "gateway.instance": self.instance_id,
-            "gateway.project": str(key.project_id),
-            "gateway.notebook": key.short_id,
-            "gateway.user": str(key.user_id),
+            "gateway.project": "" if pooled else str(key.project_id),
+            "gateway.notebook": "" if pooled else key.short_id,
+            "gateway.user": "" if pooled else str(key.user_id),
+            "gateway.pool": "1" if pooled else "0",
             "gateway.runtime-id": runtime_id,
             "gateway.kernel-id": f"kernel-{runtime_id}",
         }
 
     def _environment(self, key: KernelKey) -> dict[str, str]:
-        """Built from an allowlist: never a copy of the gateway's own environment."""
+        """Built from an allowlist: never a copy of the gateway's own environment. It names no
+        project or user: a pooled kernel is created before it has either."""
         half = str(self._settings.kernel_output_cap_chars // 2)
         return {
-            "GATEWAY_PROJECT_ID": str(key.project_id),
-            "GATEWAY_NOTEBOOK": key.short_id,
             "GATEWAY_OUTPUT_HEAD_CHARS": half,
             "GATEWAY_OUTPUT_TAIL_CHARS": half,
             "LANG": "C.UTF-8",
@@ -218,6 +288,8 @@ class KernelManager:
     async def _watch(self, runtime: KernelRuntime) -> None:
         """Await the sandbox's exit; then fail whoever is talking to it and mark the runtime."""
         status = await runtime.provisioner.wait()
+        if runtime in self._pool:
+            self._pool.remove(runtime)
         connection = runtime.connection
         if connection is not None and not connection.died.done():
             connection.died.set_result(status)
@@ -442,6 +514,11 @@ class KernelManager:
         """Stop kernels idle past their timeout or older than the lifetime cap."""
         now = self._clock.now()
         culled = []
+        for pooled in list(self._pool):
+            if (now - pooled.started_at).total_seconds() >= self._settings.kernel_max_lifetime_s:
+                self._pool.remove(pooled)
+                await self._stop(pooled, status="timed_out")
+                self.fill_pool()
         for slot in list(self._slots.values()):
             runtime = slot.runtime
             if runtime is None or runtime.status != "running":
@@ -467,6 +544,9 @@ class KernelManager:
         self._closing = True
         for task in list(self._detached):
             task.cancel()
+        # Pool launches are not cancelled (a half-made sandbox could be left behind); each
+        # finishes within the startup timeout and stops its kernel itself, seeing _closing.
+        await asyncio.gather(*self._fills, *self._detached, return_exceptions=True)
         await asyncio.gather(
             *(self._stop(r, status="stopped") for r in self.live_runtimes()), return_exceptions=True
         )

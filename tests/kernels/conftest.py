@@ -17,15 +17,27 @@ def backend_settings(request, settings):
 
 
 @pytest.fixture
-async def kernel_client(aiohttp_client, backend_settings, clock, request):
-    app = create_app(backend_settings, clock=clock)
-    client = await aiohttp_client(app)
-    yield client
-    if backend_settings.kernel_backend == "docker":
-        # Shut the gateway down here (idempotent), then nothing of it may remain.
+async def make_gateway(aiohttp_client, backend_settings, clock, request):
+    """Start a gateway on this backend; at teardown shut it down and check nothing remains."""
+    started = []
+
+    async def make(**changes):
+        app = create_app(backend_settings.with_changes(**changes), clock=clock)
+        client = await aiohttp_client(app)
+        started.append((app, client))
+        return client
+
+    yield make
+    for app, client in started:
         instance = app[KERNELS_KEY].instance_id
-        await client.close()
-        assert_no_containers(request.getfixturevalue("docker_engine"), instance)
+        await client.close()  # idempotent: runs the app's cleanup now
+        if backend_settings.kernel_backend == "docker":
+            assert_no_containers(request.getfixturevalue("docker_engine"), instance)
+
+
+@pytest.fixture
+async def kernel_client(make_gateway):
+    return await make_gateway()
 
 
 @pytest.fixture

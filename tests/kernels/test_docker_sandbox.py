@@ -62,9 +62,16 @@ async def test_container_is_hardened_and_labelled(gateway, docker_engine, docker
     assert labels["gateway.notebook"] == "scratchpad"
     assert labels["gateway.user"] == str(owner.user.id)
     assert labels["gateway.runtime-id"] == body["id"]
+    assert labels["gateway.pool"] == "0"
     env = dict(e.split("=", 1) for e in container.attrs["Config"]["Env"])
-    assert "GATEWAY_SECRET_KEY" not in env and "GATEWAY_KERNEL_IMAGE" not in env
-    assert env["GATEWAY_PROJECT_ID"] == "1"
+    # An allowlist (plus what the image itself sets), never the gateway's own environment.
+    image_env = {e.split("=", 1)[0] for e in container.image.attrs["Config"]["Env"]}
+    assert set(env) - image_env == {
+        "GATEWAY_OUTPUT_HEAD_CHARS",
+        "GATEWAY_OUTPUT_TAIL_CHARS",
+        "LANG",
+        "TZ",
+    }
 
 
 ESCAPES = r"""

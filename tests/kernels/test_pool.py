@@ -1,0 +1,50 @@
+"""The warm pool: ready kernels with the default config, taken once, refilled."""
+
+from __future__ import annotations
+
+import asyncio
+
+from gateway.keys import KERNELS_KEY, STORE_KEY
+from tests.conftest import Accounts, create_notebook
+
+
+async def _until(predicate, timeout=30):
+    async def check():
+        while not predicate():
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(check(), timeout)
+
+
+async def test_start_takes_a_pooled_kernel_and_the_pool_refills(make_gateway, clock):
+    client = await make_gateway(kernel_pool_size=1)
+    app = client.server.app
+    manager = app[KERNELS_KEY]
+    owner = await Accounts(app[STORE_KEY], clock).make()
+    await _until(lambda: manager.pool_ready == 1)
+    pooled_id = manager._pool[0].id
+    resp = await client.post(owner.url("scratchpad/kernel/start"), headers=owner.headers)
+    body = await resp.json()
+    assert body["id"] == pooled_id
+    await _until(lambda: manager.pool_ready == 1)
+    assert manager._pool[0].id != pooled_id, "a fresh kernel refills the pool"
+    # The taken kernel is the owner's from now on, and the pooled one is someone else's later.
+    other = await Accounts(app[STORE_KEY], clock).make("other@example.com")
+    resp = await client.post(other.url("scratchpad/kernel/start"), headers=other.headers)
+    assert (await resp.json())["id"] not in {pooled_id}
+
+
+async def test_non_default_config_does_not_use_the_pool(make_gateway, clock):
+    client = await make_gateway(kernel_pool_size=1)
+    app = client.server.app
+    manager = app[KERNELS_KEY]
+    owner = await Accounts(app[STORE_KEY], clock).make()
+    await create_notebook(client, owner, short_id="big")
+    await client.post(owner.url("big/kernel/config"), json={"cpu_cores": 2}, headers=owner.headers)
+    await _until(lambda: manager.pool_ready == 1)
+    pooled_id = manager._pool[0].id
+    resp = await client.post(owner.url("big/kernel/start"), headers=owner.headers)
+    body = await resp.json()
+    assert body["id"] != pooled_id
+    assert body["cpu_cores"] == 2
+    assert manager._pool[0].id == pooled_id
