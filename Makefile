@@ -69,6 +69,7 @@ check: lint typecheck test
 bench: install
 	$(PY) bench/http_throughput.py
 	$(PY) bench/collab.py
+	@if docker info >/dev/null 2>&1; then $(PY) bench/kernels.py; else echo "bench/kernels.py skipped: no Docker engine"; fi
 
 docs: install
 	$(PY) scripts/update_docs.py

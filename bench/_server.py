@@ -39,6 +39,7 @@ class Gateway:
     port: int
     key: str
     short_id: str
+    data_dir: Path
 
     @property
     def base(self) -> str:
@@ -72,7 +73,7 @@ def gateway(env: dict[str, str] | None = None) -> Iterator[Gateway]:
         )
         with urllib.request.urlopen(request) as resp:
             short_id = json.load(resp)["results"][0]["short_id"]
-        yield Gateway(port=port, key=key, short_id=short_id)
+        yield Gateway(port=port, key=key, short_id=short_id, data_dir=data)
     finally:
         proc.terminate()
         proc.wait()

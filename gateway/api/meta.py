@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.api._render import json_response
+from gateway.keys import KERNELS_KEY
 from gateway.openapi import build_openapi
 
 routes = web.RouteTableDef()
@@ -12,8 +13,17 @@ routes = web.RouteTableDef()
 
 @routes.get("/_health", name="health")
 async def health(request: web.Request) -> web.Response:
-    """Liveness: 200 while the process serves requests."""
-    return json_response({"status": "ok"})
+    """Liveness: 200 while the process serves requests, with kernel counts."""
+    kernels = request.app[KERNELS_KEY]
+    return json_response(
+        {
+            "status": "ok",
+            "kernels": {
+                "running": len(kernels.live_runtimes()) - kernels.pool_ready,
+                "pool_ready": kernels.pool_ready,
+            },
+        }
+    )
 
 
 @routes.get("/api/schema", name="get_schema")

@@ -8,7 +8,7 @@ and racing every wait against the sandbox's death.
 from __future__ import annotations
 
 import asyncio
-import queue
+import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -21,7 +21,11 @@ from gateway.kernels.errors import KernelDied
 from gateway.kernels.provisioner import ExitStatus
 from gateway.kernels.types import ConnectionInfo
 
+_log = logging.getLogger(__name__)
 MEDIA_TYPES: Final = ("image/png", "image/jpeg", "image/svg+xml")
+# Messages buffered per channel while nobody collects (e.g. output of a background thread).
+_QUEUE_LIMIT: Final = 10_000
+_DIED: Final = object()  # sentinel the death watcher puts in every queue
 MARKER: Final = "\n[… {omitted} characters truncated by the gateway …]\n"
 
 type OnEvent = Callable[[str, dict[str, Any]], Awaitable[None]]
@@ -97,6 +101,10 @@ class KernelConnection:
         self._max_media = max_media_bytes
         self._max_message = max_message_bytes
         self.died: asyncio.Future[ExitStatus] = asyncio.get_running_loop().create_future()
+        self._iopub: asyncio.Queue[Any] = asyncio.Queue(maxsize=_QUEUE_LIMIT)
+        self._shell: asyncio.Queue[Any] = asyncio.Queue(maxsize=_QUEUE_LIMIT)
+        self._control: asyncio.Queue[Any] = asyncio.Queue(maxsize=_QUEUE_LIMIT)
+        self._readers: list[asyncio.Task[None]] = []
 
     async def start(self, timeout: float) -> dict[str, Any]:
         """Open channels; ready once a kernel_info_reply arrives AND iopub carries its status.
@@ -106,53 +114,79 @@ class KernelConnection:
         its whole timeout for an `idle` that never comes. jupyter_client's own wait_for_ready
         does the same.
         """
-        self._client.start_channels()
+        client = self._client
+        client.start_channels()
         # A kernel may not send us one message bigger than this: bounded gateway memory.
-        for channel in (self._client.iopub_channel, self._client.shell_channel):
+        for channel in (client.iopub_channel, client.shell_channel, client.control_channel):
             channel.socket.setsockopt(zmq.MAXMSGSIZE, self._max_message)
+        self._readers = [
+            asyncio.create_task(self._read(client.get_iopub_msg, self._iopub)),
+            asyncio.create_task(self._read(client.get_shell_msg, self._shell)),
+            asyncio.create_task(self._read(client.get_control_msg, self._control)),
+        ]
+        self.died.add_done_callback(self._wake_readers)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise TimeoutError
-            msg_id = self._client.kernel_info()
+            msg_id = client.kernel_info()
             try:
-                reply = await self._race(
-                    self._wait_reply(msg_id, self._client.get_shell_msg), min(1.0, remaining)
-                )
+                reply = await self._reply(self._shell, msg_id, min(1.0, remaining))
+                await self._next(self._iopub, 0.5)
             except TimeoutError:
-                continue
-            try:
-                await self._race(self._client.get_iopub_msg(), 0.5)
-            except TimeoutError:
-                continue  # iopub not subscribed yet: ask again
+                continue  # not answering yet, or iopub not subscribed yet: ask again
             content: dict[str, Any] = reply["content"]
             return content
 
     def close(self) -> None:
+        for reader in self._readers:
+            reader.cancel()
         self._client.stop_channels()
 
-    async def _race[T](self, work: Awaitable[T], timeout: float) -> T:
-        task = asyncio.ensure_future(work)
-        waiting: set[asyncio.Future[Any]] = {task, self.died}
-        done, _ = await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        if task in done:
-            return task.result()
-        task.cancel()
-        if self.died in done:
+    @staticmethod
+    def _put(queue: asyncio.Queue[Any], item: Any) -> None:
+        if queue.full():
+            queue.get_nowait()  # nobody is listening: drop the oldest, stay bounded
+        queue.put_nowait(item)
+
+    async def _read(
+        self, get: Callable[[], Awaitable[dict[str, Any]]], queue: asyncio.Queue[Any]
+    ) -> None:
+        """One long-lived reader per channel: no task per message, one place to stop."""
+        while True:
+            try:
+                msg = await get()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                _log.warning("dropped an unreadable kernel message", exc_info=True)
+                continue
+            self._put(queue, msg)
+
+    def _wake_readers(self, _: asyncio.Future[ExitStatus]) -> None:
+        for queue in (self._iopub, self._shell, self._control):
+            self._put(queue, _DIED)
+
+    async def _next(self, queue: asyncio.Queue[Any], timeout: float) -> dict[str, Any]:
+        async with asyncio.timeout(timeout):
+            item = await queue.get()
+        if item is _DIED:
+            self._put(queue, _DIED)  # every later reader sees it too
             status = self.died.result()
             raise KernelDied(exit_code=status.exit_code, oom_killed=status.oom_killed)
-        raise TimeoutError
+        msg: dict[str, Any] = item
+        return msg
 
-    @staticmethod
-    async def _wait_reply(
-        msg_id: str, get: Callable[..., Awaitable[dict[str, Any]]]
+    async def _reply(
+        self, queue: asyncio.Queue[Any], msg_id: str, timeout: float
     ) -> dict[str, Any]:
-        while True:
-            msg = await get()
-            if msg["parent_header"].get("msg_id") == msg_id:
-                return msg
+        async with asyncio.timeout(timeout):
+            while True:
+                msg = await self._next(queue, timeout)
+                if msg["parent_header"].get("msg_id") == msg_id:
+                    return msg
 
     def execute(self, code: str, user_expressions: dict[str, str]) -> RawExecution:
         msg_id = self._client.execute(
@@ -179,10 +213,7 @@ class KernelConnection:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise TimeoutError
-            try:
-                msg = await self._race(self._client.get_iopub_msg(), remaining)
-            except queue.Empty:
-                continue
+            msg = await self._next(self._iopub, remaining)
             if msg["parent_header"].get("msg_id") != run.msg_id:
                 continue
             await self._handle(run, msg, on_event)
@@ -190,9 +221,7 @@ class KernelConnection:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise TimeoutError
-            reply = await self._race(
-                self._wait_reply(run.msg_id, self._client.get_shell_msg), remaining
-            )
+            reply = await self._reply(self._shell, run.msg_id, remaining)
             content = reply["content"]
             run.replied = True
             run.status = content.get("status", run.status)
@@ -239,7 +268,7 @@ class KernelConnection:
             user_expressions=expressions,
             allow_stdin=False,
         )
-        reply = await self._race(self._wait_reply(msg_id, self._client.get_shell_msg), timeout)
+        reply = await self._reply(self._shell, msg_id, timeout)
         found: dict[str, Any] = reply["content"].get("user_expressions") or {}
         return found
 
@@ -248,9 +277,7 @@ class KernelConnection:
         msg = self._client.session.msg("interrupt_request", {})
         self._client.control_channel.send(msg)
         try:
-            await self._race(
-                self._wait_reply(msg["header"]["msg_id"], self._client.get_control_msg), timeout
-            )
-        except (TimeoutError, queue.Empty):
+            await self._reply(self._control, msg["header"]["msg_id"], timeout)
+        except TimeoutError:
             return False
         return True

@@ -1,0 +1,253 @@
+"""Kernel benchmarks (issue #3), against a gateway subprocess with the Docker backend.
+
+(a) cold start to ready through the API vs a bare `docker run` of the same image (same
+    hardening) plus kernel_info from jupyter_client, alternating, medians;
+(b) start served from the warm pool, p50/p95;
+(c) `1+1` round trip through HTTP vs jupyter_client talking to the same kernel directly;
+(d) 20 kernels started and each executing at once: per-request p50/p95 and wall time.
+
+    .venv/bin/python bench/kernels.py [--rounds 5] [--executes 200] [--parallel 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import secrets
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import docker
+from jupyter_client.asynchronous.client import AsyncKernelClient
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _server import Gateway, gateway
+
+IMAGE = os.environ.get("GATEWAY_KERNEL_IMAGE", "gateway-kernel:latest")
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+async def _ready(info: dict, timeout: float = 60) -> AsyncKernelClient:
+    """Ready as the gateway defines it, with the same tight loop (jupyter_client's own
+    wait_for_ready polls more coarsely and would flatter the gateway): a kernel_info_reply,
+    then any iopub message."""
+    client = AsyncKernelClient()
+    client.load_connection_info(info)
+    client.start_channels()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        msg_id = client.kernel_info()
+        try:
+            while True:
+                reply = await client.get_shell_msg(timeout=1)
+                if reply["parent_header"].get("msg_id") == msg_id:
+                    break
+            await client.get_iopub_msg(timeout=0.5)
+            return client
+        except Exception:  # queue.Empty: not yet
+            continue
+    raise TimeoutError
+
+
+async def bare_start(engine: docker.DockerClient) -> float:
+    run = Path(tempfile.mkdtemp(prefix="bare-", dir="/var/tmp"))
+    os.chown(run, 1000, 1000)
+    run.chmod(0o700)
+    info = {
+        "transport": "ipc",
+        "ip": "/run/kernel/k",
+        "shell_port": 1,
+        "iopub_port": 2,
+        "stdin_port": 3,
+        "control_port": 4,
+        "hb_port": 5,
+        "key": secrets.token_hex(32),
+        "signature_scheme": "hmac-sha256",
+        "kernel_name": "python3",
+    }
+    (run / "connection.json").write_text(json.dumps(info))
+    os.chown(run / "connection.json", 1000, 1000)
+    begin = time.perf_counter()
+    container = await asyncio.to_thread(
+        engine.containers.run,
+        IMAGE,
+        command=["-f", "/run/kernel/connection.json"],
+        detach=True,
+        network_mode="none",
+        read_only=True,
+        user="1000:1000",
+        tmpfs={"/tmp": "size=256m,mode=1777", "/home/kernel": "size=256m,uid=1000,gid=1000"},
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges:true"],
+        pids_limit=256,
+        mem_limit="1024m",
+        memswap_limit="1024m",
+        cpu_period=100000,
+        cpu_quota=100000,
+        volumes={str(run): {"bind": "/run/kernel", "mode": "rw"}},
+    )
+    client = await _ready({**info, "ip": str(run / "k")})
+    elapsed = time.perf_counter() - begin
+    client.stop_channels()
+    await asyncio.to_thread(container.remove, force=True)
+    shutil.rmtree(run, ignore_errors=True)
+    return elapsed
+
+
+async def api_start(
+    session: aiohttp.ClientSession, gw: Gateway, short_id: str
+) -> tuple[float, dict]:
+    url = f"{gw.base}/api/projects/1/notebooks/{short_id}/kernel"
+    begin = time.perf_counter()
+    async with session.post(url + "/start") as resp:
+        body = await resp.json()
+        assert resp.status == 200, body
+    return time.perf_counter() - begin, body
+
+
+async def cold_starts(gw: Gateway, engine: docker.DockerClient, rounds: int) -> tuple[list, list]:
+    bare, api = [], []
+    async with aiohttp.ClientSession(headers=gw.headers) as session:
+        for _ in range(rounds):
+            bare.append(await bare_start(engine))
+            elapsed, _ = await api_start(session, gw, "scratchpad")
+            api.append(elapsed)
+            async with session.post(f"{gw.base}/api/projects/1/notebooks/scratchpad/kernel/stop"):
+                pass
+    return bare, api
+
+
+async def _notebooks(session, gw: Gateway, count: int, prefix: str) -> list[str]:
+    ids = []
+    for i in range(count):
+        async with session.post(
+            f"{gw.base}/api/projects/1/notebooks/", json={"short_id": f"{prefix}{i}"}
+        ) as resp:
+            assert resp.status == 201, await resp.text()
+            ids.append(f"{prefix}{i}")
+    return ids
+
+
+async def pooled_starts(gw: Gateway, rounds: int) -> list[float]:
+    times = []
+    async with aiohttp.ClientSession(headers=gw.headers) as session:
+        for short_id in await _notebooks(session, gw, rounds, "pool"):
+            while True:
+                async with session.get(f"{gw.base}/_health") as resp:
+                    if (await resp.json())["kernels"]["pool_ready"] >= 1:
+                        break
+                await asyncio.sleep(0.05)
+            elapsed, _ = await api_start(session, gw, short_id)
+            times.append(elapsed)
+    return times
+
+
+async def round_trips(gw: Gateway, data_dir: Path, count: int) -> tuple[list, list]:
+    http, direct = [], []
+    url = f"{gw.base}/api/projects/1/notebooks/scratchpad/kernel"
+    async with aiohttp.ClientSession(headers=gw.headers) as session:
+        _, body = await api_start(session, gw, "scratchpad")
+        run_dir = data_dir / "kernels" / body["runtime_id"]
+        info = json.loads((run_dir / "connection.json").read_text())
+        client = await _ready({**info, "ip": str(run_dir / "k")})
+        for block in range(count // 20):
+            for _ in range(10):
+                begin = time.perf_counter()
+                async with session.post(
+                    url + "/execute", json={"code": "1+1", "return_variables": False}
+                ) as resp:
+                    assert (await resp.json())["result"] == {"text/plain": "2"}
+                http.append(time.perf_counter() - begin)
+            for _ in range(10):
+                begin = time.perf_counter()
+                reply = await client.execute("1+1", reply=True)
+                assert reply["content"]["status"] == "ok"
+                # Like the gateway, wait for the iopub result and idle, not just the reply.
+                while True:
+                    msg = await client.get_iopub_msg(timeout=10)
+                    if (
+                        msg["parent_header"].get("msg_id") == reply["parent_header"]["msg_id"]
+                        and msg["msg_type"] == "status"
+                        and msg["content"]["execution_state"] == "idle"
+                    ):
+                        break
+                direct.append(time.perf_counter() - begin)
+            _ = block
+        client.stop_channels()
+    return http, direct
+
+
+async def parallel(gw: Gateway, count: int) -> tuple[list[float], float]:
+    async with aiohttp.ClientSession(headers=gw.headers) as session:
+        ids = await _notebooks(session, gw, count, "par")
+
+        async def one(short_id: str) -> float:
+            begin = time.perf_counter()
+            async with session.post(
+                f"{gw.base}/api/projects/1/notebooks/{short_id}/kernel/execute",
+                json={"code": "sum(range(1000))", "timeout": 120},
+            ) as resp:
+                body = await resp.json()
+                assert body.get("status") == "ok", body
+            return time.perf_counter() - begin
+
+        begin = time.perf_counter()
+        times = await asyncio.gather(*(one(i) for i in ids))
+        return list(times), time.perf_counter() - begin
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--executes", type=int, default=200)
+    parser.add_argument("--parallel", type=int, default=20)
+    args = parser.parse_args()
+    engine = docker.from_env()
+    env = {"GATEWAY_KERNEL_IMAGE": IMAGE, "GATEWAY_KERNEL_MAX_COUNT": "64"}
+    with gateway({**env, "GATEWAY_KERNEL_POOL_SIZE": "0"}) as gw:
+        bare, api = await cold_starts(gw, engine, args.rounds)
+        http, direct = await round_trips(gw, gw.data_dir, args.executes)
+        par, wall = await parallel(gw, args.parallel)
+    with gateway({**env, "GATEWAY_KERNEL_POOL_SIZE": "1"}) as gw:
+        pooled = await pooled_starts(gw, args.rounds * 2)
+    engine.close()
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, Docker {docker.from_env().version()['Version']}"
+    )
+    print("| measure | baseline | gateway | ratio / figure |")
+    print("|---|---|---|---|")
+    print(
+        f"| (a) cold start to ready, median ms (bare docker run + kernel_info vs POST start) | "
+        f"{statistics.median(bare) * 1000:.0f} | {statistics.median(api) * 1000:.0f} | "
+        f"{statistics.median(api) / statistics.median(bare):.2f} |"
+    )
+    print(
+        f"| (b) start from the warm pool, ms | | p50 {_pct(pooled, 0.5):.1f}, "
+        f"p95 {_pct(pooled, 0.95):.1f} | goal p50 ≤ 50 |"
+    )
+    print(
+        f"| (c) `1+1` round trip p50 ms (jupyter_client direct vs HTTP execute) | "
+        f"{_pct(direct, 0.5):.2f} | {_pct(http, 0.5):.2f} | "
+        f"{_pct(http, 0.5) / _pct(direct, 0.5):.2f} |"
+    )
+    print(
+        f"| (d) {args.parallel} kernels started + executing at once, ms per request | | "
+        f"p50 {_pct(par, 0.5):.0f}, p95 {_pct(par, 0.95):.0f} | wall {wall:.1f} s |"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
