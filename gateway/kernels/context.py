@@ -1,9 +1,13 @@
-"""`kernels_ctx`: the kernel manager's lifetime inside the app (cleanup_ctx)."""
+"""`kernels_ctx`: the kernel manager's lifetime inside the app (cleanup_ctx).
+
+At startup a restarted gateway re-attaches to the kernels it recorded whose containers still
+run, removes every other container labelled with its instance, and forgets stale records; at
+shutdown it stops every kernel, so a clean shutdown leaves nothing behind.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 import shutil
@@ -12,13 +16,15 @@ from pathlib import Path
 
 from aiohttp import web
 
-from gateway.kernels.errors import SandboxError
+from gateway.kernels.errors import KernelStartFailed, SandboxError
 from gateway.kernels.manager import KernelManager, ProvisionerFactory, culling
 from gateway.kernels.provisioner import KernelProvisioner
-from gateway.keys import CLOCK_KEY, KERNELS_KEY, SETTINGS_KEY
+from gateway.keys import CLOCK_KEY, KERNELS_KEY, SETTINGS_KEY, STORE_KEY
 from gateway.settings import Settings
+from gateway.store import KernelRecord, Store
 
 _log = logging.getLogger(__name__)
+_RECOVERY_TIMEOUT_S = 60.0
 
 
 def instance_id(data_dir: Path) -> str:
@@ -27,20 +33,6 @@ def instance_id(data_dir: Path) -> str:
     if not path.exists():
         path.write_text(f"gw-{secrets.token_hex(6)}\n")
     return path.read_text().strip()
-
-
-async def _remove_leftovers(engine: object, instance: str) -> None:
-    from gateway.kernels.docker import DockerEngine  # noqa: PLC0415 - docker is optional here
-
-    assert isinstance(engine, DockerEngine)
-    try:
-        leftovers = await engine.labelled(instance)
-    except SandboxError as err:
-        _log.warning("kernel leftovers not checked: %s", err.reason)
-        return
-    for container in leftovers:
-        _log.info("removing leftover kernel container %s", container.name)
-        await engine.remove(container)
 
 
 def _factory(settings: Settings) -> tuple[ProvisionerFactory, object | None]:
@@ -59,24 +51,72 @@ def _factory(settings: Settings) -> tuple[ProvisionerFactory, object | None]:
     return make, engine
 
 
+async def recover(manager: KernelManager, engine: object | None, store: Store) -> set[str]:
+    """Re-attach recorded kernels that still run; remove the rest. Returns adopted ids."""
+    records: dict[str, KernelRecord | None] = {
+        r.sandbox_id: r for r in await store.kernels_of(manager.instance_id)
+    }
+    adopted: set[str] = set()
+    if engine is None:
+        for orphan in filter(None, records.values()):
+            # Subprocess kernels cannot be re-attached (no handle); their pids may be reused,
+            # so they are not killed either. Development backend only.
+            _log.warning("forgetting subprocess kernel %s (%s)", orphan.id, orphan.sandbox_id)
+            await store.forget_kernel(orphan.id)
+        return adopted
+    from gateway.kernels.docker import DockerEngine, DockerProvisioner  # noqa: PLC0415
+
+    assert isinstance(engine, DockerEngine)
+    try:
+        containers = await engine.labelled(manager.instance_id)
+    except SandboxError as err:
+        _log.warning("kernels not recovered (records kept for next time): %s", err.reason)
+        return adopted
+    for container in containers:
+        record = records.pop(str(container.id), None)
+        if record is not None and container.status == "running":
+            try:
+                await manager.adopt(record, DockerProvisioner.attach(engine, container))
+            except KernelStartFailed as err:
+                _log.warning("could not re-attach: %s", err.reason)
+            else:
+                adopted.add(record.id)
+                continue
+        _log.info("removing leftover kernel container %s", container.name)
+        await engine.remove(container)
+        if record is not None:
+            await store.forget_kernel(record.id)
+    for stale in filter(None, records.values()):
+        await store.forget_kernel(stale.id)
+    return adopted
+
+
 async def kernels_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS_KEY]
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    instance = instance_id(settings.data_dir)
-    # Run directories of an earlier process are stale: their kernels are gone or removed below.
-    shutil.rmtree(settings.kernel_run_root, ignore_errors=True)
     settings.kernel_run_root.mkdir(parents=True, exist_ok=True)
     factory, engine = _factory(settings)
-    manager = KernelManager(settings, app[CLOCK_KEY], factory, instance_id=instance)
+    manager = KernelManager(
+        settings,
+        app[CLOCK_KEY],
+        factory,
+        instance_id=instance_id(settings.data_dir),
+        records=app[STORE_KEY],
+    )
     app[KERNELS_KEY] = manager
-    cleanup = asyncio.create_task(_remove_leftovers(engine, instance)) if engine else None
+    try:
+        adopted = await asyncio.wait_for(
+            recover(manager, engine, app[STORE_KEY]), _RECOVERY_TIMEOUT_S
+        )
+    except TimeoutError:
+        _log.warning("kernel recovery took over %.0f s; continuing", _RECOVERY_TIMEOUT_S)
+        adopted = set()
+    for run_dir in settings.kernel_run_root.iterdir():
+        if run_dir.name not in adopted:
+            shutil.rmtree(run_dir, ignore_errors=True)
     manager.fill_pool()
     async with culling(manager):
         yield
-    if cleanup is not None:
-        cleanup.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await cleanup
     await manager.shutdown()
     if engine is not None:
         engine.close()  # type: ignore[attr-defined]

@@ -17,7 +17,8 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from pathlib import Path
+from typing import Any, Final, Protocol
 
 from gateway.clock import Clock, isoformat
 from gateway.kernels.analysis import cell_globals
@@ -27,6 +28,7 @@ from gateway.kernels.connection import (
     host_view,
     new_connection,
     prepare_run_dir,
+    read_connection_file,
     write_connection_file,
 )
 from gateway.kernels.errors import (
@@ -38,14 +40,22 @@ from gateway.kernels.errors import (
 )
 from gateway.kernels.provisioner import KernelProvisioner
 from gateway.kernels.runtime import KernelKey, KernelRuntime, KernelSlot
-from gateway.kernels.types import ExecutionResult, KernelLaunchSpec, Resources
+from gateway.kernels.types import ConnectionInfo, ExecutionResult, KernelLaunchSpec, Resources
 from gateway.settings import Settings
+from gateway.store.records import KernelRecord
 
 _log = logging.getLogger(__name__)
 _DESCRIBE: Final = "__import__('gateway_kernel').describe({name})"
 POOL_KEY: Final = KernelKey(project_id=0, short_id="", user_id=0)
 
 type ProvisionerFactory = Callable[[], KernelProvisioner]
+
+
+class KernelRecords(Protocol):
+    """Where live kernels are recorded so a restarted gateway can re-attach (the store)."""
+
+    async def save_kernel(self, record: KernelRecord) -> None: ...
+    async def forget_kernel(self, runtime_id: str) -> None: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,11 +78,18 @@ class KernelManager:
     """The only owner of kernels; handlers reach it through `KERNELS_KEY`."""
 
     def __init__(
-        self, settings: Settings, clock: Clock, factory: ProvisionerFactory, *, instance_id: str
+        self,
+        settings: Settings,
+        clock: Clock,
+        factory: ProvisionerFactory,
+        *,
+        instance_id: str,
+        records: KernelRecords | None = None,
     ) -> None:
         self._settings = settings
         self._clock = clock
         self._factory = factory
+        self._records = records
         self.instance_id = instance_id
         self._slots: dict[KernelKey, KernelSlot] = {}
         self._closing = False
@@ -141,13 +158,80 @@ class KernelManager:
         pooled = self._take_pooled(key, config)
         if pooled is not None:
             slot.runtime = pooled
+            await self._record(pooled)
             return pooled
         if len(self.live_runtimes()) >= self._settings.kernel_max_count:
             limit = self._settings.kernel_max_count
             msg = f"This gateway already runs its maximum of {limit} kernels."
             raise KernelStartFailed(msg)
         slot.runtime = await self._launch(key, config)
+        await self._record(slot.runtime)
         return slot.runtime
+
+    async def _record(self, runtime: KernelRuntime) -> None:
+        if self._records is None or runtime.provisioner.sandbox_id is None:
+            return
+        key = runtime.key
+        await self._records.save_kernel(
+            KernelRecord(
+                id=runtime.id,
+                instance=self.instance_id,
+                project_id=key.project_id,
+                short_id=key.short_id,
+                user_id=key.user_id,
+                sandbox_id=runtime.provisioner.sandbox_id,
+                run_dir=str(runtime.run_dir),
+                cpu_cores=runtime.resources.cpu_cores,
+                memory_gb=runtime.resources.memory_gb,
+                idle_timeout_s=runtime.idle_timeout_s,
+                started_at=runtime.started_at,
+            )
+        )
+
+    async def adopt(self, record: KernelRecord, provisioner: KernelProvisioner) -> KernelRuntime:
+        """Re-attach a kernel a previous gateway process started (its sandbox still runs).
+
+        Called at startup, before requests are served. Raises KernelStartFailed when the
+        kernel does not answer; the caller then removes its sandbox.
+        """
+        key = KernelKey(
+            project_id=record.project_id, short_id=record.short_id, user_id=record.user_id
+        )
+        now = self._clock.now()
+        run_dir = Path(record.run_dir)
+        runtime = KernelRuntime(
+            id=record.id,
+            key=key,
+            provisioner=provisioner,
+            run_dir=run_dir,
+            resources=Resources(cpu_cores=record.cpu_cores, memory_gb=record.memory_gb),
+            idle_timeout_s=record.idle_timeout_s,
+            started_at=record.started_at,
+            last_used_at=now,
+        )
+        try:
+            info = read_connection_file(run_dir)
+            runtime.connection = self._connection(info, run_dir)
+            runtime.watcher = asyncio.create_task(self._watch(runtime))
+            await runtime.connection.start(min(10.0, self._settings.kernel_startup_timeout_s))
+        except (OSError, ValueError, TimeoutError, KernelDied) as err:
+            await self._discard(runtime)
+            msg = f"kernel {record.id} did not answer: {err!r}"
+            raise KernelStartFailed(msg) from err
+        runtime.status = "running"
+        runtime.execution_state = "idle"
+        self._slot(key).runtime = runtime
+        _log.info("kernel %s re-attached for %s", runtime.id, key)
+        return runtime
+
+    def _connection(self, info: ConnectionInfo, run_dir: Path) -> KernelConnection:
+        settings = self._settings
+        return KernelConnection(
+            host_view(info, run_dir),
+            output_cap=settings.kernel_output_cap_chars,
+            max_media_bytes=settings.kernel_max_media_bytes,
+            max_message_bytes=settings.kernel_max_message_bytes,
+        )
 
     async def _launch(self, key: KernelKey, config: KernelConfig) -> KernelRuntime:
         settings = self._settings
@@ -182,12 +266,7 @@ class KernelManager:
             )
             await provisioner.launch_kernel(spec, info)
             runtime.timings.started = round(loop.time() - begin, 4)
-            runtime.connection = KernelConnection(
-                host_view(info, run_dir),
-                output_cap=settings.kernel_output_cap_chars,
-                max_media_bytes=settings.kernel_max_media_bytes,
-                max_message_bytes=settings.kernel_max_message_bytes,
-            )
+            runtime.connection = self._connection(info, run_dir)
             runtime.watcher = asyncio.create_task(self._watch(runtime))
             await runtime.connection.start(settings.kernel_startup_timeout_s)
         except SandboxError as err:
@@ -310,6 +389,8 @@ class KernelManager:
                 await asyncio.wait_for(asyncio.shield(runtime.watcher), 10)
 
     async def _release(self, runtime: KernelRuntime) -> None:
+        if self._records is not None:
+            await self._records.forget_kernel(runtime.id)
         if runtime.connection is not None:
             runtime.connection.close()
         runtime.execution_state = None

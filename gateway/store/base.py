@@ -17,6 +17,7 @@ from gateway.store.records import (
     CollabOutcome,
     CollabSave,
     CommitListener,
+    KernelRecord,
     NewNotebook,
     Notebook,
     NotebookFilter,
@@ -143,6 +144,18 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def collab_top(self, notebook_id: str) -> tuple[int, int]:
         """The id of the newest kept entry, (0, 0) when the log is empty."""
+
+    # live kernels
+    @abc.abstractmethod
+    async def save_kernel(self, record: KernelRecord) -> None:
+        """Record (or re-record) a live, assigned kernel."""
+
+    @abc.abstractmethod
+    async def forget_kernel(self, runtime_id: str) -> None: ...
+
+    @abc.abstractmethod
+    async def kernels_of(self, instance: str) -> list[KernelRecord]:
+        """The recorded live kernels of one gateway instance (for re-attachment)."""
 
     # sharing
     @abc.abstractmethod

@@ -252,3 +252,20 @@ def user_name(user: User | None) -> str:
     if user is None:
         return "Wandering Hog"
     return f"{user.first_name} {user.last_name}".strip() or user.email or "Wandering Hog"
+
+
+@dataclass(frozen=True, kw_only=True)
+class KernelRecord:
+    """A live kernel as persisted for re-attachment after a gateway restart."""
+
+    id: str
+    instance: str
+    project_id: int
+    short_id: str
+    user_id: int
+    sandbox_id: str
+    run_dir: str
+    cpu_cores: float
+    memory_gb: float
+    idle_timeout_s: float
+    started_at: datetime

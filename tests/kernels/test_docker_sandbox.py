@@ -226,3 +226,32 @@ async def test_startup_removes_leftovers_of_this_instance(
         await client.close()
     finally:
         assert_no_containers(docker_engine, instance)
+
+
+async def test_restarted_gateway_reattaches_live_kernels(aiohttp_client, docker_settings,
+                                                         docker_engine, clock):
+    first_app = create_app(docker_settings, clock=clock)
+    first = await aiohttp_client(first_app)
+    owner = await Accounts(first_app[STORE_KEY], clock).make()
+    await create_notebook(first, owner, short_id="keep")
+    body = await _execute(first, owner, "answer = 42", short_id="keep")
+    runtime_id = body["kernel_runtime"]["id"]
+    instance = first_app[KERNELS_KEY].instance_id
+
+    # The first process dies without its shutdown: its kernels keep running.
+    async def crashed() -> None:
+        return None
+
+    first_app[KERNELS_KEY].shutdown = crashed
+    await first.close()
+    assert docker_engine.containers.list(filters={"label": f"gateway.runtime-id={runtime_id}"})
+
+    second_app = create_app(docker_settings, clock=clock)
+    second = await aiohttp_client(second_app)
+    try:
+        again = await _execute(second, owner, "answer", short_id="keep")
+        assert again["result"] == {"text/plain": "42"}, "same kernel, same variables"
+        assert again["kernel_runtime"]["id"] == runtime_id
+    finally:
+        await second.close()
+    assert_no_containers(docker_engine, instance)

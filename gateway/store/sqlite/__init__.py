@@ -10,10 +10,13 @@ from gateway.store.sqlite.accounts import AccountsMixin
 from gateway.store.sqlite.activity import ActivityMixin
 from gateway.store.sqlite.collab import CollabMixin
 from gateway.store.sqlite.connection import UserCache, connect
+from gateway.store.sqlite.kernels import KernelRecordsMixin
 from gateway.store.sqlite.sharing import SharingMixin
 
 
-class SQLiteStore(AccountsMixin, ActivityMixin, SharingMixin, CollabMixin, Store):
+class SQLiteStore(
+    AccountsMixin, ActivityMixin, SharingMixin, CollabMixin, KernelRecordsMixin, Store
+):
     """One connection, owned by the gateway process; `open()` migrates the schema."""
 
     def __init__(self, path: Path | str, *, collab_keep: int = 5000) -> None:

@@ -103,4 +103,20 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         PRIMARY KEY (notebook_id, version, sub)
     ) WITHOUT ROWID;
     """,
+    # 3: live kernels, so a restarted gateway can re-attach to them.
+    """
+    CREATE TABLE kernel_runtimes (
+        id TEXT PRIMARY KEY,
+        instance TEXT NOT NULL,
+        project_id INTEGER NOT NULL,
+        short_id TEXT NOT NULL,
+        user_id INTEGER NOT NULL,
+        sandbox_id TEXT NOT NULL,
+        run_dir TEXT NOT NULL,
+        cpu_cores REAL NOT NULL,
+        memory_gb REAL NOT NULL,
+        idle_timeout_s REAL NOT NULL,
+        started_at TEXT NOT NULL
+    );
+    """,
 )
