@@ -228,8 +228,9 @@ async def test_startup_removes_leftovers_of_this_instance(
         assert_no_containers(docker_engine, instance)
 
 
-async def test_restarted_gateway_reattaches_live_kernels(aiohttp_client, docker_settings,
-                                                         docker_engine, clock):
+async def test_restarted_gateway_reattaches_live_kernels(
+    aiohttp_client, docker_settings, docker_engine, clock
+):
     first_app = create_app(docker_settings, clock=clock)
     first = await aiohttp_client(first_app)
     owner = await Accounts(first_app[STORE_KEY], clock).make()
