@@ -58,8 +58,8 @@ unit: install
 	$(PY) -m pytest -m "not docker"
 
 lint: install
-	$(PY) -m ruff check gateway tests bench
-	$(PY) -m ruff format --check gateway tests bench
+	$(PY) -m ruff check gateway tests bench images scripts
+	$(PY) -m ruff format --check gateway tests bench images scripts
 
 typecheck: install
 	$(PY) -m mypy

@@ -17,7 +17,7 @@ import tomllib
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import imagebuild  # noqa: E402
+import imagebuild
 
 HERE = Path(__file__).resolve().parent
 OFFICIAL, FALLBACK = "python:3.12-slim-bookworm", "gateway-base:trixie"

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import imagebuild  # noqa: E402
+import imagebuild
 
 HERE = Path(__file__).resolve().parent
 FILES = [HERE / "Dockerfile", HERE / "requirements.txt", HERE / "gateway_kernel.py"]

@@ -40,7 +40,7 @@ def _frame_shape(value: Any) -> tuple[list[int], list[str]] | None:
             return [value.num_rows, value.num_columns], list(value.schema.names)
         if module == "duckdb" and hasattr(value, "columns"):
             return [len(value), len(value.columns)], list(value.columns)
-    except Exception:  # noqa: BLE001 - describing must never fail the cell
+    except Exception:
         return None
     return None
 
@@ -95,7 +95,7 @@ class _CappedStream:
 def setup() -> None:
     """Install the output caps (called once, from the kernel's exec_lines)."""
     try:
-        shell = get_ipython()  # type: ignore[name-defined]  # noqa: F821
+        shell = get_ipython()  # type: ignore[name-defined]
     except NameError:
         return
     capped = []
