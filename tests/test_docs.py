@@ -9,7 +9,6 @@ from gateway.app import create_app
 from gateway.errors import ALL_ERRORS
 from gateway.kernels.errors import (
     KernelExecuteFailed,
-    KernelNotRunning,
     KernelQueueFull,
     KernelStartFailed,
 )
@@ -39,7 +38,6 @@ def test_every_error_code_is_documented():
         *ALL_ERRORS,
         KernelStartFailed,
         KernelExecuteFailed,
-        KernelNotRunning,
         KernelQueueFull,
     ):
         assert f"`{error.code}`" in text, error.__name__

@@ -114,6 +114,8 @@ class DockerProvisioner(KernelProvisioner):
         settings = self._settings
         client = await self._engine.client()
         uid = settings.kernel_uid
+        loop = asyncio.get_running_loop()
+        begin = loop.time()
         try:
             # create + start, not run(): run() pulls a missing image, which must instead be
             # reported with how to build it.
@@ -141,6 +143,7 @@ class DockerProvisioner(KernelProvisioner):
                 runtime=settings.kernel_runtime,
                 **_limits(spec.resources),
             )
+            self.created_after_s = round(loop.time() - begin, 4)
             await self._engine.run(self._container.start)
         except docker.errors.ImageNotFound as err:
             msg = (

@@ -3,8 +3,6 @@
 ServiceUnavailable
 ├── KernelStartFailed (503 {"detail": "Failed to start notebook kernel.", "reason": ...})
 └── KernelExecuteFailed (503 {"detail": "Failed to execute notebook code."})
-NotFound
-└── KernelNotRunning (404)
 TooManyRequests
 └── KernelQueueFull (429)
 KernelDied (internal: raised by the client when the sandbox exits mid-execution)
@@ -14,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.errors import NotFound, ServiceUnavailable, TooManyRequests
+from gateway.errors import ServiceUnavailable, TooManyRequests
 
 
 class _DetailOnly(ServiceUnavailable):
@@ -37,10 +35,6 @@ class KernelExecuteFailed(_DetailOnly):
 
     def __init__(self, reason: str) -> None:
         super().__init__("Failed to execute notebook code.", extra={"reason": reason})
-
-
-class KernelNotRunning(NotFound):
-    code = "kernel_not_running"
 
 
 class KernelQueueFull(TooManyRequests):

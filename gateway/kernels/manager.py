@@ -266,6 +266,8 @@ class KernelManager:
             )
             await provisioner.launch_kernel(spec, info)
             runtime.timings.started = round(loop.time() - begin, 4)
+            if provisioner.created_after_s is not None:
+                runtime.timings.created = provisioner.created_after_s
             runtime.connection = self._connection(info, run_dir)
             runtime.watcher = asyncio.create_task(self._watch(runtime))
             await runtime.connection.start(settings.kernel_startup_timeout_s)
@@ -288,11 +290,12 @@ class KernelManager:
         runtime.status = "running"
         runtime.execution_state = "idle"
         _log.info(
-            "kernel %s started for %s in %.2fs (sandbox %.2fs)",
+            "kernel %s started for %s: created %ss, started %ss, ready %ss",
             runtime_id,
             key,
-            runtime.timings.ready,
+            runtime.timings.created,
             runtime.timings.started,
+            runtime.timings.ready,
         )
         return runtime
 
@@ -631,6 +634,15 @@ class KernelManager:
         await asyncio.gather(
             *(self._stop(r, status="stopped") for r in self.live_runtimes()), return_exceptions=True
         )
+        # Kernels that died are released by their watcher (container removal included): let
+        # those finish before the engine's thread pool goes away.
+        watchers = [
+            s.runtime.watcher
+            for s in self._slots.values()
+            if s.runtime is not None and s.runtime.watcher is not None
+        ]
+        if watchers:
+            await asyncio.wait(watchers, timeout=30)
 
 
 def status_json(

@@ -22,6 +22,8 @@ class KernelProvisioner(abc.ABC):
     """Owns the runtime of one kernel: launch, poll, wait, signal, stop, clean up."""
 
     backend: str = "abstract"
+    #: Seconds from launch_kernel()'s start until the sandbox was created (None: one step).
+    created_after_s: float | None = None
 
     @property
     @abc.abstractmethod

@@ -68,6 +68,7 @@ class KernelRuntime:
             "started_at": isoformat(self.started_at),
             "idle_expires_at": isoformat(self.idle_expires_at()) if self.alive else None,
             "timings": {
+                "sandbox_created_s": self.timings.created,
                 "sandbox_started_s": self.timings.started,
                 "kernel_ready_s": self.timings.ready,
             },

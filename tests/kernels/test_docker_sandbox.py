@@ -44,6 +44,9 @@ async def _container(client, owner, docker_engine, short_id="scratchpad"):
 async def test_container_is_hardened_and_labelled(gateway, docker_engine, docker_settings):
     client, owner = gateway
     container, body = await _container(client, owner, docker_engine)
+    timings = body["timings"]
+    assert 0 < timings["sandbox_created_s"] <= timings["sandbox_started_s"]
+    assert timings["sandbox_started_s"] < timings["kernel_ready_s"]
     host = container.attrs["HostConfig"]
     assert host["NetworkMode"] == "none"
     assert host["ReadonlyRootfs"] is True
@@ -256,3 +259,16 @@ async def test_restarted_gateway_reattaches_live_kernels(
     finally:
         await second.close()
     assert_no_containers(docker_engine, instance)
+
+
+async def test_matplotlib_figures_arrive_as_media(gateway):
+    client, owner = gateway
+    body = await _execute(
+        client,
+        owner,
+        "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()",
+        timeout=60,
+    )
+    assert body["status"] == "ok", body
+    assert [m["mime_type"] for m in body["media"]] == ["image/png"]
+    assert body["media"][0]["data"].startswith("iVBOR"), "base64 PNG"

@@ -210,3 +210,22 @@ async def test_idle_kernels_are_culled(kernel_client, owner, clock):
     assert status["status"] == "timed_out"
     body = await _execute(kernel_client, owner, "2")
     assert body["status"] == "ok", "the next execution starts a fresh kernel"
+
+
+async def test_lifetime_cap_stops_even_a_busy_kernel(kernel_client, owner, clock):
+    app = kernel_client.server.app
+    await _execute(kernel_client, owner, "1")
+    clock.advance(app[SETTINGS_KEY].kernel_max_lifetime_s + 1)
+    key = KernelKey(project_id=1, short_id="scratchpad", user_id=owner.user.id)
+    app[KERNELS_KEY].runtime(key).last_used_at = clock.now()  # not idle, just old
+    assert len(await app[KERNELS_KEY].cull_once()) == 1
+    status = await (
+        await kernel_client.get(owner.url("scratchpad/kernel/status"), headers=owner.headers)
+    ).json()
+    assert status["status"] == "timed_out"
+
+
+async def test_segfault_is_a_kernel_death(kernel_client, owner):
+    body = await _execute(kernel_client, owner, "import ctypes\nctypes.string_at(0)", timeout=60)
+    assert body["status"] == "error"
+    assert body["error_name"] == "KernelDied"
