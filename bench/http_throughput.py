@@ -10,23 +10,22 @@ is reported, so machine noise hits both sides alike. Goal (issue #2): GET ratio 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _server import free_port, gateway, wait_for_port
+
 BARE_SERVER = r"""
-import json, sys
+import sys
 from aiohttp import web
 body = open(sys.argv[2]).read()
 async def get(request):
@@ -39,23 +38,6 @@ app.router.add_get("/api/projects/1/notebooks/{short_id}", get)
 app.router.add_patch("/api/projects/1/notebooks/{short_id}", patch)
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait(port: int) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"server on {port} did not start")
 
 
 def _ensure_wrk() -> str:
@@ -86,7 +68,9 @@ def _wrk(
     out = subprocess.run([*cmd, url], check=True, capture_output=True, text=True).stdout
     if "Non-2xx" in out:
         raise SystemExit(f"non-2xx responses from {url}:\n{out}")
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    assert match is not None, out
+    return float(match.group(1))
 
 
 def main() -> None:
@@ -96,68 +80,43 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
     wrk = _ensure_wrk()
-    tmp = Path(tempfile.mkdtemp(prefix="gw-bench-"))
-    data = tmp / "data"
-    key = subprocess.run(
-        [sys.executable, "-m", "gateway", "demo-key", "--data-dir", str(data)],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-
-    gw_port = _free_port()
-    env = {**os.environ, "GATEWAY_LOG_LEVEL": "WARNING"}
-    gateway = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "serve", "--port", str(gw_port), "--data-dir", str(data)],
-        env=env,
-    )
-    try:
-        _wait(gw_port)
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{gw_port}/api/projects/1/notebooks/", headers=headers
-        )
-        with urllib.request.urlopen(request) as resp:
-            short_id = json.load(resp)["results"][0]["short_id"]
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{gw_port}/api/projects/1/notebooks/{short_id}", headers=headers
-        )
-        with urllib.request.urlopen(request) as resp:
-            body = resp.read().decode()
-        body_file = tmp / "body.json"
-        body_file.write_text(body)
+    tmp = Path(tempfile.mkdtemp(prefix="gw-bench-http-"))
+    results: dict[str, dict[str, list[float]]] = {
+        "GET": {"bare": [], "gateway": []},
+        "PATCH": {"bare": [], "gateway": []},
+    }
+    with gateway({"GATEWAY_KERNEL_POOL_SIZE": "0"}) as gw:
+        path = f"/api/projects/1/notebooks/{gw.short_id}"
+        with urllib.request.urlopen(
+            urllib.request.Request(gw.base + path, headers=gw.headers)
+        ) as resp:
+            (tmp / "body.json").write_bytes(resp.read())
         patch_script = tmp / "patch.lua"
         patch_script.write_text('wrk.method = "PATCH"\nwrk.body = \'{"title": "Benchmarked"}\'\n')
-        bare_port = _free_port()
-        bare_src = tmp / "bare.py"
-        bare_src.write_text(BARE_SERVER)
-        bare = subprocess.Popen([sys.executable, str(bare_src), str(bare_port), str(body_file)])
+        (tmp / "bare.py").write_text(BARE_SERVER)
+        bare_port = free_port()
+        bare = subprocess.Popen(
+            [sys.executable, str(tmp / "bare.py"), str(bare_port), str(tmp / "body.json")]
+        )
         try:
-            _wait(bare_port)
-            path = f"/api/projects/1/notebooks/{short_id}"
-            results: dict[str, dict[str, list[float]]] = {
-                "GET": {"bare": [], "gateway": []},
-                "PATCH": {"bare": [], "gateway": []},
-            }
+            wait_for_port(bare_port)
             for _ in range(args.rounds):
                 for method, script in (("GET", None), ("PATCH", str(patch_script))):
-                    for name, port in (("bare", bare_port), ("gateway", gw_port)):
-                        rps = _wrk(
-                            wrk,
-                            f"http://127.0.0.1:{port}{path}",
-                            seconds=args.seconds,
-                            connections=args.connections,
-                            headers=headers,
-                            script=script,
+                    for name, port in (("bare", bare_port), ("gateway", gw.port)):
+                        results[method][name].append(
+                            _wrk(
+                                wrk,
+                                f"http://127.0.0.1:{port}{path}",
+                                seconds=args.seconds,
+                                connections=args.connections,
+                                headers=gw.headers,
+                                script=script,
+                            )
                         )
-                        results[method][name].append(rps)
         finally:
             bare.terminate()
             bare.wait()
-    finally:
-        gateway.terminate()
-        gateway.wait()
-        shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(tmp, ignore_errors=True)
 
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
