@@ -17,6 +17,7 @@ from gateway.keys import (
     AUTH_CACHE_KEY,
     CLOCK_KEY,
     COLLAB_HUB_KEY,
+    RENDER_CACHE_KEY,
     SETTINGS_KEY,
     SHARE_LIMITER_KEY,
     SHARE_TOKENS_KEY,
@@ -24,6 +25,7 @@ from gateway.keys import (
 )
 from gateway.middleware import error_middleware
 from gateway.principal import PrincipalCache
+from gateway.render_cache import RenderCache
 from gateway.settings import Settings
 from gateway.sharing import ShareLoginLimiter, ShareTokens
 from gateway.store import SQLiteStore
@@ -47,6 +49,7 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = SQLiteStore.open(settings.database_path, collab_keep=settings.collab_max_steps)
     store.add_commit_listener(app[COLLAB_HUB_KEY].publish_entries)
+    store.add_change_listener(app[RENDER_CACHE_KEY].invalidate)
     app[STORE_KEY] = store
     app[SHARE_TOKENS_KEY] = ShareTokens(load_secret(settings), app[CLOCK_KEY])
     yield
@@ -68,6 +71,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         max_failures=settings.share_login_max_failures,
         window_s=settings.share_login_window_s,
     )
+    app[RENDER_CACHE_KEY] = RenderCache(max_bytes=settings.render_cache_mb * 1024 * 1024)
     app[AUTH_CACHE_KEY] = PrincipalCache(app[CLOCK_KEY], ttl_s=settings.auth_cache_s)
     app[COLLAB_HUB_KEY] = CollabHub(
         max_streams=settings.collab_max_streams, buffer=settings.collab_stream_buffer

@@ -8,6 +8,7 @@ from gateway.clock import Clock
 from gateway.collab import CollabHub
 from gateway.kernels.manager import KernelManager
 from gateway.principal import Principal, PrincipalCache
+from gateway.render_cache import RenderCache
 from gateway.settings import Settings
 from gateway.sharing import ShareLoginLimiter, ShareTokens
 from gateway.store import Store
@@ -20,5 +21,6 @@ SHARE_LIMITER_KEY = web.AppKey("share_limiter", ShareLoginLimiter)
 AUTH_CACHE_KEY = web.AppKey("auth_cache", PrincipalCache)
 COLLAB_HUB_KEY = web.AppKey("collab_hub", CollabHub)
 KERNELS_KEY = web.AppKey("kernels", KernelManager)
+RENDER_CACHE_KEY = web.AppKey("render_cache", RenderCache)
 
 PRINCIPAL_KEY = web.RequestKey("principal", Principal)

@@ -37,6 +37,9 @@ class Settings:
             "Base URL for absolute `next`/`previous` links; empty: the request's own host."
         ),
     )
+    render_cache_mb: int = field(
+        default=64, metadata=_help("Memory for rendered notebook bodies served to GET (MB).")
+    )
     max_body_bytes: int = field(
         default=10 * 1024 * 1024,
         metadata=_help("Largest accepted request body, in bytes (413 above)."),

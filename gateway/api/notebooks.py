@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
+import orjson
 from aiohttp import web
 
 from gateway.api._context import load_notebook, now, principal, store
@@ -20,7 +21,9 @@ from gateway.api._request import (
 from gateway.auth import requires
 from gateway.errors import InvalidRequest, MethodNotAllowed
 from gateway.filters import parse_notebook_filter
+from gateway.keys import RENDER_CACHE_KEY
 from gateway.markdown import to_markdown
+from gateway.render_cache import Rendered
 from gateway.store import UNSET, NewNotebook, NotebookPatch
 from gateway.store.records import Maybe
 
@@ -107,11 +110,18 @@ async def create_notebook(request: web.Request) -> web.Response:
 @requires("notebook:read")
 async def get_notebook(request: web.Request) -> web.Response:
     """Retrieve one notebook; `If-None-Match: <version>` → 304."""
-    notebook = await load_notebook(request)
+    cache = request.app[RENDER_CACHE_KEY]
+    key = (principal(request).project.id, request.match_info["short_id"])
+    rendered = cache.get(key)
+    if rendered is None:
+        generation = cache.generation(key)
+        notebook = await load_notebook(request)
+        rendered = Rendered(version=notebook.version, body=orjson.dumps(notebook_json(notebook)))
+        cache.put(key, rendered, generation=generation)
     etag = request.headers.get("If-None-Match", "").strip().strip('"')
-    if etag and etag == str(notebook.version):
+    if etag and etag == str(rendered.version):
         return web.Response(status=304)
-    return json_response(notebook_json(notebook))
+    return web.Response(body=rendered.body, content_type="application/json")
 
 
 async def _update(request: web.Request) -> web.Response:

@@ -13,6 +13,7 @@ from typing import Any
 from gateway.store.records import (
     ActivityEntry,
     ApiKey,
+    ChangeListener,
     CollabEntry,
     CollabOutcome,
     CollabSave,
@@ -123,6 +124,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def add_commit_listener(self, listener: CommitListener) -> None:
         """Call `listener` (synchronously, after COMMIT) with each commit's new log entries."""
+
+    @abc.abstractmethod
+    def add_change_listener(self, listener: ChangeListener) -> None:
+        """Call `listener(project_id, short_id)` after every commit that changes a notebook."""
 
     @abc.abstractmethod
     async def collab_save(

@@ -245,6 +245,7 @@ class CollabStale:
 
 type CollabOutcome = CollabAccepted | CollabConflict | CollabStale
 type CommitListener = Callable[[list[CollabEntry]], None]
+type ChangeListener = Callable[[int, str], None]
 
 
 def user_name(user: User | None) -> str:

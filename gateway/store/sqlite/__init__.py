@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gateway.store.base import Store
-from gateway.store.records import CommitListener
+from gateway.store.records import ChangeListener, CommitListener
 from gateway.store.sqlite.accounts import AccountsMixin
 from gateway.store.sqlite.activity import ActivityMixin
 from gateway.store.sqlite.collab import CollabMixin
@@ -23,6 +23,7 @@ class SQLiteStore(
         self._conn = connect(path)
         self._users = UserCache(self._conn)
         self._listeners: list[CommitListener] = []
+        self._change_listeners: list[ChangeListener] = []
         self._collab_keep = collab_keep
 
     @classmethod

@@ -135,6 +135,7 @@ class CollabMixin(NotebooksMixin):
                 now=now,
             )
             saved = self._fetch(project_id, short_id)
+        self._changed(project_id, short_id)
         if entries:
             self._notify(entries)
         assert saved is not None

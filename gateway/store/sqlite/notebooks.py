@@ -15,6 +15,7 @@ from gateway.store.records import (
     ORDERABLE_FIELDS,
     UNSET,
     UPDATE,
+    ChangeListener,
     CollabEntry,
     CommitListener,
     ContainsTerm,
@@ -117,6 +118,7 @@ class NotebooksMixin:
     _conn: sqlite3.Connection
     _users: UserCache
     _listeners: list[CommitListener]
+    _change_listeners: list[ChangeListener]
     _collab_keep: int
 
     def add_commit_listener(self, listener: CommitListener) -> None:
@@ -126,6 +128,14 @@ class NotebooksMixin:
     def _notify(self, entries: list[CollabEntry]) -> None:
         for listener in self._listeners:
             listener(entries)
+
+    def add_change_listener(self, listener: ChangeListener) -> None:
+        self._change_listeners.append(listener)
+
+    def _changed(self, project_id: int, short_id: str) -> None:
+        """Called after COMMIT of any change to a notebook row."""
+        for listener in self._change_listeners:
+            listener(project_id, short_id)
 
     def _fetch(self, project_id: int, short_id: str) -> Notebook | None:
         row = self._conn.execute(
@@ -244,6 +254,7 @@ class NotebooksMixin:
                 (dump_json(merged), notebook.id),
             )
             updated = self._fetch(project_id, short_id)
+        self._changed(project_id, short_id)
         assert updated is not None
         return updated
 
@@ -318,6 +329,7 @@ class NotebooksMixin:
                 )
                 trim_log(conn, before.id, top=version, keep=self._collab_keep)
             after = self._fetch(project_id, short_id)
+        self._changed(project_id, short_id)
         if entries:
             self._notify(entries)
         assert after is not None
