@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.render_cache import Rendered, RenderCache
+from gateway.render_cache import RenderCache, Rendered
 from tests.conftest import create_notebook
 
 
