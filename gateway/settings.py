@@ -141,6 +141,10 @@ class Settings:
         default=64 * 1024 * 1024,
         metadata=_help("Largest single ZMQ message accepted from a kernel (memory bound)."),
     )
+    kernel_max_frame_bytes: int = field(
+        default=512 * 1024 * 1024,
+        metadata=_help("Largest data-frame slice `kernel/dataframe` serves (413 above), bytes."),
+    )
     kernel_interrupt_grace_s: float = field(
         default=3.0,
         metadata=_help("Seconds each interrupt step (control message, SIGINT) gets to work."),

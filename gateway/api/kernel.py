@@ -32,7 +32,7 @@ _KEEPALIVE_S: Final = 15.0
 _STREAM_BUFFER: Final = 1000
 
 
-async def _target(request: web.Request) -> tuple[KernelKey, KernelConfig, dict[str, Any]]:
+async def kernel_target(request: web.Request) -> tuple[KernelKey, KernelConfig, dict[str, Any]]:
     """The kernel key, its effective config and the stored config (404 for a missing notebook)."""
     caller = principal(request)
     short_id = request.match_info["short_id"]
@@ -59,7 +59,7 @@ def _backend(request: web.Request) -> str:
 @requires("notebook:write")
 async def start_kernel(request: web.Request) -> web.Response:
     """Start the caller's kernel for this notebook, or reuse the live one."""
-    key, config, _ = await _target(request)
+    key, config, _ = await kernel_target(request)
     runtime = await request.app[KERNELS_KEY].start(key, config)
     return json_response({"id": runtime.id, **runtime.to_json()})
 
@@ -68,7 +68,7 @@ async def start_kernel(request: web.Request) -> web.Response:
 @requires("notebook:write")
 async def restart_kernel(request: web.Request) -> web.Response:
     """Replace the caller's kernel with a fresh one (variables are lost)."""
-    key, config, _ = await _target(request)
+    key, config, _ = await kernel_target(request)
     runtime = await request.app[KERNELS_KEY].restart(key, config)
     return json_response({"id": runtime.id, **runtime.to_json()})
 
@@ -77,7 +77,7 @@ async def restart_kernel(request: web.Request) -> web.Response:
 @requires("notebook:write")
 async def stop_kernel(request: web.Request) -> web.Response:
     """Stop the caller's kernel; `{"stopped": false}` when none was running."""
-    key, _, _ = await _target(request)
+    key, _, _ = await kernel_target(request)
     return json_response({"stopped": await request.app[KERNELS_KEY].stop(key)})
 
 
@@ -85,7 +85,7 @@ async def stop_kernel(request: web.Request) -> web.Response:
 @requires("notebook:read")
 async def get_kernel_status(request: web.Request) -> web.Response:
     """The caller's kernel state and config; never starts anything."""
-    key, config, _ = await _target(request)
+    key, config, _ = await kernel_target(request)
     runtime = request.app[KERNELS_KEY].runtime(key)
     return json_response(status_json(runtime, backend=_backend(request), config=config))
 
@@ -123,7 +123,7 @@ async def configure_kernel(request: web.Request) -> web.Response:
         msg = "Provide at least one kernel configuration option."
         raise InvalidRequest(msg)
     _host_limits(cpu, memory)
-    key, config, stored = await _target(request)
+    key, config, stored = await kernel_target(request)
     changes = {
         k: v
         for k, v in (("cpu_cores", cpu), ("memory_gb", memory), ("idle_timeout_seconds", idle))
@@ -210,7 +210,7 @@ def _execution_json(execution: Execution) -> dict[str, Any]:
 async def execute_code(request: web.Request) -> web.Response:
     """Run code in the caller's kernel (started if needed); the full result as JSON."""
     code, return_variables, timeout = _execute_args(await json_object(request))
-    key, config, _ = await _target(request)
+    key, config, _ = await kernel_target(request)
     execution = await request.app[KERNELS_KEY].execute(
         key, config, code, timeout=timeout, return_variables=return_variables
     )
@@ -222,7 +222,7 @@ async def execute_code(request: web.Request) -> web.Response:
 async def execute_code_stream(request: web.Request) -> web.StreamResponse:
     """Run code; SSE of stdout/stderr/display as they come, then `result` (or `error`)."""
     code, return_variables, timeout = _execute_args(await json_object(request))
-    key, config, _ = await _target(request)
+    key, config, _ = await kernel_target(request)
     manager = request.app[KERNELS_KEY]
     manager.check_queue(key)
     events: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from gateway.kernels.manager import Execution, KernelConfig, KernelManager, status_json
+from gateway.kernels.manager import (
+    Execution,
+    FrameExport,
+    FrameRequest,
+    KernelConfig,
+    KernelManager,
+    status_json,
+)
 from gateway.kernels.provisioner import KernelProvisioner
 from gateway.kernels.runtime import KernelKey, KernelRuntime
 from gateway.kernels.types import ExecutionResult, Resources
@@ -10,6 +17,8 @@ from gateway.kernels.types import ExecutionResult, Resources
 __all__ = [
     "Execution",
     "ExecutionResult",
+    "FrameExport",
+    "FrameRequest",
     "KernelConfig",
     "KernelKey",
     "KernelManager",

@@ -12,7 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.errors import ServiceUnavailable, TooManyRequests
+from gateway.errors import (
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    TooManyRequests,
+)
 
 
 class _DetailOnly(ServiceUnavailable):
@@ -35,6 +41,26 @@ class KernelExecuteFailed(_DetailOnly):
 
     def __init__(self, reason: str) -> None:
         super().__init__("Failed to execute notebook code.", extra={"reason": reason})
+
+
+class KernelNotRunning(NotFound):
+    code = "kernel_not_running"
+
+    def body(self) -> dict[str, Any] | None:
+        return {"detail": self.detail}
+
+
+class InvalidDataframeRequest(InvalidRequest):
+    """PostHog's body for a variable that is not a data frame."""
+
+    code = "invalid_dataframe_request"
+
+    def body(self) -> dict[str, Any] | None:
+        return {"detail": self.detail, **self.extra}
+
+
+class FrameTooLarge(PayloadTooLarge):
+    code = "frame_too_large"
 
 
 class KernelQueueFull(TooManyRequests):

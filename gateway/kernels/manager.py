@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import shutil
 import signal
@@ -34,6 +35,7 @@ from gateway.kernels.connection import (
 from gateway.kernels.errors import (
     KernelDied,
     KernelExecuteFailed,
+    KernelNotRunning,
     KernelQueueFull,
     KernelStartFailed,
     SandboxError,
@@ -64,6 +66,25 @@ class KernelConfig:
 
     resources: Resources
     idle_timeout_s: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class FrameRequest:
+    variable: str
+    offset: int
+    limit: int
+    columns: list[str] | None
+    max_bytes: int
+    timeout: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class FrameExport:
+    """The helper's answer: `path` of the Arrow file, or `error` (NameError, not_a_frame, …)."""
+
+    error: str | None
+    meta: dict[str, Any]
+    path: Path | None
 
 
 @dataclass(kw_only=True)
@@ -204,6 +225,7 @@ class KernelManager:
             key=key,
             provisioner=provisioner,
             run_dir=run_dir,
+            kernel_run_dir=CONTAINER_RUN_DIR,
             resources=Resources(cpu_cores=record.cpu_cores, memory_gb=record.memory_gb),
             idle_timeout_s=record.idle_timeout_s,
             started_at=record.started_at,
@@ -239,23 +261,24 @@ class KernelManager:
         run_dir = settings.kernel_run_root / runtime_id
         provisioner = self._factory()
         now = self._clock.now()
+        sandboxed = provisioner.backend == "docker"
         runtime = KernelRuntime(
             id=runtime_id,
             key=key,
             provisioner=provisioner,
             run_dir=run_dir,
+            kernel_run_dir=CONTAINER_RUN_DIR if sandboxed else str(run_dir),
             resources=config.resources,
             idle_timeout_s=config.idle_timeout_s,
             started_at=now,
             last_used_at=now,
         )
-        sandboxed = provisioner.backend == "docker"
         uid = settings.kernel_uid if sandboxed else None
         loop = asyncio.get_running_loop()
         begin = loop.time()
         try:
             prepare_run_dir(run_dir, uid=uid)
-            info = new_connection(CONTAINER_RUN_DIR if sandboxed else str(run_dir))
+            info = new_connection(runtime.kernel_run_dir)
             write_connection_file(run_dir, info, uid=uid)
             spec = KernelLaunchSpec(
                 runtime_id=runtime_id,
@@ -576,6 +599,62 @@ class KernelManager:
             variables=variables,
             truncated=run.stdout.truncated or run.stderr.truncated,
         )
+
+    # -- data frames -----------------------------------------------------------------------
+
+    async def export_frame(self, key: KernelKey, request: FrameRequest) -> FrameExport:
+        """Write a slice of a kernel variable as Arrow IPC into the kernel's run directory.
+
+        Runs in the kernel's FIFO like an execution, as a silent request: the execution count
+        does not move and nothing reaches the notebook. Raises KernelNotRunning, and
+        KernelDied (mid-export); the caller maps the helper's error results.
+        """
+        slot = self._slot(key)
+        runtime = slot.runtime
+        if runtime is None or not runtime.alive:
+            msg = "No kernel is running for this notebook: execute a cell first."
+            raise KernelNotRunning(msg)
+        self.check_queue(key)
+        slot.waiting += 1
+        try:
+            await slot.lock.acquire()
+        finally:
+            slot.waiting -= 1
+        try:
+            runtime = slot.runtime
+            if runtime is None or not runtime.alive or runtime.connection is None:
+                msg = "The kernel stopped before the data frame could be read."
+                raise KernelNotRunning(msg)
+            name = f"{uuid.uuid4().hex}.arrow"
+            frames_dir = f"{runtime.kernel_run_dir}/frames"
+            columns = "None" if request.columns is None else json.dumps(request.columns)
+            expression = (
+                f"__import__('gateway_kernel').export_frame({request.variable}, "
+                f"offset={request.offset}, limit={request.limit}, columns={columns}, "
+                f"max_bytes={request.max_bytes}, name={name!r}, frames_dir={frames_dir!r})"
+            )
+            runtime.execution_state = "busy"
+            try:
+                found = await runtime.connection.evaluate({"frame": expression}, request.timeout)
+            except KernelDied as err:
+                msg = "The kernel died while exporting the data frame."
+                raise KernelExecuteFailed(msg) from err
+            except TimeoutError as err:
+                msg = f"Exporting the data frame took over {request.timeout:g} s."
+                raise KernelExecuteFailed(msg) from err
+            finally:
+                if runtime.alive:
+                    runtime.execution_state = "idle"
+            runtime.last_used_at = self._clock.now()
+        finally:
+            slot.lock.release()
+        value = found.get("frame") or {}
+        if value.get("status") != "ok":
+            return FrameExport(error=value.get("ename") or "error", meta={}, path=None)
+        meta = (value.get("data") or {}).get("application/json") or {}
+        if meta.get("status") != "ok":
+            return FrameExport(error=str(meta.get("error", "error")), meta=meta, path=None)
+        return FrameExport(error=None, meta=meta, path=runtime.run_dir / "frames" / name)
 
     # -- resources, culling, shutdown ------------------------------------------------------
 

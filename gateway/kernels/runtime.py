@@ -29,6 +29,7 @@ class KernelRuntime:
     key: KernelKey
     provisioner: KernelProvisioner
     run_dir: Path
+    kernel_run_dir: str
     resources: Resources
     idle_timeout_s: float
     started_at: datetime

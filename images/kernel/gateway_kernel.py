@@ -4,6 +4,9 @@
   data frames), returned as JSON through `_repr_json_` so user_expressions carry it structured.
 - Output caps: stdout/stderr keep the first `HEAD` and last `TAIL` characters of each cell's
   output, with a marker in between, so a cell that prints gigabytes never ships them.
+- `export_frame(...)`: a slice of a data frame written as an Arrow IPC stream into the kernel's
+  run directory, for `GET kernel/dataframe`. The gateway calls it from a silent execution: the
+  execution count does not move and nothing is printed into the notebook.
 """
 
 from __future__ import annotations
@@ -51,6 +54,70 @@ def describe(value: Any) -> _Description:
     if shape is not None:
         data["shape"], data["columns"] = shape
     return _Description(data)
+
+
+FRAMES_DIR = "/run/kernel/frames"
+
+
+def _as_arrow(value: Any) -> Any:
+    """pandas, polars, pyarrow (Table, RecordBatch) and DuckDB relations → a pyarrow Table."""
+    import pyarrow as pa  # noqa: PLC0415 - only when a frame is asked for
+
+    module = type(value).__module__.split(".")[0]
+    if isinstance(value, pa.Table):
+        return value
+    if isinstance(value, pa.RecordBatch):
+        return pa.Table.from_batches([value])
+    if module == "pandas" and hasattr(value, "columns"):
+        return pa.Table.from_pandas(value, preserve_index=False)
+    if module == "polars" and hasattr(value, "to_arrow"):
+        return value.to_arrow()
+    if module == "duckdb" and hasattr(value, "columns"):
+        table = value.arrow()
+        return table.read_all() if hasattr(table, "read_all") else table
+    return None
+
+
+def export_frame(
+    value: Any,
+    *,
+    offset: int,
+    limit: int,
+    columns: list[str] | None,
+    max_bytes: int,
+    name: str,
+    frames_dir: str = FRAMES_DIR,
+) -> _Description:
+    """Write `value[offset:offset+limit]` (and `columns`) as Arrow IPC to `frames_dir/name`."""
+    import pyarrow as pa  # noqa: PLC0415
+
+    table = _as_arrow(value)
+    if table is None:
+        return _Description(
+            {"status": "error", "error": "not_a_frame", "type": type(value).__name__}
+        )
+    total = table.num_rows
+    if columns is not None:
+        missing = [c for c in columns if c not in table.column_names]
+        if missing:
+            return _Description({"status": "error", "error": "unknown_columns", "columns": missing})
+        table = table.select(columns)
+    page = table.slice(min(offset, total), limit)
+    if page.nbytes > max_bytes:
+        return _Description({"status": "error", "error": "too_large", "bytes": page.nbytes})
+    os.makedirs(frames_dir, mode=0o700, exist_ok=True)
+    path = os.path.join(frames_dir, name)
+    with pa.OSFile(path, "wb") as sink, pa.ipc.new_stream(sink, page.schema) as writer:
+        writer.write_table(page, max_chunksize=65536)
+    return _Description(
+        {
+            "status": "ok",
+            "total": total,
+            "rows": page.num_rows,
+            "columns": page.column_names,
+            "file": name,
+        }
+    )
 
 
 class _CappedStream:

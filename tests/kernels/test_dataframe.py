@@ -1,0 +1,193 @@
+"""`GET kernel/dataframe` on real kernels: JSON pages and Arrow streams of the same slices."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+import pyarrow as pa
+import pyarrow.ipc
+import pytest
+
+from gateway.app import create_app
+from gateway.keys import KERNELS_KEY, STORE_KEY
+from tests.conftest import Accounts, assert_no_containers
+
+pytestmark = pytest.mark.docker
+ARROW = "application/vnd.apache.arrow.stream"
+
+FRAMES = """
+import datetime as dt
+import pandas as pd, polars as pl, pyarrow as pa, duckdb
+df = pd.DataFrame({
+    "i": [1, 2, 3, 4],
+    "n": pd.array([1, None, 3, None], dtype="Int64"),
+    "f": [0.5, None, 2.5, 3.5],
+    "s": ["a", "b", None, "d"],
+    "c": pd.Categorical(["x", "y", "x", "z"]),
+    "t": pd.to_datetime(["2026-01-01 10:00", "2026-01-02 00:00", "2026-01-03 00:00", "2026-01-04 00:00"]).tz_localize("Europe/Berlin"),
+    "l": [[1, 2], [], None, [3]],
+    "b": [True, False, None, True],
+})
+plf = pl.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]})
+tbl = pa.table({"a": [1, 2, 3]})
+batch = pa.RecordBatch.from_pydict({"a": [4, 5]})
+rel = duckdb.sql("select range as a, range * 2 as b from range(5)")
+empty = pd.DataFrame({"a": pd.Series([], dtype="int64")})
+big = pd.DataFrame({"x": range(100_000)})
+not_a_frame = [1, 2, 3]
+"""
+
+
+@pytest.fixture
+async def gw(aiohttp_client, docker_settings, docker_engine, clock):
+    app = create_app(docker_settings.with_changes(kernel_max_frame_bytes=200_000), clock=clock)
+    client = await aiohttp_client(app)
+    owner = await Accounts(app[STORE_KEY], clock).make()
+    body = await _execute(client, owner, FRAMES)
+    assert body["status"] == "ok", (body["error_name"], body["error_value"], body["traceback"][-3:])
+    yield client, owner
+    instance = app[KERNELS_KEY].instance_id
+    await client.close()
+    assert_no_containers(docker_engine, instance)
+
+
+async def _execute(client, owner, code):
+    resp = await client.post(
+        owner.url("scratchpad/kernel/execute"),
+        json={"code": code, "timeout": 60},
+        headers=owner.headers,
+    )
+    return await resp.json()
+
+
+async def _frame(client, owner, query, *, arrow=False):
+    headers = {**owner.headers, **({"Accept": ARROW} if arrow else {})}
+    return await client.get(owner.url("scratchpad/kernel/dataframe") + query, headers=headers)
+
+
+async def _arrow(client, owner, query) -> tuple[pa.Table, int]:
+    resp = await _frame(client, owner, query, arrow=True)
+    assert resp.status == 200, await resp.text()
+    assert resp.headers["Content-Type"] == ARROW
+    data = await resp.read()
+    return pyarrow.ipc.open_stream(io.BytesIO(data)).read_all(), int(resp.headers["X-Total-Count"])
+
+
+async def test_dtypes_survive_the_arrow_stream(gw):
+    client, owner = gw
+    table, total = await _arrow(client, owner, "?variable_name=df&limit=10")
+    assert total == 4
+    schema = table.schema
+    assert schema.field("i").type == pa.int64()
+    assert schema.field("n").type == pa.int64() and table["n"].null_count == 2, "nullable ints"
+    assert pa.types.is_dictionary(schema.field("c").type), "categoricals stay dictionaries"
+    assert pa.types.is_timestamp(schema.field("t").type)
+    assert schema.field("t").type.tz == "Europe/Berlin", "zones kept"
+    assert pa.types.is_list(schema.field("l").type)
+    assert table["l"].to_pylist() == [[1, 2], [], None, [3]]
+    assert table["b"].to_pylist() == [True, False, None, True]
+
+
+async def test_json_page_and_arrow_agree_cell_for_cell(gw):
+    client, owner = gw
+    resp = await _frame(client, owner, "?variable_name=df&offset=1&limit=3")
+    page = await resp.json()
+    assert page["row_count"] == 4
+    assert page["columns"] == ["i", "n", "f", "s", "c", "t", "l", "b"]
+    table, _ = await _arrow(client, owner, "?variable_name=df&offset=1&limit=3")
+    arrow_rows = table.to_pylist()
+    assert len(page["rows"]) == len(arrow_rows) == 3
+    for json_row, arrow_row in zip(page["rows"], arrow_rows, strict=True):
+        for column, value in arrow_row.items():
+            expected = value.isoformat() if hasattr(value, "isoformat") else value
+            assert json_row[column] == expected, column
+
+
+@pytest.mark.parametrize(("variable", "rows"), [("plf", 3), ("tbl", 3), ("batch", 2), ("rel", 5)])
+async def test_every_frame_kind(gw, variable, rows):
+    client, owner = gw
+    table, total = await _arrow(client, owner, f"?variable_name={variable}&limit=100")
+    assert total == rows
+    assert table.num_rows == rows
+
+
+async def test_slices_at_the_edges(gw):
+    client, owner = gw
+    table, total = await _arrow(client, owner, "?variable_name=df&offset=10&limit=5")
+    assert (table.num_rows, total) == (0, 4), "offset past the end: empty slice, same schema"
+    assert table.schema.names[0] == "i"
+    table, _ = await _arrow(client, owner, "?variable_name=df&offset=3&limit=1")
+    assert table["i"].to_pylist() == [4]
+    table, total = await _arrow(client, owner, "?variable_name=empty")
+    assert (table.num_rows, total) == (0, 0)
+    page = await (await _frame(client, owner, "?variable_name=empty")).json()
+    assert page == {"columns": ["a"], "rows": [], "row_count": 0}
+
+
+async def test_column_selection(gw):
+    client, owner = gw
+    table, _ = await _arrow(client, owner, "?variable_name=df&columns=s,i")
+    assert table.schema.names == ["s", "i"]
+    resp = await _frame(client, owner, "?variable_name=df&columns=nope", arrow=True)
+    assert resp.status == 400
+    assert (await resp.json())["attr"] == "columns"
+
+
+async def test_errors(gw):
+    client, owner = gw
+    resp = await _frame(client, owner, "?variable_name=missing")
+    assert resp.status == 404
+    resp = await _frame(client, owner, "?variable_name=not_a_frame")
+    assert resp.status == 400
+    assert await resp.json() == {"detail": "Invalid dataframe request."}
+    for bad in ("1abc", "a-b", "import", ""):
+        resp = await _frame(client, owner, f"?variable_name={bad}")
+        assert resp.status == 400, bad
+    resp = await _frame(client, owner, "?variable_name=df&limit=501")
+    assert resp.status == 400, "JSON pages stop at 500 rows"
+    resp = await _frame(client, owner, "?variable_name=big&limit=100000", arrow=True)
+    assert resp.status == 413
+    assert "200000" in (await resp.json())["detail"], "names the cap"
+
+
+async def test_fetching_does_not_touch_the_notebook(gw, docker_settings):
+    client, owner = gw
+    before = (await _execute(client, owner, "1"))["execution_count"]
+    for _ in range(3):
+        assert (await _frame(client, owner, "?variable_name=df")).status == 200
+    after = await _execute(client, owner, "2")
+    assert after["execution_count"] == before + 1
+    assert after["stdout"] == ""
+    frames = list((docker_settings.kernel_run_root).glob("*/frames/*"))
+    assert frames == [], "every exported file is removed once served"
+
+
+async def test_no_kernel_is_404(aiohttp_client, docker_settings, clock):
+    app = create_app(docker_settings.with_changes(kernel_pool_size=0), clock=clock)
+    client = await aiohttp_client(app)
+    owner = await Accounts(app[STORE_KEY], clock).make()
+    resp = await _frame(client, owner, "?variable_name=df")
+    assert resp.status == 404
+    assert "execute a cell first" in (await resp.json())["detail"]
+
+
+async def test_kernel_killed_mid_export_is_a_clean_error(gw):
+    client, owner = gw
+    body = await _execute(
+        client,
+        owner,
+        "slow = duckdb.sql('select sum(a.range * b.range) as s "
+        "from range(100000) a, range(100000) b')",
+    )
+    assert body["status"] == "ok", (body["error_name"], body["error_value"], body["traceback"][-3:])
+    fetch = asyncio.ensure_future(_frame(client, owner, "?variable_name=slow", arrow=True))
+    status_url = owner.url("scratchpad/kernel/status")
+    while (await (await client.get(status_url, headers=owner.headers)).json())[
+        "execution_state"
+    ] != "busy":
+        await asyncio.sleep(0.02)
+    await client.post(owner.url("scratchpad/kernel/stop"), headers=owner.headers)
+    resp = await asyncio.wait_for(fetch, 30)
+    assert resp.status == 503
+    assert "died" in (await resp.json())["reason"]
