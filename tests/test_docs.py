@@ -8,9 +8,6 @@ from pathlib import Path
 from gateway.app import create_app
 from gateway.errors import ALL_ERRORS
 from gateway.kernels.errors import (
-    FrameTooLarge,
-    InvalidDataframeRequest,
-    KernelNotRunning,
     KernelExecuteFailed,
     KernelQueueFull,
     KernelStartFailed,
