@@ -69,7 +69,8 @@ check: lint typecheck test
 bench: install
 	$(PY) bench/http_throughput.py
 	$(PY) bench/collab.py
-	@if docker info >/dev/null 2>&1; then $(PY) bench/kernels.py; else echo "bench/kernels.py skipped: no Docker engine"; fi
+	@if docker info >/dev/null 2>&1; then $(PY) bench/kernels.py && $(PY) bench/dataframe.py; \
+	else echo "bench/kernels.py and bench/dataframe.py skipped: no Docker engine"; fi
 
 docs: install
 	$(PY) scripts/update_docs.py

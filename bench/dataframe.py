@@ -1,0 +1,106 @@
+"""Data-frame serving (issue #6 a, b), against a gateway subprocess with the Docker backend.
+
+A 1,000,000-row x 10-column float64 frame lives in a kernel.
+(a) `GET kernel/dataframe` with Arrow, all rows in one request, MB/s, vs a raw pyarrow IPC
+    write of an identical table in this process (the ceiling for "serialise the frame");
+(b) the same rows paged through the JSON endpoint (500 rows a page, the PostHog maximum),
+    sampled over `--json-pages` pages and reported as rows/s, vs (a) in rows/s.
+
+    .venv/bin/python bench/dataframe.py [--rounds 3] [--json-pages 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import numpy as np
+import pyarrow as pa
+import pyarrow.ipc
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _server import gateway
+
+ROWS, COLS = 1_000_000, 10
+MAKE = (
+    "import numpy as np, pandas as pd\n"
+    f"df = pd.DataFrame({{f'c{{i}}': np.arange({ROWS}, dtype='float64') for i in range({COLS})}})"
+)
+
+
+def raw_ipc_seconds(table: pa.Table) -> tuple[float, int]:
+    begin = time.perf_counter()
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table, max_chunksize=65536)
+    return time.perf_counter() - begin, sink.tell()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--json-pages", type=int, default=40)
+    args = parser.parse_args()
+    local = pa.table({f"c{i}": np.arange(ROWS, dtype="float64") for i in range(COLS)})
+    with gateway(
+        {"GATEWAY_KERNEL_POOL_SIZE": "0", "GATEWAY_KERNEL_MAX_FRAME_BYTES": str(1 << 30)}
+    ) as gw:
+        base = f"{gw.base}/api/projects/1/notebooks/scratchpad/kernel"
+        async with aiohttp.ClientSession(
+            headers=gw.headers, timeout=aiohttp.ClientTimeout(total=600)
+        ) as session:
+            async with session.post(base + "/execute", json={"code": MAKE, "timeout": 120}) as r:
+                assert (await r.json())["status"] == "ok"
+            arrow_s, raw_s, size = [], [], 0
+            for _ in range(args.rounds):
+                seconds, size = raw_ipc_seconds(local)
+                raw_s.append(seconds)
+                begin = time.perf_counter()
+                async with session.get(
+                    base + f"/dataframe?variable_name=df&limit={ROWS}",
+                    headers={"Accept": "application/vnd.apache.arrow.stream"},
+                ) as resp:
+                    data = await resp.read()
+                    assert resp.status == 200, data[:200]
+                arrow_s.append(time.perf_counter() - begin)
+                table = pyarrow.ipc.open_stream(io.BytesIO(data)).read_all()
+                assert table.num_rows == ROWS
+            begin = time.perf_counter()
+            for page in range(args.json_pages):
+                async with session.get(
+                    base + f"/dataframe?variable_name=df&offset={page * 500}&limit=500"
+                ) as resp:
+                    assert len((await resp.json())["rows"]) == 500
+            json_s = time.perf_counter() - begin
+    mb = size / 1e6
+    arrow_mbs = mb / statistics.median(arrow_s)
+    raw_mbs = mb / statistics.median(raw_s)
+    arrow_rows = ROWS / statistics.median(arrow_s)
+    json_rows = args.json_pages * 500 / json_s
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}; frame {ROWS:,} x {COLS} float64 = {mb:.0f} MB of Arrow"
+    )
+    print("| measure | figure | ratio |")
+    print("|---|---|---|")
+    print(f"| raw pyarrow IPC write, one process | {raw_mbs:,.0f} MB/s | 1.00 |")
+    print(
+        f"| (a) Arrow endpoint, whole frame | {arrow_mbs:,.0f} MB/s "
+        f"({statistics.median(arrow_s):.2f} s) | {arrow_mbs / raw_mbs:.3f} |"
+    )
+    print(
+        f"| (b) JSON endpoint, 500-row pages | {json_rows:,.0f} rows/s | Arrow is "
+        f"{arrow_rows / json_rows:,.0f}x faster in rows/s |"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
