@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-from gateway.kernels.manager import (
-    Execution,
-    FrameExport,
-    FrameRequest,
-    KernelConfig,
-    KernelManager,
-    status_json,
-)
+from gateway.kernels.frames import FrameExport, FrameRequest
+from gateway.kernels.manager import Execution, KernelManager
 from gateway.kernels.provisioner import KernelProvisioner
-from gateway.kernels.runtime import KernelKey, KernelRuntime
+from gateway.kernels.runtime import KernelConfig, KernelKey, KernelRuntime, status_json
 from gateway.kernels.types import ExecutionResult, Resources
 
 __all__ = [

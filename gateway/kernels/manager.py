@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import shutil
 import signal
@@ -21,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, Protocol
 
-from gateway.clock import Clock, isoformat
+from gateway.clock import Clock
 from gateway.kernels.analysis import cell_globals
 from gateway.kernels.client import KernelConnection, OnEvent, RawExecution, _noop
 from gateway.kernels.connection import (
@@ -40,14 +39,15 @@ from gateway.kernels.errors import (
     KernelStartFailed,
     SandboxError,
 )
+from gateway.kernels.frames import FRAME, FrameExport, FrameRequest, frame_export, frame_expression
 from gateway.kernels.provisioner import KernelProvisioner
-from gateway.kernels.runtime import KernelKey, KernelRuntime, KernelSlot
+from gateway.kernels.results import build_result, describe_expressions
+from gateway.kernels.runtime import KernelConfig, KernelKey, KernelRuntime, KernelSlot
 from gateway.kernels.types import ConnectionInfo, ExecutionResult, KernelLaunchSpec, Resources
 from gateway.settings import Settings
 from gateway.store.records import KernelRecord
 
 _log = logging.getLogger(__name__)
-_DESCRIBE: Final = "__import__('gateway_kernel').describe({name})"
 POOL_KEY: Final = KernelKey(project_id=0, short_id="", user_id=0)
 
 type ProvisionerFactory = Callable[[], KernelProvisioner]
@@ -58,33 +58,6 @@ class KernelRecords(Protocol):
 
     async def save_kernel(self, record: KernelRecord) -> None: ...
     async def forget_kernel(self, runtime_id: str) -> None: ...
-
-
-@dataclass(frozen=True, kw_only=True)
-class KernelConfig:
-    """Resources and idle timeout for a kernel (the notebook's stored config or defaults)."""
-
-    resources: Resources
-    idle_timeout_s: float
-
-
-@dataclass(frozen=True, kw_only=True)
-class FrameRequest:
-    variable: str
-    offset: int
-    limit: int
-    columns: list[str] | None
-    max_bytes: int
-    timeout: float
-
-
-@dataclass(frozen=True, kw_only=True)
-class FrameExport:
-    """The helper's answer: `path` of the Arrow file, or `error` (NameError, not_a_frame, …)."""
-
-    error: str | None
-    meta: dict[str, Any]
-    path: Path | None
 
 
 @dataclass(kw_only=True)
@@ -499,25 +472,25 @@ class KernelManager:
         runtime.last_used_at = started_at
         runtime.execution_state = "busy"
         loop = asyncio.get_running_loop()
-        expressions = {name: _DESCRIBE.format(name=name) for name in names}
+        expressions = describe_expressions(names)
         run = connection.execute(code, expressions)
         result: ExecutionResult
         try:
             await connection.collect(run, deadline=loop.time() + timeout, on_event=on_event)
             if run.status != "ok" and names:
                 run.user_expressions = await connection.evaluate(expressions, timeout)
-            result = self._result(run, names)
+            result = build_result(run, names)
         except TimeoutError:
             survived = await self._interrupt(slot, runtime, config, run, on_event)
             if survived and names:
                 run.user_expressions = await connection.evaluate(
                     expressions, self._settings.kernel_interrupt_grace_s
                 )
-            result = self._result(run, names if survived else [])
+            result = build_result(run, names if survived else [])
             result.status = "timeout"
             result.variables_survived = survived
         except KernelDied as died:
-            result = self._result(run, [])
+            result = build_result(run, [])
             result.status = "error"
             result.error_name = "KernelStopped" if runtime.stopping else "KernelDied"
             result.error_value = runtime.last_error or "The kernel was stopped."
@@ -569,37 +542,6 @@ class KernelManager:
         slot.runtime = await self._launch(runtime.key, config)
         return False
 
-    @staticmethod
-    def _result(run: RawExecution, names: list[str]) -> ExecutionResult:
-        variables: dict[str, Any] = {}
-        for name in names:
-            value = run.user_expressions.get(name)
-            if not isinstance(value, dict):
-                continue
-            if value.get("status") == "ok":
-                data = (value.get("data") or {}).get("application/json")
-                variables[name] = data if isinstance(data, dict) else {"status": "ok"}
-            else:
-                variables[name] = {
-                    "status": "error",
-                    "ename": value.get("ename"),
-                    "evalue": value.get("evalue"),
-                    "traceback": value.get("traceback", []),
-                }
-        return ExecutionResult(
-            status=run.status,
-            stdout=run.stdout.text(),
-            stderr=run.stderr.text(),
-            result=run.result,
-            media=run.media,
-            execution_count=run.execution_count,
-            error_name=run.error_name,
-            error_value=run.error_value,
-            traceback=run.traceback,
-            variables=variables,
-            truncated=run.stdout.truncated or run.stderr.truncated,
-        )
-
     # -- data frames -----------------------------------------------------------------------
 
     async def export_frame(self, key: KernelKey, request: FrameRequest) -> FrameExport:
@@ -626,16 +568,10 @@ class KernelManager:
                 msg = "The kernel stopped before the data frame could be read."
                 raise KernelNotRunning(msg)
             name = f"{uuid.uuid4().hex}.arrow"
-            frames_dir = f"{runtime.kernel_run_dir}/frames"
-            columns = "None" if request.columns is None else json.dumps(request.columns)
-            expression = (
-                f"__import__('gateway_kernel').export_frame({request.variable}, "
-                f"offset={request.offset}, limit={request.limit}, columns={columns}, "
-                f"max_bytes={request.max_bytes}, name={name!r}, frames_dir={frames_dir!r})"
-            )
+            expression = frame_expression(request, name, f"{runtime.kernel_run_dir}/frames")
             runtime.execution_state = "busy"
             try:
-                found = await runtime.connection.evaluate({"frame": expression}, request.timeout)
+                found = await runtime.connection.evaluate({FRAME: expression}, request.timeout)
             except KernelDied as err:
                 msg = "The kernel died while exporting the data frame."
                 raise KernelExecuteFailed(msg) from err
@@ -648,13 +584,7 @@ class KernelManager:
             runtime.last_used_at = self._clock.now()
         finally:
             slot.lock.release()
-        value = found.get("frame") or {}
-        if value.get("status") != "ok":
-            return FrameExport(error=value.get("ename") or "error", meta={}, path=None)
-        meta = (value.get("data") or {}).get("application/json") or {}
-        if meta.get("status") != "ok":
-            return FrameExport(error=str(meta.get("error", "error")), meta=meta, path=None)
-        return FrameExport(error=None, meta=meta, path=runtime.run_dir / "frames" / name)
+        return frame_export(found, runtime.run_dir / "frames" / name)
 
     # -- resources, culling, shutdown ------------------------------------------------------
 
@@ -724,29 +654,6 @@ class KernelManager:
             await asyncio.wait(watchers, timeout=30)
 
 
-def status_json(
-    runtime: KernelRuntime | None, *, backend: str, config: KernelConfig
-) -> dict[str, Any]:
-    if runtime is None:
-        return {
-            "backend": backend,
-            "status": "stopped",
-            "execution_state": None,
-            "last_used_at": None,
-            "last_error": None,
-            "runtime_id": None,
-            "kernel_id": None,
-            "container_id": None,
-            "cpu_cores": config.resources.cpu_cores,
-            "memory_gb": config.resources.memory_gb,
-            "idle_timeout_seconds": config.idle_timeout_s,
-            "started_at": None,
-            "idle_expires_at": None,
-            "timings": None,
-        }
-    return runtime.to_json()
-
-
 @contextlib.asynccontextmanager
 async def culling(manager: KernelManager) -> AsyncIterator[None]:
     task = asyncio.create_task(manager.cull_forever())
@@ -758,4 +665,4 @@ async def culling(manager: KernelManager) -> AsyncIterator[None]:
             await task
 
 
-__all__ = ["Execution", "KernelConfig", "KernelManager", "culling", "isoformat", "status_json"]
+__all__ = ["Execution", "KernelConfig", "KernelManager", "culling"]

@@ -15,6 +15,14 @@ from gateway.kernels.types import Resources, Timings
 
 
 @dataclass(frozen=True, kw_only=True)
+class KernelConfig:
+    """Resources and idle timeout for a kernel (the notebook's stored config or defaults)."""
+
+    resources: Resources
+    idle_timeout_s: float
+
+
+@dataclass(frozen=True, kw_only=True)
 class KernelKey:
     """One kernel per (project, notebook, user): two users never share variables."""
 
@@ -83,3 +91,26 @@ class KernelSlot:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     waiting: int = 0
     runtime: KernelRuntime | None = None
+
+
+def status_json(
+    runtime: KernelRuntime | None, *, backend: str, config: KernelConfig
+) -> dict[str, Any]:
+    if runtime is None:
+        return {
+            "backend": backend,
+            "status": "stopped",
+            "execution_state": None,
+            "last_used_at": None,
+            "last_error": None,
+            "runtime_id": None,
+            "kernel_id": None,
+            "container_id": None,
+            "cpu_cores": config.resources.cpu_cores,
+            "memory_gb": config.resources.memory_gb,
+            "idle_timeout_seconds": config.idle_timeout_s,
+            "started_at": None,
+            "idle_expires_at": None,
+            "timings": None,
+        }
+    return runtime.to_json()
