@@ -12,6 +12,7 @@ from aiohttp import web
 from gateway.api import setup_routes
 from gateway.clock import Clock, SystemClock
 from gateway.collab import CollabHub
+from gateway.hogql.execute import analytics_ctx
 from gateway.kernels.context import kernels_ctx
 from gateway.keys import (
     AUTH_CACHE_KEY,
@@ -77,7 +78,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         max_streams=settings.collab_max_streams, buffer=settings.collab_stream_buffer
     )
     app.on_shutdown.append(_close_streams)
-    app.cleanup_ctx.extend([store_ctx, kernels_ctx])
+    app.cleanup_ctx.extend([store_ctx, analytics_ctx, kernels_ctx])
     setup_routes(app)
     return app
 

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from gateway.app import create_app, serve
 from gateway.auth import SCOPES, new_api_key, parse_scopes
 from gateway.clock import SystemClock
+from gateway.hogql.execute import AnalyticsStore
+from gateway.hogql.load import BadRow, demo_events, read_events
 from gateway.openapi import route_table
 from gateway.settings import Settings
 from gateway.store import NewNotebook, SQLiteStore
@@ -62,6 +66,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo_cmd.add_argument("--data-dir", type=Path, required=True)
 
+    load_cmd = sub.add_parser(
+        "load-events",
+        help="Load events (JSON Lines, PostHog's export shape) into the analytics store. "
+        "Bad rows are reported by line and skipped; good rows are kept.",
+    )
+    load_cmd.add_argument("--data-dir", type=Path, required=True)
+    load_cmd.add_argument("--project-id", type=int, required=True)
+    load_cmd.add_argument("files", nargs="+", type=Path)
+
+    demo_data_cmd = sub.add_parser("demo-data", help="Generate synthetic product analytics.")
+    demo_data_cmd.add_argument("--data-dir", type=Path, required=True)
+    demo_data_cmd.add_argument("--project-id", type=int, required=True)
+    demo_data_cmd.add_argument("--events", type=int, default=100_000)
+
     sub.add_parser("routes", help="Print the HTTP routes as a Markdown table.")
     return parser
 
@@ -104,10 +122,50 @@ async def _demo_key(data_dir: Path) -> str:
         )
     finally:
         await store.close()
+    with _analytics(data_dir) as analytics:
+        analytics.insert_events(1, demo_events(5_000))
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(raw + "\n")
     return raw
+
+
+@contextlib.contextmanager
+def _analytics(data_dir: Path) -> Iterator[AnalyticsStore]:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        store = AnalyticsStore(data_dir / "analytics.duckdb")
+    except RuntimeError as err:
+        print(
+            f"error: {err} Stop the gateway, or send events to its capture endpoint.",
+            file=sys.stderr,
+        )
+        raise SystemExit(2) from err
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _load_events(data_dir: Path, project_id: int, files: list[Path]) -> int:
+    bad: list[BadRow] = []
+    loaded = 0
+    with _analytics(data_dir) as analytics:
+        for path in files:
+            batch: list[dict[str, Any]] = []
+            for row in read_events(path, bad):
+                batch.append(row)
+                if len(batch) == 10_000:
+                    loaded += analytics.insert_events(project_id, batch)
+                    batch = []
+                    print(f"\r{path.name}: {loaded} events", end="", file=sys.stderr)
+            loaded += analytics.insert_events(project_id, batch)
+    print(f"\r{loaded} events loaded into project {project_id}", file=sys.stderr)
+    for bad_row in bad[:100]:
+        print(f"line {bad_row.line}: {bad_row.reason}", file=sys.stderr)
+    if len(bad) > 100:
+        print(f"… and {len(bad) - 100} more bad rows", file=sys.stderr)
+    return 1 if bad else 0
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -135,6 +193,13 @@ def run(argv: Sequence[str] | None = None) -> int:
             _create_key(args.data_dir, args.email, args.project_id, scopes, args.label)
         )
         print(raw)
+        return 0
+    if args.command == "load-events":
+        return _load_events(args.data_dir, args.project_id, args.files)
+    if args.command == "demo-data":
+        with _analytics(args.data_dir) as analytics:
+            loaded = analytics.insert_events(args.project_id, demo_events(args.events))
+        print(f"{loaded} demo events loaded into project {args.project_id}")
         return 0
     if args.command == "routes":
         print(route_table(create_app(Settings())), end="")

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from gateway.clock import Clock
 from gateway.collab import CollabHub
+from gateway.hogql.execute import AnalyticsStore
 from gateway.kernels.manager import KernelManager
 from gateway.principal import Principal, PrincipalCache
 from gateway.render_cache import RenderCache
@@ -22,5 +23,6 @@ AUTH_CACHE_KEY = web.AppKey("auth_cache", PrincipalCache)
 COLLAB_HUB_KEY = web.AppKey("collab_hub", CollabHub)
 KERNELS_KEY = web.AppKey("kernels", KernelManager)
 RENDER_CACHE_KEY = web.AppKey("render_cache", RenderCache)
+ANALYTICS_KEY = web.AppKey("analytics", AnalyticsStore)
 
 PRINCIPAL_KEY = web.RequestKey("principal", Principal)

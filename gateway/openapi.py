@@ -72,6 +72,11 @@ REQUEST_BODIES: Final[dict[str, dict[str, Any]]] = {
         },
         "required": ["client_id", "version"],
     },
+    "execute_hogql": {
+        "type": "object",
+        "properties": {"query": {"type": "string"}, "values": {"type": "object"}},
+        "required": ["query"],
+    },
     "unlock_shared": {
         "type": "object",
         "properties": {"password": {"type": "string"}},

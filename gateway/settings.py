@@ -149,6 +149,9 @@ class Settings:
         default=3.0,
         metadata=_help("Seconds each interrupt step (control message, SIGINT) gets to work."),
     )
+    hogql_timeout_s: float = field(
+        default=30.0, metadata=_help("Seconds a HogQL query may run before it is stopped.")
+    )
     log_level: str = field(default="INFO", metadata=_help("Python logging level."))
 
     @property

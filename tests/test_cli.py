@@ -70,3 +70,58 @@ def test_demo_key_is_created_once(tmp_path):
     assert first.returncode == 0, first.stderr
     assert first.stdout == second.stdout
     assert (tmp_path / "demo-api-key").stat().st_mode & 0o077 == 0
+
+
+def test_load_events_keeps_good_rows_and_reports_bad_ones(tmp_path):
+    source = tmp_path / "events.jsonl"
+    source.write_text(
+        '{"event": "a", "distinct_id": "u1", "timestamp": "2026-01-01T00:00:00Z",'
+        ' "properties": {"x": 1}}\n'
+        "not json\n"
+        '{"event": "b", "timestamp": "2026-01-01T00:00:00Z"}\n'
+        '{"event": "c", "distinct_id": "u2", "timestamp": "2026-01-02T00:00:00"}\n'
+    )
+    result = _cli(
+        "load-events", "--data-dir", str(tmp_path / "d"), "--project-id", "4", str(source)
+    )
+    assert result.returncode == 1, "bad rows make the exit code say so"
+    assert "2 events loaded into project 4" in result.stderr
+    assert "line 2:" in result.stderr
+    assert "line 3: `distinct_id` must be a non-empty string" in result.stderr
+    from gateway.hogql.execute import AnalyticsStore
+
+    store = AnalyticsStore(tmp_path / "d" / "analytics.duckdb")
+    try:
+        rows = store._conn.execute(
+            "select event from events where project_id = 4 order by event"
+        ).fetchall()
+    finally:
+        store.close()
+    assert rows == [("a",), ("c",)]
+
+
+def test_loader_says_when_a_gateway_holds_the_store(tmp_path):
+    (tmp_path / "d").mkdir()
+    blocker = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, duckdb; c = duckdb.connect(sys.argv[1]); print('ready', flush=True);"
+            " sys.stdin.read()",
+            str(tmp_path / "d" / "analytics.duckdb"),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert blocker.stdout.readline().strip() == "ready"
+        result = _cli(
+            "demo-data", "--data-dir", str(tmp_path / "d"), "--project-id", "1", "--events", "10"
+        )
+        assert result.returncode == 2
+        assert "in use by another process" in result.stderr
+    finally:
+        blocker.stdin.close()
+        blocker.wait()
+        blocker.stdout.close()

@@ -10,6 +10,14 @@ PUBLIC = {
     "gateway": ["__version__"],
     "gateway.api": ["setup_routes"],
     "gateway.collab": ["CollabHub", "Presence", "Subscription"],
+    "gateway.hogql": [
+        "HogQLError",
+        "HogQLQueryError",
+        "HogQLSyntaxError",
+        "HogQLUnsupported",
+        "Translation",
+        "translate",
+    ],
     "gateway.kernels": [
         "Execution",
         "ExecutionResult",

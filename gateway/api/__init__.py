@@ -6,12 +6,22 @@ from typing import Final
 
 from aiohttp import web
 
-from gateway.api import activity, collab, dataframe, kernel, meta, notebooks, shared, sharing
+from gateway.api import (
+    activity,
+    collab,
+    dataframe,
+    hogql,
+    kernel,
+    meta,
+    notebooks,
+    shared,
+    sharing,
+)
 
 # The router tries resources in this order, so the hottest come first. Where paths overlap,
 # the literal one must precede the variable one (`notebooks/activity` before
 # `notebooks/{short_id}`).
-_MODULES = (activity, notebooks, kernel, dataframe, collab, sharing, shared, meta)
+_MODULES = (activity, notebooks, kernel, dataframe, hogql, collab, sharing, shared, meta)
 # One resource answers both `/path` and `/path/` (PostHog's clients use the slash).
 SLASH: Final = "{slash:/?}"
 

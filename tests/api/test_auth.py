@@ -37,6 +37,7 @@ EXPECTED_SCOPES = {
     "execute_code_stream": "notebook:write",
     "get_kernel_status": "notebook:read",
     "get_kernel_dataframe": "notebook:read",
+    "execute_hogql": "query:read",
 }
 PUBLIC = {"health", "get_schema", "view_shared", "unlock_shared"}
 

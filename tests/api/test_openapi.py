@@ -42,6 +42,8 @@ _FIELDS = [
     "cpu_cores",
     "memory_gb",
     "idle_timeout_seconds",
+    "query",
+    "values",
 ]
 # These read no body; fuzzing them would only start and stop kernels.
 _BODILESS = ("/kernel/start", "/kernel/restart", "/kernel/stop")
@@ -85,7 +87,7 @@ async def test_fuzzed_bodies_never_cause_a_server_error(client, jane):
                     .replace("{token}", token)
                 )
                 targets.append((method.upper(), url))
-    assert len(targets) == 12
+    assert len(targets) == 13
 
     @hsettings(
         max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

@@ -1,0 +1,53 @@
+"""`POST hogql/execute`: a HogQL query over the project's analytics data, PostHog's response."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from gateway.api._context import load_notebook, principal
+from gateway.api._render import json_response
+from gateway.api._request import json_object, req_str
+from gateway.api.kernel import SCRATCHPAD
+from gateway.api.notebooks import PREFIX
+from gateway.auth import requires
+from gateway.errors import InvalidRequest
+from gateway.hogql import translate
+from gateway.hogql.duckdb import DEFAULT_LIMIT
+from gateway.keys import ANALYTICS_KEY
+
+routes = web.RouteTableDef()
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _values(body: dict[str, Any]) -> dict[str, Any]:
+    values = body.get("values", {})
+    if values is None:
+        return {}
+    if not isinstance(values, dict) or not all(isinstance(v, _SCALARS) for v in values.values()):
+        msg = "values must be an object of strings, numbers, booleans or nulls."
+        raise InvalidRequest(msg, attr="values")
+    return values
+
+
+@routes.post(PREFIX + "/{short_id}/hogql/execute", name="execute_hogql")
+@requires("query:read")
+async def execute_hogql(request: web.Request) -> web.Response:
+    """Run a HogQL SELECT over this project's events and persons."""
+    body = await json_object(request)
+    query = req_str(body, "query", max_length=100_000)
+    values = _values(body)
+    if request.match_info["short_id"] != SCRATCHPAD:
+        await load_notebook(request)
+    translation = translate(query, project_id=principal(request).project.id, values=values)
+    result = await request.app[ANALYTICS_KEY].run(translation)
+    response: dict[str, Any] = {
+        "query": query,
+        "results": result.rows,
+        "columns": result.columns,
+        "types": [[c, t] for c, t in zip(result.columns, result.types, strict=True)],
+    }
+    if translation.paged:
+        response |= {"hasMore": result.has_more, "limit": DEFAULT_LIMIT, "offset": 0}
+    return json_response(response)

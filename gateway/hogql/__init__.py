@@ -1,0 +1,46 @@
+"""HogQL → DuckDB: `translate()` is pure (no DuckDB import); `execute.py` runs the result."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.hogql import ast
+from gateway.hogql.duckdb import DEFAULT_LIMIT, MAX_LIMIT, DuckDBPrinter, ValueSink
+from gateway.hogql.errors import HogQLError, HogQLQueryError, HogQLSyntaxError, HogQLUnsupported
+from gateway.hogql.parser import parse_select
+from gateway.hogql.resolver import resolve
+
+
+@dataclass(frozen=True, kw_only=True)
+class Translation:
+    sql: str
+    params: list[Any]
+    # A plain SELECT without LIMIT is paged: `hasMore`, `limit`, `offset` in the response.
+    paged: bool
+    row_cap: int
+
+
+def translate(
+    query: str, *, project_id: int, values: Mapping[str, Any] | None = None
+) -> Translation:
+    """Parse, resolve and print one HogQL SELECT for `project_id`. Raises HogQLError."""
+    tree = parse_select(query, values)
+    resolution = resolve(tree)
+    sink = ValueSink()
+    sql = DuckDBPrinter(resolution, project_id=project_id, query=query, sink=sink).top(tree)
+    paged = isinstance(tree, ast.SelectQuery) and tree.limit is None
+    members = 1 if isinstance(tree, ast.SelectQuery) else 1 + len(tree.subsequent)
+    row_cap = DEFAULT_LIMIT if paged else MAX_LIMIT * members
+    return Translation(sql=sql, params=sink.values, paged=paged, row_cap=row_cap)
+
+
+__all__ = [
+    "HogQLError",
+    "HogQLQueryError",
+    "HogQLSyntaxError",
+    "HogQLUnsupported",
+    "Translation",
+    "translate",
+]

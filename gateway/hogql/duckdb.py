@@ -1,0 +1,262 @@
+"""DuckDBPrinter: renders a resolved HogQL tree as DuckDB SQL. It decides nothing: meaning comes
+from the Resolution; every literal and JSON path becomes a bound parameter (`$n`, identical
+values share one, so equal expressions stay equal for DuckDB's GROUP BY checks)."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from gateway.hogql import ast
+from gateway.hogql.errors import HogQLQueryError, HogQLUnsupported
+from gateway.hogql.resolver import Column, JsonPath, Resolution, SelectAlias, Source, Star
+
+SET_OPERATORS: Final = {
+    "UNION ALL": "UNION ALL",
+    "UNION DISTINCT": "UNION",
+    "INTERSECT": "INTERSECT",
+    "INTERSECT DISTINCT": "INTERSECT",
+    "EXCEPT": "EXCEPT",
+    "EXCEPT DISTINCT": "EXCEPT",
+}
+DEFAULT_LIMIT: Final = 100
+MAX_LIMIT: Final = 50_000
+_ARITHMETIC: Final = {"+": "+", "-": "-", "*": "*", "/": "/", "%": "%"}
+_ORDERED: Final = {"<": "<", ">": ">", "<=": "<=", ">=": ">="}
+
+
+def quote_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def json_path(path: tuple[str | int, ...]) -> str:
+    parts = ["$"]
+    for key in path:
+        if isinstance(key, int):
+            if key < 1:
+                msg = "Array indices start at 1."
+                raise HogQLQueryError(msg)
+            parts.append(f"[{key - 1}]")
+        else:
+            parts.append('."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"')
+    return "".join(parts)
+
+
+class ValueSink:
+    """Bound parameters, deduplicated by (type, value)."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+        self._index: dict[tuple[type, Any], int] = {}
+
+    def add(self, value: Any) -> str:
+        key = (type(value), value)
+        if key not in self._index:
+            self.values.append(value)
+            self._index[key] = len(self.values)
+        return f"${self._index[key]}"
+
+
+class DuckDBPrinter:
+    def __init__(
+        self, resolution: Resolution, *, project_id: int, query: str, sink: ValueSink
+    ) -> None:
+        self._r = resolution
+        self._project = project_id
+        self._query = query
+        self.sink = sink
+        self._paged = False
+
+    # -- queries -------------------------------------------------------------------------------
+
+    def top(self, tree: ast.SelectQuery | ast.SelectSetQuery) -> str:
+        # Only a plain SELECT without LIMIT is paged: it gets one extra row to tell `hasMore`.
+        self._paged = isinstance(tree, ast.SelectQuery) and tree.limit is None
+        return self._query_sql(tree, top=True)
+
+    def _query_sql(self, node: ast.SelectQuery | ast.SelectSetQuery, *, top: bool) -> str:
+        if isinstance(node, ast.SelectSetQuery):
+            parts = [f"({self._query_sql(node.initial, top=top)})"]
+            for operator, member in node.subsequent:
+                sql_operator = SET_OPERATORS.get(operator.upper())
+                if sql_operator is None:
+                    msg = f"{operator} is not supported by this gateway yet."
+                    raise HogQLUnsupported(msg, start=member.start, end=member.end)
+                parts.append(f"{sql_operator} ({self._query_sql(member, top=top)})")
+            return " ".join(parts)
+        items = ", ".join(self._select_item(i, top=top) for i in node.select)
+        sql = f"SELECT {'DISTINCT ' if node.distinct else ''}{items}"
+        if node.select_from is not None:
+            sql += f" FROM {self._from(node.select_from)}"
+        if node.where is not None:
+            sql += f" WHERE {self.expr(node.where)}"
+        if node.group_by:
+            sql += " GROUP BY " + ", ".join(self.expr(e) for e in node.group_by)
+        if node.having is not None:
+            sql += f" HAVING {self.expr(node.having)}"
+        if node.order_by:
+            sql += " ORDER BY " + ", ".join(
+                f"{self.expr(o.expr)} {'DESC' if o.order.upper() == 'DESC' else 'ASC'}"
+                for o in node.order_by
+            )
+        limit = self._int(node.limit, "LIMIT") if node.limit is not None else None
+        if top:
+            # Every top-level SELECT (each UNION member): 100 without a LIMIT, else capped.
+            default = DEFAULT_LIMIT + 1 if self._paged else DEFAULT_LIMIT
+            limit = default if limit is None else min(limit, MAX_LIMIT)
+        if limit is not None:
+            sql += f" LIMIT {limit}"
+        if node.offset is not None:
+            sql += f" OFFSET {self._int(node.offset, 'OFFSET')}"
+        return sql
+
+    @staticmethod
+    def _int(node: ast.Expr, what: str) -> int:
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, int)
+            and not isinstance(node.value, bool)
+            and node.value >= 0
+        ):
+            return node.value
+        msg = f"{what} takes a non-negative integer."
+        raise HogQLQueryError(msg, start=node.start, end=node.end)
+
+    def _select_item(self, item: ast.Expr, *, top: bool) -> str:
+        sql = self.expr(item)
+        if top and not isinstance(item, ast.Alias) and self._r.fields.get(id(item)) != Star():
+            # Unaliased columns are named by the expression as written (`count()`), as PostHog.
+            return f"{sql} AS {quote_identifier(self.text(item))}"
+        return sql
+
+    def text(self, node: ast.Node) -> str:
+        if node.start is None or node.end is None:
+            return "?"
+        return self._query[node.start : node.end]
+
+    def _from(self, join: ast.JoinExpr) -> str:
+        sql = ""
+        current: ast.JoinExpr | None = join
+        while current is not None:
+            source = self._r.sources[id(current)]
+            table = f"{self._source(current, source)} AS {quote_identifier(source.alias)}"
+            if current is join:
+                sql = table
+            else:
+                sql += f" {self._r.joins[id(current)]} {table}"
+                if current.constraint is not None:
+                    sql += f" ON {self.expr(current.constraint)}"
+            current = current.next_join
+        return sql
+
+    def _source(self, join: ast.JoinExpr, source: Source) -> str:
+        if source.table is not None:
+            columns = ", ".join(quote_identifier(c) for c in source.table.columns)
+            # The project filter, on every reference to every table: joins, subqueries and
+            # set members alike. There is no other way for SQL to reach a stored table.
+            return (
+                f"(SELECT {columns} FROM {quote_identifier(source.table.name)}"
+                f" WHERE project_id = {self.sink.add(self._project)})"
+            )
+        if source.numbers is not None:
+            start, count = source.numbers
+            return f"(SELECT range AS number FROM range({start}, {start + count}))"
+        assert isinstance(join.table, ast.SelectQuery | ast.SelectSetQuery)
+        return f"({self._query_sql(join.table, top=False)})"
+
+    # -- expressions ---------------------------------------------------------------------------
+
+    def expr(self, node: ast.Expr) -> str:
+        meaning = self._r.fields.get(id(node))
+        if meaning is not None:
+            return self._field(meaning)
+        match node:
+            case ast.Constant(value=None):
+                return "NULL"
+            case ast.Constant(value=bool() as flag):
+                return "TRUE" if flag else "FALSE"
+            case ast.Constant(value=value):
+                return self.sink.add(value)
+            case ast.Alias(alias=alias, expr=expr):
+                return f"{self.expr(expr)} AS {quote_identifier(alias)}"
+            case ast.Call():
+                return self._call(node)
+            case ast.CompareOperation():
+                return self._compare(node)
+            case ast.ArithmeticOperation(op=op, left=left, right=right) if op in _ARITHMETIC:
+                return f"({self.expr(left)} {_ARITHMETIC[op]} {self.expr(right)})"
+            case ast.And(exprs=exprs):
+                return "(" + " AND ".join(self.expr(e) for e in exprs) + ")"
+            case ast.Or(exprs=exprs):
+                return "(" + " OR ".join(self.expr(e) for e in exprs) + ")"
+            case ast.Not(expr=expr):
+                return f"(NOT coalesce({self.expr(expr)}, FALSE))"
+            case ast.BetweenExpr(expr=expr, low=low, high=high, negated=negated):
+                between = f"{self.expr(expr)} BETWEEN {self.expr(low)} AND {self.expr(high)}"
+                return f"({'NOT ' if negated else ''}coalesce({between}, FALSE))"
+            case ast.Array(exprs=exprs):
+                return "[" + ", ".join(self.expr(e) for e in exprs) + "]"
+            case ast.SelectQuery() | ast.SelectSetQuery():
+                return f"({self._query_sql(node, top=False)})"
+        msg = f"{type(node).__name__} is not supported here."
+        raise HogQLUnsupported(msg, start=node.start, end=node.end)
+
+    def _field(self, meaning: Any) -> str:
+        match meaning:
+            case Column(alias=alias, name=name):
+                return f"{quote_identifier(alias)}.{quote_identifier(name)}"
+            case JsonPath(alias=alias, column=column, path=path):
+                ref = f"{quote_identifier(alias)}.{quote_identifier(column)}"
+                if not path:
+                    return ref
+                # json_extract_string: missing key or JSON null → NULL, numbers and booleans as
+                # their JSON text, objects and arrays as raw JSON (PostHog's property semantics).
+                return f"json_extract_string({ref}, {self.sink.add(json_path(path))})"
+            case SelectAlias(name=name):
+                return quote_identifier(name)
+            case Star():
+                return "*"
+        raise AssertionError(meaning)
+
+    def _call(self, node: ast.Call) -> str:
+        name, function = self._r.calls[id(node)]
+        args = [self.expr(a) for a in node.args]
+        if name == "count" and not args:
+            return "count(*)"
+        if name == "count" and node.distinct:
+            return f"count(DISTINCT {args[0]})"
+        if name == "concat":
+            args = [f"coalesce(CAST({a} AS VARCHAR), '')" for a in args]
+        return function.template.format(*args, args=", ".join(args))
+
+    def _compare(self, node: ast.CompareOperation) -> str:
+        left, op = self.expr(node.left), node.op.lower()
+        if op in {"in", "not in"}:
+            if isinstance(node.right, ast.Tuple | ast.Array):
+                right = "(" + ", ".join(self.expr(e) for e in node.right.exprs) + ")"
+            elif isinstance(node.right, ast.Constant):  # `x IN (1)`: one value
+                right = f"({self.expr(node.right)})"
+            elif isinstance(node.right, ast.SelectQuery | ast.SelectSetQuery):
+                right = self.expr(node.right)
+            else:
+                msg = "IN takes a list or a subquery."
+                raise HogQLQueryError(msg, start=node.right.start, end=node.right.end)
+            if op == "in":
+                return f"coalesce({left} IN {right}, FALSE)"
+            # HogQL keeps NULL x in `x NOT IN (…)`
+            return f"({left} IS NULL OR coalesce({left} NOT IN {right}, FALSE))"
+        right = self.expr(node.right)
+        match op:
+            case "==" | "=":
+                return f"({left} IS NOT DISTINCT FROM {right})"
+            case "!=":
+                return f"({left} IS DISTINCT FROM {right})"
+            case "<" | ">" | "<=" | ">=":
+                return f"coalesce({left} {_ORDERED[op]} {right}, FALSE)"
+            case "like" | "ilike" | "not like" | "not ilike":
+                return f"coalesce({left} {op.upper()} {right}, FALSE)"
+            case "=~":
+                return f"coalesce(regexp_matches({left}, {right}), FALSE)"
+            case "!~":
+                return f"(NOT coalesce(regexp_matches({left}, {right}), FALSE))"
+        msg = f"Operator {node.op} is not supported by this gateway yet."
+        raise HogQLUnsupported(msg, start=node.start, end=node.end)

@@ -1,0 +1,184 @@
+"""The analytics store (DuckDB) and the one place HogQL translations run. The only hogql module
+that imports duckdb.
+
+Defence in depth behind the allow-list: the connection refuses external access (files, URLs),
+never installs or loads extensions, and its configuration is locked; each query runs on its own
+cursor in a worker thread, is interrupted at its timeout, and returns at most a row cap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import decimal
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import duckdb
+from aiohttp import web
+
+from gateway.hogql import Translation
+from gateway.hogql.errors import HogQLQueryError
+
+SCHEMA: Final = (
+    """CREATE TABLE IF NOT EXISTS events (
+        project_id BIGINT NOT NULL, uuid UUID NOT NULL, event VARCHAR NOT NULL,
+        properties JSON, timestamp TIMESTAMPTZ NOT NULL, distinct_id VARCHAR NOT NULL,
+        elements_chain VARCHAR, created_at TIMESTAMPTZ NOT NULL, person_id UUID)""",
+    """CREATE TABLE IF NOT EXISTS persons (
+        project_id BIGINT NOT NULL, id UUID NOT NULL, created_at TIMESTAMPTZ NOT NULL,
+        properties JSON, is_identified BOOLEAN NOT NULL DEFAULT FALSE)""",
+)
+HARDENING: Final = (
+    "SET TimeZone = 'UTC'",
+    "SET enable_external_access = false",
+    "SET autoinstall_known_extensions = false",
+    "SET autoload_known_extensions = false",
+    "SET lock_configuration = true",
+)
+# DuckDB result type → ClickHouse type name (what PostHog reports in `types`)
+_TYPES: Final = {
+    "BIGINT": "Int64",
+    "INTEGER": "Int64",
+    "HUGEINT": "Int64",
+    "SMALLINT": "Int64",
+    "TINYINT": "Int64",
+    "UBIGINT": "UInt64",
+    "DOUBLE": "Float64",
+    "FLOAT": "Float64",
+    "VARCHAR": "String",
+    "JSON": "String",
+    "BOOLEAN": "Bool",
+    "DATE": "Date",
+    "UUID": "UUID",
+    "TIMESTAMP WITH TIME ZONE": "DateTime64(6, 'UTC')",
+    "TIMESTAMP": "DateTime64(6, 'UTC')",
+}
+
+
+def clickhouse_type(duckdb_type: str) -> str:
+    if duckdb_type.endswith("[]"):
+        return f"Array({clickhouse_type(duckdb_type[:-2])})"
+    if duckdb_type.startswith("DECIMAL"):
+        return "Float64"
+    return _TYPES.get(duckdb_type, "String")
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.UTC)
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, list):
+        return [_cell(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueryResult:
+    columns: list[str]
+    types: list[str]
+    rows: list[list[Any]]
+    has_more: bool
+
+
+class AnalyticsStore:
+    """One DuckDB database (a file in the data directory, or in memory for tests)."""
+
+    def __init__(
+        self, path: Path | None, *, timeout_s: float = 30.0, max_rows: int = 50_000
+    ) -> None:
+        try:
+            self._conn = duckdb.connect(":memory:" if path is None else str(path))
+        except duckdb.IOException as err:
+            msg = f"The analytics store {path} is in use by another process ({err})."
+            raise RuntimeError(msg) from err
+        for statement in SCHEMA:
+            self._conn.execute(statement)
+        # DuckDB shares one database instance per file within a process: a second store on the
+        # same file finds it already hardened and locked; it checks rather than re-applies.
+        locked = self._conn.execute("SELECT current_setting('lock_configuration')").fetchone()
+        if not (locked and locked[0]):
+            for statement in HARDENING:
+                self._conn.execute(statement)
+        external = self._conn.execute("SELECT current_setting('enable_external_access')").fetchone()
+        assert external is not None and external[0] is False, "analytics store not hardened"
+        self._timeout = timeout_s
+        self._max_rows = max_rows
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def insert_events(self, project_id: int, events: Iterable[dict[str, Any]]) -> int:
+        rows = [
+            (
+                project_id,
+                e["uuid"],
+                e["event"],
+                e["properties"],
+                e["timestamp"],
+                e["distinct_id"],
+                e.get("elements_chain"),
+                e.get("created_at", e["timestamp"]),
+                e.get("person_id"),
+            )
+            for e in events
+        ]
+        cursor = self._conn.cursor()
+        cursor.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        return len(rows)
+
+    def _run(self, translation: Translation) -> QueryResult:
+        cursor = self._conn.cursor()
+        try:
+            cursor.execute(translation.sql, translation.params)
+            limit = min(translation.row_cap, self._max_rows)
+            fetched = cursor.fetchmany(limit + 1)
+            description = cursor.description or []
+        except duckdb.InterruptException as err:
+            msg = f"The query took longer than {self._timeout:g} s and was stopped."
+            raise HogQLQueryError(msg) from err
+        except duckdb.Error as err:
+            # Translation errors are caught before; what DuckDB still refuses (types, overflow)
+            # is the query's fault, reported without internals.
+            msg = f"The query could not be run: {str(err).splitlines()[0][:300]}"
+            raise HogQLQueryError(msg) from err
+        finally:
+            cursor.close()
+        return QueryResult(
+            columns=[d[0] for d in description],
+            types=[clickhouse_type(str(d[1])) for d in description],
+            rows=[[_cell(v) for v in row] for row in fetched[:limit]],
+            has_more=len(fetched) > limit,
+        )
+
+    async def run(self, translation: Translation) -> QueryResult:
+        loop = asyncio.get_running_loop()
+        task = asyncio.ensure_future(asyncio.to_thread(self._run, translation))
+        timer = loop.call_later(self._timeout, self._conn.interrupt)
+        try:
+            return await task
+        finally:
+            timer.cancel()
+
+
+async def analytics_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Open the analytics store for the app's lifetime."""
+    from gateway.keys import ANALYTICS_KEY, SETTINGS_KEY  # noqa: PLC0415 - keys imports us
+
+    settings = app[SETTINGS_KEY]
+    store = AnalyticsStore(
+        settings.data_dir / "analytics.duckdb", timeout_s=settings.hogql_timeout_s
+    )
+    app[ANALYTICS_KEY] = store
+    yield
+    store.close()

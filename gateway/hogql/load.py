@@ -1,0 +1,100 @@
+"""Data in: PostHog-shaped events from JSON Lines, and synthetic demo events.
+
+`read_events` validates row by row: a bad row is reported with its line number and skipped,
+good rows are kept. Timestamps are ISO 8601 (naive means UTC).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+_BROWSERS: Final = ("Chrome", "Firefox", "Safari", "Edge")
+_OS: Final = ("Mac OS X", "Windows", "Linux", "iOS", "Android")
+_PATHS: Final = ("/", "/pricing", "/docs", "/blog", "/signup", "/login", "/product")
+_EVENTS: Final = (("$pageview", 70), ("$autocapture", 15), ("signed_up", 3), ("$pageleave", 12))
+
+
+@dataclass(frozen=True, kw_only=True)
+class BadRow:
+    line: int
+    reason: str
+
+
+def _timestamp(value: Any) -> dt.datetime:
+    parsed = dt.datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
+
+
+def parse_event(raw: Any) -> dict[str, Any]:
+    """One event in PostHog's export shape → a row; ValueError says what is wrong."""
+    if not isinstance(raw, dict):
+        msg = "not a JSON object"
+        raise ValueError(msg)
+    for name in ("event", "distinct_id", "timestamp"):
+        if not isinstance(raw.get(name), str) or not raw[name]:
+            msg = f"`{name}` must be a non-empty string"
+            raise ValueError(msg)
+    properties = raw.get("properties", {})
+    if not isinstance(properties, dict):
+        msg = "`properties` must be an object"
+        raise ValueError(msg)
+    timestamp = _timestamp(raw["timestamp"])
+    return {
+        "uuid": str(uuid.UUID(str(raw["uuid"]))) if raw.get("uuid") else str(uuid.uuid4()),
+        "event": raw["event"],
+        "distinct_id": raw["distinct_id"],
+        "properties": json.dumps(properties),
+        "timestamp": timestamp,
+        "created_at": timestamp,
+        "elements_chain": raw.get("elements_chain"),
+    }
+
+
+def read_events(path: Path, bad: list[BadRow]) -> Iterator[dict[str, Any]]:
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield parse_event(json.loads(line))
+            except (ValueError, TypeError) as err:
+                bad.append(BadRow(line=number, reason=str(err)))
+
+
+def demo_events(
+    count: int, *, seed: int = 7, now: dt.datetime | None = None
+) -> Iterator[dict[str, Any]]:
+    """Plausible product analytics: users with sessions of pageviews over the last 30 days."""
+    rng = random.Random(seed)  # noqa: S311 - demo data, not security
+    end = now or dt.datetime.now(dt.UTC)
+    users = [f"user-{i}" for i in range(max(1, count // 40))]
+    names = [name for name, _ in _EVENTS]
+    weights = [weight for _, weight in _EVENTS]
+    for _ in range(count):
+        user = rng.choice(users)
+        timestamp = end - dt.timedelta(seconds=rng.randint(0, 30 * 86400))
+        path = rng.choice(_PATHS)
+        yield {
+            "uuid": str(uuid.UUID(int=rng.getrandbits(128))),
+            "event": rng.choices(names, weights)[0],
+            "distinct_id": user,
+            "properties": json.dumps(
+                {
+                    "$browser": _BROWSERS[hash(user) % len(_BROWSERS)],
+                    "$os": _OS[hash(user[::-1]) % len(_OS)],
+                    "$current_url": f"https://example.com{path}",
+                    "$pathname": path,
+                    "$session_id": f"{user}-{timestamp:%Y%m%d}",
+                    "plan": rng.choice(["free", "pro", "enterprise", None]),
+                }
+            ),
+            "timestamp": timestamp,
+            "created_at": timestamp,
+        }

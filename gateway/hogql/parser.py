@@ -1,0 +1,196 @@
+"""HogQL text → typed AST, through PostHog's own parser (`hogql-parser-rs`).
+
+Anything the parser accepts that this module does not know (a node kind, or a clause such as
+CTEs or ARRAY JOIN) is refused as unsupported with its span: a query is never run with part of
+it silently dropped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+import hogql_parser_rs
+
+from gateway.hogql import ast
+from gateway.hogql.errors import HogQLQueryError, HogQLSyntaxError, HogQLUnsupported
+
+_SELECT_KEYS: Final = {
+    "node",
+    "start",
+    "end",
+    "select",
+    "distinct",
+    "select_from",
+    "where",
+    "group_by",
+    "having",
+    "order_by",
+    "limit",
+    "offset",
+}
+_JOIN_KEYS: Final = {
+    "node",
+    "start",
+    "end",
+    "table",
+    "alias",
+    "join_type",
+    "constraint",
+    "next_join",
+    "table_args",
+}
+
+
+def _offset(value: Any) -> int | None:
+    return value.get("offset") if isinstance(value, dict) else None
+
+
+def _span(raw: Mapping[str, Any]) -> dict[str, Any]:
+    return {"start": _offset(raw.get("start")), "end": _offset(raw.get("end"))}
+
+
+class _Builder:
+    """Converts the parser's JSON dicts; `values` fill `{placeholders}`."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self._values = values
+        self._kinds: dict[str, Callable[[dict[str, Any]], ast.Expr]] = {
+            "Constant": lambda r: ast.Constant(value=r.get("value"), **_span(r)),
+            "Field": lambda r: ast.Field(chain=list(r["chain"]), **_span(r)),
+            "Call": self._call,
+            "Alias": lambda r: ast.Alias(alias=r["alias"], expr=self.expr(r["expr"]), **_span(r)),
+            "CompareOperation": lambda r: ast.CompareOperation(
+                op=r["op"], left=self.expr(r["left"]), right=self.expr(r["right"]), **_span(r)
+            ),
+            "ArithmeticOperation": lambda r: ast.ArithmeticOperation(
+                op=r["op"], left=self.expr(r["left"]), right=self.expr(r["right"]), **_span(r)
+            ),
+            "And": lambda r: ast.And(exprs=self.exprs(r["exprs"]), **_span(r)),
+            "Or": lambda r: ast.Or(exprs=self.exprs(r["exprs"]), **_span(r)),
+            "Not": lambda r: ast.Not(expr=self.expr(r["expr"]), **_span(r)),
+            "BetweenExpr": lambda r: ast.BetweenExpr(
+                expr=self.expr(r["expr"]),
+                low=self.expr(r["low"]),
+                high=self.expr(r["high"]),
+                negated=bool(r.get("negated")),
+                **_span(r),
+            ),
+            "Tuple": lambda r: ast.Tuple(exprs=self.exprs(r["exprs"]), **_span(r)),
+            "Array": lambda r: ast.Array(exprs=self.exprs(r["exprs"]), **_span(r)),
+            "ArrayAccess": lambda r: ast.ArrayAccess(
+                array=self.expr(r["array"]), property=self.expr(r["property"]), **_span(r)
+            ),
+            "Placeholder": self._placeholder,
+            "SelectQuery": self.select,
+            "SelectSetQuery": self.select_set,
+        }
+
+    def expr(self, raw: dict[str, Any]) -> ast.Expr:
+        kind = raw.get("node")
+        build = self._kinds.get(str(kind))
+        if build is None:
+            msg = f"{kind} is not supported by this gateway yet."
+            raise HogQLUnsupported(msg, **_span(raw))
+        return build(raw)
+
+    def exprs(self, raws: list[dict[str, Any]] | None) -> list[ast.Expr]:
+        return [self.expr(r) for r in raws or []]
+
+    def _call(self, raw: dict[str, Any]) -> ast.Call:
+        params = raw.get("params")
+        return ast.Call(
+            name=raw["name"],
+            args=self.exprs(raw.get("args")),
+            params=None if params is None else self.exprs(params),
+            distinct=bool(raw.get("distinct")),
+            **_span(raw),
+        )
+
+    def _placeholder(self, raw: dict[str, Any]) -> ast.Expr:
+        inner = raw.get("expr") or {}
+        chain = inner.get("chain") or []
+        name = ".".join(str(part) for part in chain)
+        if name == "filters":
+            return ast.Constant(value=True, **_span(raw))
+        if name in self._values:
+            return ast.Constant(value=self._values[name], **_span(raw))
+        msg = f"Placeholder {{{name}}} is not available in this context."
+        raise HogQLQueryError(msg, **_span(raw))
+
+    def select(self, raw: dict[str, Any]) -> ast.SelectQuery:
+        extra = set(raw) - _SELECT_KEYS
+        if extra:
+            msg = f"{', '.join(sorted(extra))} is not supported by this gateway yet."
+            raise HogQLUnsupported(msg, **_span(raw))
+        order_by = [
+            ast.OrderExpr(expr=self.expr(o["expr"]), order=o.get("order", "ASC"), **_span(o))
+            for o in raw.get("order_by") or []
+        ]
+        return ast.SelectQuery(
+            select=self.exprs(raw.get("select")),
+            distinct=bool(raw.get("distinct")),
+            select_from=self._join(raw["select_from"]) if raw.get("select_from") else None,
+            where=self.expr(raw["where"]) if raw.get("where") else None,
+            group_by=self.exprs(raw.get("group_by")) or None,
+            having=self.expr(raw["having"]) if raw.get("having") else None,
+            order_by=order_by or None,
+            limit=self.expr(raw["limit"]) if raw.get("limit") else None,
+            offset=self.expr(raw["offset"]) if raw.get("offset") else None,
+            **_span(raw),
+        )
+
+    def select_set(self, raw: dict[str, Any]) -> ast.SelectSetQuery:
+        initial = self.expr(raw["initial_select_query"])
+        assert isinstance(initial, ast.SelectQuery | ast.SelectSetQuery)
+        rest = []
+        for node in raw.get("subsequent_select_queries") or []:
+            query = self.expr(node["select_query"])
+            assert isinstance(query, ast.SelectQuery | ast.SelectSetQuery)
+            rest.append((str(node["set_operator"]), query))
+        return ast.SelectSetQuery(initial=initial, subsequent=rest, **_span(raw))
+
+    def _join(self, raw: dict[str, Any]) -> ast.JoinExpr:
+        extra = set(raw) - _JOIN_KEYS
+        if extra:
+            msg = f"{', '.join(sorted(extra))} in FROM is not supported by this gateway yet."
+            raise HogQLUnsupported(msg, **_span(raw))
+        table = raw.get("table")
+        built: Any = None
+        if table is not None:
+            built = self.expr(table)
+            if raw.get("table_args") is not None:
+                assert isinstance(built, ast.Field)
+                built = ast.Call(
+                    name=str(built.chain[0]), args=self.exprs(raw["table_args"]), **_span(raw)
+                )
+        constraint = raw.get("constraint")
+        if constraint is not None and constraint.get("constraint_type", "ON") != "ON":
+            msg = "Only JOIN … ON is supported by this gateway yet."
+            raise HogQLUnsupported(msg, **_span(constraint))
+        return ast.JoinExpr(
+            table=built,
+            alias=raw.get("alias"),
+            join_type=raw.get("join_type"),
+            constraint=self.expr(constraint["expr"]) if constraint else None,
+            next_join=self._join(raw["next_join"]) if raw.get("next_join") else None,
+            **_span(raw),
+        )
+
+
+def parse_select(
+    query: str, values: Mapping[str, Any] | None = None
+) -> ast.SelectQuery | ast.SelectSetQuery:
+    """Parse one SELECT (or UNION/INTERSECT/EXCEPT); anything else is a syntax error."""
+    raw = json.loads(hogql_parser_rs.parse_select_json(query))
+    if raw.get("error"):
+        message = str(raw.get("message", "Syntax error"))
+        if raw.get("type") == "NotImplementedError":
+            raise HogQLSyntaxError(message, **_span(raw))
+        raise HogQLSyntaxError(message, **_span(raw))
+    tree = _Builder(values or {}).expr(raw)
+    if not isinstance(tree, ast.SelectQuery | ast.SelectSetQuery):
+        msg = "Only SELECT queries can be run."
+        raise HogQLSyntaxError(msg, start=tree.start, end=tree.end)
+    return tree

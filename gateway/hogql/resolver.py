@@ -1,0 +1,333 @@
+"""Meaning: which table each name refers to, which column or JSON path each field is, which
+function each call is. Every decision the printer needs is made here and recorded by node.
+
+Scopes are per SELECT: the tables of its FROM (by alias) and its own select aliases. Fields
+resolve only within their own SELECT (correlated subqueries are not supported yet).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from gateway.hogql import ast
+from gateway.hogql.errors import HogQLQueryError, HogQLUnsupported
+from gateway.hogql.functions import Function, lookup
+from gateway.hogql.schema import RESERVED, TABLES, Table
+
+MAX_NUMBERS: Final = 100_000_000
+JOIN_TYPES: Final = {
+    "JOIN": "JOIN",
+    "INNER JOIN": "INNER JOIN",
+    "LEFT JOIN": "LEFT JOIN",
+    "LEFT OUTER JOIN": "LEFT JOIN",
+    "RIGHT JOIN": "RIGHT JOIN",
+    "RIGHT OUTER JOIN": "RIGHT JOIN",
+    "FULL OUTER JOIN": "FULL OUTER JOIN",
+    "FULL JOIN": "FULL OUTER JOIN",
+    "CROSS JOIN": "CROSS JOIN",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Column:
+    alias: str
+    name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class JsonPath:
+    alias: str
+    column: str
+    path: tuple[str | int, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SelectAlias:
+    name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Star:
+    pass
+
+
+type FieldMeaning = Column | JsonPath | SelectAlias | Star
+
+
+@dataclass(kw_only=True)
+class Source:
+    """One FROM entry: a stored table, `numbers(…)`, or a subquery with its output names."""
+
+    alias: str
+    table: Table | None = None
+    numbers: tuple[int, int] | None = None
+    subquery_columns: list[str] | None = None
+
+    def has(self, name: str) -> bool:
+        if self.table is not None:
+            return name in self.table.columns or name in self.table.virtual
+        if self.numbers is not None:
+            return name == "number"
+        return name in (self.subquery_columns or [])
+
+
+@dataclass(kw_only=True)
+class Resolution:
+    fields: dict[int, FieldMeaning] = field(default_factory=dict)
+    calls: dict[int, tuple[str, Function]] = field(default_factory=dict)
+    sources: dict[int, Source] = field(default_factory=dict)
+    joins: dict[int, str] = field(default_factory=dict)
+
+
+def _error(message: str, node: ast.Node) -> HogQLQueryError:
+    return HogQLQueryError(message, start=node.start, end=node.end)
+
+
+def _star_names(join: ast.JoinExpr | None) -> list[str]:
+    """What `*` stands for over a FROM: every source's columns, in order."""
+    names: list[str] = []
+    while join is not None:
+        table = join.table
+        if isinstance(table, ast.SelectQuery | ast.SelectSetQuery):
+            names += output_names(table)
+        elif isinstance(table, ast.Call) and table.name == "numbers":
+            names.append("number")
+        elif isinstance(table, ast.Field) and str(table.chain[0]) in TABLES:
+            names += list(TABLES[str(table.chain[0])].columns)
+        join = join.next_join
+    return names
+
+
+def output_names(query: ast.SelectQuery | ast.SelectSetQuery) -> list[str]:
+    if isinstance(query, ast.SelectSetQuery):
+        return output_names(query.initial)
+    names = []
+    for item in query.select:
+        if isinstance(item, ast.Alias):
+            names.append(item.alias)
+        elif isinstance(item, ast.Field) and item.chain == ["*"]:
+            names += _star_names(query.select_from)
+        elif isinstance(item, ast.Field):
+            names.append(str(item.chain[-1]))
+        else:
+            names.append("")
+    return names
+
+
+class Resolver:
+    def __init__(self) -> None:
+        self.result = Resolution()
+
+    def query(self, node: ast.SelectQuery | ast.SelectSetQuery) -> None:
+        if isinstance(node, ast.SelectSetQuery):
+            self.query(node.initial)
+            for _, member in node.subsequent:
+                self.query(member)
+            return
+        sources = self._from(node.select_from) if node.select_from else []
+        aliases = {i.alias for i in node.select if isinstance(i, ast.Alias)}
+        scope = _Scope(sources=sources, aliases=aliases)
+        for item in node.select:
+            self.expr(item, scope, allow_star=True)
+        for part in (node.where, node.having, node.limit, node.offset):
+            if part is not None:
+                self.expr(part, scope)
+        for item in node.group_by or []:
+            self.expr(item, scope)
+        for order in node.order_by or []:
+            self.expr(order.expr, scope)
+
+    def _from(self, join: ast.JoinExpr) -> list[Source]:
+        sources: list[Source] = []
+        current: ast.JoinExpr | None = join
+        while current is not None:
+            source = self._source(current)
+            if any(s.alias == source.alias for s in sources):
+                msg = f"Table alias '{source.alias}' is used twice."
+                raise _error(msg, current)
+            sources.append(source)
+            self.result.sources[id(current)] = source
+            if current is not join:
+                join_type = (current.join_type or "JOIN").upper()
+                if join_type not in JOIN_TYPES:
+                    msg = f"{join_type} is not supported by this gateway yet."
+                    raise HogQLUnsupported(msg, start=current.start, end=current.end)
+                self.result.joins[id(current)] = JOIN_TYPES[join_type]
+            current = current.next_join
+        scope = _Scope(sources=sources, aliases=set())
+        current = join
+        while current is not None:
+            if current.constraint is not None:
+                self.expr(current.constraint, scope)
+            current = current.next_join
+        return sources
+
+    def _source(self, join: ast.JoinExpr) -> Source:
+        table = join.table
+        if isinstance(table, ast.SelectQuery | ast.SelectSetQuery):
+            self.query(table)
+            if not join.alias:
+                msg = "A subquery in FROM needs an alias."
+                raise _error(msg, join)
+            return Source(alias=join.alias, subquery_columns=output_names(table))
+        if isinstance(table, ast.Call) and table.name == "numbers":
+            return Source(alias=join.alias or "numbers", numbers=self._numbers(table))
+        if isinstance(table, ast.Field) and len(table.chain) == 1:
+            name = str(table.chain[0])
+            stored = TABLES.get(name)
+            if stored is None:
+                msg = f"Unknown table `{name}`."
+                raise _error(msg, table)
+            return Source(alias=join.alias or name, table=stored)
+        msg = "Unknown table."
+        raise _error(msg, join)
+
+    def _numbers(self, call: ast.Call) -> tuple[int, int]:
+        values = []
+        for arg in call.args:
+            if (
+                not isinstance(arg, ast.Constant)
+                or isinstance(arg.value, bool)
+                or not isinstance(arg.value, int)
+            ):
+                msg = "numbers() takes integer constants."
+                raise _error(msg, arg)
+            values.append(arg.value)
+        if len(values) not in (1, 2):
+            msg = "numbers() takes numbers(n) or numbers(start, n)."
+            raise _error(msg, call)
+        start, count = (0, values[0]) if len(values) == 1 else (values[0], values[1])
+        if not 0 <= count <= MAX_NUMBERS:
+            msg = f"numbers() is limited to {MAX_NUMBERS} rows."
+            raise _error(msg, call)
+        return start, count
+
+    def expr(self, node: ast.Expr, scope: _Scope, *, allow_star: bool = False) -> None:
+        match node:
+            case ast.Field():
+                self.result.fields[id(node)] = scope.field(node, allow_star=allow_star)
+            case ast.ArrayAccess(array=array, property=ast.Constant(value=str() as key)):
+                self.expr(array, scope)
+                meaning = self.result.fields.get(id(array))
+                if not isinstance(meaning, JsonPath):
+                    msg = "Only properties['key'] style access is supported here."
+                    raise HogQLUnsupported(msg, start=node.start, end=node.end)
+                self.result.fields[id(node)] = JsonPath(
+                    alias=meaning.alias, column=meaning.column, path=(*meaning.path, key)
+                )
+            case ast.Call():
+                if node.params:
+                    msg = f"Parametric {node.name}(…)(…) is not supported by this gateway yet."
+                    raise HogQLUnsupported(msg, start=node.start, end=node.end)
+                name, function = scope_lookup(node)
+                if not function.min_args <= len(node.args) <= function.max_args:
+                    wanted = str(function.min_args)
+                    if function.max_args != function.min_args:
+                        wanted += f" to {function.max_args}"
+                    msg = f"Function '{name}' takes {wanted} arguments, got {len(node.args)}."
+                    raise _error(msg, node)
+                self.result.calls[id(node)] = (name, function)
+                for arg in node.args:
+                    self.expr(arg, scope)
+            case ast.SelectQuery() | ast.SelectSetQuery():
+                self.query(node)
+            case _:
+                for child in _children(node):
+                    self.expr(child, scope)
+
+
+def scope_lookup(node: ast.Call) -> tuple[str, Function]:
+    return lookup(node.name, start=node.start, end=node.end)
+
+
+def _children(node: ast.Expr) -> list[ast.Expr]:
+    match node:
+        case ast.Alias(expr=expr) | ast.Not(expr=expr):
+            return [expr]
+        case (
+            ast.CompareOperation(left=left, right=right)
+            | ast.ArithmeticOperation(left=left, right=right)
+        ):
+            return [left, right]
+        case (
+            ast.And(exprs=exprs)
+            | ast.Or(exprs=exprs)
+            | ast.Tuple(exprs=exprs)
+            | ast.Array(exprs=exprs)
+        ):
+            return list(exprs)
+        case ast.BetweenExpr(expr=expr, low=low, high=high):
+            return [expr, low, high]
+        case ast.Constant():
+            return []
+        case ast.ArrayAccess():
+            msg = "Array access is not supported by this gateway yet."
+            raise HogQLUnsupported(msg, start=node.start, end=node.end)
+    msg = f"{type(node).__name__} is not supported by this gateway yet."
+    raise HogQLUnsupported(msg, start=node.start, end=node.end)
+
+
+@dataclass(kw_only=True)
+class _Scope:
+    sources: list[Source]
+    aliases: set[str]
+
+    def field(self, node: ast.Field, *, allow_star: bool) -> FieldMeaning:
+        chain = node.chain
+        first = str(chain[0])
+        if first == "*" and len(chain) == 1:
+            if not allow_star:
+                msg = "* is only allowed in SELECT."
+                raise _error(msg, node)
+            return Star()
+        if first in RESERVED:
+            msg = f"{first} is not selectable."
+            raise _error(msg, node)
+        by_alias = [s for s in self.sources if s.alias == first]
+        if by_alias and len(chain) > 1:
+            return self._in(
+                by_alias[0], [str(c) if isinstance(c, str) else c for c in chain[1:]], node
+            )
+        owners = [s for s in self.sources if s.has(first)]
+        if len(owners) > 1:
+            msg = f"Ambiguous field `{first}`: qualify it with a table alias."
+            raise _error(msg, node)
+        if owners:
+            return self._in(owners[0], list(chain), node)
+        if first in self.aliases and len(chain) == 1:
+            return SelectAlias(name=first)
+        msg = f"Unable to resolve field: {first}"
+        raise _error(msg, node)
+
+    def _in(self, source: Source, chain: list[Any], node: ast.Field) -> FieldMeaning:
+        name = str(chain[0])
+        if name in RESERVED:
+            msg = f"{name} is not selectable."
+            raise _error(msg, node)
+        if source.table is not None:
+            table = source.table
+            if name in table.virtual and len(chain) == 1:
+                column, key = table.virtual[name]
+                return JsonPath(alias=source.alias, column=column, path=(key,))
+            if name not in table.columns:
+                msg = f"Field `{name}` does not exist on table `{table.name}`."
+                raise _error(msg, node)
+            if name in table.json_columns:
+                return JsonPath(alias=source.alias, column=name, path=tuple(chain[1:]))
+            if len(chain) == 1:
+                return Column(alias=source.alias, name=name)
+            if name not in table.json_columns:
+                msg = f"`{name}` has no fields."
+                raise _error(msg, node)
+            return JsonPath(alias=source.alias, column=name, path=tuple(chain[1:]))
+        if not source.has(name) or len(chain) > 1:
+            msg = f"Unable to resolve field: {'.'.join(map(str, chain))}"
+            raise _error(msg, node)
+        return Column(alias=source.alias, name=name)
+
+
+def resolve(tree: ast.SelectQuery | ast.SelectSetQuery) -> Resolution:
+    resolver = Resolver()
+    resolver.query(tree)
+    return resolver.result

@@ -1,0 +1,59 @@
+"""An in-memory analytics store with two projects' events, and a way to run HogQL on it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+
+import pytest
+
+from gateway.hogql import translate
+from gateway.hogql.execute import AnalyticsStore
+
+T0 = dt.datetime(2026, 11, 23, 10, 30, tzinfo=dt.UTC)  # a Monday
+
+
+def _event(event, distinct_id, properties, hours=0.0):
+    return {
+        "uuid": str(uuid.uuid4()),
+        "event": event,
+        "distinct_id": distinct_id,
+        "properties": json.dumps(properties),
+        "timestamp": T0 + dt.timedelta(hours=hours),
+    }
+
+
+@pytest.fixture
+def analytics():
+    store = AnalyticsStore(None, timeout_s=5)
+    store.insert_events(
+        1,
+        [
+            _event(
+                "$pageview",
+                "alice",
+                {
+                    "$browser": "Chrome",
+                    "price": 49.5,
+                    "ok": True,
+                    "nothing": None,
+                    "obj": {"a": [1, 2]},
+                    "empty": "",
+                },
+            ),
+            _event("$pageview", "bob", {"$browser": "Firefox", "$os": "Linux"}, hours=30),
+            _event("signed_up", "alice", {"$browser": "Chrome", "plan": "pro"}, hours=50),
+        ],
+    )
+    store.insert_events(2, [_event("secret", "mallory", {"token": "s3cret"})])
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def run(analytics):
+    async def run(query, project_id=1, **values):
+        return await analytics.run(translate(query, project_id=project_id, values=values))
+
+    return run

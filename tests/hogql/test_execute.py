@@ -1,0 +1,104 @@
+"""HogQL run on DuckDB, asserting on rows: PostHog's semantics, not SQL strings."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.hogql import HogQLQueryError
+
+
+async def test_property_semantics(run):
+    result = await run(
+        "select properties.$browser, properties.price, properties.ok, properties.nothing,"
+        " properties.obj, properties.empty, properties.missing, properties['$browser'],"
+        " properties.obj.a from events where distinct_id = 'alice' and event = '$pageview'"
+    )
+    assert result.rows == [
+        ["Chrome", "49.5", "true", None, '{"a":[1,2]}', "", None, "Chrome", "[1,2]"]
+    ]
+    assert result.types[0] == "String"
+
+
+async def test_null_safe_comparisons(run):
+    result = await run(
+        "select null = null, 1 != null, null < 1, null not in (1, 2), "
+        "null in (1), 1 between null and 3"
+    )
+    assert result.rows == [[True, True, False, True, False, False]]
+
+
+async def test_clickhouse_function_semantics(run):
+    result = await run(
+        "select length('é'), toDayOfWeek(toDate('2026-11-29')), 1 / 2, intDiv(7, 2),"
+        " concat('a', null, 'b'), toInt('x'), toFloat('1.5'), if(1 > 2, 'y', 'n'),"
+        " toStartOfMonth(toDate('2026-11-26'))"
+    )
+    assert result.rows == [[2, 7, 0.5, 3, "ab", None, 1.5, "n", "2026-11-01"]]
+    assert result.types[-1] == "Date"
+
+
+async def test_aggregates_group_by_properties(run):
+    result = await run(
+        "select properties.$browser as b, count() as c, uniq(distinct_id)"
+        " from events group by properties.$browser order by b"
+    )
+    assert result.columns == ["b", "c", "uniq(distinct_id)"]
+    assert result.rows == [["Chrome", 2, 1], ["Firefox", 1, 1]]
+    assert result.types == ["String", "Int64", "Int64"]
+
+
+async def test_date_buckets_and_timestamps(run):
+    result = await run(
+        "select toStartOfDay(timestamp) as day, count() from events group by day order by day"
+    )
+    assert result.rows == [
+        ["2026-11-23T00:00:00Z", 1],
+        ["2026-11-24T00:00:00Z", 1],
+        ["2026-11-25T00:00:00Z", 1],
+    ]
+    assert result.types[0] == "DateTime64(6, 'UTC')"
+
+
+async def test_unaliased_columns_are_named_as_written(run):
+    result = await run("select count(), event from events group by event order by event")
+    assert result.columns == ["count()", "event"]
+
+
+async def test_limit_defaults_caps_and_has_more(run):
+    result = await run("select number from numbers(250)")
+    assert (len(result.rows), result.has_more) == (100, True)
+    result = await run("select number from numbers(100)")
+    assert (len(result.rows), result.has_more) == (100, False)
+    result = await run("select number from numbers(120) limit 110")
+    assert len(result.rows) == 110
+    result = await run("select number from numbers(60000) limit 55000")
+    assert len(result.rows) == 50_000, "explicit limits are capped at 50000"
+
+
+async def test_union_members_each_get_the_default_limit(run):
+    result = await run("select number from numbers(150) union all select number from numbers(150)")
+    assert len(result.rows) == 200, "100 from each member"
+    result = await run(
+        "select number from numbers(150) union all select number from numbers(150) limit 1000"
+    )
+    assert len(result.rows) == 250, "100 from the first, the second's own LIMIT applies"
+
+
+async def test_joins_and_subqueries(run):
+    result = await run(
+        "select e.distinct_id, s.n from events e"
+        " inner join (select distinct_id, count() as n from events group by distinct_id) s"
+        " on e.distinct_id = s.distinct_id where e.event = 'signed_up'"
+    )
+    assert result.rows == [["alice", 2]]
+
+
+async def test_placeholders_are_bound_values(run):
+    result = await run("select count() from events where event = {name}", name="$pageview")
+    assert result.rows == [[2]]
+
+
+async def test_query_errors_from_duckdb_are_400_without_internals(run):
+    with pytest.raises(HogQLQueryError) as info:
+        await run("select toDate(1) + 'x'")
+    assert "could not be run" in info.value.detail
