@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import random
 import uuid
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
