@@ -88,8 +88,9 @@ def demo_events(
             "distinct_id": user,
             "properties": json.dumps(
                 {
-                    "$browser": _BROWSERS[hash(user) % len(_BROWSERS)],
-                    "$os": _OS[hash(user[::-1]) % len(_OS)],
+                    # crc32, not hash(): the same seed gives the same data in every process
+                    "$browser": _BROWSERS[zlib.crc32(user.encode()) % len(_BROWSERS)],
+                    "$os": _OS[zlib.crc32(user[::-1].encode()) % len(_OS)],
                     "$current_url": f"https://example.com{path}",
                     "$pathname": path,
                     "$session_id": f"{user}-{timestamp:%Y%m%d}",
