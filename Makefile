@@ -69,6 +69,7 @@ check: lint typecheck test
 bench: install
 	$(PY) bench/http_throughput.py
 	$(PY) bench/collab.py
+	$(PY) bench/hogql.py
 	@if docker info >/dev/null 2>&1; then $(PY) bench/kernels.py && $(PY) bench/dataframe.py; \
 	else echo "bench/kernels.py and bench/dataframe.py skipped: no Docker engine"; fi
 

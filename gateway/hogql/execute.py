@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import duckdb
+import pyarrow as pa
 from aiohttp import web
 
 from gateway.hogql import Translation
@@ -119,22 +120,36 @@ class AnalyticsStore:
         self._conn.close()
 
     def insert_events(self, project_id: int, events: Iterable[dict[str, Any]]) -> int:
-        rows = [
-            (
-                project_id,
-                e["uuid"],
-                e["event"],
-                e["properties"],
-                e["timestamp"],
-                e["distinct_id"],
-                e.get("elements_chain"),
-                e.get("created_at", e["timestamp"]),
-                e.get("person_id"),
-            )
-            for e in events
-        ]
+        """Append events (PostHog's export shape, parsed) as one columnar batch."""
+        rows = list(events)
+        if not rows:
+            return 0
+        batch = pa.table(
+            {
+                "project_id": pa.array([project_id] * len(rows), pa.int64()),
+                "uuid": [str(e["uuid"]) for e in rows],
+                "event": [e["event"] for e in rows],
+                "properties": [e["properties"] for e in rows],
+                "timestamp": pa.array([e["timestamp"] for e in rows], pa.timestamp("us", tz="UTC")),
+                "distinct_id": [e["distinct_id"] for e in rows],
+                "elements_chain": pa.array([e.get("elements_chain") for e in rows], pa.string()),
+                "created_at": pa.array(
+                    [e.get("created_at") or e["timestamp"] for e in rows],
+                    pa.timestamp("us", tz="UTC"),
+                ),
+                "person_id": pa.array([e.get("person_id") for e in rows], pa.string()),
+            }
+        )
         cursor = self._conn.cursor()
-        cursor.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        try:
+            cursor.register("incoming_events", batch)
+            cursor.execute(
+                "INSERT INTO events SELECT project_id, CAST(uuid AS UUID), event, properties,"
+                " timestamp, distinct_id, elements_chain, created_at, CAST(person_id AS UUID)"
+                " FROM incoming_events"
+            )
+        finally:
+            cursor.close()
         return len(rows)
 
     def _run(self, translation: Translation) -> QueryResult:
