@@ -91,6 +91,12 @@ FROM range({n}) t(i)
 """
 
 
+def _plain(value: object) -> object:
+    if hasattr(value, "isoformat"):
+        return value.isoformat().replace("+00:00", "Z")  # type: ignore[union-attr]
+    return value
+
+
 def _translation_ms(rounds: int) -> dict[str, float]:
     out = {}
     for name, (hogql, _) in QUERIES.items():
@@ -116,7 +122,9 @@ async def _end_to_end(store: AnalyticsStore, rounds: int) -> dict[str, tuple[flo
             rows = cursor.execute(sql).fetchall()
             cursor.close()
             direct.append(time.perf_counter() - begin)
-            assert len(rows) == len(result.rows), name
+            expected = sorted(map(repr, ([_plain(v) for v in row] for row in rows)))
+            actual = sorted(map(repr, result.rows))
+            assert expected == actual, f"{name}: HogQL and hand-written SQL disagree"
         out[name] = (statistics.median(direct) * 1000, statistics.median(ours) * 1000)
     return out
 

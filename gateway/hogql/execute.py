@@ -152,8 +152,7 @@ class AnalyticsStore:
             cursor.close()
         return len(rows)
 
-    def _run(self, translation: Translation) -> QueryResult:
-        cursor = self._conn.cursor()
+    def _run(self, translation: Translation, cursor: duckdb.DuckDBPyConnection) -> QueryResult:
         try:
             cursor.execute(translation.sql, translation.params)
             limit = min(translation.row_cap, self._max_rows)
@@ -178,8 +177,9 @@ class AnalyticsStore:
 
     async def run(self, translation: Translation) -> QueryResult:
         loop = asyncio.get_running_loop()
-        task = asyncio.ensure_future(asyncio.to_thread(self._run, translation))
-        timer = loop.call_later(self._timeout, self._conn.interrupt)
+        cursor = self._conn.cursor()  # its own connection: the timer interrupts only this query
+        task = asyncio.ensure_future(asyncio.to_thread(self._run, translation, cursor))
+        timer = loop.call_later(self._timeout, cursor.interrupt)
         try:
             return await task
         finally:

@@ -102,3 +102,22 @@ async def test_query_errors_from_duckdb_are_400_without_internals(run):
     with pytest.raises(HogQLQueryError) as info:
         await run("select toDate(1) + 'x'")
     assert "could not be run" in info.value.detail
+
+
+async def test_a_slow_query_is_stopped_at_the_timeout():
+    from gateway.hogql import translate
+    from gateway.hogql.execute import AnalyticsStore
+
+    store = AnalyticsStore(None, timeout_s=0.5)
+    try:
+        with pytest.raises(HogQLQueryError, match="longer than 0.5 s"):
+            await store.run(
+                translate(
+                    "select count() from numbers(100000000) a cross join numbers(100000000) b",
+                    project_id=1,
+                )
+            )
+        fast = await store.run(translate("select 1", project_id=1))
+        assert fast.rows == [[1]], "the store still answers"
+    finally:
+        store.close()
