@@ -110,7 +110,7 @@ async def test_a_slow_query_is_stopped_at_the_timeout():
 
     store = AnalyticsStore(None, timeout_s=0.5)
     try:
-        with pytest.raises(HogQLQueryError, match="longer than 0.5 s"):
+        with pytest.raises(HogQLQueryError, match=r"longer than 0\.5 s"):
             await store.run(
                 translate(
                     "select count() from numbers(100000000) a cross join numbers(100000000) b",
