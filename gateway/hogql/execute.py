@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import decimal
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from typing import Any, Final
 
 import duckdb
 import pyarrow as pa
+import pyarrow.ipc
 from aiohttp import web
 
 from gateway.hogql import Translation
@@ -174,6 +176,46 @@ class AnalyticsStore:
             rows=[[_cell(v) for v in row] for row in fetched[:limit]],
             has_more=len(fetched) > limit,
         )
+
+    def _run_to_file(
+        self,
+        translation: Translation,
+        cursor: duckdb.DuckDBPyConnection,
+        path: Path,
+        uid: int | None,
+    ) -> int:
+        try:
+            relation = cursor.sql(translation.sql, params=translation.params)
+            table = relation.to_arrow_table() if relation is not None else pa.table({})
+        except duckdb.InterruptException as err:
+            msg = f"The query took longer than {self._timeout:g} s and was stopped."
+            raise HogQLQueryError(msg) from err
+        except duckdb.Error as err:
+            msg = f"The query could not be run: {str(err).splitlines()[0][:300]}"
+            raise HogQLQueryError(msg) from err
+        finally:
+            cursor.close()
+        table = table.slice(0, min(translation.row_cap, self._max_rows))
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        if uid is not None and os.geteuid() == 0:
+            os.chown(path.parent, uid, uid)
+            os.chown(path, uid, uid)
+        return int(table.num_rows)
+
+    async def run_to_file(self, translation: Translation, path: Path, *, uid: int | None) -> int:
+        """Run `translation` and write the rows to `path` as an Arrow IPC stream."""
+        loop = asyncio.get_running_loop()
+        cursor = self._conn.cursor()
+        task = asyncio.ensure_future(
+            asyncio.to_thread(self._run_to_file, translation, cursor, path, uid)
+        )
+        timer = loop.call_later(self._timeout, cursor.interrupt)
+        try:
+            return await task
+        finally:
+            timer.cancel()
 
     async def run(self, translation: Translation) -> QueryResult:
         loop = asyncio.get_running_loop()

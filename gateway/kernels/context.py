@@ -16,10 +16,11 @@ from pathlib import Path
 
 from aiohttp import web
 
+from gateway.hogql.kernel_queries import kernel_query_handler
 from gateway.kernels.errors import KernelStartFailed, SandboxError
 from gateway.kernels.manager import KernelManager, ProvisionerFactory, culling
 from gateway.kernels.provisioner import KernelProvisioner
-from gateway.keys import CLOCK_KEY, KERNELS_KEY, SETTINGS_KEY, STORE_KEY
+from gateway.keys import ANALYTICS_KEY, CLOCK_KEY, KERNELS_KEY, SETTINGS_KEY, STORE_KEY
 from gateway.settings import Settings
 from gateway.store import KernelRecord, Store
 
@@ -102,6 +103,7 @@ async def kernels_ctx(app: web.Application) -> AsyncIterator[None]:
         factory,
         instance_id=instance_id(settings.data_dir),
         records=app[STORE_KEY],
+        bridge=kernel_query_handler(app[ANALYTICS_KEY]),
     )
     app[KERNELS_KEY] = manager
     try:

@@ -22,6 +22,7 @@ from typing import Any, Final, Protocol
 
 from gateway.clock import Clock
 from gateway.kernels.analysis import cell_globals
+from gateway.kernels.bridge import BridgeHandler, KernelBridge
 from gateway.kernels.client import KernelConnection, OnEvent, RawExecution, _noop
 from gateway.kernels.connection import (
     CONTAINER_RUN_DIR,
@@ -79,11 +80,13 @@ class KernelManager:
         *,
         instance_id: str,
         records: KernelRecords | None = None,
+        bridge: BridgeHandler | None = None,
     ) -> None:
         self._settings = settings
         self._clock = clock
         self._factory = factory
         self._records = records
+        self._bridge = bridge
         self.instance_id = instance_id
         self._slots: dict[KernelKey, KernelSlot] = {}
         self._closing = False
@@ -208,6 +211,7 @@ class KernelManager:
             info = read_connection_file(run_dir)
             runtime.connection = self._connection(info, run_dir)
             runtime.watcher = asyncio.create_task(self._watch(runtime))
+            self._start_bridge(runtime, self._settings.kernel_uid)
             await runtime.connection.start(min(10.0, self._settings.kernel_startup_timeout_s))
         except (OSError, ValueError, TimeoutError, KernelDied) as err:
             await self._discard(runtime)
@@ -218,6 +222,16 @@ class KernelManager:
         self._slot(key).runtime = runtime
         _log.info("kernel %s re-attached for %s", runtime.id, key)
         return runtime
+
+    def _start_bridge(self, runtime: KernelRuntime, uid: int | None) -> None:
+        """The channel `hogql_execute()` uses; the project is read from the runtime's key at
+        each request (a pooled kernel gets one when a user takes it)."""
+        if self._bridge is None:
+            return
+        runtime.bridge = KernelBridge(
+            runtime.run_dir, uid=uid, project=lambda: runtime.key.project_id, handler=self._bridge
+        )
+        runtime.bridge.start()
 
     def _connection(self, info: ConnectionInfo, run_dir: Path) -> KernelConnection:
         settings = self._settings
@@ -258,7 +272,7 @@ class KernelManager:
                 run_dir=run_dir,
                 resources=config.resources,
                 labels=self._labels(key, runtime_id),
-                env=self._environment(key),
+                env={**self._environment(key), "GATEWAY_RUN_DIR": runtime.kernel_run_dir},
             )
             await provisioner.launch_kernel(spec, info)
             runtime.timings.started = round(loop.time() - begin, 4)
@@ -266,6 +280,7 @@ class KernelManager:
                 runtime.timings.created = provisioner.created_after_s
             runtime.connection = self._connection(info, run_dir)
             runtime.watcher = asyncio.create_task(self._watch(runtime))
+            self._start_bridge(runtime, uid)
             await runtime.connection.start(settings.kernel_startup_timeout_s)
         except SandboxError as err:
             await self._discard(runtime)
@@ -388,6 +403,8 @@ class KernelManager:
                 await asyncio.wait_for(asyncio.shield(runtime.watcher), 10)
 
     async def _release(self, runtime: KernelRuntime) -> None:
+        if runtime.bridge is not None:
+            runtime.bridge.close()
         if self._records is not None:
             await self._records.forget_kernel(runtime.id)
         if runtime.connection is not None:

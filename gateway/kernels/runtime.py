@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.clock import isoformat
+from gateway.kernels.bridge import KernelBridge
 from gateway.kernels.client import KernelConnection
 from gateway.kernels.provisioner import KernelProvisioner
 from gateway.kernels.types import Resources, Timings
@@ -48,6 +49,7 @@ class KernelRuntime:
     last_error: str | None = None
     timings: Timings = field(default_factory=Timings)
     watcher: asyncio.Task[None] | None = None
+    bridge: KernelBridge | None = None
     stopping: bool = False
 
     @property

@@ -4,6 +4,8 @@
   data frames), returned as JSON through `_repr_json_` so user_expressions carry it structured.
 - Output caps: stdout/stderr keep the first `HEAD` and last `TAIL` characters of each cell's
   output, with a marker in between, so a cell that prints gigabytes never ships them.
+- `hogql_execute(query, placeholders=None, timeout=30)`: HogQL for this notebook's project, as a
+  pandas DataFrame, through a ZMQ socket the gateway binds in the run directory.
 - `export_frame(...)`: a slice of a data frame written as an Arrow IPC stream into the kernel's
   run directory, for `GET kernel/dataframe`. The gateway calls it from a silent execution: the
   execution count does not move and nothing is printed into the notebook.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import os
+import re
 import sys
 from typing import Any
 
@@ -120,6 +123,54 @@ def export_frame(
     )
 
 
+class HogQLError(Exception):
+    """A HogQL query the gateway refused or could not run (the message says why)."""
+
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def hogql_execute(
+    query: str, placeholders: dict[str, Any] | None = None, timeout: float = 30
+) -> Any:
+    """Run HogQL for this notebook's project through the gateway; a pandas DataFrame back.
+
+    `{name}` placeholders not given in `placeholders` are taken from the notebook's globals
+    (strings, numbers, booleans). The request and the Arrow result travel through the kernel's
+    run directory: the sandbox has no network.
+    """
+    import pyarrow as pa  # noqa: PLC0415
+    import zmq  # noqa: PLC0415
+
+    values = dict(placeholders or {})
+    caller = sys._getframe(1).f_globals
+    for name in _PLACEHOLDER.findall(query):
+        if name not in values and isinstance(caller.get(name), _SCALARS) and name in caller:
+            values[name] = caller[name]
+    run_dir = os.environ.get("GATEWAY_RUN_DIR", "/run/kernel")
+    socket = zmq.Context.instance().socket(zmq.REQ)
+    socket.setsockopt(zmq.LINGER, 0)
+    try:
+        socket.connect(f"ipc://{run_dir}/bridge")
+        socket.send_json({"query": query, "placeholders": values})
+        if not socket.poll(int(timeout * 1000)):
+            msg = f"hogql_execute: no answer from the gateway within {timeout:g} s"
+            raise TimeoutError(msg)
+        reply = socket.recv_json()
+    finally:
+        socket.close()
+    if not reply.get("ok"):
+        raise HogQLError(reply.get("error", "HogQL query failed"))
+    path = os.path.join(run_dir, "frames", reply["file"])
+    try:
+        with pa.OSFile(path, "rb") as source:
+            table = pa.ipc.open_stream(source).read_all()
+    finally:
+        os.unlink(path)
+    return table.to_pandas()
+
+
 class _CappedStream:
     """Wraps ipykernel's OutStream: passes the head through, keeps a tail, drops the middle."""
 
@@ -177,6 +228,8 @@ def setup() -> None:
             stream.flush()
 
     shell.events.register("post_execute", finish)
+    shell.user_ns["hogql_execute"] = hogql_execute
+    shell.user_ns["HogQLError"] = HogQLError
 
 
 setup()

@@ -72,6 +72,7 @@ async def test_container_is_hardened_and_labelled(gateway, docker_engine, docker
     assert set(env) - image_env == {
         "GATEWAY_OUTPUT_HEAD_CHARS",
         "GATEWAY_OUTPUT_TAIL_CHARS",
+        "GATEWAY_RUN_DIR",
         "LANG",
         "TZ",
     }

@@ -1,0 +1,49 @@
+"""HogQL for kernels: what the gateway does with a `hogql_execute()` request from a kernel.
+
+Same translator, same project isolation, same errors as `hogql/execute`; the project is the
+kernel owner's, passed in by the kernel bridge from the gateway's own records.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any, Final
+
+from gateway.hogql import translate
+from gateway.hogql.errors import HogQLError
+from gateway.hogql.execute import AnalyticsStore
+from gateway.kernels.bridge import BridgeHandler
+
+_SCALARS: Final = (str, int, float, bool, type(None))
+
+
+def kernel_query_handler(store: AnalyticsStore) -> BridgeHandler:
+    async def handle(
+        project_id: int, request: dict[str, Any], frames_dir: Path, uid: int | None
+    ) -> dict[str, Any]:
+        if project_id <= 0:
+            return {"ok": False, "error": "This kernel is not assigned to a project yet."}
+        query = request.get("query")
+        values = request.get("placeholders") or {}
+        if not isinstance(query, str):
+            return {"ok": False, "error": "query must be a string."}
+        if not isinstance(values, dict) or not all(
+            isinstance(v, _SCALARS) for v in values.values()
+        ):
+            return {"ok": False, "error": "placeholders must be strings, numbers or booleans."}
+        try:
+            translation = translate(query, project_id=project_id, values=values)
+            name = f"{uuid.uuid4().hex}.arrow"
+            rows = await store.run_to_file(translation, frames_dir / name, uid=uid)
+        except HogQLError as err:
+            return {
+                "ok": False,
+                "error": err.detail,
+                "code": err.code,
+                "start": err.start,
+                "end": err.end,
+            }
+        return {"ok": True, "file": name, "rows": rows}
+
+    return handle
