@@ -28,7 +28,6 @@ from gateway.keys import KERNELS_KEY, SETTINGS_KEY
 
 routes = web.RouteTableDef()
 ARROW: Final = "application/vnd.apache.arrow.stream"
-_CHUNK: Final = 4 * 1024 * 1024
 _JSON_MAX_LIMIT: Final = 500
 _ARROW_MAX_LIMIT: Final = 1_000_000
 

@@ -89,6 +89,24 @@ async def test_dtypes_survive_the_arrow_stream(gw):
     assert table["b"].to_pylist() == [True, False, None, True]
 
 
+async def test_polars_and_duckdb_read_the_stream(gw):
+    import duckdb
+    import polars as pl
+
+    client, owner = gw
+    resp = await _frame(client, owner, "?variable_name=df&limit=10", arrow=True)
+    data = await resp.read()
+    frame = pl.read_ipc_stream(io.BytesIO(data))
+    assert frame.shape == (4, 8)
+    assert frame["n"].to_list() == [1, None, 3, None]
+    assert frame["t"].dtype.time_zone == "Europe/Berlin"
+    table = pyarrow.ipc.open_stream(io.BytesIO(data)).read_all()
+    connection = duckdb.connect()
+    connection.register("frame", table)
+    assert connection.execute("select sum(i), count(s) from frame").fetchone() == (10, 3)
+    connection.close()
+
+
 async def test_json_page_and_arrow_agree_cell_for_cell(gw):
     client, owner = gw
     resp = await _frame(client, owner, "?variable_name=df&offset=1&limit=3")
