@@ -6,7 +6,9 @@ A 1,000,000-row x 10-column float64 frame lives in a kernel.
     endpoint is drained by curl (the server's throughput); a Python aiohttp client that
     collects the body and parses it with pyarrow is reported beside it;
 (b) the same rows paged through the JSON endpoint (500 rows a page, the PostHog maximum),
-    sampled over `--json-pages` pages and reported as rows/s, vs (a) in rows/s.
+    sampled over `--json-pages` pages and reported as rows/s, vs (a) in rows/s;
+(c) `hogql_execute()` of a 50,000-row result (HogQL's cap) into the kernel as a DataFrame
+    (timed inside the kernel) vs the same query through `hogql/execute` as JSON over HTTP.
 
     .venv/bin/python bench/dataframe.py [--rounds 3] [--json-pages 40]
 """
@@ -33,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _server import gateway
 
 ROWS, COLS = 1_000_000, 10
+HOGQL_ROWS = 50_000  # HogQL caps explicit limits at 50,000 rows, as PostHog does
 MAKE = (
     "import numpy as np, pandas as pd\n"
     f"df = pd.DataFrame({{f'c{{i}}': np.arange({ROWS}, dtype='float64') for i in range({COLS})}})"
@@ -100,6 +103,29 @@ async def main() -> None:
                 ) as resp:
                     assert len((await resp.json())["rows"]) == 500
             json_s = time.perf_counter() - begin
+            # (c) a HogQL result into the kernel vs the same query over HTTP as JSON
+            query = (
+                f"select number, toString(number) as s from numbers({HOGQL_ROWS})"
+                f" limit {HOGQL_ROWS}"
+            )
+            cell = (
+                "import time\n_t = time.perf_counter()\n"
+                f"hq = hogql_execute({query!r})\n"
+                "print(len(hq), time.perf_counter() - _t)"
+            )
+            kernel_s, http_s = [], []
+            for _ in range(args.rounds):
+                async with session.post(base + "/execute", json={"code": cell}) as r:
+                    out = (await r.json())["stdout"].split()
+                    assert int(out[0]) == HOGQL_ROWS
+                    kernel_s.append(float(out[1]))
+                begin = time.perf_counter()
+                async with session.post(
+                    f"{gw.base}/api/projects/1/notebooks/scratchpad/hogql/execute",
+                    json={"query": query},
+                ) as r:
+                    assert len((await r.json())["results"]) == HOGQL_ROWS
+                http_s.append(time.perf_counter() - begin)
     mb = size / 1e6
     arrow_mbs = mb / statistics.median(arrow_s)
     raw_mbs = mb / statistics.median(raw_s)
@@ -120,6 +146,12 @@ async def main() -> None:
     print(
         f"| (a') same, Python aiohttp client + pyarrow parse | {arrow_mbs:,.0f} MB/s "
         f"({statistics.median(arrow_s):.3f} s) | {arrow_mbs / raw_mbs:.2f} |"
+    )
+    kernel_med, http_med = statistics.median(kernel_s), statistics.median(http_s)
+    print(
+        f"| (c) {HOGQL_ROWS:,}-row HogQL result into the kernel (hogql_execute → DataFrame) "
+        f"vs hogql/execute JSON over HTTP | {kernel_med * 1000:.0f} ms vs {http_med * 1000:.0f} ms"
+        f" | {http_med / kernel_med:.1f}x faster |"
     )
     print(
         f"| (b) JSON endpoint, 500-row pages | {json_rows:,.0f} rows/s | Arrow is "
