@@ -13,20 +13,17 @@ from gateway.api.kernel import SCRATCHPAD
 from gateway.api.notebooks import PREFIX
 from gateway.auth import requires
 from gateway.errors import InvalidRequest
-from gateway.hogql import translate
+from gateway.hogql import placeholder_values, translate
 from gateway.hogql.duckdb import DEFAULT_LIMIT
 from gateway.keys import ANALYTICS_KEY
 
 routes = web.RouteTableDef()
-_SCALARS = (str, int, float, bool, type(None))
 
 
 def _values(body: dict[str, Any]) -> dict[str, Any]:
-    values = body.get("values", {})
+    values = placeholder_values(body.get("values"))
     if values is None:
-        return {}
-    if not isinstance(values, dict) or not all(isinstance(v, _SCALARS) for v in values.values()):
-        msg = "values must be an object of strings, numbers, booleans or nulls."
+        msg = "values must be an object of strings, numbers, booleans, nulls or lists of them."
         raise InvalidRequest(msg, attr="values")
     return values
 

@@ -4,13 +4,32 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from gateway.hogql import ast
 from gateway.hogql.duckdb import DEFAULT_LIMIT, MAX_LIMIT, DuckDBPrinter, ValueSink
 from gateway.hogql.errors import HogQLError, HogQLQueryError, HogQLSyntaxError, HogQLUnsupported
 from gateway.hogql.parser import parse_select
 from gateway.hogql.resolver import resolve
+
+SCALARS: Final = (str, int, float, bool, type(None))
+MAX_LIST: Final = 10_000
+
+
+def placeholder_values(values: Any) -> dict[str, Any] | None:
+    """Placeholder values as accepted from clients and kernels: scalars, or flat lists of
+    scalars (at most 10,000 items). None when anything else is given."""
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        return None
+    for value in values.values():
+        if isinstance(value, list):
+            if len(value) > MAX_LIST or not all(isinstance(v, SCALARS) for v in value):
+                return None
+        elif not isinstance(value, SCALARS):
+            return None
+    return values
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,5 +61,6 @@ __all__ = [
     "HogQLSyntaxError",
     "HogQLUnsupported",
     "Translation",
+    "placeholder_values",
     "translate",
 ]

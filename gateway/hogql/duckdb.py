@@ -46,10 +46,10 @@ class ValueSink:
 
     def __init__(self) -> None:
         self.values: list[Any] = []
-        self._index: dict[tuple[type, Any], int] = {}
+        self._index: dict[tuple[type, Any], int] = {}  # lists keyed as tuples
 
     def add(self, value: Any) -> str:
-        key = (type(value), value)
+        key = (type(value), tuple(value) if isinstance(value, list) else value)
         if key not in self._index:
             self.values.append(value)
             self._index[key] = len(self.values)
@@ -231,6 +231,10 @@ class DuckDBPrinter:
     def _compare(self, node: ast.CompareOperation) -> str:
         left, op = self.expr(node.left), node.op.lower()
         if op in {"in", "not in"}:
+            if isinstance(node.right, ast.Constant) and isinstance(node.right.value, list):
+                # a list placeholder: one bound LIST value
+                found = f"coalesce(list_contains({self.expr(node.right)}, {left}), FALSE)"
+                return found if op == "in" else f"({left} IS NULL OR NOT {found})"
             if isinstance(node.right, ast.Tuple | ast.Array):
                 right = "(" + ", ".join(self.expr(e) for e in node.right.exprs) + ")"
             elif isinstance(node.right, ast.Constant):  # `x IN (1)`: one value

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
-from gateway.hogql import translate
+from gateway.hogql import placeholder_values, translate
 from gateway.hogql.errors import HogQLError
 from gateway.hogql.execute import AnalyticsStore
 from gateway.kernels.bridge import BridgeHandler
-
-_SCALARS: Final = (str, int, float, bool, type(None))
 
 
 def kernel_query_handler(store: AnalyticsStore) -> BridgeHandler:
@@ -25,13 +23,14 @@ def kernel_query_handler(store: AnalyticsStore) -> BridgeHandler:
         if project_id <= 0:
             return {"ok": False, "error": "This kernel is not assigned to a project yet."}
         query = request.get("query")
-        values = request.get("placeholders") or {}
+        values = placeholder_values(request.get("placeholders"))
         if not isinstance(query, str):
             return {"ok": False, "error": "query must be a string."}
-        if not isinstance(values, dict) or not all(
-            isinstance(v, _SCALARS) for v in values.values()
-        ):
-            return {"ok": False, "error": "placeholders must be strings, numbers or booleans."}
+        if values is None:
+            return {
+                "ok": False,
+                "error": "placeholders must be strings, numbers, booleans or lists of them.",
+            }
         try:
             translation = translate(query, project_id=project_id, values=values)
             name = f"{uuid.uuid4().hex}.arrow"

@@ -137,8 +137,8 @@ def hogql_execute(
     """Run HogQL for this notebook's project through the gateway; a pandas DataFrame back.
 
     `{name}` placeholders not given in `placeholders` are taken from the notebook's globals
-    (strings, numbers, booleans). The request and the Arrow result travel through the kernel's
-    run directory: the sandbox has no network.
+    (strings, numbers, booleans, and lists, tuples or sets of them). The request and the Arrow
+    result travel through the kernel's run directory: the sandbox has no network.
     """
     import pyarrow as pa  # noqa: PLC0415
     import zmq  # noqa: PLC0415
@@ -146,8 +146,13 @@ def hogql_execute(
     values = dict(placeholders or {})
     caller = sys._getframe(1).f_globals
     for name in _PLACEHOLDER.findall(query):
-        if name not in values and isinstance(caller.get(name), _SCALARS) and name in caller:
-            values[name] = caller[name]
+        if name in values or name not in caller:
+            continue
+        value = caller[name]
+        if isinstance(value, _SCALARS):
+            values[name] = value
+        elif isinstance(value, list | tuple | set) and all(isinstance(v, _SCALARS) for v in value):
+            values[name] = list(value)
     run_dir = os.environ.get("GATEWAY_RUN_DIR", "/run/kernel")
     socket = zmq.Context.instance().socket(zmq.REQ)
     socket.setsockopt(zmq.LINGER, 0)

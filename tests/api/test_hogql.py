@@ -79,6 +79,24 @@ async def test_values_fill_placeholders(client, jane, loaded):
     assert (await resp.json())["results"] == [[0]]
 
 
+async def test_list_values(client, jane, loaded):
+    resp = await _hogql(
+        client,
+        jane,
+        {
+            "query": "select count() from events where event in {names}",
+            "values": {"names": ["$pageview", "signed_up"]},
+        },
+    )
+    both = (await resp.json())["results"][0][0]
+    resp = await _hogql(
+        client,
+        jane,
+        {"query": "select countIf(event = '$pageview') + countIf(event = 'signed_up') from events"},
+    )
+    assert both == (await resp.json())["results"][0][0] > 0
+
+
 async def test_notebook_must_exist_but_scratchpad_needs_none(client, jane):
     assert (await _hogql(client, jane, {"query": "select 1"}, "missing")).status == 404
     await create_notebook(client, jane, short_id="nb")

@@ -121,3 +121,12 @@ async def test_a_slow_query_is_stopped_at_the_timeout():
         assert fast.rows == [[1]], "the store still answers"
     finally:
         store.close()
+
+
+async def test_list_placeholders(run):
+    result = await run("select number from numbers(6) where number in {xs}", xs=[1, 3, 9])
+    assert result.rows == [[1], [3]]
+    result = await run("select number from numbers(4) where number not in {xs}", xs=[1])
+    assert result.rows == [[0], [2], [3]]
+    result = await run("select null not in {xs}, null in {xs}", xs=[1, 2])
+    assert result.rows == [[True, False]], "NOT IN keeps NULL, IN does not"

@@ -90,3 +90,21 @@ async def test_another_projects_kernel_sees_only_its_own_data(gw):
         client, outsider, "int(hogql_execute('select count() as n from events')['n'][0])"
     )
     assert theirs["result"] == {"text/plain": "0"}, "project 2 sees none of project 1's events"
+
+
+async def test_list_placeholders_from_kernel_values(gw):
+    client, owner, _ = gw
+    body = await _execute(
+        client,
+        owner,
+        "names = ('signed_up', '$pageleave')\n"
+        "a = int(hogql_execute('select count() as n from events"
+        " where event in {names}')['n'][0])\n"
+        "b = int(hogql_execute(\"select countIf(event in ('signed_up',"
+        " '$pageleave')) as n from events\")['n'][0])\n"
+        "(a == b, a > 0)",
+    )
+    assert body["result"] == {"text/plain": "(True, True)"}, (
+        body["error_name"],
+        body["error_value"],
+    )
