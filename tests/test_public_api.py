@@ -16,6 +16,7 @@ PUBLIC = {
         "HogQLSyntaxError",
         "HogQLUnsupported",
         "Translation",
+        "placeholder_values",
         "translate",
     ],
     "gateway.kernels": [
