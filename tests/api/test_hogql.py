@@ -64,6 +64,7 @@ async def test_errors_are_400_with_positions(client, jane):
         {"query": 5},
         {"query": "select 1", "values": [1]},
         {"query": "select {x}", "values": {"x": {"nested": 1}}},
+        {"query": "select {x}", "values": {"x": [[1]]}},
         {"query": ""},
     ):
         resp = await _hogql(client, jane, body)
