@@ -43,7 +43,8 @@ run: install engine
 	@mkdir -p $(DATA_DIR)
 	@key=$$($(PY) -m gateway demo-key --data-dir $(DATA_DIR)) && \
 	echo "" && echo "API key (all scopes, project 1): $$key" && \
-	echo "try: curl -H 'Authorization: Bearer $$key' http://$(HOST):$(PORT)/api/projects/1/notebooks/" && echo ""
+	echo "try: curl -H 'Authorization: Bearer $$key' http://$(HOST):$(PORT)/api/projects/1/notebooks/" && \
+	echo "capture token for PostHog SDKs (host http://$(HOST):$(PORT)): $$($(PY) -m gateway project-token --data-dir $(DATA_DIR) --project-id 1)" && echo ""
 	$(PY) -m gateway serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
 
 test: install engine

@@ -80,6 +80,13 @@ def _parser() -> argparse.ArgumentParser:
     demo_data_cmd.add_argument("--project-id", type=int, required=True)
     demo_data_cmd.add_argument("--events", type=int, default=100_000)
 
+    token_cmd = sub.add_parser(
+        "project-token",
+        help="Print a project's public capture token (phc_…) for PostHog SDKs.",
+    )
+    token_cmd.add_argument("--data-dir", type=Path, required=True)
+    token_cmd.add_argument("--project-id", type=int, required=True)
+
     sub.add_parser("routes", help="Print the HTTP routes as a Markdown table.")
     return parser
 
@@ -168,6 +175,16 @@ def _load_events(data_dir: Path, project_id: int, files: list[Path]) -> int:
     return 1 if bad else 0
 
 
+async def _project_token(data_dir: Path, project_id: int) -> int:
+    store = SQLiteStore.open(data_dir / "gateway.sqlite3")
+    try:
+        project = await store.ensure_project(project_id, now=SystemClock().now())
+    finally:
+        await store.close()
+    print(project.api_token)
+    return 0
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
@@ -201,6 +218,8 @@ def run(argv: Sequence[str] | None = None) -> int:
             loaded = analytics.insert_events(args.project_id, demo_events(args.events))
         print(f"{loaded} demo events loaded into project {args.project_id}")
         return 0
+    if args.command == "project-token":
+        return asyncio.run(_project_token(args.data_dir, args.project_id))
     if args.command == "routes":
         print(route_table(create_app(Settings())), end="")
         return 0

@@ -7,6 +7,7 @@ import logging
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from aiohttp.web_protocol import RequestPayloadError
 
 from gateway.errors import GatewayError
 
@@ -46,6 +47,17 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except GatewayError as err:
         return error_response(err.status, err.body(), err.headers)
+    except RequestPayloadError:
+        # The body could not be read: a broken Content-Encoding (bad gzip), a truncated body.
+        return error_response(
+            400,
+            {
+                "type": "validation_error",
+                "code": "invalid_input",
+                "detail": "The request body could not be read (check its Content-Encoding).",
+                "attr": None,
+            },
+        )
     except web.HTTPException as err:
         if err.status < 400:
             raise

@@ -16,7 +16,15 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_help_for_each_command():
-    for command in ("serve", "create-key", "demo-key"):
+    for command in (
+        "serve",
+        "create-key",
+        "demo-key",
+        "load-events",
+        "demo-data",
+        "project-token",
+        "routes",
+    ):
         result = _cli(command, "--help")
         assert result.returncode == 0
         assert "usage:" in result.stdout

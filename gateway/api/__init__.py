@@ -8,6 +8,7 @@ from aiohttp import web
 
 from gateway.api import (
     activity,
+    capture,
     collab,
     dataframe,
     hogql,
@@ -21,7 +22,18 @@ from gateway.api import (
 # The router tries resources in this order, so the hottest come first. Where paths overlap,
 # the literal one must precede the variable one (`notebooks/activity` before
 # `notebooks/{short_id}`).
-_MODULES = (activity, notebooks, kernel, dataframe, hogql, collab, sharing, shared, meta)
+_MODULES = (
+    activity,
+    notebooks,
+    kernel,
+    dataframe,
+    hogql,
+    collab,
+    sharing,
+    shared,
+    capture,
+    meta,
+)
 # One resource answers both `/path` and `/path/` (PostHog's clients use the slash).
 SLASH: Final = "{slash:/?}"
 

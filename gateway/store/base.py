@@ -57,6 +57,10 @@ class Store(abc.ABC):
         now: datetime,
     ) -> ApiKey: ...
     @abc.abstractmethod
+    async def project_by_token(self, api_token: str) -> Project | None:
+        """The project whose public capture token (`phc_…`) this is."""
+
+    @abc.abstractmethod
     async def find_principal(
         self, key_hash: str, project_id: int | None
     ) -> tuple[ApiKey, User, Project | None] | None:

@@ -39,7 +39,16 @@ EXPECTED_SCOPES = {
     "get_kernel_dataframe": "notebook:read",
     "execute_hogql": "query:read",
 }
-PUBLIC = {"health", "get_schema", "view_shared", "unlock_shared"}
+PUBLIC = {
+    "health",
+    "get_schema",
+    "view_shared",
+    "unlock_shared",
+    "capture_batch",
+    "capture_event",
+    "capture_e",
+    "capture_i_v0_e",
+}
 
 
 def _api_routes():

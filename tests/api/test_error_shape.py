@@ -106,3 +106,11 @@ async def test_requires_keeps_the_scope_for_the_schema():
         return web.Response()
 
     assert handler.required_scope == "notebook:read"
+
+
+async def test_unreadable_body_encoding_is_400(client, jane):
+    resp = await client.post(
+        jane.url(), data=b"not gzip at all", headers={**jane.headers, "Content-Encoding": "gzip"}
+    )
+    assert resp.status == 400
+    assert_error_shape(await resp.json(), status_type="validation_error", code="invalid_input")

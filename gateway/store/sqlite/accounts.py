@@ -76,6 +76,16 @@ class AccountsMixin:
         assert cur.lastrowid is not None
         return ApiKey(id=cur.lastrowid, user_id=user_id, label=label, mask=mask, scopes=scopes)
 
+    async def project_by_token(self, api_token: str) -> Project | None:
+        row = self._conn.execute(
+            "SELECT * FROM projects WHERE api_token = ?", (api_token,)
+        ).fetchone()
+        if row is None:
+            return None
+        return Project(
+            id=row["id"], name=row["name"], timezone=row["timezone"], api_token=row["api_token"]
+        )
+
     async def find_principal(
         self, key_hash: str, project_id: int | None
     ) -> tuple[ApiKey, User, Project | None] | None:
