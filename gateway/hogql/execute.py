@@ -9,11 +9,13 @@ cursor in a worker thread, is interrupted at its timeout, and returns at most a 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import decimal
+import functools
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -154,12 +156,11 @@ class AnalyticsStore:
             cursor.close()
         return len(rows)
 
-    def _run(self, translation: Translation, cursor: duckdb.DuckDBPyConnection) -> QueryResult:
+    @contextlib.contextmanager
+    def _query_errors(self, cursor: duckdb.DuckDBPyConnection) -> Iterator[None]:
+        """DuckDB's refusals as HogQL errors (no internals), and the cursor closed after."""
         try:
-            cursor.execute(translation.sql, translation.params)
-            limit = min(translation.row_cap, self._max_rows)
-            fetched = cursor.fetchmany(limit + 1)
-            description = cursor.description or []
+            yield
         except duckdb.InterruptException as err:
             msg = f"The query took longer than {self._timeout:g} s and was stopped."
             raise HogQLQueryError(msg) from err
@@ -170,6 +171,13 @@ class AnalyticsStore:
             raise HogQLQueryError(msg) from err
         finally:
             cursor.close()
+
+    def _rows(self, translation: Translation, cursor: duckdb.DuckDBPyConnection) -> QueryResult:
+        limit = min(translation.row_cap, self._max_rows)
+        with self._query_errors(cursor):
+            cursor.execute(translation.sql, translation.params)
+            fetched = cursor.fetchmany(limit + 1)
+            description = cursor.description or []
         return QueryResult(
             columns=[d[0] for d in description],
             types=[clickhouse_type(str(d[1])) for d in description],
@@ -177,24 +185,17 @@ class AnalyticsStore:
             has_more=len(fetched) > limit,
         )
 
-    def _run_to_file(
+    def _arrow_file(
         self,
         translation: Translation,
         cursor: duckdb.DuckDBPyConnection,
+        *,
         path: Path,
         uid: int | None,
     ) -> int:
-        try:
+        with self._query_errors(cursor):
             relation = cursor.sql(translation.sql, params=translation.params)
             table = relation.to_arrow_table() if relation is not None else pa.table({})
-        except duckdb.InterruptException as err:
-            msg = f"The query took longer than {self._timeout:g} s and was stopped."
-            raise HogQLQueryError(msg) from err
-        except duckdb.Error as err:
-            msg = f"The query could not be run: {str(err).splitlines()[0][:300]}"
-            raise HogQLQueryError(msg) from err
-        finally:
-            cursor.close()
         table = table.slice(0, min(translation.row_cap, self._max_rows))
         path.parent.mkdir(mode=0o700, exist_ok=True)
         with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
@@ -204,28 +205,25 @@ class AnalyticsStore:
             os.chown(path, uid, uid)
         return int(table.num_rows)
 
-    async def run_to_file(self, translation: Translation, path: Path, *, uid: int | None) -> int:
-        """Run `translation` and write the rows to `path` as an Arrow IPC stream."""
+    async def _in_thread[T](self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """Run `work` on a fresh cursor in a worker thread; interrupt it at the timeout."""
         loop = asyncio.get_running_loop()
-        cursor = self._conn.cursor()
-        task = asyncio.ensure_future(
-            asyncio.to_thread(self._run_to_file, translation, cursor, path, uid)
-        )
+        cursor = self._conn.cursor()  # its own connection: the timer interrupts only this query
         timer = loop.call_later(self._timeout, cursor.interrupt)
         try:
-            return await task
+            return await asyncio.to_thread(work, cursor)
         finally:
             timer.cancel()
 
     async def run(self, translation: Translation) -> QueryResult:
-        loop = asyncio.get_running_loop()
-        cursor = self._conn.cursor()  # its own connection: the timer interrupts only this query
-        task = asyncio.ensure_future(asyncio.to_thread(self._run, translation, cursor))
-        timer = loop.call_later(self._timeout, cursor.interrupt)
-        try:
-            return await task
-        finally:
-            timer.cancel()
+        """Run `translation`; rows as JSON-ready values."""
+        return await self._in_thread(functools.partial(self._rows, translation))
+
+    async def run_to_file(self, translation: Translation, path: Path, *, uid: int | None) -> int:
+        """Run `translation` and write the rows to `path` as an Arrow IPC stream."""
+        return await self._in_thread(
+            functools.partial(self._arrow_file, translation, path=path, uid=uid)
+        )
 
 
 async def analytics_ctx(app: web.Application) -> AsyncIterator[None]:
