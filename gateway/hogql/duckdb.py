@@ -169,6 +169,9 @@ class DuckDBPrinter:
         meaning = self._r.fields.get(id(node))
         if meaning is not None:
             return self._field(meaning)
+        literal = self._r.literals.get(id(node))
+        if literal is not None:
+            return f"'{literal}'"  # whitelisted by the resolver
         match node:
             case ast.Constant(value=None):
                 return "NULL"

@@ -37,6 +37,16 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "uniq": _f(1, 1, "count(DISTINCT {0})", aggregate=True),
     "uniqExact": _f(1, 1, "count(DISTINCT {0})", aggregate=True),
     "any": _f(1, 1, "any_value({0})", aggregate=True),
+    "anyLast": _f(1, 1, "last({0})", aggregate=True),
+    "argMax": _f(2, 2, "arg_max({0}, {1})", aggregate=True),
+    "argMin": _f(2, 2, "arg_min({0}, {1})", aggregate=True),
+    # groupArray skips NULLs and is [] (not NULL) over no rows
+    "groupArray": _f(
+        1, 1, "coalesce(list({0}) FILTER (WHERE {0} IS NOT NULL), [])", aggregate=True
+    ),
+    "median": _f(1, 1, "median({0})", aggregate=True),
+    "avgIf": _f(2, 2, "avg({0}) FILTER (WHERE {1})", aggregate=True),
+    "uniqIf": _f(2, 2, "count(DISTINCT {0}) FILTER (WHERE {1})", aggregate=True),
     "countIf": _f(1, 1, "count(*) FILTER (WHERE {0})", aggregate=True),
     "sumIf": _f(2, 2, "sum({0}) FILTER (WHERE {1})", aggregate=True),
     # dates (UTC in this slice: project timezones are not applied yet)
@@ -49,6 +59,21 @@ FUNCTIONS: Final[dict[str, Function]] = {
     # ClickHouse returns a Date for these
     "toStartOfMonth": _f(1, 1, "CAST(date_trunc('month', {0}) AS DATE)"),
     "toStartOfYear": _f(1, 1, "CAST(date_trunc('year', {0}) AS DATE)"),
+    "toStartOfQuarter": _f(1, 1, "CAST(date_trunc('quarter', {0}) AS DATE)"),
+    "toStartOfMinute": _f(1, 1, "date_trunc('minute', {0})"),
+    # DuckDB weeks start on Monday, as toMonday does
+    "toMonday": _f(1, 1, "CAST(date_trunc('week', {0}) AS DATE)"),
+    # ClickHouse's default week starts on Sunday, and the result is a Date
+    "toStartOfWeek": _f(1, 1, "CAST(CAST({0} AS DATE) - CAST(dayofweek({0}) AS INTEGER) AS DATE)"),
+    "toYYYYMM": _f(1, 1, "(year({0}) * 100 + month({0}))"),
+    "toDayOfMonth": _f(1, 1, "day({0})"),
+    "toMinute": _f(1, 1, "minute({0})"),
+    "addHours": _f(2, 2, "({0} + to_hours(CAST({1} AS BIGINT)))"),
+    "addMinutes": _f(2, 2, "({0} + to_minutes(CAST({1} AS BIGINT)))"),
+    "subtractHours": _f(2, 2, "({0} - to_hours(CAST({1} AS BIGINT)))"),
+    # dateDiff('unit', a, b) counts unit boundaries crossed, as DuckDB's date_diff does; the
+    # unit must be a constant from DATE_UNITS (printed as a literal, see the printer)
+    "dateDiff": _f(3, 3, "date_diff({0}, {1}, {2})"),
     "toYear": _f(1, 1, "year({0})"),
     "toMonth": _f(1, 1, "month({0})"),
     "toHour": _f(1, 1, "hour({0})"),
@@ -66,9 +91,19 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "endsWith": _f(2, 2, "ends_with({0}, {1})"),
     "replaceAll": _f(3, 3, "replace({0}, {1}, {2})"),
     "trim": _f(1, 1, "trim({0})"),
+    # note the argument order: ClickHouse splitByChar(separator, string)
+    "splitByChar": _f(2, 2, "string_split({1}, {0})"),
+    # RE2 in both engines
+    "match": _f(2, 2, "regexp_matches({0}, {1})"),
+    "replaceRegexpAll": _f(3, 3, "regexp_replace({0}, {1}, {2}, 'g')"),
     # conversions: NULL on bad input, as ClickHouse's *OrNull
     "toInt": _f(1, 1, "TRY_CAST({0} AS BIGINT)"),
     "toFloat": _f(1, 1, "TRY_CAST({0} AS DOUBLE)"),
+    "toIntOrNull": _f(1, 1, "TRY_CAST({0} AS BIGINT)"),
+    "toFloatOrNull": _f(1, 1, "TRY_CAST({0} AS DOUBLE)"),
+    "toUUID": _f(1, 1, "TRY_CAST({0} AS UUID)"),
+    "toIntOrZero": _f(1, 1, "coalesce(TRY_CAST({0} AS BIGINT), 0)"),
+    "toFloatOrZero": _f(1, 1, "coalesce(TRY_CAST({0} AS DOUBLE), 0)"),
     # conditionals
     "if": _f(3, 3, "CASE WHEN {0} THEN {1} ELSE {2} END"),
     "coalesce": _f(1, 64, "coalesce({args})"),
@@ -83,6 +118,10 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "abs": _f(1, 1, "abs({0})"),
     "intDiv": _f(2, 2, "({0} // {1})"),
 }
+# dateDiff units (printed as SQL literals after this check, never as user text)
+DATE_UNITS: Final = frozenset(
+    {"second", "minute", "hour", "day", "week", "month", "quarter", "year"}
+)
 # HogQL accepts these in any case (HOGQL.md); every other name is case-sensitive.
 _CASE_INSENSITIVE: Final = {
     name.lower(): name

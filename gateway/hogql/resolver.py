@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from gateway.hogql import ast
 from gateway.hogql.errors import HogQLQueryError, HogQLUnsupported
-from gateway.hogql.functions import Function, lookup
+from gateway.hogql.functions import DATE_UNITS, Function, lookup
 from gateway.hogql.schema import RESERVED, TABLES, Table
 
 MAX_NUMBERS: Final = 100_000_000
@@ -78,6 +78,8 @@ class Resolution:
     calls: dict[int, tuple[str, Function]] = field(default_factory=dict)
     sources: dict[int, Source] = field(default_factory=dict)
     joins: dict[int, str] = field(default_factory=dict)
+    # constants printed as SQL literals (checked against a whitelist here, e.g. dateDiff units)
+    literals: dict[int, str] = field(default_factory=dict)
 
 
 def _error(message: str, node: ast.Node) -> HogQLQueryError:
@@ -228,6 +230,12 @@ class Resolver:
                     msg = f"Function '{name}' takes {wanted} arguments, got {len(node.args)}."
                     raise _error(msg, node)
                 self.result.calls[id(node)] = (name, function)
+                if name == "dateDiff":
+                    unit = node.args[0]
+                    if not (isinstance(unit, ast.Constant) and unit.value in DATE_UNITS):
+                        msg = f"dateDiff's unit must be one of {', '.join(sorted(DATE_UNITS))}."
+                        raise _error(msg, unit)
+                    self.result.literals[id(unit)] = str(unit.value)
                 for arg in node.args:
                     self.expr(arg, scope)
             case ast.SelectQuery() | ast.SelectSetQuery():

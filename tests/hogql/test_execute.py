@@ -130,3 +130,45 @@ async def test_list_placeholders(run):
     assert result.rows == [[0], [2], [3]]
     result = await run("select null not in {xs}, null in {xs}", xs=[1, 2])
     assert result.rows == [[True, False]], "NOT IN keeps NULL, IN does not"
+
+
+async def test_date_functions(run):
+    result = await run(
+        "select toMonday(toDate('2026-11-26')), toStartOfWeek(toDate('2026-11-26')),"
+        " toStartOfQuarter(toDate('2026-11-26')), toYYYYMM(toDate('2026-11-26')),"
+        " toDayOfMonth(toDate('2026-11-26')),"
+        " dateDiff('day', toDateTime('2026-11-25 23:59:00'), toDateTime('2026-11-26 00:01:00')),"
+        " dateDiff('month', toDate('2026-01-31'), toDate('2026-02-01')),"
+        " addHours(toDateTime('2026-11-26 23:00:00'), 2)"
+    )
+    assert result.rows == [
+        ["2026-11-23", "2026-11-22", "2026-10-01", 202611, 26, 1, 1, "2026-11-27T01:00:00Z"]
+    ]
+    assert result.types[:3] == ["Date", "Date", "Date"]
+
+
+async def test_aggregate_functions(run):
+    result = await run(
+        "select argMax(event, timestamp), argMin(event, timestamp), groupArray(properties.$os),"
+        " median(toFloat(properties.price)), uniqIf(distinct_id, event = '$pageview')"
+        " from events"
+    )
+    assert result.rows == [["signed_up", "$pageview", ["Linux"], 49.5, 2]]
+
+
+async def test_string_and_conversion_functions(run):
+    result = await run(
+        "select splitByChar(',', 'a,b,c'), match('abc', '^a.c$'),"
+        " replaceRegexpAll('a1b22', '[0-9]+', '#'), toIntOrZero('x'), toUUID('nope')"
+    )
+    assert result.rows == [[["a", "b", "c"], True, "a#b#", 0, None]]
+
+
+def test_date_diff_unit_is_checked():
+    from gateway.hogql import HogQLQueryError, translate
+
+    with pytest.raises(HogQLQueryError) as info:
+        translate("select dateDiff('fortnight', now(), now())", project_id=1)
+    assert info.value.start == 16
+    with pytest.raises(HogQLQueryError):
+        translate("select dateDiff(event, now(), now()) from events", project_id=1)
