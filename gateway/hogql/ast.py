@@ -96,6 +96,34 @@ class ArrayAccess(Expr):
 
 
 @dataclass(kw_only=True)
+class FrameBound(Node):
+    kind: str  # PRECEDING, FOLLOWING, CURRENT ROW
+    offset: int | None = None  # None: UNBOUNDED
+
+
+@dataclass(kw_only=True)
+class WindowExpr(Node):
+    partition_by: list[Expr] | None = None
+    order_by: list[OrderExpr] | None = None
+    frame_method: str | None = None  # ROWS or RANGE
+    frame_start: FrameBound | None = None
+    frame_end: FrameBound | None = None
+
+
+@dataclass(kw_only=True)
+class WindowFunction(Expr):
+    name: str
+    args: list[Expr]
+    over: WindowExpr
+
+
+@dataclass(kw_only=True)
+class CTE(Node):
+    name: str
+    expr: SelectQuery | SelectSetQuery
+
+
+@dataclass(kw_only=True)
 class OrderExpr(Node):
     expr: Expr
     order: str = "ASC"
@@ -121,6 +149,7 @@ class SelectQuery(Expr):
     order_by: list[OrderExpr] | None = None
     limit: Expr | None = None
     offset: Expr | None = None
+    ctes: list[CTE] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

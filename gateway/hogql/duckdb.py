@@ -84,7 +84,17 @@ class DuckDBPrinter:
                 parts.append(f"{sql_operator} ({self._query_sql(member, top=top)})")
             return " ".join(parts)
         items = ", ".join(self._select_item(i, top=top) for i in node.select)
-        sql = f"SELECT {'DISTINCT ' if node.distinct else ''}{items}"
+        sql = ""
+        if node.ctes:
+            sql = (
+                "WITH "
+                + ", ".join(
+                    f"{quote_identifier(c.name)} AS ({self._query_sql(c.expr, top=False)})"
+                    for c in node.ctes
+                )
+                + " "
+            )
+        sql += f"SELECT {'DISTINCT ' if node.distinct else ''}{items}"
         if node.select_from is not None:
             sql += f" FROM {self._from(node.select_from)}"
         if node.where is not None:
@@ -157,6 +167,8 @@ class DuckDBPrinter:
                 f"(SELECT {columns} FROM {quote_identifier(source.table.name)}"
                 f" WHERE project_id = {self.sink.add(self._project)})"
             )
+        if source.cte is not None:
+            return quote_identifier(source.cte)
         if source.numbers is not None:
             start, count = source.numbers
             return f"(SELECT range AS number FROM range({start}, {start + count}))"
@@ -183,6 +195,8 @@ class DuckDBPrinter:
                 return f"{self.expr(expr)} AS {quote_identifier(alias)}"
             case ast.Call():
                 return self._call(node)
+            case ast.WindowFunction():
+                return self._window(node)
             case ast.CompareOperation():
                 return self._compare(node)
             case ast.ArithmeticOperation(op=op, left=left, right=right) if op in _ARITHMETIC:
@@ -220,16 +234,55 @@ class DuckDBPrinter:
                 return "*"
         raise AssertionError(meaning)
 
-    def _call(self, node: ast.Call) -> str:
+    def _call(self, node: ast.Call | ast.WindowFunction) -> str:
         name, function = self._r.calls[id(node)]
         args = [self.expr(a) for a in node.args]
         if name == "count" and not args:
             return "count(*)"
-        if name == "count" and node.distinct:
+        if name == "count" and isinstance(node, ast.Call) and node.distinct:
             return f"count(DISTINCT {args[0]})"
         if name == "concat":
             args = [f"coalesce(CAST({a} AS VARCHAR), '')" for a in args]
         return function.template.format(*args, args=", ".join(args))
+
+    def _window(self, node: ast.WindowFunction) -> str:
+        over = node.over
+        parts = []
+        if over.partition_by:
+            parts.append("PARTITION BY " + ", ".join(self.expr(e) for e in over.partition_by))
+        if over.order_by:
+            parts.append(
+                "ORDER BY "
+                + ", ".join(
+                    f"{self.expr(o.expr)} {'DESC' if o.order.upper() == 'DESC' else 'ASC'}"
+                    for o in over.order_by
+                )
+            )
+        if over.frame_method is not None:
+            method = over.frame_method.upper()
+            if method not in {"ROWS", "RANGE"} or over.frame_start is None:
+                msg = f"Window frame {over.frame_method} is not supported by this gateway yet."
+                raise HogQLUnsupported(msg, start=over.start, end=over.end)
+            frame = f"{method} BETWEEN {self._bound(over.frame_start)} AND " + (
+                self._bound(over.frame_end) if over.frame_end else "CURRENT ROW"
+            )
+            parts.append(frame)
+        return f"{self._call(node)} OVER ({' '.join(parts)})"
+
+    @staticmethod
+    def _bound(bound: ast.FrameBound) -> str:
+        kind = bound.kind.upper()
+        if kind == "CURRENT ROW":
+            return "CURRENT ROW"
+        if kind not in {"PRECEDING", "FOLLOWING"}:
+            msg = f"Window frame bound {bound.kind} is not supported."
+            raise HogQLUnsupported(msg, start=bound.start, end=bound.end)
+        if bound.offset is None:
+            return f"UNBOUNDED {kind}"
+        if bound.offset < 0:
+            msg = "Window frame offsets must not be negative."
+            raise HogQLQueryError(msg, start=bound.start, end=bound.end)
+        return f"{int(bound.offset)} {kind}"
 
     def _compare(self, node: ast.CompareOperation) -> str:
         left, op = self.expr(node.left), node.op.lower()

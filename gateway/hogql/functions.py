@@ -118,6 +118,28 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "abs": _f(1, 1, "abs({0})"),
     "intDiv": _f(2, 2, "({0} // {1})"),
 }
+# Window-only functions; aggregates from FUNCTIONS may also take OVER (…).
+WINDOW_FUNCTIONS: Final[dict[str, Function]] = {
+    "row_number": _f(0, 0, "row_number()"),
+    "rank": _f(0, 0, "rank()"),
+    "dense_rank": _f(0, 0, "dense_rank()"),
+    "lag": _f(1, 3, "lag({args})"),
+    "lead": _f(1, 3, "lead({args})"),
+    "first_value": _f(1, 1, "first_value({0})"),
+    "last_value": _f(1, 1, "last_value({0})"),
+}
+
+
+def window_lookup(name: str, *, start: int | None, end: int | None) -> tuple[str, Function]:
+    if name in WINDOW_FUNCTIONS:
+        return name, WINDOW_FUNCTIONS[name]
+    canonical, function = lookup(name, start=start, end=end)
+    if not function.aggregate:
+        msg = f"{canonical}(...) cannot be used as a window function."
+        raise HogQLQueryError(msg, start=start, end=end)
+    return canonical, function
+
+
 # dateDiff units (printed as SQL literals after this check, never as user text)
 DATE_UNITS: Final = frozenset(
     {"second", "minute", "hour", "day", "week", "month", "quarter", "year"}

@@ -29,6 +29,7 @@ _SELECT_KEYS: Final = {
     "order_by",
     "limit",
     "offset",
+    "ctes",
 }
 _JOIN_KEYS: Final = {
     "node",
@@ -83,6 +84,7 @@ class _Builder:
                 array=self.expr(r["array"]), property=self.expr(r["property"]), **_span(r)
             ),
             "Placeholder": self._placeholder,
+            "WindowFunction": self._window_function,
             "SelectQuery": self.select,
             "SelectSetQuery": self.select_set,
         }
@@ -108,6 +110,53 @@ class _Builder:
             **_span(raw),
         )
 
+    def _order(self, raws: list[dict[str, Any]] | None) -> list[ast.OrderExpr] | None:
+        orders = [
+            ast.OrderExpr(expr=self.expr(o["expr"]), order=o.get("order", "ASC"), **_span(o))
+            for o in raws or []
+        ]
+        return orders or None
+
+    def _bound(self, raw: dict[str, Any] | None) -> ast.FrameBound | None:
+        if raw is None:
+            return None
+        value = raw.get("frame_value")
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            msg = "Window frame offsets must be integers."
+            raise HogQLQueryError(msg, **_span(raw))
+        return ast.FrameBound(kind=str(raw.get("frame_type", "")), offset=value, **_span(raw))
+
+    def _window_function(self, raw: dict[str, Any]) -> ast.WindowFunction:
+        over = raw.get("over_expr")
+        if over is None:
+            msg = "Named windows (OVER w … WINDOW w AS) are not supported by this gateway yet."
+            raise HogQLUnsupported(msg, **_span(raw))
+        if raw.get("args"):
+            msg = f"Parametric {raw['name']}(…)(…) is not supported by this gateway yet."
+            raise HogQLUnsupported(msg, **_span(raw))
+        window = ast.WindowExpr(
+            partition_by=self.exprs(over.get("partition_by")) or None,
+            order_by=self._order(over.get("order_by")),
+            frame_method=over.get("frame_method"),
+            frame_start=self._bound(over.get("frame_start")),
+            frame_end=self._bound(over.get("frame_end")),
+            **_span(over),
+        )
+        return ast.WindowFunction(
+            name=raw["name"], args=self.exprs(raw.get("exprs")), over=window, **_span(raw)
+        )
+
+    def _ctes(self, raws: list[dict[str, Any]] | None) -> list[ast.CTE] | None:
+        ctes = []
+        for raw in raws or []:
+            if raw.get("cte_type") != "subquery":
+                msg = "Only WITH name AS (SELECT …) is supported by this gateway yet."
+                raise HogQLUnsupported(msg, **_span(raw))
+            body = self.expr(raw["expr"])
+            assert isinstance(body, ast.SelectQuery | ast.SelectSetQuery)
+            ctes.append(ast.CTE(name=str(raw["name"]), expr=body, **_span(raw)))
+        return ctes or None
+
     def _placeholder(self, raw: dict[str, Any]) -> ast.Expr:
         inner = raw.get("expr") or {}
         chain = inner.get("chain") or []
@@ -124,10 +173,8 @@ class _Builder:
         if extra:
             msg = f"{', '.join(sorted(extra))} is not supported by this gateway yet."
             raise HogQLUnsupported(msg, **_span(raw))
-        order_by = [
-            ast.OrderExpr(expr=self.expr(o["expr"]), order=o.get("order", "ASC"), **_span(o))
-            for o in raw.get("order_by") or []
-        ]
+        ctes = self._ctes(raw.get("ctes"))
+        order_by = self._order(raw.get("order_by"))
         return ast.SelectQuery(
             select=self.exprs(raw.get("select")),
             distinct=bool(raw.get("distinct")),
@@ -135,7 +182,8 @@ class _Builder:
             where=self.expr(raw["where"]) if raw.get("where") else None,
             group_by=self.exprs(raw.get("group_by")) or None,
             having=self.expr(raw["having"]) if raw.get("having") else None,
-            order_by=order_by or None,
+            order_by=order_by,
+            ctes=ctes,
             limit=self.expr(raw["limit"]) if raw.get("limit") else None,
             offset=self.expr(raw["offset"]) if raw.get("offset") else None,
             **_span(raw),

@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from gateway.hogql import ast
 from gateway.hogql.errors import HogQLQueryError, HogQLUnsupported
-from gateway.hogql.functions import DATE_UNITS, Function, lookup
+from gateway.hogql.functions import DATE_UNITS, Function, lookup, window_lookup
 from gateway.hogql.schema import RESERVED, TABLES, Table
 
 MAX_NUMBERS: Final = 100_000_000
@@ -63,6 +63,7 @@ class Source:
     table: Table | None = None
     numbers: tuple[int, int] | None = None
     subquery_columns: list[str] | None = None
+    cte: str | None = None
 
     def has(self, name: str) -> bool:
         if self.table is not None:
@@ -86,30 +87,18 @@ def _error(message: str, node: ast.Node) -> HogQLQueryError:
     return HogQLQueryError(message, start=node.start, end=node.end)
 
 
-def _star_names(join: ast.JoinExpr | None) -> list[str]:
-    """What `*` stands for over a FROM: every source's columns, in order."""
-    names: list[str] = []
-    while join is not None:
-        table = join.table
-        if isinstance(table, ast.SelectQuery | ast.SelectSetQuery):
-            names += output_names(table)
-        elif isinstance(table, ast.Call) and table.name == "numbers":
-            names.append("number")
-        elif isinstance(table, ast.Field) and str(table.chain[0]) in TABLES:
-            names += list(TABLES[str(table.chain[0])].columns)
-        join = join.next_join
-    return names
-
-
-def output_names(query: ast.SelectQuery | ast.SelectSetQuery) -> list[str]:
+def output_names(
+    query: ast.SelectQuery | ast.SelectSetQuery, ctes: dict[str, list[str]] | None = None
+) -> list[str]:
+    """The column names a query produces (`*` expanded over its FROM, CTEs included)."""
     if isinstance(query, ast.SelectSetQuery):
-        return output_names(query.initial)
+        return output_names(query.initial, ctes)
     names = []
     for item in query.select:
         if isinstance(item, ast.Alias):
             names.append(item.alias)
         elif isinstance(item, ast.Field) and item.chain == ["*"]:
-            names += _star_names(query.select_from)
+            names += _star_names(query.select_from, ctes or {})
         elif isinstance(item, ast.Field):
             names.append(str(item.chain[-1]))
         else:
@@ -117,9 +106,33 @@ def output_names(query: ast.SelectQuery | ast.SelectSetQuery) -> list[str]:
     return names
 
 
+def _star_names(join: ast.JoinExpr | None, ctes: dict[str, list[str]]) -> list[str]:
+    names: list[str] = []
+    while join is not None:
+        table = join.table
+        if isinstance(table, ast.SelectQuery | ast.SelectSetQuery):
+            names += output_names(table, ctes)
+        elif isinstance(table, ast.Call) and table.name == "numbers":
+            names.append("number")
+        elif isinstance(table, ast.Field) and str(table.chain[0]) in ctes:
+            names += ctes[str(table.chain[0])]
+        elif isinstance(table, ast.Field) and str(table.chain[0]) in TABLES:
+            names += list(TABLES[str(table.chain[0])].columns)
+        join = join.next_join
+    return names
+
+
 class Resolver:
     def __init__(self) -> None:
         self.result = Resolution()
+        # CTE name → its output columns, innermost scope last
+        self._ctes: list[dict[str, list[str]]] = []
+
+    def _visible_ctes(self) -> dict[str, list[str]]:
+        visible: dict[str, list[str]] = {}
+        for scope in self._ctes:
+            visible |= scope
+        return visible
 
     def query(self, node: ast.SelectQuery | ast.SelectSetQuery) -> None:
         if isinstance(node, ast.SelectSetQuery):
@@ -127,6 +140,19 @@ class Resolver:
             for _, member in node.subsequent:
                 self.query(member)
             return
+        self._ctes.append({})
+        try:
+            for cte in node.ctes or []:
+                if cte.name in self._ctes[-1]:
+                    msg = f"CTE '{cte.name}' is defined twice."
+                    raise _error(msg, cte)
+                self.query(cte.expr)  # sees the CTEs defined before it
+                self._ctes[-1][cte.name] = output_names(cte.expr, self._visible_ctes())
+            self._select(node)
+        finally:
+            self._ctes.pop()
+
+    def _select(self, node: ast.SelectQuery) -> None:
         sources = self._from(node.select_from) if node.select_from else []
         aliases = {i.alias for i in node.select if isinstance(i, ast.Alias)}
         scope = _Scope(sources=sources, aliases=aliases)
@@ -172,11 +198,16 @@ class Resolver:
             if not join.alias:
                 msg = "A subquery in FROM needs an alias."
                 raise _error(msg, join)
-            return Source(alias=join.alias, subquery_columns=output_names(table))
+            return Source(
+                alias=join.alias, subquery_columns=output_names(table, self._visible_ctes())
+            )
         if isinstance(table, ast.Call) and table.name == "numbers":
             return Source(alias=join.alias or "numbers", numbers=self._numbers(table))
         if isinstance(table, ast.Field) and len(table.chain) == 1:
             name = str(table.chain[0])
+            ctes = self._visible_ctes()
+            if name in ctes:
+                return Source(alias=join.alias or name, cte=name, subquery_columns=ctes[name])
             stored = TABLES.get(name)
             if stored is None:
                 msg = f"Unknown table `{name}`."
@@ -238,6 +269,21 @@ class Resolver:
                     self.result.literals[id(unit)] = str(unit.value)
                 for arg in node.args:
                     self.expr(arg, scope)
+            case ast.WindowFunction():
+                name, function = window_lookup(node.name, start=node.start, end=node.end)
+                if not function.min_args <= len(node.args) <= function.max_args:
+                    msg = (
+                        f"Function '{name}' takes {function.min_args} to {function.max_args}"
+                        f" arguments, got {len(node.args)}."
+                    )
+                    raise _error(msg, node)
+                self.result.calls[id(node)] = (name, function)
+                for arg in node.args:
+                    self.expr(arg, scope)
+                for part in node.over.partition_by or []:
+                    self.expr(part, scope)
+                for order in node.over.order_by or []:
+                    self.expr(order.expr, scope)
             case ast.SelectQuery() | ast.SelectSetQuery():
                 self.query(node)
             case _:

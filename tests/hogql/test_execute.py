@@ -172,3 +172,55 @@ def test_date_diff_unit_is_checked():
     assert info.value.start == 16
     with pytest.raises(HogQLQueryError):
         translate("select dateDiff(event, now(), now()) from events", project_id=1)
+
+
+async def test_ctes(run):
+    result = await run(
+        "with a as (select number as x from numbers(5)),"
+        " b as (select x * 2 as y from a) select sum(y) from b"
+    )
+    assert result.rows == [[20]]
+    result = await run(
+        "with e as (select * from events) select count(), uniq(e.distinct_id)"
+        " from e where e.event = '$pageview'"
+    )
+    assert result.rows == [[2, 2]]
+
+
+def test_cte_errors():
+    from gateway.hogql import HogQLError, translate
+
+    for query in (
+        "with a as (select 1), a as (select 2) select * from a",
+        "with 5 as n select n",
+        "select * from missing_cte",
+    ):
+        with pytest.raises(HogQLError):
+            translate(query, project_id=1)
+
+
+async def test_window_functions(run):
+    result = await run(
+        "select number, row_number() over (order by number desc) as rn,"
+        " lag(number, 1) over (order by number) as prev,"
+        " sum(number) over (order by number rows between unbounded preceding and current row)"
+        " as running from numbers(4) order by number"
+    )
+    assert result.rows == [[0, 4, None, 0], [1, 3, 0, 1], [2, 2, 1, 3], [3, 1, 2, 6]]
+    result = await run(
+        "select distinct_id, count() over (partition by distinct_id) as n from events"
+        " order by distinct_id"
+    )
+    assert result.rows == [["alice", 2], ["alice", 2], ["bob", 1]]
+
+
+def test_window_errors():
+    from gateway.hogql import HogQLError, translate
+
+    for query in (
+        "select lower('a') over (order by 1)",
+        "select row_number() over w from numbers(2) window w as (order by number)",
+        "select row_number(1) over (order by number) from numbers(2)",
+    ):
+        with pytest.raises(HogQLError):
+            translate(query, project_id=1)

@@ -30,7 +30,8 @@ HOSTILE = [
     "select 1 as team_id from events where team_id = 2",
     "select url('http://example.com')",
     "select file('/etc/passwd')",
-    "with x as (select * from events) select * from x",
+    "with x as (select * from read_csv('/etc/passwd')) select * from x",
+    "with 5 as n select n",
 ]
 
 
@@ -52,6 +53,8 @@ async def test_project_isolation_through_every_path(run):
         " where event = 'secret')",
         "select count() from (select event from events union all select event from events) u"
         " where u.event = 'secret'",
+        "with x as (select * from events) select count() from x where x.event = 'secret'",
+        "with events as (select * from events where event = 'secret') select count() from events",
     ]
     for query in queries:
         result = await run(query, project_id=1)
