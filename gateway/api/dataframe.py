@@ -124,10 +124,10 @@ async def get_kernel_dataframe(request: web.Request) -> web.StreamResponse:
             option=orjson.OPT_NON_STR_KEYS,
         )
         return web.Response(body=body, content_type="application/json")
-    return await _stream_file(request, export.path, total)
+    return await send_arrow_file(request, export.path, total=total)
 
 
-async def _stream_file(request: web.Request, path: Path, total: int) -> web.StreamResponse:
+async def send_arrow_file(request: web.Request, path: Path, *, total: int) -> web.StreamResponse:
     """Send the kernel's Arrow file with sendfile (zero-copy from the page cache to the socket,
     bounded memory). The file is unlinked once open: nothing is left behind, whatever happens."""
     handle = await asyncio.to_thread(path.open, "rb")

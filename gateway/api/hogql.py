@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from aiohttp import web
@@ -9,13 +10,14 @@ from aiohttp import web
 from gateway.api._context import load_notebook, principal
 from gateway.api._render import json_response
 from gateway.api._request import json_object, req_str
+from gateway.api.dataframe import ARROW, send_arrow_file
 from gateway.api.kernel import SCRATCHPAD
 from gateway.api.notebooks import PREFIX
 from gateway.auth import requires
 from gateway.errors import InvalidRequest
-from gateway.hogql import placeholder_values, translate
+from gateway.hogql import Translation, placeholder_values, translate
 from gateway.hogql.duckdb import DEFAULT_LIMIT
-from gateway.keys import ANALYTICS_KEY
+from gateway.keys import ANALYTICS_KEY, SETTINGS_KEY
 
 routes = web.RouteTableDef()
 
@@ -28,9 +30,21 @@ def _values(body: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+async def _arrow(request: web.Request, translation: Translation) -> web.StreamResponse:
+    """The result as an Arrow IPC stream (types kept), via a temporary file sent zero-copy."""
+    directory = request.app[SETTINGS_KEY].data_dir / "hogql-results"
+    directory.mkdir(mode=0o700, exist_ok=True)
+    path = directory / f"{uuid.uuid4().hex}.arrow"
+    try:
+        rows = await request.app[ANALYTICS_KEY].run_to_file(translation, path, uid=None)
+        return await send_arrow_file(request, path, total=rows)
+    finally:
+        path.unlink(missing_ok=True)
+
+
 @routes.post(PREFIX + "/{short_id}/hogql/execute", name="execute_hogql")
 @requires("query:read")
-async def execute_hogql(request: web.Request) -> web.Response:
+async def execute_hogql(request: web.Request) -> web.StreamResponse:
     """Run a HogQL SELECT over this project's events and persons."""
     body = await json_object(request)
     query = req_str(body, "query", max_length=100_000)
@@ -38,6 +52,8 @@ async def execute_hogql(request: web.Request) -> web.Response:
     if request.match_info["short_id"] != SCRATCHPAD:
         await load_notebook(request)
     translation = translate(query, project_id=principal(request).project.id, values=values)
+    if ARROW in request.headers.get("Accept", ""):
+        return await _arrow(request, translation)
     result = await request.app[ANALYTICS_KEY].run(translation)
     response: dict[str, Any] = {
         "query": query,

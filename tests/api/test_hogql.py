@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from gateway.hogql.load import demo_events
-from gateway.keys import ANALYTICS_KEY
+from gateway.keys import ANALYTICS_KEY, SETTINGS_KEY
 from tests.conftest import create_notebook
 
 
@@ -108,3 +108,37 @@ async def test_projects_see_only_their_own_events(client, accounts, jane, loaded
     other = await accounts.make("other@example.com", project_id=2)
     body = await (await _hogql(client, other, {"query": "select count() from events"})).json()
     assert body["results"] == [[0]]
+
+
+async def test_arrow_variant_keeps_types(client, jane, loaded):
+    import io
+
+    import pyarrow as pa
+    import pyarrow.ipc
+
+    resp = await client.post(
+        jane.url("scratchpad/hogql/execute"),
+        json={
+            "query": "select event, count() as c, min(timestamp) as first from events"
+            " group by event order by event"
+        },
+        headers={**jane.headers, "Accept": "application/vnd.apache.arrow.stream"},
+    )
+    assert resp.status == 200
+    assert resp.headers["Content-Type"] == "application/vnd.apache.arrow.stream"
+    table = pyarrow.ipc.open_stream(io.BytesIO(await resp.read())).read_all()
+    assert table.column_names == ["event", "c", "first"]
+    assert pa.types.is_timestamp(table.schema.field("first").type)
+    assert int(resp.headers["X-Total-Count"]) == table.num_rows > 0
+    body = await (
+        await _hogql(
+            client,
+            jane,
+            {"query": "select event, count() as c from events group by event order by event"},
+        )
+    ).json()
+    assert table.select(["event", "c"]).to_pylist() == [
+        {"event": e, "c": c} for e, c in body["results"]
+    ]
+    leftovers = list((client.server.app[SETTINGS_KEY].data_dir / "hogql-results").glob("*"))
+    assert leftovers == [], "temporary result files are removed"
