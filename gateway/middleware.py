@@ -85,8 +85,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 def _http_detail(err: web.HTTPException) -> str:
     if err.status == 404:
         return "Not found."
-    if err.status == 405:
-        return f'Method "{err.headers.get("X-Method", "")}" not allowed.'.replace('""', "this")
+    if isinstance(err, web.HTTPMethodNotAllowed):
+        return f'Method "{err.method}" not allowed.'
     if err.status == 413:
         return "Request body is too large."
     return err.reason

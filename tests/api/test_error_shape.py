@@ -35,6 +35,7 @@ async def test_router_404_and_405(client, jane):
     assert resp.status == 405
     assert_error_shape(await resp.json(), status_type="invalid_request", code="method_not_allowed")
     assert "GET" in resp.headers["Allow"]
+    assert (await resp.json())["detail"] == 'Method "POST" not allowed.'
 
 
 async def test_validation_error_names_the_field(client, jane):
