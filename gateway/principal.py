@@ -48,6 +48,3 @@ class PrincipalCache:
         if len(self._entries) >= self._max:
             self._entries.clear()
         self._entries[(key_hash, project_id)] = (self._clock.now() + self._ttl, found)
-
-    def clear(self) -> None:
-        self._entries.clear()

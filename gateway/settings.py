@@ -215,8 +215,3 @@ def _cast(key: str, raw: str, type_name: object) -> object:
         msg = f"Config '{key}' has value '{raw}'. Not a valid {kind}."
         raise ValueError(msg) from err
     return raw
-
-
-def settings_help() -> dict[str, str]:
-    """Field name → help text, for docs and `--help` output."""
-    return {f.name: f.metadata["help"] for f in fields(Settings)}
