@@ -1,16 +1,14 @@
 """`GET kernel/dataframe`: a slice of a kernel's data frame, as a JSON page or an Arrow stream.
 
-The kernel writes the slice as Arrow IPC into its run directory; the Arrow variant streams that
-file in chunks (bounded memory, no JSON or base64 on the way), the JSON variant reads it back and
-renders PostHog's page. Both come from the same bytes, so they agree cell for cell.
+The kernel writes the slice as Arrow IPC into a pipe in its run directory; the Arrow variant relays
+it in chunks while it is written (bounded memory, no JSON or base64 on the way), the JSON variant
+reads it and renders PostHog's page. Both come from the same bytes, so they agree cell for cell.
 """
 
 from __future__ import annotations
 
 import asyncio
 import keyword
-import os
-from pathlib import Path
 from typing import Any, Final
 
 import orjson
@@ -18,16 +16,17 @@ import pyarrow as pa
 import pyarrow.ipc
 from aiohttp import web
 
+from gateway.api._arrow import ARROW
 from gateway.api._request import query_int
 from gateway.api.kernel import KERNEL, kernel_target
 from gateway.auth import requires
 from gateway.errors import InvalidRequest, NotFound
-from gateway.kernels import FrameRequest
+from gateway.kernels import FrameExport, FrameRequest
 from gateway.kernels.errors import FrameTooLarge, InvalidDataframeRequest, KernelExecuteFailed
 from gateway.keys import KERNELS_KEY, SETTINGS_KEY
 
 routes = web.RouteTableDef()
-ARROW: Final = "application/vnd.apache.arrow.stream"
+
 _JSON_MAX_LIMIT: Final = 500
 _ARROW_MAX_LIMIT: Final = 1_000_000
 
@@ -80,9 +79,8 @@ def _raise_for(error: str, meta: dict[str, Any], variable: str, cap: int) -> Non
     raise KernelExecuteFailed(msg)
 
 
-def _read_page(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
-    with pa.OSFile(str(path), "rb") as source:
-        table = pyarrow.ipc.open_stream(source).read_all()
+def _read_page(data: bytes) -> tuple[list[str], list[dict[str, Any]]]:
+    table = pyarrow.ipc.open_stream(pa.BufferReader(data)).read_all()
     return table.column_names, table.to_pylist()
 
 
@@ -98,52 +96,49 @@ async def get_kernel_dataframe(request: web.Request) -> web.StreamResponse:
     limit = query_int(query, "limit", default=10, minimum=1, maximum=limit_max)
     cap = request.app[SETTINGS_KEY].kernel_max_frame_bytes
     key, _, _ = await kernel_target(request)
-    export = await request.app[KERNELS_KEY].export_frame(
-        key,
-        FrameRequest(
-            variable=variable,
-            offset=offset,
-            limit=limit,
-            columns=_columns(query),
-            max_bytes=cap,
-            timeout=_timeout(query),
-        ),
+    frame_request = FrameRequest(
+        variable=variable,
+        offset=offset,
+        limit=limit,
+        columns=_columns(query),
+        max_bytes=cap,
+        timeout=_timeout(query),
     )
-    if export.path is None:
-        _raise_for(export.error or "error", export.meta, variable, cap)
-    assert export.path is not None
-    total = int(export.meta["total"])
-    if not wants_arrow:
-        try:
-            columns, rows = await asyncio.to_thread(_read_page, export.path)
-        finally:
-            export.path.unlink(missing_ok=True)
-        body = orjson.dumps(
-            {"columns": columns, "rows": rows, "row_count": total},
-            default=str,
-            option=orjson.OPT_NON_STR_KEYS,
-        )
-        return web.Response(body=body, content_type="application/json")
-    return await send_arrow_file(request, export.path, total=total)
+    async with request.app[KERNELS_KEY].export_frame(key, frame_request) as export:
+        if export.error is not None:
+            _raise_for(export.error, export.meta, variable, cap)
+        total = int(export.meta["total"])
+        if wants_arrow:
+            return await _stream_arrow(request, export, total=total)
+        data = await export.read_all()  # at most 500 rows, and under the byte cap
+        await export.complete()
+    columns, rows = await asyncio.to_thread(_read_page, data)
+    body = orjson.dumps(
+        {"columns": columns, "rows": rows, "row_count": total},
+        default=str,
+        option=orjson.OPT_NON_STR_KEYS,
+    )
+    return web.Response(body=body, content_type="application/json")
 
 
-async def send_arrow_file(request: web.Request, path: Path, *, total: int) -> web.StreamResponse:
-    """Send the kernel's Arrow file with sendfile (zero-copy from the page cache to the socket,
-    bounded memory). The file is unlinked once open: nothing is left behind, whatever happens."""
-    handle = await asyncio.to_thread(path.open, "rb")
-    path.unlink(missing_ok=True)
+async def _stream_arrow(
+    request: web.Request, export: FrameExport, *, total: int
+) -> web.StreamResponse:
+    """Relay the Arrow stream as the kernel writes it, a chunk at a time (bounded memory).
+    Should the kernel fail after the headers went out, the connection is cut before the final
+    chunk, so a client sees a broken transfer, never a short stream that looks whole."""
+    response = web.StreamResponse(headers={"Content-Type": ARROW, "X-Total-Count": str(total)})
+    response.enable_chunked_encoding()
+    await response.prepare(request)
     try:
-        size = os.fstat(handle.fileno()).st_size
-        response = web.StreamResponse(headers={"Content-Type": ARROW, "X-Total-Count": str(total)})
-        response.content_length = size
-        await response.prepare(request)
-        transport = request.transport
-        if transport is None or transport.is_closing():
-            return response
-        await asyncio.get_running_loop().sendfile(transport, handle, 0, size)
-        await response.write_eof()
+        async for chunk in export.chunks():
+            await response.write(chunk)
+        await export.complete()
+    except KernelExecuteFailed:
+        if request.transport is not None:
+            request.transport.abort()
+        return response
     except ConnectionResetError:
-        pass
-    finally:
-        handle.close()
+        return response
+    await response.write_eof()
     return response

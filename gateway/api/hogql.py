@@ -7,10 +7,10 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.api._arrow import ARROW, send_arrow_file
 from gateway.api._context import load_notebook, principal
 from gateway.api._render import json_response
 from gateway.api._request import json_object, req_str
-from gateway.api.dataframe import ARROW, send_arrow_file
 from gateway.api.kernel import SCRATCHPAD
 from gateway.api.notebooks import PREFIX
 from gateway.auth import requires

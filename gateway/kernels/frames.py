@@ -1,13 +1,32 @@
-"""Data-frame exports: the helper call a `kernel/dataframe` request makes, and its answer."""
+"""Data-frame exports: the helper call a `kernel/dataframe` request makes, and the pipe its
+answer comes through.
+
+The gateway makes a FIFO in the kernel's run directory and opens its read end; the kernel's
+helper opens the write end and writes a header (4-byte little-endian length, then JSON: status,
+total, rows, columns, or an error) and then the Arrow IPC stream. The gateway reads while the
+kernel writes, so the export and the transfer overlap, and a bounded buffer is all it holds.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import fcntl
 import json
+import os
+import struct
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from gateway.kernels.errors import KernelDied, KernelExecuteFailed
+
 FRAME: Final = "frame"  # the user_expression's name
+CHUNK: Final = 1 << 20
+_BUFFER: Final = 4 << 20  # the reader pauses the pipe past twice this
+_MAX_HEADER: Final = 1 << 20
+_F_SETPIPE_SZ: Final = 1031  # Linux fcntl: a 1 MiB pipe means fewer wake-ups
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -20,15 +39,6 @@ class FrameRequest:
     timeout: float
 
 
-@dataclass(frozen=True, kw_only=True)
-class FrameExport:
-    """The helper's answer: `path` of the Arrow file, or `error` (NameError, not_a_frame, …)."""
-
-    error: str | None
-    meta: dict[str, Any]
-    path: Path | None
-
-
 def frame_expression(request: FrameRequest, name: str, frames_dir: str) -> str:
     """The kernel helper call; the variable is a checked identifier, the rest are literals."""
     columns = "None" if request.columns is None else json.dumps(request.columns)
@@ -39,12 +49,136 @@ def frame_expression(request: FrameRequest, name: str, frames_dir: str) -> str:
     )
 
 
-def frame_export(found: dict[str, Any], path: Path) -> FrameExport:
-    """Read the helper's answer (a user_expression result) into a FrameExport."""
+class FrameExport:
+    """One export in flight. `error` (NameError, not_a_frame, too_large, …) or `meta` (total,
+    rows, columns) come first; then `chunks()` yields the Arrow stream as the kernel writes it
+    and `complete()` says whether the kernel finished it."""
+
+    def __init__(
+        self,
+        *,
+        error: str | None,
+        meta: dict[str, Any],
+        reader: asyncio.StreamReader | None,
+        reply: asyncio.Task[dict[str, Any]],
+        timeout: float,
+    ) -> None:
+        self.error = error
+        self.meta = meta
+        self._reader = reader
+        self._reply = reply
+        self._timeout = timeout
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        if self._reader is None:
+            return
+        while chunk := await self._reader.read(CHUNK):
+            yield chunk
+
+    async def read_all(self) -> bytes:
+        return b"".join([chunk async for chunk in self.chunks()])
+
+    async def complete(self) -> None:
+        """Raise KernelExecuteFailed unless the kernel's helper returned ok (call after EOF)."""
+        found = await _answer(self._reply, self._timeout)
+        value = _helper_result(found)
+        if value.get("status") != "ok":
+            msg = f"The data frame export did not finish ({value.get('error', 'error')})."
+            raise KernelExecuteFailed(msg)
+
+
+async def _answer(reply: asyncio.Task[dict[str, Any]], timeout: float) -> dict[str, Any]:
+    try:
+        return await asyncio.wait_for(asyncio.shield(reply), timeout)
+    except KernelDied as err:
+        msg = "The kernel died while exporting the data frame."
+        raise KernelExecuteFailed(msg) from err
+    except TimeoutError as err:
+        msg = f"Exporting the data frame took over {timeout:g} s."
+        raise KernelExecuteFailed(msg) from err
+
+
+def _helper_result(found: dict[str, Any]) -> dict[str, Any]:
     value = found.get(FRAME) or {}
     if value.get("status") != "ok":
-        return FrameExport(error=value.get("ename") or "error", meta={}, path=None)
-    meta = (value.get("data") or {}).get("application/json") or {}
-    if meta.get("status") != "ok":
-        return FrameExport(error=str(meta.get("error", "error")), meta=meta, path=None)
-    return FrameExport(error=None, meta=meta, path=path)
+        return {"status": "error", "error": value.get("ename") or "error"}
+    result: dict[str, Any] = (value.get("data") or {}).get("application/json") or {}
+    return result
+
+
+@contextlib.asynccontextmanager
+async def frame_pipe(
+    path: Path,
+    *,
+    uid: int | None,
+    evaluate: Callable[[], Awaitable[dict[str, Any]]],
+    timeout: float,
+) -> AsyncIterator[FrameExport]:
+    """Make the FIFO at `path`, start `evaluate()` (the helper call) and yield the export once
+    its header (or the helper's failure) is known. On exit the pipe is closed and removed and
+    the helper's answer awaited, so the kernel is idle again before the caller goes on."""
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    os.mkfifo(path, 0o600)
+    loop = asyncio.get_running_loop()
+    transport: asyncio.ReadTransport | None = None
+    reply: asyncio.Task[dict[str, Any]] | None = None
+    try:
+        if uid is not None and os.geteuid() == 0:
+            os.chown(path.parent, uid, uid)
+            os.chown(path, uid, uid)  # the run dir (0700) is the access control
+        # Opening the read end first means the kernel's open never blocks; Linux reports no
+        # readiness on a FIFO until a writer has come, so nothing is read before the kernel.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(fd, _F_SETPIPE_SZ, CHUNK)
+        reader = asyncio.StreamReader(limit=_BUFFER)
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(fd, "rb", buffering=0)
+        )
+        reply = asyncio.ensure_future(evaluate())
+        header = asyncio.ensure_future(_header(reader))
+        # the helper's own evaluation carries the timeout, so one of the two ends
+        await asyncio.wait({header, reply}, return_when=asyncio.FIRST_COMPLETED)
+        if header.done() and header.result() is not None:
+            meta = header.result()
+            assert meta is not None
+            error = None if meta.get("status") == "ok" else str(meta.get("error", "error"))
+            yield FrameExport(
+                error=error,
+                meta=meta,
+                reader=reader if error is None else None,
+                reply=reply,
+                timeout=timeout,
+            )
+            return
+        header.cancel()
+        # The helper never wrote: the expression failed before it (NameError), or the kernel
+        # died or timed out.
+        result = _helper_result(await _answer(reply, timeout))
+        yield FrameExport(
+            error=str(result.get("error", "error")),
+            meta=result,
+            reader=None,
+            reply=reply,
+            timeout=timeout,
+        )
+    finally:
+        if transport is not None:
+            transport.close()  # a helper still writing gets EPIPE and returns
+        path.unlink(missing_ok=True)
+        if reply is not None and not reply.done():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(reply, timeout)
+        if reply is not None and reply.done() and not reply.cancelled():
+            reply.exception()  # retrieved: a failure here was already reported
+
+
+async def _header(reader: asyncio.StreamReader) -> dict[str, Any] | None:
+    try:
+        (size,) = struct.unpack("<I", await reader.readexactly(4))
+        if size > _MAX_HEADER:
+            return {"status": "error", "error": "bad_header"}
+        meta: dict[str, Any] = json.loads(await reader.readexactly(size))
+    except (asyncio.IncompleteReadError, ValueError):
+        return None
+    return meta

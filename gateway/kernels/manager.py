@@ -40,7 +40,13 @@ from gateway.kernels.errors import (
     KernelStartFailed,
     SandboxError,
 )
-from gateway.kernels.frames import FRAME, FrameExport, FrameRequest, frame_export, frame_expression
+from gateway.kernels.frames import (
+    FRAME,
+    FrameExport,
+    FrameRequest,
+    frame_expression,
+    frame_pipe,
+)
 from gateway.kernels.provisioner import KernelProvisioner
 from gateway.kernels.results import build_result, describe_expressions
 from gateway.kernels.runtime import KernelConfig, KernelKey, KernelRuntime, KernelSlot
@@ -211,6 +217,7 @@ class KernelManager:
             info = read_connection_file(run_dir)
             runtime.connection = self._connection(info, run_dir)
             runtime.watcher = asyncio.create_task(self._watch(runtime))
+            runtime.uid = self._settings.kernel_uid
             self._start_bridge(runtime, self._settings.kernel_uid)
             await runtime.connection.start(min(10.0, self._settings.kernel_startup_timeout_s))
         except (OSError, ValueError, TimeoutError, KernelDied) as err:
@@ -261,6 +268,7 @@ class KernelManager:
             last_used_at=now,
         )
         uid = settings.kernel_uid if sandboxed else None
+        runtime.uid = uid
         loop = asyncio.get_running_loop()
         begin = loop.time()
         try:
@@ -561,12 +569,17 @@ class KernelManager:
 
     # -- data frames -----------------------------------------------------------------------
 
-    async def export_frame(self, key: KernelKey, request: FrameRequest) -> FrameExport:
-        """Write a slice of a kernel variable as Arrow IPC into the kernel's run directory.
+    @contextlib.asynccontextmanager
+    async def export_frame(
+        self, key: KernelKey, request: FrameRequest
+    ) -> AsyncIterator[FrameExport]:
+        """A slice of a kernel variable as Arrow IPC, read while the kernel writes it.
 
         Runs in the kernel's FIFO like an execution, as a silent request: the execution count
-        does not move and nothing reaches the notebook. Raises KernelNotRunning, and
-        KernelDied (mid-export); the caller maps the helper's error results.
+        does not move and nothing reaches the notebook. The kernel stays taken until the
+        context exits (its helper is writing). Raises KernelNotRunning, and
+        KernelExecuteFailed (died or timed out before the header); the caller maps the
+        helper's error results and checks `complete()` after the last chunk.
         """
         slot = self._slot(key)
         runtime = slot.runtime
@@ -584,24 +597,24 @@ class KernelManager:
             if runtime is None or not runtime.alive or runtime.connection is None:
                 msg = "The kernel stopped before the data frame could be read."
                 raise KernelNotRunning(msg)
+            connection = runtime.connection
             name = f"{uuid.uuid4().hex}.arrow"
             expression = frame_expression(request, name, f"{runtime.kernel_run_dir}/frames")
             runtime.execution_state = "busy"
             try:
-                found = await runtime.connection.evaluate({FRAME: expression}, request.timeout)
-            except KernelDied as err:
-                msg = "The kernel died while exporting the data frame."
-                raise KernelExecuteFailed(msg) from err
-            except TimeoutError as err:
-                msg = f"Exporting the data frame took over {request.timeout:g} s."
-                raise KernelExecuteFailed(msg) from err
+                async with frame_pipe(
+                    runtime.run_dir / "frames" / name,
+                    uid=runtime.uid,
+                    evaluate=lambda: connection.evaluate({FRAME: expression}, request.timeout),
+                    timeout=request.timeout,
+                ) as export:
+                    yield export
             finally:
                 if runtime.alive:
                     runtime.execution_state = "idle"
             runtime.last_used_at = self._clock.now()
         finally:
             slot.lock.release()
-        return frame_export(found, runtime.run_dir / "frames" / name)
 
     # -- resources, culling, shutdown ------------------------------------------------------
 

@@ -50,6 +50,8 @@ class KernelRuntime:
     timings: Timings = field(default_factory=Timings)
     watcher: asyncio.Task[None] | None = None
     bridge: KernelBridge | None = None
+    # the kernel's uid, for files the gateway makes in its run dir (None: the gateway's own)
+    uid: int | None = None
     stopping: bool = False
 
     @property

@@ -6,16 +6,18 @@
   output, with a marker in between, so a cell that prints gigabytes never ships them.
 - `hogql_execute(query, placeholders=None, timeout=30)`: HogQL for this notebook's project, as a
   pandas DataFrame, through a ZMQ socket the gateway binds in the run directory.
-- `export_frame(...)`: a slice of a data frame written as an Arrow IPC stream into the kernel's
-  run directory, for `GET kernel/dataframe`. The gateway calls it from a silent execution: the
-  execution count does not move and nothing is printed into the notebook.
+- `export_frame(...)`: a slice of a data frame written as an Arrow IPC stream into a pipe in the
+  kernel's run directory, for `GET kernel/dataframe`. The gateway calls it from a silent
+  execution: the execution count does not move and nothing is printed into the notebook.
 """
 
 from __future__ import annotations
 
 import collections
+import json
 import os
 import re
+import struct
 import sys
 from typing import Any
 
@@ -81,6 +83,26 @@ def _as_arrow(value: Any) -> Any:
     return None
 
 
+def _frame_slice(
+    value: Any, *, offset: int, limit: int, columns: list[str] | None, max_bytes: int
+) -> tuple[dict[str, Any], Any]:
+    """The slice to export and its header, or an error header and None."""
+    table = _as_arrow(value)
+    if table is None:
+        return {"status": "error", "error": "not_a_frame", "type": type(value).__name__}, None
+    total = table.num_rows
+    if columns is not None:
+        missing = [c for c in columns if c not in table.column_names]
+        if missing:
+            return {"status": "error", "error": "unknown_columns", "columns": missing}, None
+        table = table.select(columns)
+    page = table.slice(min(offset, total), limit)
+    if page.nbytes > max_bytes:
+        return {"status": "error", "error": "too_large", "bytes": page.nbytes}, None
+    header = {"status": "ok", "total": total, "rows": page.num_rows, "columns": page.column_names}
+    return header, page
+
+
 def export_frame(
     value: Any,
     *,
@@ -91,36 +113,25 @@ def export_frame(
     name: str,
     frames_dir: str = FRAMES_DIR,
 ) -> _Description:
-    """Write `value[offset:offset+limit]` (and `columns`) as Arrow IPC to `frames_dir/name`."""
+    """Write `value[offset:offset+limit]` (and `columns`) to the pipe `frames_dir/name`, which
+    the gateway made and is reading: a 4-byte length, a JSON header, then Arrow IPC."""
     import pyarrow as pa  # noqa: PLC0415
 
-    table = _as_arrow(value)
-    if table is None:
-        return _Description(
-            {"status": "error", "error": "not_a_frame", "type": type(value).__name__}
-        )
-    total = table.num_rows
-    if columns is not None:
-        missing = [c for c in columns if c not in table.column_names]
-        if missing:
-            return _Description({"status": "error", "error": "unknown_columns", "columns": missing})
-        table = table.select(columns)
-    page = table.slice(min(offset, total), limit)
-    if page.nbytes > max_bytes:
-        return _Description({"status": "error", "error": "too_large", "bytes": page.nbytes})
-    os.makedirs(frames_dir, mode=0o700, exist_ok=True)
-    path = os.path.join(frames_dir, name)
-    with pa.OSFile(path, "wb") as sink, pa.ipc.new_stream(sink, page.schema) as writer:
-        writer.write_table(page, max_chunksize=65536)
-    return _Description(
-        {
-            "status": "ok",
-            "total": total,
-            "rows": page.num_rows,
-            "columns": page.column_names,
-            "file": name,
-        }
+    header, page = _frame_slice(
+        value, offset=offset, limit=limit, columns=columns, max_bytes=max_bytes
     )
+    encoded = json.dumps(header).encode()
+    try:
+        # O_WRONLY without O_CREAT: only the gateway's pipe, never a new file
+        fd = os.open(os.path.join(frames_dir, name), os.O_WRONLY)
+        with os.fdopen(fd, "wb", buffering=1 << 20) as sink:
+            sink.write(struct.pack("<I", len(encoded)) + encoded)
+            if page is not None:
+                with pa.ipc.new_stream(sink, page.schema) as writer:
+                    writer.write_table(page, max_chunksize=65536)
+    except (BrokenPipeError, FileNotFoundError):
+        return _Description({"status": "error", "error": "reader_gone"})
+    return _Description(header)
 
 
 class HogQLError(Exception):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 
+import aiohttp
 import pyarrow as pa
 import pyarrow.ipc
 import pytest
@@ -209,3 +210,33 @@ async def test_kernel_killed_mid_export_is_a_clean_error(gw):
     resp = await asyncio.wait_for(fetch, 30)
     assert resp.status == 503
     assert "died" in (await resp.json())["reason"]
+
+
+async def test_kernel_killed_mid_transfer_cuts_the_stream(
+    aiohttp_client, docker_settings, docker_engine, clock
+):
+    """Headers are out when the kernel dies: the client sees a broken transfer, not a hang and
+    not a short stream that parses as whole; no pipe is left behind."""
+    app = create_app(docker_settings.with_changes(kernel_max_frame_bytes=1 << 30), clock=clock)
+    client = await aiohttp_client(app)
+    owner = await Accounts(app[STORE_KEY], clock).make()
+    body = await _execute(
+        client,
+        owner,
+        "import numpy as np, pyarrow as pa\nz = np.zeros(1_000_000)\nhuge = pa.table({f'c{i}': z for i in range(50)})",
+    )
+    assert body["status"] == "ok", body["error_value"]
+    resp = await _frame(client, owner, "?variable_name=huge&limit=1000000", arrow=True)
+    assert resp.status == 200
+    # 400 MB to send (8 MB in the kernel: the columns share one buffer); the pipe and the
+    # socket buffers hold a few MB, so the kernel is still writing when it is stopped
+    first = await resp.content.readexactly(1 << 20)
+    assert first
+    stop = await client.post(owner.url("scratchpad/kernel/stop"), headers=owner.headers)
+    assert stop.status == 200
+    with pytest.raises(aiohttp.ClientPayloadError):
+        await asyncio.wait_for(resp.read(), 30)
+    assert list(docker_settings.kernel_run_root.glob("*/frames/*")) == []
+    instance = app[KERNELS_KEY].instance_id
+    await client.close()
+    assert_no_containers(docker_engine, instance)
