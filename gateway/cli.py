@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from gateway.app import create_app, serve
 from gateway.auth import SCOPES, new_api_key, parse_scopes
 from gateway.clock import SystemClock
 from gateway.hogql.execute import AnalyticsStore
-from gateway.hogql.load import BadRow, demo_events, read_events
+from gateway.hogql.load import BadRow, demo_events, read_events, read_persons
 from gateway.openapi import route_table
 from gateway.settings import Settings
 from gateway.store import NewNotebook, SQLiteStore
@@ -74,6 +74,15 @@ def _parser() -> argparse.ArgumentParser:
     load_cmd.add_argument("--data-dir", type=Path, required=True)
     load_cmd.add_argument("--project-id", type=int, required=True)
     load_cmd.add_argument("files", nargs="+", type=Path)
+
+    persons_cmd = sub.add_parser(
+        "load-persons",
+        help="Load persons (JSON Lines: id, distinct_ids, created_at, is_identified, "
+        "properties) into the analytics store. A person loaded again replaces the old one.",
+    )
+    persons_cmd.add_argument("--data-dir", type=Path, required=True)
+    persons_cmd.add_argument("--project-id", type=int, required=True)
+    persons_cmd.add_argument("files", nargs="+", type=Path)
 
     demo_data_cmd = sub.add_parser("demo-data", help="Generate synthetic product analytics.")
     demo_data_cmd.add_argument("--data-dir", type=Path, required=True)
@@ -154,20 +163,30 @@ def _analytics(data_dir: Path) -> Iterator[AnalyticsStore]:
         store.close()
 
 
-def _load_events(data_dir: Path, project_id: int, files: list[Path]) -> int:
+def _load(
+    data_dir: Path,
+    project_id: int,
+    files: list[Path],
+    *,
+    what: str,
+    read: Callable[[Path, list[BadRow]], Iterator[dict[str, Any]]],
+    insert: Callable[[AnalyticsStore], Callable[[int, list[dict[str, Any]]], int]],
+) -> int:
+    """Load JSON Lines in batches of 10,000 with a progress line; bad rows are reported by
+    line and skipped, good rows kept. Exit status 1 when any row was bad."""
     bad: list[BadRow] = []
     loaded = 0
     with _analytics(data_dir) as analytics:
         for path in files:
             batch: list[dict[str, Any]] = []
-            for row in read_events(path, bad):
+            for row in read(path, bad):
                 batch.append(row)
                 if len(batch) == 10_000:
-                    loaded += analytics.insert_events(project_id, batch)
+                    loaded += insert(analytics)(project_id, batch)
                     batch = []
-                    print(f"\r{path.name}: {loaded} events", end="", file=sys.stderr)
-            loaded += analytics.insert_events(project_id, batch)
-    print(f"\r{loaded} events loaded into project {project_id}", file=sys.stderr)
+                    print(f"\r{path.name}: {loaded} {what}", end="", file=sys.stderr)
+            loaded += insert(analytics)(project_id, batch)
+    print(f"\r{loaded} {what} loaded into project {project_id}", file=sys.stderr)
     for bad_row in bad[:100]:
         print(f"line {bad_row.line}: {bad_row.reason}", file=sys.stderr)
     if len(bad) > 100:
@@ -212,7 +231,23 @@ def run(argv: Sequence[str] | None = None) -> int:
         print(raw)
         return 0
     if args.command == "load-events":
-        return _load_events(args.data_dir, args.project_id, args.files)
+        return _load(
+            args.data_dir,
+            args.project_id,
+            args.files,
+            what="events",
+            read=read_events,
+            insert=lambda store: store.insert_events,
+        )
+    if args.command == "load-persons":
+        return _load(
+            args.data_dir,
+            args.project_id,
+            args.files,
+            what="persons",
+            read=read_persons,
+            insert=lambda store: store.insert_persons,
+        )
     if args.command == "demo-data":
         with _analytics(args.data_dir) as analytics:
             loaded = analytics.insert_events(args.project_id, demo_events(args.events))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 
@@ -106,6 +107,39 @@ def test_load_events_keeps_good_rows_and_reports_bad_ones(tmp_path):
     finally:
         store.close()
     assert rows == [("a",), ("c",)]
+
+
+def test_load_persons_keeps_good_rows_and_reports_bad_ones(tmp_path):
+    source = tmp_path / "persons.jsonl"
+    person = "00000000-0000-0000-0000-00000000000a"
+    source.write_text(
+        f'{{"id": "{person}", "distinct_ids": ["u1", "u2"], "created_at": "2026-01-01T00:00:00Z",'
+        ' "properties": {"email": "a@example.com"}, "is_identified": true}\n'
+        '{"id": "nope", "distinct_ids": ["u3"], "created_at": "2026-01-01T00:00:00Z"}\n'
+        f'{{"id": "{person}", "distinct_ids": [], "created_at": "2026-01-01T00:00:00Z"}}\n'
+    )
+    result = _cli(
+        "load-persons", "--data-dir", str(tmp_path / "d"), "--project-id", "4", str(source)
+    )
+    assert result.returncode == 1, "bad rows make the exit code say so"
+    assert "1 persons loaded into project 4" in result.stderr
+    assert "line 2: badly formed hexadecimal UUID string" in result.stderr
+    assert "line 3: `distinct_ids` must be a non-empty list" in result.stderr
+    from gateway.hogql import translate
+    from gateway.hogql.execute import AnalyticsStore
+
+    store = AnalyticsStore(tmp_path / "d" / "analytics.duckdb")
+    try:
+        rows = store._conn.execute(
+            "select distinct_id, person_id::varchar from person_distinct_ids order by 1"
+        ).fetchall()
+        result = asyncio.run(
+            store.run(translate("select properties.email from persons", project_id=4))
+        )
+    finally:
+        store.close()
+    assert rows == [("u1", person), ("u2", person)]
+    assert result.rows == [["a@example.com"]]
 
 
 def test_loader_says_when_a_gateway_holds_the_store(tmp_path):

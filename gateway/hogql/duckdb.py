@@ -4,11 +4,13 @@ values share one, so equal expressions stay equal for DuckDB's GROUP BY checks).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Final
 
 from gateway.hogql import ast
 from gateway.hogql.errors import HogQLQueryError, HogQLUnsupported
 from gateway.hogql.resolver import Column, JsonPath, Resolution, SelectAlias, Source, Star
+from gateway.hogql.schema import PERSONS, SESSIONS, Table
 
 SET_OPERATORS: Final = {
     "UNION ALL": "UNION ALL",
@@ -160,13 +162,7 @@ class DuckDBPrinter:
 
     def _source(self, join: ast.JoinExpr, source: Source) -> str:
         if source.table is not None:
-            columns = ", ".join(quote_identifier(c) for c in source.table.columns)
-            # The project filter, on every reference to every table: joins, subqueries and
-            # set members alike. There is no other way for SQL to reach a stored table.
-            return (
-                f"(SELECT {columns} FROM {quote_identifier(source.table.name)}"
-                f" WHERE project_id = {self.sink.add(self._project)})"
-            )
+            return self._table(source.table, source.lazy)
         if source.cte is not None:
             return quote_identifier(source.cte)
         if source.numbers is not None:
@@ -174,6 +170,69 @@ class DuckDBPrinter:
             return f"(SELECT range AS number FROM range({start}, {start + count}))"
         assert isinstance(join.table, ast.SelectQuery | ast.SelectSetQuery)
         return f"({self._query_sql(join.table, top=False)})"
+
+    def _stored(self, name: str, columns: Iterable[str]) -> str:
+        # The project filter, on every reference to every table: joins, subqueries, set
+        # members and lazy joins alike. There is no other way for SQL to reach a stored table.
+        listed = ", ".join(quote_identifier(c) for c in columns)
+        return (
+            f"(SELECT {listed} FROM {quote_identifier(name)}"
+            f" WHERE project_id = {self.sink.add(self._project)})"
+        )
+
+    def _table(self, table: Table, lazy: set[str]) -> str:
+        if not table.stored:
+            return self._sessions()
+        plain = [c for c in table.columns if c not in table.computed]
+        if not lazy:
+            return self._stored(table.name, table.columns)
+        items = [f"t.{quote_identifier(c)}" for c in plain]
+        joins = ""
+        person_id = "t.person_id"
+        if "pdi" in lazy or ("person" in lazy and table.name == "events"):
+            # a distinct_id's person, else the person stored on the event
+            person_id = "coalesce(pdi.person_id, t.person_id)"
+            pdi = self._stored("person_distinct_ids", ["distinct_id", "person_id"])
+            joins += f" LEFT JOIN {pdi} AS pdi ON pdi.distinct_id = t.distinct_id"
+            items.append('pdi.distinct_id AS "pdi.distinct_id"')
+            items.append(f'{person_id} AS "pdi.person_id"')
+        for name in table.computed:
+            items.append(f"{person_id} AS {quote_identifier(name)}")
+        if "person" in lazy:
+            people = self._stored("persons", PERSONS.columns)
+            joins += f" LEFT JOIN {people} AS person ON person.id = {person_id}"
+            items += [f'person.{quote_identifier(c)} AS "person.{c}"' for c in PERSONS.columns]
+        if "session" in lazy:
+            joins += (
+                f" LEFT JOIN {self._sessions()} AS session ON session.session_id ="
+                f" json_extract_string(t.properties, '$.\"$session_id\"')"
+            )
+            items += [f'session.{quote_identifier(c)} AS "session.{c}"' for c in SESSIONS.columns]
+        return (
+            f"(SELECT {', '.join(items)} FROM {quote_identifier(table.name)} AS t{joins}"
+            f" WHERE t.project_id = {self.sink.add(self._project)})"
+        )
+
+    def _sessions(self) -> str:
+        """`sessions`, derived from the project's events grouped by `$session_id`."""
+        events = (
+            "SELECT json_extract_string(properties, '$.\"$session_id\"') AS sid,"
+            " json_extract_string(properties, '$.\"$current_url\"') AS url,"
+            " distinct_id, timestamp, event FROM events"
+            f" WHERE project_id = {self.sink.add(self._project)}"
+        )
+        return (
+            "(SELECT sid AS session_id, sid AS id, arg_min(distinct_id, timestamp) AS distinct_id,"
+            ' min(timestamp) AS "$start_timestamp", max(timestamp) AS "$end_timestamp",'
+            " date_diff('second', min(timestamp), max(timestamp)) AS \"$session_duration\","
+            ' arg_min(url, timestamp) FILTER (WHERE url IS NOT NULL) AS "$entry_current_url",'
+            ' arg_max(url, timestamp) FILTER (WHERE url IS NOT NULL) AS "$end_current_url",'
+            ' arg_max(url, timestamp) FILTER (WHERE url IS NOT NULL) AS "$exit_current_url",'
+            " count(*) FILTER (WHERE event = '$pageview') AS \"$pageview_count\","
+            " count(*) FILTER (WHERE event = '$autocapture') AS \"$autocapture_count\","
+            ' count(*) AS "$event_count"'
+            f" FROM ({events}) WHERE sid IS NOT NULL AND sid <> '' GROUP BY sid)"
+        )
 
     # -- expressions ---------------------------------------------------------------------------
 

@@ -36,6 +36,11 @@ SCHEMA: Final = (
     """CREATE TABLE IF NOT EXISTS persons (
         project_id BIGINT NOT NULL, id UUID NOT NULL, created_at TIMESTAMPTZ NOT NULL,
         properties JSON, is_identified BOOLEAN NOT NULL DEFAULT FALSE)""",
+    """CREATE TABLE IF NOT EXISTS person_distinct_ids (
+        project_id BIGINT NOT NULL, distinct_id VARCHAR NOT NULL, person_id UUID NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS groups (
+        project_id BIGINT NOT NULL, "index" BIGINT NOT NULL, key VARCHAR NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL, updated_at TIMESTAMPTZ NOT NULL, properties JSON)""",
 )
 HARDENING: Final = (
     "SET TimeZone = 'UTC'",
@@ -152,6 +157,63 @@ class AnalyticsStore:
                 " timestamp, distinct_id, elements_chain, created_at, CAST(person_id AS UUID)"
                 " FROM incoming_events"
             )
+        finally:
+            cursor.close()
+        return len(rows)
+
+    def insert_persons(self, project_id: int, persons: Iterable[dict[str, Any]]) -> int:
+        """Upsert persons (PostHog's export shape, parsed) and their distinct ids: a person
+        loaded again replaces the old row; a distinct id moves to the person loaded last."""
+        rows = list(persons)
+        if not rows:
+            return 0
+        people = pa.table(
+            {
+                "id": [str(p["id"]) for p in rows],
+                "created_at": pa.array(
+                    [p["created_at"] for p in rows], pa.timestamp("us", tz="UTC")
+                ),
+                "properties": [p["properties"] for p in rows],
+                "is_identified": pa.array([bool(p["is_identified"]) for p in rows], pa.bool_()),
+            }
+        )
+        links = pa.table(
+            {
+                "distinct_id": [d for p in rows for d in p["distinct_ids"]],
+                "person_id": [str(p["id"]) for p in rows for _ in p["distinct_ids"]],
+                "ord": pa.array(range(sum(len(p["distinct_ids"]) for p in rows)), pa.int64()),
+            }
+        )
+        cursor = self._conn.cursor()
+        try:
+            cursor.register("incoming_persons", people)
+            cursor.register("incoming_links", links)
+            cursor.execute("BEGIN")
+            cursor.execute(
+                "DELETE FROM persons WHERE project_id = $1"
+                " AND id IN (SELECT CAST(id AS UUID) FROM incoming_persons)",
+                [project_id],
+            )
+            cursor.execute(
+                "INSERT INTO persons SELECT $1, CAST(id AS UUID), created_at, properties,"
+                " is_identified FROM incoming_persons",
+                [project_id],
+            )
+            cursor.execute(
+                "DELETE FROM person_distinct_ids WHERE project_id = $1"
+                " AND distinct_id IN (SELECT distinct_id FROM incoming_links)",
+                [project_id],
+            )
+            # one row per distinct id: within a batch, the person listed last wins
+            cursor.execute(
+                "INSERT INTO person_distinct_ids SELECT $1, distinct_id,"
+                " CAST(arg_max(person_id, ord) AS UUID) FROM incoming_links GROUP BY distinct_id",
+                [project_id],
+            )
+            cursor.execute("COMMIT")
+        except BaseException:
+            cursor.execute("ROLLBACK")
+            raise
         finally:
             cursor.close()
         return len(rows)

@@ -1,7 +1,7 @@
-"""Data in: PostHog-shaped events from JSON Lines, and synthetic demo events.
+"""Data in: PostHog-shaped events and persons from JSON Lines, and synthetic demo data.
 
-`read_events` validates row by row: a bad row is reported with its line number and skipped,
-good rows are kept. Timestamps are ISO 8601 (naive means UTC).
+`read_events` and `read_persons` validate row by row: a bad row is reported with its line
+number and skipped, good rows are kept. Timestamps are ISO 8601 (naive means UTC).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import json
 import random
 import uuid
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -58,15 +58,59 @@ def parse_event(raw: Any) -> dict[str, Any]:
     }
 
 
-def read_events(path: Path, bad: list[BadRow]) -> Iterator[dict[str, Any]]:
+def parse_person(raw: Any) -> dict[str, Any]:
+    """One person in PostHog's export shape → a row; ValueError says what is wrong."""
+    if not isinstance(raw, dict):
+        msg = "not a JSON object"
+        raise ValueError(msg)
+    person_id = uuid.UUID(str(raw.get("id")))  # ValueError names a bad id
+    distinct_ids = raw.get("distinct_ids")
+    if (
+        not isinstance(distinct_ids, list)
+        or not distinct_ids
+        or not all(isinstance(d, str) and d for d in distinct_ids)
+    ):
+        msg = "`distinct_ids` must be a non-empty list of non-empty strings"
+        raise ValueError(msg)
+    properties = raw.get("properties", {})
+    if not isinstance(properties, dict):
+        msg = "`properties` must be an object"
+        raise ValueError(msg)
+    if not isinstance(raw.get("is_identified", False), bool):
+        msg = "`is_identified` must be true or false"
+        raise ValueError(msg)
+    if not isinstance(raw.get("created_at"), str):
+        msg = "`created_at` must be an ISO 8601 string"
+        raise ValueError(msg)
+    return {
+        "id": str(person_id),
+        "distinct_ids": distinct_ids,
+        "created_at": _timestamp(raw["created_at"]),
+        "is_identified": raw.get("is_identified", False),
+        "properties": json.dumps(properties),
+    }
+
+
+def read_rows(
+    path: Path, parse: Callable[[Any], dict[str, Any]], bad: list[BadRow]
+) -> Iterator[dict[str, Any]]:
+    """JSON Lines through `parse`: bad rows go to `bad` with their line number."""
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
             try:
-                yield parse_event(json.loads(line))
+                yield parse(json.loads(line))
             except (ValueError, TypeError) as err:
                 bad.append(BadRow(line=number, reason=str(err)))
+
+
+def read_events(path: Path, bad: list[BadRow]) -> Iterator[dict[str, Any]]:
+    return read_rows(path, parse_event, bad)
+
+
+def read_persons(path: Path, bad: list[BadRow]) -> Iterator[dict[str, Any]]:
+    return read_rows(path, parse_person, bad)
 
 
 def demo_events(

@@ -64,10 +64,14 @@ class Source:
     numbers: tuple[int, int] | None = None
     subquery_columns: list[str] | None = None
     cte: str | None = None
+    # lazy joins this query names (`person`, `pdi`, `session`): the printer joins only these
+    lazy: set[str] = field(default_factory=set)
 
     def has(self, name: str) -> bool:
         if self.table is not None:
-            return name in self.table.columns or name in self.table.virtual
+            return (
+                name in self.table.columns or name in self.table.virtual or name in self.table.lazy
+            )
         if self.numbers is not None:
             return name == "number"
         return name in (self.subquery_columns or [])
@@ -334,6 +338,9 @@ class _Scope:
             if not allow_star:
                 msg = "* is only allowed in SELECT."
                 raise _error(msg, node)
+            for source in self.sources:
+                if source.table is not None:
+                    source.lazy.update(source.table.computed.values())
             return Star()
         if first in RESERVED:
             msg = f"{first} is not selectable."
@@ -364,9 +371,13 @@ class _Scope:
             if name in table.virtual and len(chain) == 1:
                 column, key = table.virtual[name]
                 return JsonPath(alias=source.alias, column=column, path=(key,))
+            if name in table.lazy:
+                return self._lazy(source, chain, node)
             if name not in table.columns:
                 msg = f"Field `{name}` does not exist on table `{table.name}`."
                 raise _error(msg, node)
+            if name in table.computed:
+                source.lazy.add(table.computed[name])
             if name in table.json_columns:
                 return JsonPath(alias=source.alias, column=name, path=tuple(chain[1:]))
             if len(chain) == 1:
@@ -379,6 +390,33 @@ class _Scope:
             msg = f"Unable to resolve field: {'.'.join(map(str, chain))}"
             raise _error(msg, node)
         return Column(alias=source.alias, name=name)
+
+    @staticmethod
+    def _lazy(source: Source, chain: list[Any], node: ast.Field) -> FieldMeaning:
+        """`person.properties.x`, `pdi.person_id`, `session.$session_duration`: a column of a
+        lazy join, printed as `alias."person.properties"` once the printer joins it."""
+        assert source.table is not None
+        name = str(chain[0])
+        joined = source.table.lazy[name]
+        if len(chain) == 1:
+            example = f"{name}.{next(iter(joined.columns))}"
+            msg = f"`{name}` is a table: name one of its fields (`{example}`)."
+            raise _error(msg, node)
+        field_name = str(chain[1])
+        if field_name in RESERVED:
+            msg = f"{field_name} is not selectable."
+            raise _error(msg, node)
+        if field_name not in joined.columns:
+            msg = f"Field `{field_name}` does not exist on table `{joined.name}`."
+            raise _error(msg, node)
+        source.lazy.add(name)
+        column = f"{name}.{field_name}"
+        if field_name in joined.json_columns:
+            return JsonPath(alias=source.alias, column=column, path=tuple(chain[2:]))
+        if len(chain) > 2:
+            msg = f"`{column}` has no fields."
+            raise _error(msg, node)
+        return Column(alias=source.alias, name=column)
 
 
 def resolve(tree: ast.SelectQuery | ast.SelectSetQuery) -> Resolution:
