@@ -96,6 +96,12 @@ class ArrayAccess(Expr):
 
 
 @dataclass(kw_only=True)
+class Lambda(Expr):
+    args: list[str]
+    expr: Expr
+
+
+@dataclass(kw_only=True)
 class FrameBound(Node):
     kind: str  # PRECEDING, FOLLOWING, CURRENT ROW
     offset: int | None = None  # None: UNBOUNDED
@@ -150,6 +156,13 @@ class SelectQuery(Expr):
     limit: Expr | None = None
     offset: Expr | None = None
     ctes: list[CTE] | None = None
+    # `WITH 5 AS n`: names for expressions, usable anywhere in the query
+    column_ctes: dict[str, Expr] = field(default_factory=dict)
+    # ARRAY JOIN arr AS a [, …]: aliases with their array expressions; LEFT keeps empty rows
+    array_join: list[Alias] | None = None
+    array_join_left: bool = False
+    # LIMIT n BY exprs
+    limit_by: tuple[int, list[Expr]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

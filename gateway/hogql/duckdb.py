@@ -4,12 +4,23 @@ values share one, so equal expressions stay equal for DuckDB's GROUP BY checks).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from gateway.hogql import ast
 from gateway.hogql.errors import HogQLQueryError, HogQLUnsupported
-from gateway.hogql.resolver import Column, JsonPath, Resolution, SelectAlias, Source, Star
+from gateway.hogql.functions import INTERVAL_UNITS
+from gateway.hogql.resolver import (
+    ARRAY_JOIN_ALIAS,
+    Column,
+    ColumnCte,
+    JsonPath,
+    LambdaArg,
+    Resolution,
+    SelectAlias,
+    Source,
+    Star,
+)
 from gateway.hogql.schema import PERSONS, SESSIONS, Table
 
 SET_OPERATORS: Final = {
@@ -58,6 +69,52 @@ class ValueSink:
         return f"${self._index[key]}"
 
 
+_UNIT_PLURAL: Final = {
+    "second": "seconds",
+    "minute": "minutes",
+    "hour": "hours",
+    "day": "days",
+    "week": "weeks",
+    "month": "months",
+    "quarter": "quarters",
+    "year": "years",
+}
+_INTERVAL_PREFIXES: Final = ("add", "subtract", "toInterval")
+# functions whose result has their first argument's kind
+_KEEPS_KIND: Final = frozenset({"coalesce", "ifNull", "nullIf", "any", "anyLast", "min", "max"})
+# ClickHouse formatDateTime → strftime (%M is the month name, ClickHouse's default since 23.4)
+_STRFTIME: Final = {
+    "Y": "%Y",
+    "y": "%y",
+    "m": "%m",
+    "c": "%m",
+    "d": "%d",
+    "H": "%H",
+    "I": "%I",
+    "i": "%M",
+    "M": "%B",
+    "S": "%S",
+    "s": "%S",
+    "F": "%Y-%m-%d",
+    "T": "%H:%M:%S",
+    "D": "%m/%d/%y",
+    "R": "%H:%M",
+    "j": "%j",
+    "u": "%u",
+    "w": "%w",
+    "V": "%V",
+    "a": "%a",
+    "b": "%b",
+    "h": "%I",
+    "p": "%p",
+    "f": "%f",
+    "z": "%z",
+    "n": "\n",
+    "t": "\t",
+    "%": "%%",
+}
+
+
 class DuckDBPrinter:
     def __init__(
         self, resolution: Resolution, *, project_id: int, query: str, sink: ValueSink
@@ -99,17 +156,37 @@ class DuckDBPrinter:
         sql += f"SELECT {'DISTINCT ' if node.distinct else ''}{items}"
         if node.select_from is not None:
             sql += f" FROM {self._from(node.select_from)}"
+        if node.array_join:
+            # ClickHouse's ARRAY JOIN: a row per element (arrays side by side are zipped)
+            unnests = ", ".join(
+                f"unnest({self.expr(item.expr)}) AS {quote_identifier(item.alias)}"
+                for item in node.array_join
+            )
+            lateral = f"LATERAL (SELECT {unnests}) AS {quote_identifier(ARRAY_JOIN_ALIAS)}"
+            if node.select_from is None:
+                sql += f" FROM {lateral}"
+            elif node.array_join_left:
+                sql += f" LEFT JOIN {lateral} ON TRUE"
+            else:
+                sql += f" CROSS JOIN {lateral}"
         if node.where is not None:
             sql += f" WHERE {self.expr(node.where)}"
         if node.group_by:
             sql += " GROUP BY " + ", ".join(self.expr(e) for e in node.group_by)
         if node.having is not None:
             sql += f" HAVING {self.expr(node.having)}"
-        if node.order_by:
-            sql += " ORDER BY " + ", ".join(
-                f"{self.expr(o.expr)} {'DESC' if o.order.upper() == 'DESC' else 'ASC'}"
-                for o in node.order_by
+        if node.limit_by is not None:
+            # LIMIT n BY exprs: the first n rows of each group, in the query's order
+            count, by = node.limit_by
+            order = self._order_sql(node.order_by) if node.order_by else ""
+            sql += (
+                " QUALIFY row_number() OVER (PARTITION BY "
+                + ", ".join(self.expr(e) for e in by)
+                + (f" ORDER BY {order}" if order else "")
+                + f") <= {int(count)}"
             )
+        if node.order_by:
+            sql += " ORDER BY " + self._order_sql(node.order_by)
         limit = self._int(node.limit, "LIMIT") if node.limit is not None else None
         if top:
             # Every top-level SELECT (each UNION member): 100 without a LIMIT, else capped.
@@ -120,6 +197,12 @@ class DuckDBPrinter:
         if node.offset is not None:
             sql += f" OFFSET {self._int(node.offset, 'OFFSET')}"
         return sql
+
+    def _order_sql(self, order_by: list[ast.OrderExpr]) -> str:
+        return ", ".join(
+            f"{self.expr(o.expr)} {'DESC' if o.order.upper() == 'DESC' else 'ASC'}"
+            for o in order_by
+        )
 
     @staticmethod
     def _int(node: ast.Expr, what: str) -> int:
@@ -259,7 +342,11 @@ class DuckDBPrinter:
             case ast.CompareOperation():
                 return self._compare(node)
             case ast.ArithmeticOperation(op=op, left=left, right=right) if op in _ARITHMETIC:
-                return f"({self.expr(left)} {_ARITHMETIC[op]} {self.expr(right)})"
+                sql = f"({self.expr(left)} {_ARITHMETIC[op]} {self.expr(right)})"
+                interval = isinstance(right, ast.Call) and right.name.startswith("toInterval")
+                if interval and op in {"+", "-"} and self.kind(left) == "date":
+                    return f"CAST({sql} AS DATE)"  # Date ± INTERVAL stays a Date (ClickHouse)
+                return sql
             case ast.And(exprs=exprs):
                 return "(" + " AND ".join(self.expr(e) for e in exprs) + ")"
             case ast.Or(exprs=exprs):
@@ -271,6 +358,13 @@ class DuckDBPrinter:
                 return f"({'NOT ' if negated else ''}coalesce({between}, FALSE))"
             case ast.Array(exprs=exprs):
                 return "[" + ", ".join(self.expr(e) for e in exprs) + "]"
+            case ast.Tuple(exprs=exprs):
+                return "row(" + ", ".join(self.expr(e) for e in exprs) + ")"
+            case ast.ArrayAccess(array=array, property=index):
+                return f"({self.expr(array)})[{self.expr(index)}]"
+            case ast.Lambda(expr=body):
+                names = self._r.lambdas[id(node)]
+                return f"(lambda {', '.join(names)}: {self.expr(body)})"
             case ast.SelectQuery() | ast.SelectSetQuery():
                 return f"({self._query_sql(node, top=False)})"
         msg = f"{type(node).__name__} is not supported here."
@@ -289,20 +383,169 @@ class DuckDBPrinter:
                 return f"json_extract_string({ref}, {self.sink.add(json_path(path))})"
             case SelectAlias(name=name):
                 return quote_identifier(name)
+            case LambdaArg(name=name):
+                return name
+            case ColumnCte(expr=expr):
+                return f"({self.expr(expr)})"
             case Star():
                 return "*"
         raise AssertionError(meaning)
 
     def _call(self, node: ast.Call | ast.WindowFunction) -> str:
         name, function = self._r.calls[id(node)]
+        special = _SPECIAL.get(name)
+        if special is not None and isinstance(node, ast.Call):
+            return special(self, node)
+        if name.startswith(_INTERVAL_PREFIXES) and isinstance(node, ast.Call):
+            return self._interval_function(name, node)
         args = [self.expr(a) for a in node.args]
+        if function.condition:
+            # -If: the aggregate over the rows where the condition holds (aggregates skip NULL)
+            condition, args = f"coalesce({args[-1]}, FALSE)", args[:-1]
+            if name == "countIf" and not args:
+                return f"count(*) FILTER (WHERE {condition})"
+            args = [f"CASE WHEN {condition} THEN {a} END" for a in args]
         if name == "count" and not args:
             return "count(*)"
         if name == "count" and isinstance(node, ast.Call) and node.distinct:
             return f"count(DISTINCT {args[0]})"
         if name == "concat":
             args = [f"coalesce(CAST({a} AS VARCHAR), '')" for a in args]
-        return function.template.format(*args, args=", ".join(args))
+        if name in {"length", "empty", "notEmpty"} and self.kind(node.args[0]) == "array":
+            return {
+                "length": f"len({args[0]})",
+                "empty": f"(len({args[0]}) = 0)",
+                "notEmpty": f"(len({args[0]}) > 0)",
+            }[name]
+        params = self._r.params.get(id(node), [])
+        padded = args + ["NULL"] * (function.max_args - len(args))
+        return function.template.format(
+            *padded,
+            args=", ".join(args),
+            params=", ".join(params),
+            **{f"p{i}": p for i, p in enumerate(params)},
+        )
+
+    def kind(self, node: ast.Expr) -> str | None:
+        """ "array" or "date" where the printer must tell (length(arr), addDays(date, n))."""
+        match node:
+            case ast.Alias(expr=expr):
+                return self.kind(expr)
+            case ast.Array():
+                return "array"
+            case ast.Constant(value=list()):
+                return "array"
+            case ast.Call():
+                found = self._r.calls.get(id(node))
+                if found is None:
+                    return None
+                name, function = found
+                if name in _KEEPS_KIND or name.startswith(_INTERVAL_PREFIXES):
+                    return self.kind(node.args[0]) if node.args else None
+                if name in {"dateAdd", "dateSub", "date_add", "date_sub"}:
+                    return self.kind(node.args[2])
+                return function.kind
+            case ast.ArithmeticOperation(left=left):
+                return self.kind(left)
+        meaning = self._r.fields.get(id(node))
+        if isinstance(meaning, ColumnCte):
+            return self.kind(meaning.expr)
+        return None
+
+    def _shift(self, date: ast.Expr, unit: str, amount: str, sign: str) -> str:
+        """date ± n units; a Date stays a Date (ClickHouse), DuckDB would make it a timestamp."""
+        shifted = f"({self.expr(date)} {sign} to_{unit}(CAST({amount} AS INTEGER)))"
+        return f"CAST({shifted} AS DATE)" if self.kind(date) == "date" else shifted
+
+    def _interval_function(self, name: str, node: ast.Call) -> str:
+        for prefix, sign in (("add", "+"), ("subtract", "-"), ("toInterval", "")):
+            unit = name.removeprefix(prefix)
+            if prefix == "toInterval" and name.startswith(prefix) and unit in INTERVAL_UNITS:
+                return f"to_{INTERVAL_UNITS[unit]}(CAST({self.expr(node.args[0])} AS INTEGER))"
+            unit = unit.removesuffix("s")
+            if name.startswith(prefix) and unit in INTERVAL_UNITS and prefix != "toInterval":
+                amount = self.expr(node.args[1])
+                return self._shift(node.args[0], INTERVAL_UNITS[unit], amount, sign)
+        raise AssertionError(name)
+
+    def _date_add(self, node: ast.Call) -> str:
+        name, _ = self._r.calls[id(node)]
+        unit = _UNIT_PLURAL[self._r.literals[id(node.args[0])]]
+        sign = "-" if name in {"dateSub", "date_sub"} else "+"
+        return self._shift(node.args[2], unit, self.expr(node.args[1]), sign)
+
+    def _multi_if(self, node: ast.Call) -> str:
+        args = node.args
+        if len(args) % 2 == 0:
+            msg = "multiIf takes condition, value pairs and a default: multiIf(c1, v1, …, else)."
+            raise HogQLQueryError(msg, start=node.start, end=node.end)
+        whens = " ".join(
+            f"WHEN {self.expr(args[i])} THEN {self.expr(args[i + 1])}"
+            for i in range(0, len(args) - 1, 2)
+        )
+        return f"CASE {whens} ELSE {self.expr(args[-1])} END"
+
+    def _start_of_week(self, node: ast.Call) -> str:
+        mode = 0
+        if len(node.args) == 2:
+            given = node.args[1]
+            if not (isinstance(given, ast.Constant) and given.value in (0, 1)):
+                msg = "toStartOfWeek's mode is 0 (weeks start on Sunday) or 1 (Monday)."
+                raise HogQLQueryError(msg, start=given.start, end=given.end)
+            mode = int(given.value)
+        value = self.expr(node.args[0])
+        if mode == 1:
+            return f"CAST(date_trunc('week', {value}) AS DATE)"
+        return f"CAST(CAST({value} AS DATE) - CAST(dayofweek({value}) AS INTEGER) AS DATE)"
+
+    def _format_date_time(self, node: ast.Call) -> str:
+        fmt = node.args[1]
+        if not (isinstance(fmt, ast.Constant) and isinstance(fmt.value, str)):
+            msg = "formatDateTime's format must be a string constant."
+            raise HogQLQueryError(msg, start=fmt.start, end=fmt.end)
+        out, text, i = [], fmt.value, 0
+        while i < len(text):
+            if text[i] != "%":
+                out.append(text[i])
+                i += 1
+                continue
+            spec = text[i + 1 : i + 2]
+            if spec not in _STRFTIME:
+                msg = f"formatDateTime: %{spec} is not supported by this gateway yet."
+                raise HogQLUnsupported(msg, start=fmt.start, end=fmt.end)
+            out.append(_STRFTIME[spec])
+            i += 2
+        return f"strftime({self.expr(node.args[0])}, {self.sink.add(''.join(out))})"
+
+    def _json(self, node: ast.Call) -> str:
+        name, _ = self._r.calls[id(node)]
+        path: list[str | int] = []
+        for key in node.args[1:]:
+            value = key.value if isinstance(key, ast.Constant) else None
+            if isinstance(value, bool) or not isinstance(value, str | int) or value == 0:
+                msg = f"{name} takes keys as string constants or 1-based indices."
+                raise HogQLQueryError(msg, start=key.start, end=key.end)
+            path.append(value)
+        document = self.expr(node.args[0])
+        where = self.sink.add(json_path(tuple(path)))
+        inner = {
+            "JSONExtractString": f"json_extract_string({document}, {where})",
+            "JSONExtractInt": f"TRY_CAST(json_extract_string({document}, {where}) AS BIGINT)",
+            "JSONExtractFloat": f"TRY_CAST(json_extract_string({document}, {where}) AS DOUBLE)",
+            "JSONExtractBool": f"TRY_CAST(json_extract_string({document}, {where}) AS BOOLEAN)",
+            "JSONExtractRaw": f"CAST(json_extract({document}, {where}) AS VARCHAR)",
+            "JSONHas": f"json_exists({document}, {where})",
+        }[name]
+        # ClickHouse answers a missing key (or text that is not JSON) with the type's default
+        default = {
+            "JSONExtractString": "''",
+            "JSONExtractInt": "0",
+            "JSONExtractFloat": "0",
+            "JSONExtractBool": "FALSE",
+            "JSONExtractRaw": "''",
+            "JSONHas": "FALSE",
+        }[name]
+        return f"coalesce(CASE WHEN json_valid({document}) THEN {inner} END, {default})"
 
     def _window(self, node: ast.WindowFunction) -> str:
         over = node.over
@@ -379,3 +622,25 @@ class DuckDBPrinter:
                 return f"(NOT coalesce(regexp_matches({left}, {right}), FALSE))"
         msg = f"Operator {node.op} is not supported by this gateway yet."
         raise HogQLUnsupported(msg, start=node.start, end=node.end)
+
+
+_SPECIAL: Final[dict[str, Callable[[DuckDBPrinter, ast.Call], str]]] = {
+    "multiIf": DuckDBPrinter._multi_if,
+    "dateAdd": DuckDBPrinter._date_add,
+    "dateSub": DuckDBPrinter._date_add,
+    "date_add": DuckDBPrinter._date_add,
+    "date_sub": DuckDBPrinter._date_add,
+    "toStartOfWeek": DuckDBPrinter._start_of_week,
+    "formatDateTime": DuckDBPrinter._format_date_time,
+    **dict.fromkeys(
+        (
+            "JSONExtractString",
+            "JSONExtractInt",
+            "JSONExtractFloat",
+            "JSONExtractBool",
+            "JSONExtractRaw",
+            "JSONHas",
+        ),
+        DuckDBPrinter._json,
+    ),
+}

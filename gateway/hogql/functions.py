@@ -20,10 +20,38 @@ class Function:
     # DuckDB template: {0}, {1}… are the rendered arguments; {args} is all of them, comma-joined
     template: str
     aggregate: bool = False
+    # what it returns, where the printer must know: "array", "date"; None: anything else
+    kind: str | None = None
+    # parametric aggregates take quantile(p)(x): (min, max) numeric constant parameters
+    params: tuple[int, int] | None = None
+    # the -If combinator: the last argument is a condition (sumIf(x, cond))
+    condition: bool = False
 
 
-def _f(min_args: int, max_args: int, template: str, *, aggregate: bool = False) -> Function:
-    return Function(min_args=min_args, max_args=max_args, template=template, aggregate=aggregate)
+def _f(
+    min_args: int,
+    max_args: int,
+    template: str,
+    *,
+    aggregate: bool = False,
+    kind: str | None = None,
+    params: tuple[int, int] | None = None,
+) -> Function:
+    return Function(
+        min_args=min_args,
+        max_args=max_args,
+        template=template,
+        aggregate=aggregate,
+        kind=kind,
+        params=params,
+    )
+
+
+# URL parts (RE2, both engines): scheme-relative and schemeless URLs as ClickHouse takes them
+_HOST = r"'^(?:[a-zA-Z][a-zA-Z0-9+.-]*:)?//(?:[^/?#@]*@)?([^/?#:]*)'"
+_PATH = r"'^(?:[a-zA-Z][a-zA-Z0-9+.-]*:)?//[^/?#]*([^?#]*)'"
+# JSON functions read text that may not be JSON: then they answer as for a missing key
+_JSON = "CASE WHEN json_valid({0}) THEN {inner} END"
 
 
 FUNCTIONS: Final[dict[str, Function]] = {
@@ -42,35 +70,32 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "argMin": _f(2, 2, "arg_min({0}, {1})", aggregate=True),
     # groupArray skips NULLs and is [] (not NULL) over no rows
     "groupArray": _f(
-        1, 1, "coalesce(list({0}) FILTER (WHERE {0} IS NOT NULL), [])", aggregate=True
+        1,
+        1,
+        "coalesce(list({0}) FILTER (WHERE {0} IS NOT NULL), [])",
+        aggregate=True,
+        kind="array",
     ),
     "median": _f(1, 1, "median({0})", aggregate=True),
-    "avgIf": _f(2, 2, "avg({0}) FILTER (WHERE {1})", aggregate=True),
-    "uniqIf": _f(2, 2, "count(DISTINCT {0}) FILTER (WHERE {1})", aggregate=True),
-    "countIf": _f(1, 1, "count(*) FILTER (WHERE {0})", aggregate=True),
-    "sumIf": _f(2, 2, "sum({0}) FILTER (WHERE {1})", aggregate=True),
     # dates (UTC in this slice: project timezones are not applied yet)
     "now": _f(0, 0, "current_timestamp"),
-    "today": _f(0, 0, "current_date"),
-    "toDate": _f(1, 1, "TRY_CAST({0} AS DATE)"),
+    "today": _f(0, 0, "current_date", kind="date"),
+    "toDate": _f(1, 1, "TRY_CAST({0} AS DATE)", kind="date"),
     "toDateTime": _f(1, 1, "TRY_CAST({0} AS TIMESTAMPTZ)"),
     "toStartOfHour": _f(1, 1, "date_trunc('hour', {0})"),
     "toStartOfDay": _f(1, 1, "date_trunc('day', {0})"),
     # ClickHouse returns a Date for these
-    "toStartOfMonth": _f(1, 1, "CAST(date_trunc('month', {0}) AS DATE)"),
-    "toStartOfYear": _f(1, 1, "CAST(date_trunc('year', {0}) AS DATE)"),
-    "toStartOfQuarter": _f(1, 1, "CAST(date_trunc('quarter', {0}) AS DATE)"),
+    "toStartOfMonth": _f(1, 1, "CAST(date_trunc('month', {0}) AS DATE)", kind="date"),
+    "toStartOfYear": _f(1, 1, "CAST(date_trunc('year', {0}) AS DATE)", kind="date"),
+    "toStartOfQuarter": _f(1, 1, "CAST(date_trunc('quarter', {0}) AS DATE)", kind="date"),
     "toStartOfMinute": _f(1, 1, "date_trunc('minute', {0})"),
     # DuckDB weeks start on Monday, as toMonday does
-    "toMonday": _f(1, 1, "CAST(date_trunc('week', {0}) AS DATE)"),
+    "toMonday": _f(1, 1, "CAST(date_trunc('week', {0}) AS DATE)", kind="date"),
     # ClickHouse's default week starts on Sunday, and the result is a Date
-    "toStartOfWeek": _f(1, 1, "CAST(CAST({0} AS DATE) - CAST(dayofweek({0}) AS INTEGER) AS DATE)"),
+    "toStartOfWeek": _f(1, 2, "", kind="date"),  # mode 0: Sunday (default), 1: Monday
     "toYYYYMM": _f(1, 1, "(year({0}) * 100 + month({0}))"),
     "toDayOfMonth": _f(1, 1, "day({0})"),
     "toMinute": _f(1, 1, "minute({0})"),
-    "addHours": _f(2, 2, "({0} + to_hours(CAST({1} AS BIGINT)))"),
-    "addMinutes": _f(2, 2, "({0} + to_minutes(CAST({1} AS BIGINT)))"),
-    "subtractHours": _f(2, 2, "({0} - to_hours(CAST({1} AS BIGINT)))"),
     # dateDiff('unit', a, b) counts unit boundaries crossed, as DuckDB's date_diff does; the
     # unit must be a constant from DATE_UNITS (printed as a literal, see the printer)
     "dateDiff": _f(3, 3, "date_diff({0}, {1}, {2})"),
@@ -83,7 +108,7 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "lower": _f(1, 1, "lower({0})"),
     "upper": _f(1, 1, "upper({0})"),
     # ClickHouse's length counts bytes
-    "length": _f(1, 1, "strlen(CAST({0} AS VARCHAR))"),
+    "length": _f(1, 1, "strlen(CAST({0} AS VARCHAR))"),  # len() for arrays (printer)
     # concat treats NULL as ''
     "concat": _f(1, 64, "concat({args})"),
     "toString": _f(1, 1, "CAST({0} AS VARCHAR)"),
@@ -92,7 +117,7 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "replaceAll": _f(3, 3, "replace({0}, {1}, {2})"),
     "trim": _f(1, 1, "trim({0})"),
     # note the argument order: ClickHouse splitByChar(separator, string)
-    "splitByChar": _f(2, 2, "string_split({1}, {0})"),
+    "splitByChar": _f(2, 2, "string_split({1}, {0})", kind="array"),
     # RE2 in both engines
     "match": _f(2, 2, "regexp_matches({0}, {1})"),
     "replaceRegexpAll": _f(3, 3, "regexp_replace({0}, {1}, {2}, 'g')"),
@@ -111,6 +136,135 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "nullIf": _f(2, 2, "nullif({0}, {1})"),
     "isNull": _f(1, 1, "({0} IS NULL)"),
     "isNotNull": _f(1, 1, "({0} IS NOT NULL)"),
+    # parametric and more aggregates
+    "quantile": _f(1, 1, "quantile_cont({0}, {p0})", aggregate=True, params=(1, 1)),
+    "quantiles": _f(1, 1, "quantile_cont({0}, [{params}])", aggregate=True, params=(1, 32)),
+    "topK": _f(1, 1, "approx_top_k({0}, {p0})", aggregate=True, params=(1, 1), kind="array"),
+    "groupUniqArray": _f(
+        1,
+        1,
+        "coalesce(list(DISTINCT {0}) FILTER (WHERE {0} IS NOT NULL), [])",
+        aggregate=True,
+        kind="array",
+    ),
+    "stddevPop": _f(1, 1, "stddev_pop({0})", aggregate=True),
+    "stddevSamp": _f(1, 1, "stddev_samp({0})", aggregate=True),
+    "varPop": _f(1, 1, "var_pop({0})", aggregate=True),
+    "varSamp": _f(1, 1, "var_samp({0})", aggregate=True),
+    "corr": _f(2, 2, "corr({0}, {1})", aggregate=True),
+    # more dates
+    "yesterday": _f(0, 0, "(current_date - 1)", kind="date"),
+    "toQuarter": _f(1, 1, "quarter({0})"),
+    "toSecond": _f(1, 1, "second({0})"),
+    "toDayOfYear": _f(1, 1, "dayofyear({0})"),
+    "toISOWeek": _f(1, 1, "weekofyear({0})"),
+    "toUnixTimestamp": _f(1, 1, "CAST(epoch({0}) AS BIGINT)"),
+    "fromUnixTimestamp": _f(1, 1, "to_timestamp(CAST({0} AS DOUBLE))"),
+    "toDateOrNull": _f(1, 1, "TRY_CAST({0} AS DATE)", kind="date"),
+    "toDateTimeOrNull": _f(1, 1, "TRY_CAST({0} AS TIMESTAMPTZ)"),
+    "parseDateTimeBestEffort": _f(1, 1, "TRY_CAST({0} AS TIMESTAMPTZ)"),
+    "parseDateTimeBestEffortOrNull": _f(1, 1, "TRY_CAST({0} AS TIMESTAMPTZ)"),
+    "dateTrunc": _f(2, 2, "date_trunc({0}, {1})"),
+    "date_trunc": _f(2, 2, "date_trunc({0}, {1})"),
+    # dateAdd('unit', n, d), addDays(d, n) …: printed by the printer (a Date stays a Date)
+    "dateAdd": _f(3, 3, ""),
+    "dateSub": _f(3, 3, ""),
+    "date_add": _f(3, 3, ""),
+    "date_sub": _f(3, 3, ""),
+    "formatDateTime": _f(2, 2, ""),  # the format is translated by the printer
+    # more strings
+    "substring": _f(2, 3, "substring({args})"),
+    "substr": _f(2, 3, "substring({args})"),
+    "replace": _f(3, 3, "replace({0}, {1}, {2})"),
+    "replaceOne": _f(3, 3, "regexp_replace({0}, regexp_escape({1}), replace({2}, '\\', '\\\\'))"),
+    "replaceRegexpOne": _f(3, 3, "regexp_replace({0}, {1}, {2})"),
+    "extract": _f(2, 2, "regexp_extract({0}, {1})"),
+    "position": _f(2, 2, "strpos({0}, {1})"),
+    "positionCaseInsensitive": _f(2, 2, "strpos(lower({0}), lower({1}))"),
+    "trimLeft": _f(1, 1, "ltrim({0})"),
+    "trimRight": _f(1, 1, "rtrim({0})"),
+    "leftPad": _f(3, 3, "lpad({0}, CAST({1} AS INTEGER), {2})"),
+    "rightPad": _f(3, 3, "rpad({0}, CAST({1} AS INTEGER), {2})"),
+    "repeat": _f(2, 2, "repeat({0}, CAST({1} AS BIGINT))"),
+    "reverse": _f(1, 1, "reverse({0})"),
+    "lowerUTF8": _f(1, 1, "lower({0})"),
+    "upperUTF8": _f(1, 1, "upper({0})"),
+    "lengthUTF8": _f(1, 1, "length(CAST({0} AS VARCHAR))"),
+    "splitByString": _f(2, 2, "string_split({1}, {0})", kind="array"),
+    "ilike": _f(2, 2, "coalesce({0} ILIKE {1}, FALSE)"),
+    "like": _f(2, 2, "coalesce({0} LIKE {1}, FALSE)"),
+    "notLike": _f(2, 2, "coalesce({0} NOT LIKE {1}, FALSE)"),
+    "notILike": _f(2, 2, "coalesce({0} NOT ILIKE {1}, FALSE)"),
+    "toLowCardinality": _f(1, 1, "{0}"),
+    # empty/notEmpty and length work on strings and arrays: the printer picks by kind
+    "empty": _f(1, 1, "(coalesce(CAST({0} AS VARCHAR), '') = '')"),
+    "notEmpty": _f(1, 1, "(coalesce(CAST({0} AS VARCHAR), '') <> '')"),
+    # JSON text (any string), keys as further arguments: printed by the printer
+    "JSONExtractString": _f(2, 16, ""),
+    "JSONExtractInt": _f(2, 16, ""),
+    "JSONExtractFloat": _f(2, 16, ""),
+    "JSONExtractBool": _f(2, 16, ""),
+    "JSONExtractRaw": _f(2, 16, ""),
+    "JSONHas": _f(2, 16, ""),
+    # URLs
+    "domain": _f(1, 1, f"regexp_extract({{0}}, {_HOST}, 1)"),
+    "domainWithoutWWW": _f(
+        1, 1, f"regexp_replace(regexp_extract({{0}}, {_HOST}, 1), '^www\\.', '')"
+    ),
+    "protocol": _f(1, 1, "regexp_extract({0}, '^([a-zA-Z][a-zA-Z0-9+.-]*):', 1)"),
+    "path": _f(1, 1, f"regexp_extract({{0}}, {_PATH}, 1)"),
+    "extractURLParameter": _f(
+        2, 2, "regexp_extract({0}, '[?&#]' || regexp_escape({1}) || '=([^&#]*)', 1)"
+    ),
+    "cutQueryString": _f(1, 1, "regexp_replace({0}, '[?].*$', '')"),
+    # arrays and lambdas (`x -> …`)
+    "arrayMap": _f(2, 2, "list_transform({1}, {0})", kind="array"),
+    "arrayFilter": _f(2, 2, "list_filter({1}, {0})", kind="array"),
+    "arrayExists": _f(2, 2, "(len(list_filter({1}, {0})) > 0)"),
+    "arrayAll": _f(2, 2, "(len(list_filter({1}, {0})) = len({1}))"),
+    "arrayCount": _f(2, 2, "len(list_filter({1}, {0}))"),
+    "has": _f(2, 2, "coalesce(list_contains({0}, {1}), FALSE)"),
+    "hasAny": _f(2, 2, "coalesce(list_has_any({0}, {1}), FALSE)"),
+    "hasAll": _f(2, 2, "coalesce(list_has_all({0}, {1}), FALSE)"),
+    "indexOf": _f(2, 2, "coalesce(list_position({0}, {1}), 0)"),
+    "arrayJoin": _f(1, 1, "unnest({0})"),
+    "arraySort": _f(1, 1, "list_sort({0})", kind="array"),
+    "arrayReverseSort": _f(1, 1, "list_reverse_sort({0})", kind="array"),
+    "arrayReverse": _f(1, 1, "list_reverse({0})", kind="array"),
+    "arrayDistinct": _f(1, 1, "list_distinct({0})", kind="array"),
+    "arrayConcat": _f(2, 8, "list_concat({args})", kind="array"),
+    "arraySlice": _f(
+        2,
+        3,
+        "list_slice({0}, {1}, CASE WHEN {2} IS NULL THEN NULL ELSE {1} + {2} - 1 END)",
+        kind="array",
+    ),
+    "arrayStringConcat": _f(1, 2, "array_to_string({0}, coalesce({1}, ''))"),
+    "arraySum": _f(1, 1, "list_sum({0})"),
+    "arrayMin": _f(1, 1, "list_min({0})"),
+    "arrayMax": _f(1, 1, "list_max({0})"),
+    "arrayAvg": _f(1, 1, "list_avg({0})"),
+    "arrayCompact": _f(1, 1, "list_filter({0}, lambda __c: __c IS NOT NULL)", kind="array"),
+    "range": _f(1, 2, "range({args})", kind="array"),
+    "array": _f(0, 64, "[{args}]", kind="array"),
+    "tuple": _f(1, 64, "row({args})"),
+    # more conditionals and math
+    "multiIf": _f(3, 63, ""),  # printed as CASE by the printer
+    "least": _f(2, 2, "least({0}, {1})"),
+    "greatest": _f(2, 2, "greatest({0}, {1})"),
+    "pow": _f(2, 2, "pow({0}, {1})"),
+    "power": _f(2, 2, "pow({0}, {1})"),
+    "sqrt": _f(1, 1, "sqrt({0})"),
+    "exp": _f(1, 1, "exp({0})"),
+    "log": _f(1, 1, "ln({0})"),
+    "ln": _f(1, 1, "ln({0})"),
+    "log2": _f(1, 1, "log2({0})"),
+    "log10": _f(1, 1, "log10({0})"),
+    "sign": _f(1, 1, "sign({0})"),
+    "modulo": _f(2, 2, "({0} % {1})"),
+    "negate": _f(1, 1, "(-{0})"),
+    "pi": _f(0, 0, "pi()"),
+    "e": _f(0, 0, "exp(1)"),
     # math
     "round": _f(1, 2, "round({args})"),
     "floor": _f(1, 1, "floor({0})"),
@@ -118,6 +272,23 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "abs": _f(1, 1, "abs({0})"),
     "intDiv": _f(2, 2, "({0} // {1})"),
 }
+# addDays(d, n), subtractHours(d, n), toIntervalWeek(n): the printer adds the interval and keeps
+# a Date a Date (ClickHouse) where DuckDB would make it a timestamp
+INTERVAL_UNITS: Final = {
+    "Second": "seconds",
+    "Minute": "minutes",
+    "Hour": "hours",
+    "Day": "days",
+    "Week": "weeks",
+    "Month": "months",
+    "Quarter": "quarters",
+    "Year": "years",
+}
+for _unit in INTERVAL_UNITS:
+    FUNCTIONS[f"add{_unit}s"] = _f(2, 2, "")
+    FUNCTIONS[f"subtract{_unit}s"] = _f(2, 2, "")
+    FUNCTIONS[f"toInterval{_unit}"] = _f(1, 1, "")
+
 # Window-only functions; aggregates from FUNCTIONS may also take OVER (…).
 WINDOW_FUNCTIONS: Final[dict[str, Function]] = {
     "row_number": _f(0, 0, "row_number()"),
@@ -163,9 +334,27 @@ _CASE_INSENSITIVE: Final = {
 }
 
 
+def _combinator(name: str) -> Function | None:
+    """`sumIf`, `uniqIf`, `argMaxIf`, `quantileIf(p)`…: an aggregate with a condition last."""
+    if not name.endswith("If"):
+        return None
+    base = FUNCTIONS.get(name[:-2])
+    if base is None or not base.aggregate:
+        return None
+    return Function(
+        min_args=base.min_args + 1,
+        max_args=base.max_args + 1,
+        template=base.template,
+        aggregate=True,
+        kind=base.kind,
+        params=base.params,
+        condition=True,
+    )
+
+
 def lookup(name: str, *, start: int | None, end: int | None) -> tuple[str, Function]:
     canonical = name if name in FUNCTIONS else _CASE_INSENSITIVE.get(name.lower(), name)
-    function = FUNCTIONS.get(canonical)
+    function = FUNCTIONS.get(canonical) or _combinator(canonical)
     if function is None:
         close = difflib.get_close_matches(name, FUNCTIONS, n=1)
         hint = f" Perhaps you meant '{close[0]}(...)'?" if close else ""

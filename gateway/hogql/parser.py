@@ -30,6 +30,10 @@ _SELECT_KEYS: Final = {
     "limit",
     "offset",
     "ctes",
+    "window_exprs",
+    "array_join_op",
+    "array_join_list",
+    "limit_by",
 }
 _JOIN_KEYS: Final = {
     "node",
@@ -57,6 +61,8 @@ class _Builder:
 
     def __init__(self, values: Mapping[str, Any]) -> None:
         self._values = values
+        # named windows of the SELECTs being built, innermost last
+        self._windows: list[dict[str, dict[str, Any]]] = []
         self._kinds: dict[str, Callable[[dict[str, Any]], ast.Expr]] = {
             "Constant": lambda r: ast.Constant(value=r.get("value"), **_span(r)),
             "Field": lambda r: ast.Field(chain=list(r["chain"]), **_span(r)),
@@ -84,6 +90,9 @@ class _Builder:
                 array=self.expr(r["array"]), property=self.expr(r["property"]), **_span(r)
             ),
             "Placeholder": self._placeholder,
+            "Lambda": lambda r: ast.Lambda(
+                args=[str(a) for a in r.get("args") or []], expr=self.expr(r["expr"]), **_span(r)
+            ),
             "WindowFunction": self._window_function,
             "SelectQuery": self.select,
             "SelectSetQuery": self.select_set,
@@ -128,9 +137,14 @@ class _Builder:
 
     def _window_function(self, raw: dict[str, Any]) -> ast.WindowFunction:
         over = raw.get("over_expr")
+        if over is None and raw.get("over_identifier") is not None:
+            name = str(raw["over_identifier"])
+            over = next((w[name] for w in reversed(self._windows) if name in w), None)
+            if over is None:
+                msg = f"Window `{name}` is not defined (WINDOW {name} AS (…))."
+                raise HogQLQueryError(msg, **_span(raw))
         if over is None:
-            msg = "Named windows (OVER w … WINDOW w AS) are not supported by this gateway yet."
-            raise HogQLUnsupported(msg, **_span(raw))
+            over = {}
         if raw.get("args"):
             msg = f"Parametric {raw['name']}(…)(…) is not supported by this gateway yet."
             raise HogQLUnsupported(msg, **_span(raw))
@@ -150,8 +164,7 @@ class _Builder:
         ctes = []
         for raw in raws or []:
             if raw.get("cte_type") != "subquery":
-                msg = "Only WITH name AS (SELECT …) is supported by this gateway yet."
-                raise HogQLUnsupported(msg, **_span(raw))
+                continue  # `WITH expr AS name`: see _column_ctes
             body = self.expr(raw["expr"])
             assert isinstance(body, ast.SelectQuery | ast.SelectSetQuery)
             ctes.append(ast.CTE(name=str(raw["name"]), expr=body, **_span(raw)))
@@ -173,9 +186,56 @@ class _Builder:
         if extra:
             msg = f"{', '.join(sorted(extra))} is not supported by this gateway yet."
             raise HogQLUnsupported(msg, **_span(raw))
+        self._windows.append(raw.get("window_exprs") or {})
+        try:
+            return self._select(raw)
+        finally:
+            self._windows.pop()
+
+    def _array_join(self, raw: dict[str, Any]) -> tuple[list[ast.Alias] | None, bool]:
+        op = raw.get("array_join_op")
+        if op is None:
+            return None, False
+        if op not in {"ARRAY JOIN", "LEFT ARRAY JOIN", "INNER ARRAY JOIN"}:
+            msg = f"{op} is not supported by this gateway yet."
+            raise HogQLUnsupported(msg, **_span(raw))
+        items = []
+        for item in raw.get("array_join_list") or []:
+            built = self.expr(item)
+            if not isinstance(built, ast.Alias):
+                msg = "ARRAY JOIN needs an alias for each array (ARRAY JOIN arr AS a)."
+                raise HogQLQueryError(msg, **_span(item))
+            items.append(built)
+        return items, op == "LEFT ARRAY JOIN"
+
+    def _limit_by(self, raw: dict[str, Any] | None) -> tuple[int, list[ast.Expr]] | None:
+        if raw is None:
+            return None
+        n = self.expr(raw["n"])
+        if raw.get("offset_value") is not None or not (
+            isinstance(n, ast.Constant)
+            and isinstance(n.value, int)
+            and not isinstance(n.value, bool)
+            and n.value >= 0
+        ):
+            msg = "LIMIT n BY takes a non-negative integer n (and no offset here)."
+            raise HogQLQueryError(msg, **_span(raw))
+        return n.value, self.exprs(raw.get("exprs"))
+
+    def _select(self, raw: dict[str, Any]) -> ast.SelectQuery:
         ctes = self._ctes(raw.get("ctes"))
+        column_ctes = {
+            str(c["name"]): self.expr(c["expr"])
+            for c in raw.get("ctes") or []
+            if c.get("cte_type") != "subquery"
+        }
+        array_join, array_join_left = self._array_join(raw)
         order_by = self._order(raw.get("order_by"))
         return ast.SelectQuery(
+            column_ctes=column_ctes,
+            array_join=array_join,
+            array_join_left=array_join_left,
+            limit_by=self._limit_by(raw.get("limit_by")),
             select=self.exprs(raw.get("select")),
             distinct=bool(raw.get("distinct")),
             select_from=self._join(raw["select_from"]) if raw.get("select_from") else None,

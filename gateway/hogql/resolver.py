@@ -52,7 +52,20 @@ class Star:
     pass
 
 
-type FieldMeaning = Column | JsonPath | SelectAlias | Star
+@dataclass(frozen=True, kw_only=True)
+class LambdaArg:
+    name: str  # as printed (`__l0`): user names never reach SQL
+
+
+@dataclass(frozen=True, kw_only=True)
+class ColumnCte:
+    """`WITH expr AS name`: the field is the expression."""
+
+    expr: ast.Expr = field(hash=False, compare=False)
+
+
+type FieldMeaning = Column | JsonPath | SelectAlias | Star | LambdaArg | ColumnCte
+ARRAY_JOIN_ALIAS: Final = "__array_join"
 
 
 @dataclass(kw_only=True)
@@ -85,6 +98,10 @@ class Resolution:
     joins: dict[int, str] = field(default_factory=dict)
     # constants printed as SQL literals (checked against a whitelist here, e.g. dateDiff units)
     literals: dict[int, str] = field(default_factory=dict)
+    # parametric calls' parameters, checked numbers as printed (quantile(0.9)(x))
+    params: dict[int, list[str]] = field(default_factory=dict)
+    # lambdas' argument names as printed (`__l0`), by lambda node
+    lambdas: dict[int, list[str]] = field(default_factory=dict)
 
 
 def _error(message: str, node: ast.Node) -> HogQLQueryError:
@@ -131,6 +148,9 @@ class Resolver:
         self.result = Resolution()
         # CTE name → its output columns, innermost scope last
         self._ctes: list[dict[str, list[str]]] = []
+        # `WITH expr AS name` of the enclosing queries, innermost last
+        self._column_ctes: list[dict[str, ast.Expr]] = []
+        self._lambdas = 0
 
     def _visible_ctes(self) -> dict[str, list[str]]:
         visible: dict[str, list[str]] = {}
@@ -145,7 +165,11 @@ class Resolver:
                 self.query(member)
             return
         self._ctes.append({})
+        self._column_ctes.append(node.column_ctes)
         try:
+            empty = _Scope(sources=[], aliases=set())
+            for expr in node.column_ctes.values():
+                self.expr(expr, empty)
             for cte in node.ctes or []:
                 if cte.name in self._ctes[-1]:
                     msg = f"CTE '{cte.name}' is defined twice."
@@ -155,11 +179,26 @@ class Resolver:
             self._select(node)
         finally:
             self._ctes.pop()
+            self._column_ctes.pop()
 
     def _select(self, node: ast.SelectQuery) -> None:
         sources = self._from(node.select_from) if node.select_from else []
+        column_ctes: dict[str, ast.Expr] = {}
+        for level in self._column_ctes:
+            column_ctes |= level
+        if node.array_join:
+            from_scope = _Scope(sources=sources, aliases=set(), column_ctes=column_ctes)
+            for joined in node.array_join:
+                self.expr(joined.expr, from_scope)
+            sources = [
+                *sources,
+                Source(alias=ARRAY_JOIN_ALIAS, subquery_columns=[i.alias for i in node.array_join]),
+            ]
         aliases = {i.alias for i in node.select if isinstance(i, ast.Alias)}
-        scope = _Scope(sources=sources, aliases=aliases)
+        scope = _Scope(sources=sources, aliases=aliases, column_ctes=column_ctes)
+        if node.limit_by is not None:
+            for by in node.limit_by[1]:
+                self.expr(by, scope)
         for item in node.select:
             self.expr(item, scope, allow_star=True)
         for part in (node.where, node.having, node.limit, node.offset):
@@ -244,20 +283,25 @@ class Resolver:
         match node:
             case ast.Field():
                 self.result.fields[id(node)] = scope.field(node, allow_star=allow_star)
-            case ast.ArrayAccess(array=array, property=ast.Constant(value=str() as key)):
+            case ast.ArrayAccess(array=array, property=index):
                 self.expr(array, scope)
                 meaning = self.result.fields.get(id(array))
-                if not isinstance(meaning, JsonPath):
-                    msg = "Only properties['key'] style access is supported here."
-                    raise HogQLUnsupported(msg, start=node.start, end=node.end)
-                self.result.fields[id(node)] = JsonPath(
-                    alias=meaning.alias, column=meaning.column, path=(*meaning.path, key)
-                )
+                key = index.value if isinstance(index, ast.Constant) else None
+                if isinstance(meaning, JsonPath) and isinstance(key, str | int):
+                    if isinstance(key, bool) or (isinstance(key, int) and key < 1):
+                        msg = "Array indices start at 1."
+                        raise _error(msg, index)
+                    self.result.fields[id(node)] = JsonPath(
+                        alias=meaning.alias, column=meaning.column, path=(*meaning.path, key)
+                    )
+                    return
+                if isinstance(key, int) and key == 0:
+                    msg = "Array indices start at 1."
+                    raise _error(msg, index)
+                self.expr(index, scope)  # arr[i]: 1-based, negative from the end, as DuckDB
             case ast.Call():
-                if node.params:
-                    msg = f"Parametric {node.name}(…)(…) is not supported by this gateway yet."
-                    raise HogQLUnsupported(msg, start=node.start, end=node.end)
                 name, function = scope_lookup(node)
+                self._params(node, name, function)
                 if not function.min_args <= len(node.args) <= function.max_args:
                     wanted = str(function.min_args)
                     if function.max_args != function.min_args:
@@ -265,12 +309,17 @@ class Resolver:
                     msg = f"Function '{name}' takes {wanted} arguments, got {len(node.args)}."
                     raise _error(msg, node)
                 self.result.calls[id(node)] = (name, function)
-                if name == "dateDiff":
+                if name in UNIT_FIRST:
                     unit = node.args[0]
-                    if not (isinstance(unit, ast.Constant) and unit.value in DATE_UNITS):
-                        msg = f"dateDiff's unit must be one of {', '.join(sorted(DATE_UNITS))}."
+                    value = (
+                        unit.value.lower()
+                        if isinstance(unit, ast.Constant) and isinstance(unit.value, str)
+                        else None
+                    )
+                    if value not in DATE_UNITS:
+                        msg = f"{name}'s unit must be one of {', '.join(sorted(DATE_UNITS))}."
                         raise _error(msg, unit)
-                    self.result.literals[id(unit)] = str(unit.value)
+                    self.result.literals[id(unit)] = str(value)
                 for arg in node.args:
                     self.expr(arg, scope)
             case ast.WindowFunction():
@@ -290,9 +339,55 @@ class Resolver:
                     self.expr(order.expr, scope)
             case ast.SelectQuery() | ast.SelectSetQuery():
                 self.query(node)
+            case ast.Lambda(args=args, expr=body):
+                names: dict[str, str] = {}
+                for parameter in args:
+                    names[parameter] = f"__l{self._lambdas}"
+                    self._lambdas += 1
+                self.result.lambdas[id(node)] = list(names.values())
+                inner = _Scope(
+                    sources=scope.sources,
+                    aliases=scope.aliases,
+                    column_ctes=scope.column_ctes,
+                    lambdas={**scope.lambdas, **names},
+                )
+                self.expr(body, inner)
             case _:
                 for child in _children(node):
                     self.expr(child, scope)
+
+    def _params(self, node: ast.Call, name: str, function: Function) -> None:
+        """quantile(0.9)(x): numeric constant parameters, printed as numbers."""
+        if function.params is None:
+            if node.params is not None:
+                msg = f"Function '{name}' takes no parameters."
+                raise _error(msg, node)
+            return
+        low, high = function.params
+        given = node.params or []
+        if not low <= len(given) <= high:
+            msg = f"Function '{name}' takes {low} to {high} parameters: {name}(p)(x)."
+            raise _error(msg, node)
+        printed = []
+        for param in given:
+            value = param.value if isinstance(param, ast.Constant) else None
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                msg = f"The parameters of {name} must be numbers."
+                raise _error(msg, param)
+            if name.startswith("quantile") and not 0 <= value <= 1:
+                msg = "Quantile levels are between 0 and 1."
+                raise _error(msg, param)
+            if name.startswith("topK") and not (isinstance(value, int) and 1 <= value <= 10_000):
+                msg = "topK(n) takes an integer n from 1 to 10000."
+                raise _error(msg, param)
+            printed.append(repr(value))
+        self.result.params[id(node)] = printed
+
+
+# functions whose first argument is a date unit ('day'), printed as a checked literal
+UNIT_FIRST: Final = frozenset(
+    {"dateDiff", "dateAdd", "dateSub", "date_add", "date_sub", "dateTrunc", "date_trunc"}
+)
 
 
 def scope_lookup(node: ast.Call) -> tuple[str, Function]:
@@ -319,9 +414,6 @@ def _children(node: ast.Expr) -> list[ast.Expr]:
             return [expr, low, high]
         case ast.Constant():
             return []
-        case ast.ArrayAccess():
-            msg = "Array access is not supported by this gateway yet."
-            raise HogQLUnsupported(msg, start=node.start, end=node.end)
     msg = f"{type(node).__name__} is not supported by this gateway yet."
     raise HogQLUnsupported(msg, start=node.start, end=node.end)
 
@@ -330,10 +422,14 @@ def _children(node: ast.Expr) -> list[ast.Expr]:
 class _Scope:
     sources: list[Source]
     aliases: set[str]
+    column_ctes: dict[str, ast.Expr] = field(default_factory=dict)
+    lambdas: dict[str, str] = field(default_factory=dict)
 
     def field(self, node: ast.Field, *, allow_star: bool) -> FieldMeaning:
         chain = node.chain
         first = str(chain[0])
+        if first in self.lambdas and len(chain) == 1:
+            return LambdaArg(name=self.lambdas[first])
         if first == "*" and len(chain) == 1:
             if not allow_star:
                 msg = "* is only allowed in SELECT."
@@ -358,6 +454,8 @@ class _Scope:
             return self._in(owners[0], list(chain), node)
         if first in self.aliases and len(chain) == 1:
             return SelectAlias(name=first)
+        if first in self.column_ctes and len(chain) == 1:
+            return ColumnCte(expr=self.column_ctes[first])
         msg = f"Unable to resolve field: {first}"
         raise _error(msg, node)
 

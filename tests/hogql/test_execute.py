@@ -192,7 +192,6 @@ def test_cte_errors():
 
     for query in (
         "with a as (select 1), a as (select 2) select * from a",
-        "with 5 as n select n",
         "select * from missing_cte",
     ):
         with pytest.raises(HogQLError):
@@ -219,7 +218,7 @@ def test_window_errors():
 
     for query in (
         "select lower('a') over (order by 1)",
-        "select row_number() over w from numbers(2) window w as (order by number)",
+        "select row_number() over w from numbers(2) window v as (order by number)",
         "select row_number(1) over (order by number) from numbers(2)",
     ):
         with pytest.raises(HogQLError):

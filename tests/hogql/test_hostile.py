@@ -31,7 +31,8 @@ HOSTILE = [
     "select url('http://example.com')",
     "select file('/etc/passwd')",
     "with x as (select * from read_csv('/etc/passwd')) select * from x",
-    "with 5 as n select n",
+    "with read_csv('/etc/passwd') as n select n",
+    "select arrayMap(x -> getenv('HOME'), [1])",
 ]
 
 
