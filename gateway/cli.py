@@ -15,6 +15,7 @@ from gateway.app import create_app, serve
 from gateway.auth import SCOPES, new_api_key, parse_scopes
 from gateway.clock import SystemClock
 from gateway.hogql.execute import AnalyticsStore
+from gateway.hogql.functions import known_timezone
 from gateway.hogql.load import BadRow, demo_events, read_events, read_persons
 from gateway.openapi import route_table
 from gateway.settings import Settings
@@ -95,6 +96,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     token_cmd.add_argument("--data-dir", type=Path, required=True)
     token_cmd.add_argument("--project-id", type=int, required=True)
+
+    timezone_cmd = sub.add_parser(
+        "project-timezone",
+        help="Print a project's timezone (HogQL reads and shows datetimes in it), or --set it "
+        "to an IANA name such as Europe/Berlin. A running gateway applies it within 5 s.",
+    )
+    timezone_cmd.add_argument("--data-dir", type=Path, required=True)
+    timezone_cmd.add_argument("--project-id", type=int, required=True)
+    timezone_cmd.add_argument("--set", dest="timezone")
 
     sub.add_parser("routes", help="Print the HTTP routes as a Markdown table.")
     return parser
@@ -194,6 +204,24 @@ def _load(
     return 1 if bad else 0
 
 
+async def _project_timezone(data_dir: Path, project_id: int, timezone: str | None) -> int:
+    if timezone is not None and not known_timezone(timezone):
+        print(
+            f"Unknown timezone '{timezone}': use an IANA name such as Europe/Berlin.",
+            file=sys.stderr,
+        )
+        return 2
+    store = SQLiteStore.open(data_dir / "gateway.sqlite3")
+    try:
+        project = await store.ensure_project(project_id, now=SystemClock().now())
+        if timezone is not None:
+            await store.set_project_timezone(project_id, timezone)
+    finally:
+        await store.close()
+    print(timezone or project.timezone)
+    return 0
+
+
 async def _project_token(data_dir: Path, project_id: int) -> int:
     store = SQLiteStore.open(data_dir / "gateway.sqlite3")
     try:
@@ -253,6 +281,8 @@ def run(argv: Sequence[str] | None = None) -> int:
             loaded = analytics.insert_events(args.project_id, demo_events(args.events))
         print(f"{loaded} demo events loaded into project {args.project_id}")
         return 0
+    if args.command == "project-timezone":
+        return asyncio.run(_project_timezone(args.data_dir, args.project_id, args.timezone))
     if args.command == "project-token":
         return asyncio.run(_project_token(args.data_dir, args.project_id))
     if args.command == "routes":

@@ -167,3 +167,19 @@ def test_loader_says_when_a_gateway_holds_the_store(tmp_path):
         blocker.stdin.close()
         blocker.wait()
         blocker.stdout.close()
+
+
+def test_project_timezone(tmp_path):
+    data = str(tmp_path / "d")
+    (tmp_path / "d").mkdir()
+    assert _cli("project-timezone", "--data-dir", data, "--project-id", "3").stdout == "UTC\n"
+    bad = _cli("project-timezone", "--data-dir", data, "--project-id", "3", "--set", "Mars/Base")
+    assert bad.returncode == 2
+    assert "Unknown timezone 'Mars/Base'" in bad.stderr
+    done = _cli(
+        "project-timezone", "--data-dir", data, "--project-id", "3", "--set", "Europe/Berlin"
+    )
+    assert done.returncode == 0
+    assert _cli("project-timezone", "--data-dir", data, "--project-id", "3").stdout == (
+        "Europe/Berlin\n"
+    )

@@ -51,7 +51,8 @@ async def execute_hogql(request: web.Request) -> web.StreamResponse:
     values = _values(body)
     if request.match_info["short_id"] != SCRATCHPAD:
         await load_notebook(request)
-    translation = translate(query, project_id=principal(request).project.id, values=values)
+    project = principal(request).project
+    translation = translate(query, project_id=project.id, values=values, timezone=project.timezone)
     if ARROW in request.headers.get("Accept", ""):
         return await _arrow(request, translation)
     result = await request.app[ANALYTICS_KEY].run(translation)

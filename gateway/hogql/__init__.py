@@ -9,8 +9,9 @@ from typing import Any, Final
 from gateway.hogql import ast
 from gateway.hogql.duckdb import DEFAULT_LIMIT, MAX_LIMIT, DuckDBPrinter, ValueSink
 from gateway.hogql.errors import HogQLError, HogQLQueryError, HogQLSyntaxError, HogQLUnsupported
+from gateway.hogql.functions import known_timezone
 from gateway.hogql.parser import parse_select
-from gateway.hogql.resolver import resolve
+from gateway.hogql.resolver import Star, resolve
 
 SCALARS: Final = (str, int, float, bool, type(None))
 MAX_LIST: Final = 10_000
@@ -39,20 +40,48 @@ class Translation:
     # A plain SELECT without LIMIT is paged: `hasMore`, `limit`, `offset` in the response.
     paged: bool
     row_cap: int
+    # the project's timezone: datetimes are shown in it (naive results are times in it)
+    timezone: str = "UTC"
+    # per result column, a zone other than the project's (toTimeZone), or None
+    column_timezones: tuple[str | None, ...] = ()
 
 
 def translate(
-    query: str, *, project_id: int, values: Mapping[str, Any] | None = None
+    query: str,
+    *,
+    project_id: int,
+    values: Mapping[str, Any] | None = None,
+    timezone: str = "UTC",
 ) -> Translation:
-    """Parse, resolve and print one HogQL SELECT for `project_id`. Raises HogQLError."""
+    """Parse, resolve and print one HogQL SELECT for `project_id`, whose datetimes are in
+    `timezone`. Raises HogQLError."""
+    if not known_timezone(timezone):
+        msg = f"The project's timezone '{timezone}' is not a known timezone."
+        raise HogQLQueryError(msg)
     tree = parse_select(query, values)
     resolution = resolve(tree)
     sink = ValueSink()
-    sql = DuckDBPrinter(resolution, project_id=project_id, query=query, sink=sink).top(tree)
+    printer = DuckDBPrinter(
+        resolution, project_id=project_id, query=query, sink=sink, timezone=timezone
+    )
+    sql = printer.top(tree)
+    first = tree
+    while isinstance(first, ast.SelectSetQuery):
+        first = first.initial
+    zones: tuple[str | None, ...] = ()
+    if not any(isinstance(resolution.fields.get(id(item)), Star) for item in first.select):
+        zones = tuple(printer.column_timezone(item) for item in first.select)
     paged = isinstance(tree, ast.SelectQuery) and tree.limit is None
     members = 1 if isinstance(tree, ast.SelectQuery) else 1 + len(tree.subsequent)
     row_cap = DEFAULT_LIMIT if paged else MAX_LIMIT * members
-    return Translation(sql=sql, params=sink.values, paged=paged, row_cap=row_cap)
+    return Translation(
+        sql=sql,
+        params=sink.values,
+        paged=paged,
+        row_cap=row_cap,
+        timezone=timezone,
+        column_timezones=zones,
+    )
 
 
 __all__ = [

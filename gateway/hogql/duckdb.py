@@ -9,7 +9,7 @@ from typing import Any, Final
 
 from gateway.hogql import ast
 from gateway.hogql.errors import HogQLQueryError, HogQLUnsupported
-from gateway.hogql.functions import INTERVAL_UNITS
+from gateway.hogql.functions import INTERVAL_UNITS, known_timezone
 from gateway.hogql.resolver import (
     ARRAY_JOIN_ALIAS,
     Column,
@@ -21,7 +21,7 @@ from gateway.hogql.resolver import (
     Source,
     Star,
 )
-from gateway.hogql.schema import PERSONS, SESSIONS, Table
+from gateway.hogql.schema import PERSON_DISTINCT_IDS, PERSONS, SESSIONS, Table
 
 SET_OPERATORS: Final = {
     "UNION ALL": "UNION ALL",
@@ -80,6 +80,8 @@ _UNIT_PLURAL: Final = {
     "year": "years",
 }
 _INTERVAL_PREFIXES: Final = ("add", "subtract", "toInterval")
+# functions of a datetime that keep its zone (toStartOfDay(toTimeZone(ts, 'X')) is shown in X)
+_TIME_KEEPING: Final = ("toStartOf", "add", "subtract", "dateTrunc", "date_trunc")
 # functions whose result has their first argument's kind
 _KEEPS_KIND: Final = frozenset({"coalesce", "ifNull", "nullIf", "any", "anyLast", "min", "max"})
 # ClickHouse formatDateTime → strftime (%M is the month name, ClickHouse's default since 23.4)
@@ -117,11 +119,21 @@ _STRFTIME: Final = {
 
 class DuckDBPrinter:
     def __init__(
-        self, resolution: Resolution, *, project_id: int, query: str, sink: ValueSink
+        self,
+        resolution: Resolution,
+        *,
+        project_id: int,
+        query: str,
+        sink: ValueSink,
+        timezone: str = "UTC",
     ) -> None:
         self._r = resolution
         self._project = project_id
         self._query = query
+        self.timezone = timezone
+        # Outside UTC, datetimes are naive local times of the project's timezone from the
+        # table subqueries up: buckets, literals and `now()` are all read in that zone.
+        self._local = timezone != "UTC"
         self.sink = sink
         self._paged = False
 
@@ -254,36 +266,56 @@ class DuckDBPrinter:
         assert isinstance(join.table, ast.SelectQuery | ast.SelectSetQuery)
         return f"({self._query_sql(join.table, top=False)})"
 
-    def _stored(self, name: str, columns: Iterable[str]) -> str:
+    def _local_time(self, sql: str) -> str:
+        """An instant (TIMESTAMPTZ) as the project's local time (naive) when not in UTC."""
+        return f"timezone({self.sink.add(self.timezone)}, {sql})" if self._local else sql
+
+    def _instant(self, sql: str) -> str:
+        """A project-local time back to an instant (for epoch, toTimeZone)."""
+        return f"timezone({self.sink.add(self.timezone)}, {sql})" if self._local else sql
+
+    def _column(self, table: Table, column: str, qualifier: str = "") -> str:
+        ref = f"{qualifier}{quote_identifier(column)}"
+        if table.column_type(column).startswith("DateTime"):
+            ref = self._local_time(ref)
+        return ref
+
+    def _stored(self, table: Table, columns: Iterable[str] | None = None) -> str:
         # The project filter, on every reference to every table: joins, subqueries, set
         # members and lazy joins alike. There is no other way for SQL to reach a stored table.
-        listed = ", ".join(quote_identifier(c) for c in columns)
+        refs = [
+            (self._column(table, c), quote_identifier(c))
+            for c in (table.columns if columns is None else columns)
+        ]
+        listed = ", ".join(ref if ref == name else f"{ref} AS {name}" for ref, name in refs)
         return (
-            f"(SELECT {listed} FROM {quote_identifier(name)}"
+            f"(SELECT {listed} FROM {quote_identifier(table.name)}"
             f" WHERE project_id = {self.sink.add(self._project)})"
         )
 
     def _table(self, table: Table, lazy: set[str]) -> str:
         if not table.stored:
             return self._sessions()
-        plain = [c for c in table.columns if c not in table.computed]
         if not lazy:
-            return self._stored(table.name, table.columns)
-        items = [f"t.{quote_identifier(c)}" for c in plain]
+            return self._stored(table)
+        items = [
+            f"{self._column(table, c, 't.')} AS {quote_identifier(c)}"
+            for c in table.columns
+            if c not in table.computed
+        ]
         joins = ""
         person_id = "t.person_id"
         if "pdi" in lazy or ("person" in lazy and table.name == "events"):
             # a distinct_id's person, else the person stored on the event
             person_id = "coalesce(pdi.person_id, t.person_id)"
-            pdi = self._stored("person_distinct_ids", ["distinct_id", "person_id"])
+            pdi = self._stored(PERSON_DISTINCT_IDS)
             joins += f" LEFT JOIN {pdi} AS pdi ON pdi.distinct_id = t.distinct_id"
             items.append('pdi.distinct_id AS "pdi.distinct_id"')
             items.append(f'{person_id} AS "pdi.person_id"')
         for name in table.computed:
             items.append(f"{person_id} AS {quote_identifier(name)}")
         if "person" in lazy:
-            people = self._stored("persons", PERSONS.columns)
-            joins += f" LEFT JOIN {people} AS person ON person.id = {person_id}"
+            joins += f" LEFT JOIN {self._stored(PERSONS)} AS person ON person.id = {person_id}"
             items += [f'person.{quote_identifier(c)} AS "person.{c}"' for c in PERSONS.columns]
         if "session" in lazy:
             joins += (
@@ -301,7 +333,7 @@ class DuckDBPrinter:
         events = (
             "SELECT json_extract_string(properties, '$.\"$session_id\"') AS sid,"
             " json_extract_string(properties, '$.\"$current_url\"') AS url,"
-            " distinct_id, timestamp, event FROM events"
+            f" distinct_id, {self._local_time('timestamp')} AS timestamp, event FROM events"
             f" WHERE project_id = {self.sink.add(self._project)}"
         )
         return (
@@ -517,6 +549,64 @@ class DuckDBPrinter:
             i += 2
         return f"strftime({self.expr(node.args[0])}, {self.sink.add(''.join(out))})"
 
+    # -- time: the project's timezone -------------------------------------------------------
+
+    def _now(self, node: ast.Call) -> str:
+        name, _ = self._r.calls[id(node)]
+        now = self._local_time("current_timestamp")
+        return {
+            "now": now,
+            "today": f"CAST({now} AS DATE)",
+            "yesterday": f"CAST({now} AS DATE) - 1",
+        }[name]
+
+    def _parse_datetime(self, node: ast.Call) -> str:
+        """A string as a datetime: with an offset it is that instant; without, a time in the
+        project's timezone (HOGQL.md: literals are read in it). NULL when unparseable."""
+        text = self.expr(node.args[0])
+        if not self._local:
+            return f"TRY_CAST({text} AS TIMESTAMPTZ)"
+        offset = self.sink.add(r"(Z|[+-]\d\d(:?\d\d)?)$")
+        return (
+            f"CASE WHEN regexp_matches(CAST({text} AS VARCHAR), {offset})"
+            f" THEN {self._local_time(f'TRY_CAST({text} AS TIMESTAMPTZ)')}"
+            f" ELSE TRY_CAST({text} AS TIMESTAMP) END"
+        )
+
+    def _unix(self, node: ast.Call) -> str:
+        name, _ = self._r.calls[id(node)]
+        value = self.expr(node.args[0])
+        if name == "toUnixTimestamp":
+            return f"CAST(epoch({self._instant(value)}) AS BIGINT)"
+        return self._local_time(f"to_timestamp(CAST({value} AS DOUBLE))")
+
+    def _to_time_zone(self, node: ast.Call) -> str:
+        """toTimeZone(ts, 'Zone'): the same instant as a time in that zone (shown with it)."""
+        zone = node.args[1]
+        if not (isinstance(zone, ast.Constant) and isinstance(zone.value, str)):
+            msg = "toTimeZone's timezone must be a string constant."
+            raise HogQLQueryError(msg, start=zone.start, end=zone.end)
+        if not known_timezone(zone.value):
+            msg = f"Unknown timezone: '{zone.value}'."
+            raise HogQLQueryError(msg, start=zone.start, end=zone.end)
+        value = self.expr(node.args[0])
+        return f"timezone({self.sink.add(zone.value)}, {self._instant(value)})"
+
+    def column_timezone(self, node: ast.Expr) -> str | None:
+        """The zone a result column's datetimes are shown in, when not the project's."""
+        match node:
+            case ast.Alias(expr=expr):
+                return self.column_timezone(expr)
+            case ast.Call(args=args) if id(node) in self._r.calls:
+                name, _ = self._r.calls[id(node)]
+                if name == "toTimeZone" and isinstance(args[1], ast.Constant):
+                    return str(args[1].value)
+                if args and (name in _KEEPS_KIND or name.startswith(_TIME_KEEPING)):
+                    return self.column_timezone(args[0])
+            case ast.ArithmeticOperation(left=left):
+                return self.column_timezone(left)
+        return None
+
     def _json(self, node: ast.Call) -> str:
         name, _ = self._r.calls[id(node)]
         path: list[str | int] = []
@@ -631,6 +721,16 @@ _SPECIAL: Final[dict[str, Callable[[DuckDBPrinter, ast.Call], str]]] = {
     "date_add": DuckDBPrinter._date_add,
     "date_sub": DuckDBPrinter._date_add,
     "toStartOfWeek": DuckDBPrinter._start_of_week,
+    "now": DuckDBPrinter._now,
+    "today": DuckDBPrinter._now,
+    "yesterday": DuckDBPrinter._now,
+    "toDateTime": DuckDBPrinter._parse_datetime,
+    "toDateTimeOrNull": DuckDBPrinter._parse_datetime,
+    "parseDateTimeBestEffort": DuckDBPrinter._parse_datetime,
+    "parseDateTimeBestEffortOrNull": DuckDBPrinter._parse_datetime,
+    "toUnixTimestamp": DuckDBPrinter._unix,
+    "fromUnixTimestamp": DuckDBPrinter._unix,
+    "toTimeZone": DuckDBPrinter._to_time_zone,
     "formatDateTime": DuckDBPrinter._format_date_time,
     **dict.fromkeys(
         (

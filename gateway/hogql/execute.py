@@ -22,7 +22,9 @@ from typing import Any, Final
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.ipc
+import pytz
 from aiohttp import web
 
 from gateway.hogql import Translation
@@ -69,19 +71,23 @@ _TYPES: Final = {
 }
 
 
-def clickhouse_type(duckdb_type: str) -> str:
+def clickhouse_type(duckdb_type: str, timezone: str = "UTC") -> str:
     if duckdb_type.endswith("[]"):
-        return f"Array({clickhouse_type(duckdb_type[:-2])})"
+        return f"Array({clickhouse_type(duckdb_type[:-2], timezone)})"
     if duckdb_type.startswith("DECIMAL"):
         return "Float64"
+    if duckdb_type.startswith("TIMESTAMP"):
+        return f"DateTime64(6, '{timezone}')"
     return _TYPES.get(duckdb_type, "String")
 
 
-def _cell(value: Any) -> Any:
+def _cell(value: Any, zone: dt.tzinfo = dt.UTC) -> Any:
+    """A DuckDB value as JSON: datetimes in ISO 8601 in `zone` (a naive one is a time in
+    `zone`), `Z` for a zero offset, as PostHog's API renders them."""
     if isinstance(value, dt.datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(dt.UTC)
-        return value.isoformat().replace("+00:00", "Z")
+        if value.tzinfo is None:
+            value = _localize(value, zone)
+        return value.astimezone(zone).isoformat().replace("+00:00", "Z")
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, uuid.UUID):
@@ -89,8 +95,21 @@ def _cell(value: Any) -> Any:
     if isinstance(value, decimal.Decimal):
         return float(value)
     if isinstance(value, list):
-        return [_cell(v) for v in value]
+        return [_cell(v, zone) for v in value]
     return value
+
+
+def _localize(value: dt.datetime, zone: dt.tzinfo) -> dt.datetime:
+    localize = getattr(zone, "localize", None)  # pytz zones: the right offset at DST edges
+    return localize(value) if localize is not None else value.replace(tzinfo=zone)
+
+
+def _zones(translation: Translation, width: int) -> list[str]:
+    given = translation.column_timezones
+    return [
+        given[i] or translation.timezone if i < len(given) else translation.timezone
+        for i in range(width)
+    ]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,6 +118,21 @@ class QueryResult:
     types: list[str]
     rows: list[list[Any]]
     has_more: bool
+
+
+def _zoned(table: pa.Table, translation: Translation) -> pa.Table:
+    """Arrow results carry each datetime column's zone: naive local times are labelled with
+    it (the same instants as the JSON), instants are shown in it."""
+    zones = _zones(translation, table.num_columns)
+    columns = []
+    for column, zone in zip(table.columns, zones, strict=True):
+        zoned = column
+        if pa.types.is_timestamp(column.type) and column.type.tz is None:
+            zoned = pc.assume_timezone(column, zone, ambiguous="earliest", nonexistent="earliest")
+        elif pa.types.is_timestamp(column.type):
+            zoned = column.cast(pa.timestamp(column.type.unit, tz=zone))
+        columns.append(zoned)
+    return pa.table(columns, names=table.column_names)
 
 
 class AnalyticsStore:
@@ -240,10 +274,15 @@ class AnalyticsStore:
             cursor.execute(translation.sql, translation.params)
             fetched = cursor.fetchmany(limit + 1)
             description = cursor.description or []
+        names = _zones(translation, len(description))
+        zones = [pytz.timezone(name) for name in names]
         return QueryResult(
             columns=[d[0] for d in description],
-            types=[clickhouse_type(str(d[1])) for d in description],
-            rows=[[_cell(v) for v in row] for row in fetched[:limit]],
+            types=[clickhouse_type(str(d[1]), z) for d, z in zip(description, names, strict=True)],
+            rows=[
+                [_cell(v, zone) for v, zone in zip(row, zones, strict=True)]
+                for row in fetched[:limit]
+            ],
             has_more=len(fetched) > limit,
         )
 
@@ -258,7 +297,7 @@ class AnalyticsStore:
         with self._query_errors(cursor):
             relation = cursor.sql(translation.sql, params=translation.params)
             table = relation.to_arrow_table() if relation is not None else pa.table({})
-        table = table.slice(0, min(translation.row_cap, self._max_rows))
+        table = _zoned(table.slice(0, min(translation.row_cap, self._max_rows)), translation)
         path.parent.mkdir(mode=0o700, exist_ok=True)
         with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
             writer.write_table(table)

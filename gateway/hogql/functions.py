@@ -10,6 +10,8 @@ import difflib
 from dataclasses import dataclass
 from typing import Final
 
+import pytz
+
 from gateway.hogql.errors import HogQLQueryError
 
 
@@ -164,6 +166,7 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "toDateTimeOrNull": _f(1, 1, "TRY_CAST({0} AS TIMESTAMPTZ)"),
     "parseDateTimeBestEffort": _f(1, 1, "TRY_CAST({0} AS TIMESTAMPTZ)"),
     "parseDateTimeBestEffortOrNull": _f(1, 1, "TRY_CAST({0} AS TIMESTAMPTZ)"),
+    "toTimeZone": _f(2, 2, ""),  # printed by the printer
     "dateTrunc": _f(2, 2, "date_trunc({0}, {1})"),
     "date_trunc": _f(2, 2, "date_trunc({0}, {1})"),
     # dateAdd('unit', n, d), addDays(d, n) …: printed by the printer (a Date stays a Date)
@@ -332,6 +335,11 @@ _CASE_INSENSITIVE: Final = {
         "now",
     )
 }
+
+
+def known_timezone(name: str) -> bool:
+    """An IANA timezone name (pytz's database, which DuckDB's ICU knows too)."""
+    return name in pytz.all_timezones_set
 
 
 def _combinator(name: str) -> Function | None:

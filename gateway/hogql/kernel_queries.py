@@ -1,7 +1,7 @@
 """HogQL for kernels: what the gateway does with a `hogql_execute()` request from a kernel.
 
-Same translator, same project isolation, same errors as `hogql/execute`; the project is the
-kernel owner's, passed in by the kernel bridge from the gateway's own records.
+Same translator, same project isolation, same timezone, same errors as `hogql/execute`; the
+project is the kernel owner's, passed in by the kernel bridge from the gateway's own records.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from gateway.hogql import placeholder_values, translate
 from gateway.hogql.errors import HogQLError
 from gateway.hogql.execute import AnalyticsStore
 from gateway.kernels.bridge import BridgeHandler
+from gateway.store import Store
 
 
-def kernel_query_handler(store: AnalyticsStore) -> BridgeHandler:
+def kernel_query_handler(store: AnalyticsStore, records: Store) -> BridgeHandler:
     async def handle(
         project_id: int, request: dict[str, Any], frames_dir: Path, uid: int | None
     ) -> dict[str, Any]:
@@ -31,8 +32,10 @@ def kernel_query_handler(store: AnalyticsStore) -> BridgeHandler:
                 "ok": False,
                 "error": "placeholders must be strings, numbers, booleans or lists of them.",
             }
+        project = await records.get_project(project_id)
+        timezone = project.timezone if project is not None else "UTC"
         try:
-            translation = translate(query, project_id=project_id, values=values)
+            translation = translate(query, project_id=project_id, values=values, timezone=timezone)
             name = f"{uuid.uuid4().hex}.arrow"
             rows = await store.run_to_file(translation, frames_dir / name, uid=uid)
         except HogQLError as err:

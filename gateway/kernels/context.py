@@ -103,7 +103,7 @@ async def kernels_ctx(app: web.Application) -> AsyncIterator[None]:
         factory,
         instance_id=instance_id(settings.data_dir),
         records=app[STORE_KEY],
-        bridge=kernel_query_handler(app[ANALYTICS_KEY]),
+        bridge=kernel_query_handler(app[ANALYTICS_KEY], app[STORE_KEY]),
     )
     app[KERNELS_KEY] = manager
     try:

@@ -61,6 +61,12 @@ class Store(abc.ABC):
         """The project whose public capture token (`phc_…`) this is."""
 
     @abc.abstractmethod
+    async def get_project(self, project_id: int) -> Project | None: ...
+    @abc.abstractmethod
+    async def set_project_timezone(self, project_id: int, timezone: str) -> None:
+        """Set the IANA timezone HogQL reads and shows datetimes in (checked by the caller)."""
+
+    @abc.abstractmethod
     async def find_principal(
         self, key_hash: str, project_id: int | None
     ) -> tuple[ApiKey, User, Project | None] | None:

@@ -142,3 +142,14 @@ async def test_arrow_variant_keeps_types(client, jane, loaded):
     ]
     leftovers = list((client.server.app[SETTINGS_KEY].data_dir / "hogql-results").glob("*"))
     assert leftovers == [], "temporary result files are removed"
+
+
+async def test_project_timezone_applies(client, jane, loaded):
+    from gateway.keys import STORE_KEY
+
+    await client.server.app[STORE_KEY].set_project_timezone(jane.project.id, "Asia/Tokyo")
+    body = await (
+        await _hogql(client, jane, {"query": "select toStartOfDay(timestamp) as d from events"})
+    ).json()
+    assert body["types"] == [["d", "DateTime64(6, 'Asia/Tokyo')"]]
+    assert all(row[0].endswith("T00:00:00+09:00") for row in body["results"])

@@ -76,6 +76,18 @@ class AccountsMixin:
         assert cur.lastrowid is not None
         return ApiKey(id=cur.lastrowid, user_id=user_id, label=label, mask=mask, scopes=scopes)
 
+    async def get_project(self, project_id: int) -> Project | None:
+        row = self._conn.execute("SELECT * FROM projects WHERE id = ?", (project_id,)).fetchone()
+        if row is None:
+            return None
+        return Project(
+            id=row["id"], name=row["name"], timezone=row["timezone"], api_token=row["api_token"]
+        )
+
+    async def set_project_timezone(self, project_id: int, timezone: str) -> None:
+        with transaction(self._conn) as conn:
+            conn.execute("UPDATE projects SET timezone = ? WHERE id = ?", (timezone, project_id))
+
     async def project_by_token(self, api_token: str) -> Project | None:
         row = self._conn.execute(
             "SELECT * FROM projects WHERE api_token = ?", (api_token,)
