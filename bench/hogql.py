@@ -1,7 +1,8 @@
 """HogQL benchmarks (issue #4), in one process on one machine.
 
-(a) translation time per query (parse → resolve → print) for typical product-analytics queries
-    that the current slice supports; median per query;
+(a) translation time per query (parse → resolve → print) for 20 typical product-analytics
+    queries (trends, breakdowns, funnels via window functions, retention, paths, persons,
+    sessions, LIMIT BY, quantiles); median per query;
 (b) each query end to end through the analytics store vs the same query hand-written in DuckDB
     SQL on the same data (alternating, medians);
 (c) `load-events` throughput from a JSON Lines file, events/s.
@@ -73,7 +74,126 @@ QUERIES = {
         f"select count(*) from events where project_id = 1 and {P.format('$browser')} = 'Chrome'"
         f" and {P.format('$os')} in ('Mac OS X', 'Windows')",
     ),
+    "funnel: pageview then signup within a day (window functions)": (
+        "select countIf(step >= 1) as viewed, countIf(step >= 2) as converted from ("
+        " select distinct_id, max(if(event = 'signed_up' and prev_view is not null and"
+        " dateDiff('second', prev_view, timestamp) <= 86400, 2, if(prev_view is not null, 1, 0)))"
+        " as step from (select distinct_id, event, timestamp, max(if(event = '$pageview',"
+        " timestamp, null)) over (partition by distinct_id order by timestamp rows between"
+        " unbounded preceding and current row) as prev_view from events"
+        " where event in ('$pageview', 'signed_up')) group by distinct_id)",
+        "select count(*) filter (where step >= 1), count(*) filter (where step >= 2) from ("
+        " select distinct_id, max(case when event = 'signed_up' and prev_view is not null and"
+        " date_diff('second', prev_view, timestamp) <= 86400 then 2 when prev_view is not null"
+        " then 1 else 0 end) as step from (select distinct_id, event, timestamp,"
+        " max(case when event = '$pageview' then timestamp end) over (partition by distinct_id"
+        " order by timestamp rows between unbounded preceding and current row) as prev_view"
+        " from events where project_id = 1 and event in ('$pageview', 'signed_up'))"
+        " group by distinct_id)",
+    ),
+    "funnel: three ordered steps (first times)": (
+        "select countIf(isNotNull(t1)), countIf(t2 > t1), countIf(t3 > t2 and t2 > t1) from ("
+        " select distinct_id, minIf(timestamp, event = '$pageview') as t1,"
+        " minIf(timestamp, event = '$autocapture') as t2, minIf(timestamp, event = 'signed_up')"
+        " as t3 from events group by distinct_id)",
+        "select count(t1), count(*) filter (where t2 > t1),"
+        " count(*) filter (where t3 > t2 and t2 > t1) from (select distinct_id,"
+        " min(timestamp) filter (where event = '$pageview') as t1,"
+        " min(timestamp) filter (where event = '$autocapture') as t2,"
+        " min(timestamp) filter (where event = 'signed_up') as t3"
+        " from events where project_id = 1 group by distinct_id)",
+    ),
+    "retention: weekly cohorts": (
+        "select toStartOfWeek(f.first_seen) as cohort, dateDiff('week',"
+        " toStartOfWeek(f.first_seen), toStartOfWeek(e.timestamp)) as week_n,"
+        " uniq(e.distinct_id) from events e join (select distinct_id, min(timestamp) as"
+        " first_seen from events group by distinct_id) f on f.distinct_id = e.distinct_id"
+        " group by cohort, week_n order by cohort, week_n",
+        "select cast(cast(f.first_seen as date) - cast(dayofweek(f.first_seen) as integer) as date) as cohort,"
+        " date_diff('week', cast(cast(f.first_seen as date) - cast(dayofweek(f.first_seen) as integer) as date),"
+        " cast(cast(e.timestamp as date) - cast(dayofweek(e.timestamp) as integer) as date)) as week_n,"
+        " count(distinct e.distinct_id) from events e join (select distinct_id,"
+        " min(timestamp) as first_seen from events where project_id = 1 group by distinct_id)"
+        " f on f.distinct_id = e.distinct_id where e.project_id = 1"
+        " group by cohort, week_n order by cohort, week_n",
+    ),
+    "paths: next page after each page": (
+        "select path, next_path, count() as c from (select properties.$pathname as path,"
+        " lead(properties.$pathname) over (partition by properties.$session_id"
+        " order by timestamp, uuid) as next_path from events where event = '$pageview')"
+        " where next_path is not null group by path, next_path"
+        " order by c desc, path, next_path limit 10",
+        f"select path, next_path, count(*) as c from (select {P.format('$pathname')} as path,"
+        f" lead({P.format('$pathname')}) over (partition by {P.format('$session_id')}"
+        " order by timestamp, uuid) as next_path from events where project_id = 1"
+        " and event = '$pageview') where next_path is not null group by path, next_path"
+        " order by c desc, path, next_path limit 10",
+    ),
+    "breakdown by person property": (
+        "select person.properties.plan as plan, count() as c from events"
+        " group by plan order by c desc",
+        "select json_extract_string(p.properties, '$.\"plan\"') as plan, count(*) as c"
+        " from events e left join person_distinct_ids d on d.project_id = 1"
+        " and d.distinct_id = e.distinct_id left join persons p on p.project_id = 1"
+        " and p.id = d.person_id where e.project_id = 1 group by plan order by c desc",
+    ),
+    "unique persons per day": (
+        "select toStartOfDay(timestamp) as d, uniq(person_id) from events group by d order by d",
+        "select date_trunc('day', e.timestamp) as d, count(distinct d.person_id) from events e"
+        " left join person_distinct_ids d on d.project_id = 1 and d.distinct_id = e.distinct_id"
+        " where e.project_id = 1 group by 1 order by 1",
+    ),
+    "session duration by day (sessions)": (
+        "select toStartOfDay($start_timestamp) as d, round(avg($session_duration), 3),"
+        " count() from sessions group by d order by d",
+        "select date_trunc('day', s) as d, round(avg(date_diff('second', s, e)), 3), count(*)"
+        f" from (select min(timestamp) as s, max(timestamp) as e from events where project_id = 1"
+        f" and {P.format('$session_id')} is not null group by {P.format('$session_id')})"
+        " group by d order by d",
+    ),
+    "weekly active users": (
+        "select toStartOfWeek(timestamp) as w, uniq(distinct_id) from events group by w order by w",
+        "select cast(cast(timestamp as date) - cast(dayofweek(timestamp) as integer) as date) as w,"
+        " count(distinct distinct_id) from events where project_id = 1 group by w order by w",
+    ),
+    "top 3 paths per browser (LIMIT BY)": (
+        "select properties.$browser as b, properties.$pathname as p, count() as c from events"
+        " group by b, p order by b, c desc, p limit 3 by b",
+        f"select {P.format('$browser')} as b, {P.format('$pathname')} as p, count(*) as c"
+        " from events where project_id = 1 group by b, p"
+        " qualify row_number() over (partition by b order by c desc, p) <= 3 order by b, c desc, p",
+    ),
+    "stickiness: users by active days": (
+        "select days, count() from (select distinct_id, uniq(toStartOfDay(timestamp)) as days"
+        " from events group by distinct_id) group by days order by days",
+        "select days, count(*) from (select distinct_id, count(distinct date_trunc('day',"
+        " timestamp)) as days from events where project_id = 1 group by distinct_id)"
+        " group by days order by days",
+    ),
+    "p90 and median events per user": (
+        "select quantile(0.9)(c), median(c) from (select distinct_id, count() as c from events"
+        " group by distinct_id)",
+        "select quantile_cont(c, 0.9), median(c) from (select distinct_id, count(*) as c"
+        " from events where project_id = 1 group by distinct_id)",
+    ),
+    "hourly pageviews, last week": (
+        "select toStartOfHour(timestamp) as h, count() from events where event = '$pageview'"
+        " and timestamp >= '2026-10-24' group by h order by h limit 1000",
+        "select date_trunc('hour', timestamp) as h, count(*) from events where project_id = 1"
+        " and event = '$pageview' and timestamp >= TIMESTAMPTZ '2026-10-24 00:00:00+00'"
+        " group by h order by h",
+    ),
 }
+
+PERSONS = """
+INSERT INTO persons SELECT 1, uuid(), TIMESTAMPTZ '2026-09-01 00:00:00+00',
+    json_object('j', j, 'plan', ['free','pro','enterprise'][1 + (j % 3)],
+                'email', 'user' || j::VARCHAR || '@' || ['example.com','acme.io'][1 + (j % 2)]),
+    true
+FROM range({users}) t(j);
+INSERT INTO person_distinct_ids
+    SELECT 1, 'user-' || json_extract_string(properties, '$.j'), id FROM persons;
+"""
 
 GENERATE = """
 INSERT INTO events SELECT
@@ -172,7 +292,9 @@ async def main() -> None:
     args = parser.parse_args()
     translation = _translation_ms(args.rounds)
     store = AnalyticsStore(None, timeout_s=600)
-    store._conn.execute(GENERATE.format(n=args.events, users=max(1, args.events // 50)))
+    users = max(1, args.events // 50)
+    store._conn.execute(GENERATE.format(n=args.events, users=users))
+    store._conn.execute(PERSONS.format(users=users))
     end_to_end = await _end_to_end(store, args.rounds)
     store.close()
     load = _load_rate(args.load_events)

@@ -238,11 +238,10 @@ class Resolver:
         table = join.table
         if isinstance(table, ast.SelectQuery | ast.SelectSetQuery):
             self.query(table)
-            if not join.alias:
-                msg = "A subquery in FROM needs an alias."
-                raise _error(msg, join)
+            # ClickHouse lets a FROM subquery go unnamed: it gets a name no query can write
             return Source(
-                alias=join.alias, subquery_columns=output_names(table, self._visible_ctes())
+                alias=join.alias or f"__subquery_{len(self.result.sources)}",
+                subquery_columns=output_names(table, self._visible_ctes()),
             )
         if isinstance(table, ast.Call) and table.name == "numbers":
             return Source(alias=join.alias or "numbers", numbers=self._numbers(table))
