@@ -6,6 +6,7 @@ number and skipped, good rows are kept. Timestamps are ISO 8601 (naive means UTC
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
 import random
@@ -42,7 +43,11 @@ def parse_event(raw: Any) -> dict[str, Any]:
         if not isinstance(raw.get(name), str) or not raw[name]:
             msg = f"`{name}` must be a non-empty string"
             raise ValueError(msg)
-    properties = raw.get("properties", {})
+    properties = raw.get("properties")
+    if properties is None:
+        properties = {}
+    if isinstance(properties, str):  # CSV and Parquet carry properties as JSON text
+        properties = json.loads(properties)
     if not isinstance(properties, dict):
         msg = "`properties` must be an object"
         raise ValueError(msg)
@@ -106,7 +111,40 @@ def read_rows(
 
 
 def read_events(path: Path, bad: list[BadRow]) -> Iterator[dict[str, Any]]:
+    """Events from JSON Lines, or CSV (`.csv`, a header row; `properties` as JSON text) or
+    Parquet (`.parquet`; `properties` as JSON text or a struct). Bad rows go to `bad`."""
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return _read_csv(path, bad)
+    if suffix == ".parquet":
+        return _read_parquet(path, bad)
     return read_rows(path, parse_event, bad)
+
+
+def _read_csv(path: Path, bad: list[BadRow]) -> Iterator[dict[str, Any]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        for raw in reader:
+            row = {k: v for k, v in raw.items() if v != "" and k is not None}
+            try:
+                yield parse_event(row)
+            except (ValueError, TypeError) as err:
+                bad.append(BadRow(line=reader.line_num, reason=str(err)))
+
+
+def _read_parquet(path: Path, bad: list[BadRow]) -> Iterator[dict[str, Any]]:
+    import pyarrow.parquet as pq  # noqa: PLC0415 - only for Parquet input
+
+    number = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=10_000):
+        for raw in batch.to_pylist():
+            number += 1
+            if isinstance(raw.get("timestamp"), dt.datetime):
+                raw["timestamp"] = raw["timestamp"].isoformat()
+            try:
+                yield parse_event(raw)
+            except (ValueError, TypeError) as err:
+                bad.append(BadRow(line=number, reason=str(err)))
 
 
 def read_persons(path: Path, bad: list[BadRow]) -> Iterator[dict[str, Any]]:

@@ -63,3 +63,41 @@ def test_inserting_no_rows_is_fine():
         assert store.insert_events(1, []) == 0
     finally:
         store.close()
+
+
+def test_csv_and_parquet_events(tmp_path):
+    import datetime as dt
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from gateway.hogql.load import BadRow, read_events
+
+    source = tmp_path / "events.csv"
+    source.write_text(
+        "event,distinct_id,timestamp,properties\n"
+        '$pageview,u1,2026-01-01T00:00:00Z,"{""$browser"": ""Chrome""}"\n'
+        "broken,,2026-01-01T00:00:00Z,\n"
+        "signed_up,u2,2026-01-02T00:00:00,\n"
+    )
+    bad: list[BadRow] = []
+    rows = list(read_events(source, bad))
+    assert [r["event"] for r in rows] == ["$pageview", "signed_up"]
+    assert rows[0]["properties"] == '{"$browser": "Chrome"}'
+    assert bad == [BadRow(line=3, reason="`distinct_id` must be a non-empty string")]
+
+    table = pa.table(
+        {
+            "event": ["a", "b"],
+            "distinct_id": ["u1", None],
+            "timestamp": pa.array(
+                [dt.datetime(2026, 1, 1, tzinfo=dt.UTC)] * 2, pa.timestamp("us", tz="UTC")
+            ),
+            "properties": ['{"x": 1}', None],
+        }
+    )
+    pq.write_table(table, tmp_path / "events.parquet")
+    bad = []
+    rows = list(read_events(tmp_path / "events.parquet", bad))
+    assert [(r["event"], r["properties"]) for r in rows] == [("a", '{"x": 1}')]
+    assert [b.line for b in bad] == [2]
