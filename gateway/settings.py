@@ -152,6 +152,13 @@ class Settings:
     hogql_timeout_s: float = field(
         default=30.0, metadata=_help("Seconds a HogQL query may run before it is stopped.")
     )
+    hogql_memory_mb: int = field(
+        default=4096,
+        metadata=_help(
+            "Memory the analytics store (DuckDB, in the gateway process) may use, MiB; a query"
+            " needing more fails with a clear error instead of starving the gateway."
+        ),
+    )
     log_level: str = field(default="INFO", metadata=_help("Python logging level."))
 
     @property

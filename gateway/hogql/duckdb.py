@@ -9,7 +9,7 @@ from typing import Any, Final
 
 from gateway.hogql import ast
 from gateway.hogql.errors import HogQLQueryError, HogQLUnsupported
-from gateway.hogql.functions import INTERVAL_UNITS, known_timezone
+from gateway.hogql.functions import INTERVAL_UNITS, SIZE_CAP, known_timezone
 from gateway.hogql.resolver import (
     ARRAY_JOIN_ALIAS,
     Column,
@@ -506,6 +506,11 @@ class DuckDBPrinter:
         sign = "-" if name in {"dateSub", "date_sub"} else "+"
         return self._shift(node.args[2], unit, self.expr(node.args[1]), sign)
 
+    def _range(self, node: ast.Call) -> str:
+        args = [self.expr(a) for a in node.args]
+        start, end = ("0", args[0]) if len(args) == 1 else (args[0], args[1])
+        return f"range({start}, {start} + {SIZE_CAP.format(f'({end}) - ({start})')})"
+
     def _multi_if(self, node: ast.Call) -> str:
         args = node.args
         if len(args) % 2 == 0:
@@ -716,6 +721,7 @@ class DuckDBPrinter:
 
 _SPECIAL: Final[dict[str, Callable[[DuckDBPrinter, ast.Call], str]]] = {
     "multiIf": DuckDBPrinter._multi_if,
+    "range": DuckDBPrinter._range,
     "dateAdd": DuckDBPrinter._date_add,
     "dateSub": DuckDBPrinter._date_add,
     "date_add": DuckDBPrinter._date_add,

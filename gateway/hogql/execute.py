@@ -139,7 +139,12 @@ class AnalyticsStore:
     """One DuckDB database (a file in the data directory, or in memory for tests)."""
 
     def __init__(
-        self, path: Path | None, *, timeout_s: float = 30.0, max_rows: int = 50_000
+        self,
+        path: Path | None,
+        *,
+        timeout_s: float = 30.0,
+        max_rows: int = 50_000,
+        memory_mb: int = 4096,
     ) -> None:
         try:
             self._conn = duckdb.connect(":memory:" if path is None else str(path))
@@ -152,6 +157,7 @@ class AnalyticsStore:
         # same file finds it already hardened and locked; it checks rather than re-applies.
         locked = self._conn.execute("SELECT current_setting('lock_configuration')").fetchone()
         if not (locked and locked[0]):
+            self._conn.execute(f"SET memory_limit = '{int(memory_mb)}MiB'")
             for statement in HARDENING:
                 self._conn.execute(statement)
         external = self._conn.execute("SELECT current_setting('enable_external_access')").fetchone()
@@ -333,7 +339,9 @@ async def analytics_ctx(app: web.Application) -> AsyncIterator[None]:
 
     settings = app[SETTINGS_KEY]
     store = AnalyticsStore(
-        settings.data_dir / "analytics.duckdb", timeout_s=settings.hogql_timeout_s
+        settings.data_dir / "analytics.duckdb",
+        timeout_s=settings.hogql_timeout_s,
+        memory_mb=settings.hogql_memory_mb,
     )
     app[ANALYTICS_KEY] = store
     yield

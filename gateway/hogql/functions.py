@@ -52,6 +52,16 @@ def _f(
 # URL parts (RE2, both engines): scheme-relative and schemeless URLs as ClickHouse takes them
 _HOST = r"'^(?:[a-zA-Z][a-zA-Z0-9+.-]*:)?//(?:[^/?#@]*@)?([^/?#:]*)'"
 _PATH = r"'^(?:[a-zA-Z][a-zA-Z0-9+.-]*:)?//[^/?#]*([^?#]*)'"
+# Functions that build big values out of small ones are capped, so a one-line query cannot
+# make the gateway allocate gigabytes: over the cap the query fails with this message.
+MAX_BUILT: Final = 10_000_000
+SIZE_CAP = (
+    "CASE WHEN {0} > "
+    + str(MAX_BUILT)
+    + " THEN error('Values built by a query are limited to "
+    + str(MAX_BUILT)
+    + " elements or characters.') ELSE {0} END"
+)
 # JSON functions read text that may not be JSON: then they answer as for a missing key
 _JSON = "CASE WHEN json_valid({0}) THEN {inner} END"
 
@@ -186,9 +196,15 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "positionCaseInsensitive": _f(2, 2, "strpos(lower({0}), lower({1}))"),
     "trimLeft": _f(1, 1, "ltrim({0})"),
     "trimRight": _f(1, 1, "rtrim({0})"),
-    "leftPad": _f(3, 3, "lpad({0}, CAST({1} AS INTEGER), {2})"),
-    "rightPad": _f(3, 3, "rpad({0}, CAST({1} AS INTEGER), {2})"),
-    "repeat": _f(2, 2, "repeat({0}, CAST({1} AS BIGINT))"),
+    "leftPad": _f(3, 3, "lpad({0}, CAST(" + SIZE_CAP.format("{1}") + " AS INTEGER), {2})"),
+    "rightPad": _f(3, 3, "rpad({0}, CAST(" + SIZE_CAP.format("{1}") + " AS INTEGER), {2})"),
+    "repeat": _f(
+        2,
+        2,
+        "repeat({0}, CAST("
+        + SIZE_CAP.format("strlen({0}) * {1}")
+        + " // greatest(strlen({0}), 1) AS BIGINT))",
+    ),
     "reverse": _f(1, 1, "reverse({0})"),
     "lowerUTF8": _f(1, 1, "lower({0})"),
     "upperUTF8": _f(1, 1, "upper({0})"),
@@ -248,7 +264,7 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "arrayMax": _f(1, 1, "list_max({0})"),
     "arrayAvg": _f(1, 1, "list_avg({0})"),
     "arrayCompact": _f(1, 1, "list_filter({0}, lambda __c: __c IS NOT NULL)", kind="array"),
-    "range": _f(1, 2, "range({args})", kind="array"),
+    "range": _f(1, 2, "", kind="array"),  # printed by the printer, with its size cap
     "array": _f(0, 64, "[{args}]", kind="array"),
     "tuple": _f(1, 64, "row({args})"),
     # more conditionals and math

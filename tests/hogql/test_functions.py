@@ -178,3 +178,26 @@ async def test_property_arrays_and_indexing(run):
     assert result.rows == [["2", "1"]]
     with pytest.raises(HogQLQueryError, match="start at 1"):
         await run("select [1, 2][0]")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "select range(1000000000)",
+        "select length(range(5, 100000000))",
+        "select repeat('abc', 10000000000)",
+        "select leftPad('a', 1000000000000, 'b')",
+        "select arrayJoin(range(20000000))",
+    ],
+)
+async def test_values_built_by_a_query_are_capped(run, query):
+    with pytest.raises(HogQLQueryError, match="limited to 10000000"):
+        await run(query)
+
+
+async def test_range_and_repeat_within_the_cap(run):
+    assert (await _one(run, "range(2, 5), repeat('ab', 3), leftPad('7', 3, '0')")) == [
+        [2, 3, 4],
+        "ababab",
+        "007",
+    ]
