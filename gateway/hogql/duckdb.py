@@ -431,6 +431,12 @@ class DuckDBPrinter:
         if name.startswith(_INTERVAL_PREFIXES) and isinstance(node, ast.Call):
             return self._interval_function(name, node)
         args = [self.expr(a) for a in node.args]
+        if id(node) in self._r.zipped:
+            zipped = f"list_zip({', '.join(args[1:])})"
+            if name == "arrayFilter":  # ClickHouse returns the first array's elements
+                kept = f"list_filter({zipped}, {args[0]})"
+                return f"list_transform({kept}, lambda __e: __e[1])"
+            args = [args[0], zipped]
         if function.condition:
             # -If: the aggregate over the rows where the condition holds (aggregates skip NULL)
             condition, args = f"coalesce({args[-1]}, FALSE)", args[:-1]

@@ -236,12 +236,12 @@ FUNCTIONS: Final[dict[str, Function]] = {
         2, 2, "regexp_extract({0}, '[?&#]' || regexp_escape({1}) || '=([^&#]*)', 1)"
     ),
     "cutQueryString": _f(1, 1, "regexp_replace({0}, '[?].*$', '')"),
-    # arrays and lambdas (`x -> …`)
-    "arrayMap": _f(2, 2, "list_transform({1}, {0})", kind="array"),
-    "arrayFilter": _f(2, 2, "list_filter({1}, {0})", kind="array"),
-    "arrayExists": _f(2, 2, "(len(list_filter({1}, {0})) > 0)"),
-    "arrayAll": _f(2, 2, "(len(list_filter({1}, {0})) = len({1}))"),
-    "arrayCount": _f(2, 2, "len(list_filter({1}, {0}))"),
+    # arrays and lambdas (`x -> …`; `(x, y) -> …` over several arrays, zipped by the printer)
+    "arrayMap": _f(2, 9, "list_transform({1}, {0})", kind="array"),
+    "arrayFilter": _f(2, 9, "list_filter({1}, {0})", kind="array"),
+    "arrayExists": _f(2, 9, "(len(list_filter({1}, {0})) > 0)"),
+    "arrayAll": _f(2, 9, "(len(list_filter({1}, {0})) = len({1}))"),
+    "arrayCount": _f(2, 9, "len(list_filter({1}, {0}))"),
     "has": _f(2, 2, "coalesce(list_contains({0}, {1}), FALSE)"),
     "hasAny": _f(2, 2, "coalesce(list_has_any({0}, {1}), FALSE)"),
     "hasAll": _f(2, 2, "coalesce(list_has_all({0}, {1}), FALSE)"),

@@ -102,6 +102,8 @@ class Resolution:
     params: dict[int, list[str]] = field(default_factory=dict)
     # lambdas' argument names as printed (`__l0`), by lambda node
     lambdas: dict[int, list[str]] = field(default_factory=dict)
+    # array-function calls over several arrays (printed over list_zip)
+    zipped: set[int] = field(default_factory=set)
 
 
 def _error(message: str, node: ast.Node) -> HogQLQueryError:
@@ -151,6 +153,8 @@ class Resolver:
         # `WITH expr AS name` of the enclosing queries, innermost last
         self._column_ctes: list[dict[str, ast.Expr]] = []
         self._lambdas = 0
+        # lambdas applied to several arrays at once (arrayMap((x, y) -> …, a, b))
+        self._zipped: set[int] = set()
 
     def _visible_ctes(self) -> dict[str, list[str]]:
         visible: dict[str, list[str]] = {}
@@ -319,6 +323,8 @@ class Resolver:
                         msg = f"{name}'s unit must be one of {', '.join(sorted(DATE_UNITS))}."
                         raise _error(msg, unit)
                     self.result.literals[id(unit)] = str(value)
+                if name in LAMBDA_FIRST and len(node.args) > 2:
+                    self._zip(node)
                 for arg in node.args:
                     self.expr(arg, scope)
             case ast.WindowFunction():
@@ -340,10 +346,17 @@ class Resolver:
                 self.query(node)
             case ast.Lambda(args=args, expr=body):
                 names: dict[str, str] = {}
-                for parameter in args:
-                    names[parameter] = f"__l{self._lambdas}"
+                if id(node) in self._zipped:
+                    # one argument per array: the elements of the zipped arrays, by position
+                    element = f"__l{self._lambdas}"
                     self._lambdas += 1
-                self.result.lambdas[id(node)] = list(names.values())
+                    names = {p: f"{element}[{i}]" for i, p in enumerate(args, start=1)}
+                    self.result.lambdas[id(node)] = [element]
+                else:
+                    for parameter in args:
+                        names[parameter] = f"__l{self._lambdas}"
+                        self._lambdas += 1
+                    self.result.lambdas[id(node)] = list(names.values())
                 inner = _Scope(
                     sources=scope.sources,
                     aliases=scope.aliases,
@@ -354,6 +367,15 @@ class Resolver:
             case _:
                 for child in _children(node):
                     self.expr(child, scope)
+
+    def _zip(self, node: ast.Call) -> None:
+        function = node.args[0]
+        arrays = len(node.args) - 1
+        if not isinstance(function, ast.Lambda) or len(function.args) != arrays:
+            msg = f"{node.name} over {arrays} arrays takes a lambda of {arrays} arguments."
+            raise _error(msg, node)
+        self._zipped.add(id(function))
+        self.result.zipped.add(id(node))
 
     def _params(self, node: ast.Call, name: str, function: Function) -> None:
         """quantile(0.9)(x): numeric constant parameters, printed as numbers."""
@@ -383,6 +405,10 @@ class Resolver:
         self.result.params[id(node)] = printed
 
 
+# array functions whose first argument is a lambda
+LAMBDA_FIRST: Final = frozenset(
+    {"arrayMap", "arrayFilter", "arrayExists", "arrayAll", "arrayCount"}
+)
 # functions whose first argument is a date unit ('day'), printed as a checked literal
 UNIT_FIRST: Final = frozenset(
     {"dateDiff", "dateAdd", "dateSub", "date_add", "date_sub", "dateTrunc", "date_trunc"}

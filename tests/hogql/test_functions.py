@@ -201,3 +201,15 @@ async def test_range_and_repeat_within_the_cap(run):
         "ababab",
         "007",
     ]
+
+
+async def test_lambdas_over_several_arrays(run):
+    row = await _one(
+        run,
+        "arrayMap((x, y) -> x + y, [1, 2], [10, 20]),"
+        " arrayFilter((x, keep) -> keep, ['a', 'b', 'c'], [true, false, true]),"
+        " arrayCount((x, y) -> x < y, [1, 5], [2, 3])",
+    )
+    assert row == [[11, 22], ["a", "c"], 1]
+    with pytest.raises(HogQLQueryError, match="lambda of 2 arguments"):
+        await run("select arrayMap(x -> x, [1], [2])")
