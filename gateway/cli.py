@@ -16,7 +16,7 @@ from gateway.auth import SCOPES, new_api_key, parse_scopes
 from gateway.clock import SystemClock
 from gateway.hogql.execute import AnalyticsStore
 from gateway.hogql.functions import known_timezone
-from gateway.hogql.load import BadRow, demo_events, read_events, read_persons
+from gateway.hogql.load import BadRow, demo_events, read_events, read_groups, read_persons
 from gateway.openapi import route_table
 from gateway.settings import Settings
 from gateway.store import NewNotebook, SQLiteStore
@@ -84,6 +84,15 @@ def _parser() -> argparse.ArgumentParser:
     persons_cmd.add_argument("--data-dir", type=Path, required=True)
     persons_cmd.add_argument("--project-id", type=int, required=True)
     persons_cmd.add_argument("files", nargs="+", type=Path)
+
+    groups_cmd = sub.add_parser(
+        "load-groups",
+        help="Load groups (JSON Lines: index, key, created_at, updated_at?, properties) into "
+        "the analytics store. A group loaded again replaces the old one.",
+    )
+    groups_cmd.add_argument("--data-dir", type=Path, required=True)
+    groups_cmd.add_argument("--project-id", type=int, required=True)
+    groups_cmd.add_argument("files", nargs="+", type=Path)
 
     demo_data_cmd = sub.add_parser("demo-data", help="Generate synthetic product analytics.")
     demo_data_cmd.add_argument("--data-dir", type=Path, required=True)
@@ -266,6 +275,15 @@ def run(argv: Sequence[str] | None = None) -> int:
             what="events",
             read=read_events,
             insert=lambda store: store.insert_events,
+        )
+    if args.command == "load-groups":
+        return _load(
+            args.data_dir,
+            args.project_id,
+            args.files,
+            what="groups",
+            read=read_groups,
+            insert=lambda store: store.insert_groups,
         )
     if args.command == "load-persons":
         return _load(

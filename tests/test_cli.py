@@ -183,3 +183,30 @@ def test_project_timezone(tmp_path):
     assert _cli("project-timezone", "--data-dir", data, "--project-id", "3").stdout == (
         "Europe/Berlin\n"
     )
+
+
+def test_load_groups(tmp_path):
+    source = tmp_path / "groups.jsonl"
+    source.write_text(
+        '{"index": 0, "key": "acme", "created_at": "2026-01-01T00:00:00Z",'
+        ' "properties": {"name": "Acme"}}\n'
+        '{"index": 9, "key": "x", "created_at": "2026-01-01T00:00:00Z"}\n'
+        '{"index": 0, "key": "acme", "created_at": "2026-01-01T00:00:00Z",'
+        ' "properties": {"name": "Acme Inc"}}\n'
+    )
+    result = _cli(
+        "load-groups", "--data-dir", str(tmp_path / "d"), "--project-id", "4", str(source)
+    )
+    assert result.returncode == 1
+    assert "line 2: `index` must be a group type index from 0 to 4" in result.stderr
+    from gateway.hogql import translate
+    from gateway.hogql.execute import AnalyticsStore
+
+    store = AnalyticsStore(tmp_path / "d" / "analytics.duckdb")
+    try:
+        rows = asyncio.run(
+            store.run(translate("select index, key, properties.name from groups", project_id=4))
+        ).rows
+    finally:
+        store.close()
+    assert rows == [[0, "acme", "Acme Inc"]]

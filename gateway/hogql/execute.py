@@ -258,6 +258,48 @@ class AnalyticsStore:
             cursor.close()
         return len(rows)
 
+    def insert_groups(self, project_id: int, groups: Iterable[dict[str, Any]]) -> int:
+        """Upsert groups by (index, key): a group loaded again replaces the old row."""
+        rows = list(groups)
+        if not rows:
+            return 0
+        batch = pa.table(
+            {
+                "index": pa.array([g["index"] for g in rows], pa.int64()),
+                "key": [g["key"] for g in rows],
+                "created_at": pa.array(
+                    [g["created_at"] for g in rows], pa.timestamp("us", tz="UTC")
+                ),
+                "updated_at": pa.array(
+                    [g["updated_at"] for g in rows], pa.timestamp("us", tz="UTC")
+                ),
+                "properties": [g["properties"] for g in rows],
+                "ord": pa.array(range(len(rows)), pa.int64()),
+            }
+        )
+        cursor = self._conn.cursor()
+        try:
+            cursor.register("incoming_groups", batch)
+            cursor.execute("BEGIN")
+            cursor.execute(
+                'DELETE FROM groups WHERE project_id = $1 AND ("index", key) IN'
+                ' (SELECT ("index", key) FROM incoming_groups)',
+                [project_id],
+            )
+            cursor.execute(
+                'INSERT INTO groups SELECT $1, "index", key, arg_max(created_at, ord),'
+                " arg_max(updated_at, ord), arg_max(properties, ord) FROM incoming_groups"
+                ' GROUP BY "index", key',
+                [project_id],
+            )
+            cursor.execute("COMMIT")
+        except BaseException:
+            cursor.execute("ROLLBACK")
+            raise
+        finally:
+            cursor.close()
+        return len(rows)
+
     @contextlib.contextmanager
     def _query_errors(self, cursor: duckdb.DuckDBPyConnection) -> Iterator[None]:
         """DuckDB's refusals as HogQL errors (no internals), and the cursor closed after."""

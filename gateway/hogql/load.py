@@ -96,6 +96,35 @@ def parse_person(raw: Any) -> dict[str, Any]:
     }
 
 
+def parse_group(raw: Any) -> dict[str, Any]:
+    """One group (`{index, key, created_at, updated_at?, properties}`) → a row."""
+    if not isinstance(raw, dict):
+        msg = "not a JSON object"
+        raise ValueError(msg)
+    index = raw.get("index")
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= 4:
+        msg = "`index` must be a group type index from 0 to 4"
+        raise ValueError(msg)
+    if not isinstance(raw.get("key"), str) or not raw["key"]:
+        msg = "`key` must be a non-empty string"
+        raise ValueError(msg)
+    properties = raw.get("properties", {})
+    if not isinstance(properties, dict):
+        msg = "`properties` must be an object"
+        raise ValueError(msg)
+    if not isinstance(raw.get("created_at"), str):
+        msg = "`created_at` must be an ISO 8601 string"
+        raise ValueError(msg)
+    created = _timestamp(raw["created_at"])
+    return {
+        "index": index,
+        "key": raw["key"],
+        "created_at": created,
+        "updated_at": _timestamp(raw["updated_at"]) if raw.get("updated_at") else created,
+        "properties": json.dumps(properties),
+    }
+
+
 def read_rows(
     path: Path, parse: Callable[[Any], dict[str, Any]], bad: list[BadRow]
 ) -> Iterator[dict[str, Any]]:
@@ -182,3 +211,7 @@ def demo_events(
             "timestamp": timestamp,
             "created_at": timestamp,
         }
+
+
+def read_groups(path: Path, bad: list[BadRow]) -> Iterator[dict[str, Any]]:
+    return read_rows(path, parse_group, bad)
