@@ -29,6 +29,7 @@ from gateway.hogql.execute import AnalyticsStore
 from gateway.hogql.load import demo_events
 
 P = "json_extract_string(properties, '$.\"{}\"')"
+SUNDAY = "cast(cast({0} as date) - cast(dayofweek({0}) as integer) as date)"  # week start
 QUERIES = {
     "trend by day": (
         "select toStartOfDay(timestamp) as day, count() from events"
@@ -109,9 +110,9 @@ QUERIES = {
         " uniq(e.distinct_id) from events e join (select distinct_id, min(timestamp) as"
         " first_seen from events group by distinct_id) f on f.distinct_id = e.distinct_id"
         " group by cohort, week_n order by cohort, week_n",
-        "select cast(cast(f.first_seen as date) - cast(dayofweek(f.first_seen) as integer) as date) as cohort,"
-        " date_diff('week', cast(cast(f.first_seen as date) - cast(dayofweek(f.first_seen) as integer) as date),"
-        " cast(cast(e.timestamp as date) - cast(dayofweek(e.timestamp) as integer) as date)) as week_n,"
+        f"select {SUNDAY.format('f.first_seen')} as cohort,"
+        f" date_diff('week', {SUNDAY.format('f.first_seen')},"
+        f" {SUNDAY.format('e.timestamp')}) as week_n,"
         " count(distinct e.distinct_id) from events e join (select distinct_id,"
         " min(timestamp) as first_seen from events where project_id = 1 group by distinct_id)"
         " f on f.distinct_id = e.distinct_id where e.project_id = 1"
@@ -153,7 +154,7 @@ QUERIES = {
     ),
     "weekly active users": (
         "select toStartOfWeek(timestamp) as w, uniq(distinct_id) from events group by w order by w",
-        "select cast(cast(timestamp as date) - cast(dayofweek(timestamp) as integer) as date) as w,"
+        f"select {SUNDAY.format('timestamp')} as w,"
         " count(distinct distinct_id) from events where project_id = 1 group by w order by w",
     ),
     "top 3 paths per browser (LIMIT BY)": (

@@ -269,6 +269,9 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "tuple": _f(1, 64, "row({args})"),
     # more conditionals and math
     "multiIf": _f(3, 63, ""),  # printed as CASE by the printer
+    "not": _f(1, 1, "(NOT coalesce({0}, FALSE))"),
+    "and": _f(2, 64, ""),  # printed by the printer
+    "or": _f(2, 64, ""),
     "least": _f(2, 2, "least({0}, {1})"),
     "greatest": _f(2, 2, "greatest({0}, {1})"),
     "pow": _f(2, 2, "pow({0}, {1})"),
@@ -349,6 +352,9 @@ _CASE_INSENSITIVE: Final = {
         "nullIf",
         "isNull",
         "now",
+        "not",
+        "and",
+        "or",
     )
 }
 

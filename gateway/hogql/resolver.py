@@ -79,6 +79,9 @@ class Source:
     cte: str | None = None
     # lazy joins this query names (`person`, `pdi`, `session`): the printer joins only these
     lazy: set[str] = field(default_factory=set)
+    # columns named (`$session_duration`, `session.$session_duration`): derived tables
+    # compute only these
+    used: set[str] = field(default_factory=set)
 
     def has(self, name: str) -> bool:
         if self.table is not None:
@@ -462,6 +465,7 @@ class _Scope:
             for source in self.sources:
                 if source.table is not None:
                     source.lazy.update(source.table.computed.values())
+                    source.used.update(source.table.columns)
             return Star()
         if first in RESERVED:
             msg = f"{first} is not selectable."
@@ -501,6 +505,7 @@ class _Scope:
                 raise _error(msg, node)
             if name in table.computed:
                 source.lazy.add(table.computed[name])
+            source.used.add(name)
             if name in table.json_columns:
                 return JsonPath(alias=source.alias, column=name, path=tuple(chain[1:]))
             if len(chain) == 1:
@@ -534,6 +539,7 @@ class _Scope:
             raise _error(msg, node)
         source.lazy.add(name)
         column = f"{name}.{field_name}"
+        source.used.add(column)
         if field_name in joined.json_columns:
             return JsonPath(alias=source.alias, column=column, path=tuple(chain[2:]))
         if len(chain) > 2:

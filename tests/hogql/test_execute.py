@@ -223,3 +223,20 @@ def test_window_errors():
     ):
         with pytest.raises(HogQLError):
             translate(query, project_id=1)
+
+
+async def test_null_semantics_hold_in_where_having_and_if_combinators(run):
+    """WHERE drops NULL like FALSE, so guards are left out there, but never under NOT."""
+    count = "select count() from events where "
+    assert (await run(count + "properties.$os = 'Linux'")).rows == [[1]]
+    assert (await run(count + "not (properties.$os = 'Linux')")).rows == [[2]]
+    assert (await run(count + "properties.$os != 'Linux'")).rows == [[2]]
+    assert (await run(count + "not (properties.$os > 'A') or properties.plan = 'pro'")).rows == [
+        [2]
+    ]
+    assert (await run(count + "properties.$os = null")).rows == [[2]]
+    result = await run(
+        "select countIf(not (properties.$os = 'Linux')), sumIf(1, properties.$os = 'Linux'),"
+        " quantilesIf(0.5)(toFloat(properties.price), isNotNull(properties.price)) from events"
+    )
+    assert result.rows == [[2, 1, [49.5]]]
