@@ -16,7 +16,14 @@ from gateway.auth import SCOPES, new_api_key, parse_scopes
 from gateway.clock import SystemClock
 from gateway.hogql.execute import AnalyticsStore
 from gateway.hogql.functions import known_timezone
-from gateway.hogql.load import BadRow, demo_events, read_events, read_groups, read_persons
+from gateway.hogql.load import (
+    BadRow,
+    demo_events,
+    demo_persons,
+    read_events,
+    read_groups,
+    read_persons,
+)
 from gateway.openapi import route_table
 from gateway.settings import Settings
 from gateway.store import NewNotebook, SQLiteStore
@@ -159,6 +166,7 @@ async def _demo_key(data_dir: Path) -> str:
         await store.close()
     with _analytics(data_dir) as analytics:
         analytics.insert_events(1, demo_events(5_000))
+        analytics.insert_persons(1, demo_persons(5_000))
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(raw + "\n")
@@ -297,7 +305,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo-data":
         with _analytics(args.data_dir) as analytics:
             loaded = analytics.insert_events(args.project_id, demo_events(args.events))
-        print(f"{loaded} demo events loaded into project {args.project_id}")
+            people = analytics.insert_persons(args.project_id, demo_persons(args.events))
+        print(f"{loaded} demo events and {people} persons loaded into project {args.project_id}")
         return 0
     if args.command == "project-timezone":
         return asyncio.run(_project_timezone(args.data_dir, args.project_id, args.timezone))

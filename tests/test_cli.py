@@ -210,3 +210,27 @@ def test_load_groups(tmp_path):
     finally:
         store.close()
     assert rows == [[0, "acme", "Acme Inc"]]
+
+
+def test_demo_data_has_persons_for_its_users(tmp_path):
+    result = _cli(
+        "demo-data", "--data-dir", str(tmp_path / "d"), "--project-id", "2", "--events", "400"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "400 demo events and 10 persons loaded into project 2" in result.stdout
+    from gateway.hogql import translate
+    from gateway.hogql.execute import AnalyticsStore
+
+    store = AnalyticsStore(tmp_path / "d" / "analytics.duckdb")
+    try:
+        rows = asyncio.run(
+            store.run(
+                translate(
+                    "select countIf(person.properties.email like '%@%'), count() from events",
+                    project_id=2,
+                )
+            )
+        ).rows
+    finally:
+        store.close()
+    assert rows == [[400, 400]]

@@ -180,6 +180,28 @@ def read_persons(path: Path, bad: list[BadRow]) -> Iterator[dict[str, Any]]:
     return read_rows(path, parse_person, bad)
 
 
+def demo_persons(
+    events: int, *, seed: int = 7, now: dt.datetime | None = None
+) -> Iterator[dict[str, Any]]:
+    """A person for each user `demo_events(events)` makes, with an email and a plan."""
+    rng = random.Random(seed)  # noqa: S311 - demo data, not security
+    start = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(days=60)
+    for i in range(max(1, events // 40)):
+        user = f"user-{i}"
+        yield {
+            "id": str(uuid.UUID(int=zlib.crc32(user.encode()) << 64 | i)),
+            "distinct_ids": [user],
+            "created_at": start + dt.timedelta(seconds=rng.randint(0, 30 * 86400)),
+            "is_identified": True,
+            "properties": json.dumps(
+                {
+                    "email": f"{user}@{('example.com', 'acme.io', 'posthog.com')[i % 3]}",
+                    "plan": ("free", "pro", "enterprise")[zlib.crc32(user.encode()) % 3],
+                }
+            ),
+        }
+
+
 def demo_events(
     count: int, *, seed: int = 7, now: dt.datetime | None = None
 ) -> Iterator[dict[str, Any]]:
