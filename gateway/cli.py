@@ -18,6 +18,7 @@ from gateway.hogql.execute import AnalyticsStore
 from gateway.hogql.functions import known_timezone
 from gateway.hogql.load import (
     BadRow,
+    Progress,
     demo_events,
     demo_persons,
     read_events,
@@ -190,13 +191,19 @@ def _analytics(data_dir: Path) -> Iterator[AnalyticsStore]:
         store.close()
 
 
+def _progress_bar(name: str, fraction: float, loaded: int, what: str) -> None:
+    filled = int(fraction * 30)
+    bar = "#" * filled + "." * (30 - filled)
+    print(f"\r{name} [{bar}] {fraction:4.0%} {loaded:,} {what}", end="", file=sys.stderr)
+
+
 def _load(
     data_dir: Path,
     project_id: int,
     files: list[Path],
     *,
     what: str,
-    read: Callable[[Path, list[BadRow]], Iterator[dict[str, Any]]],
+    read: Callable[[Path, list[BadRow], Progress], Iterator[dict[str, Any]]],
     insert: Callable[[AnalyticsStore], Callable[[int, list[dict[str, Any]]], int]],
 ) -> int:
     """Load JSON Lines in batches of 10,000 with a progress line; bad rows are reported by
@@ -205,15 +212,17 @@ def _load(
     loaded = 0
     with _analytics(data_dir) as analytics:
         for path in files:
+            progress = Progress()
             batch: list[dict[str, Any]] = []
-            for row in read(path, bad):
+            for row in read(path, bad, progress):
                 batch.append(row)
                 if len(batch) == 10_000:
                     loaded += insert(analytics)(project_id, batch)
                     batch = []
-                    print(f"\r{path.name}: {loaded} {what}", end="", file=sys.stderr)
+                    _progress_bar(path.name, progress.fraction, loaded, what)
             loaded += insert(analytics)(project_id, batch)
-    print(f"\r{loaded} {what} loaded into project {project_id}", file=sys.stderr)
+            _progress_bar(path.name, 1.0, loaded, what)
+    print(f"\r\033[K{loaded} {what} loaded into project {project_id}", file=sys.stderr)
     for bad_row in bad[:100]:
         print(f"line {bad_row.line}: {bad_row.reason}", file=sys.stderr)
     if len(bad) > 100:

@@ -94,6 +94,7 @@ def test_load_events_keeps_good_rows_and_reports_bad_ones(tmp_path):
         "load-events", "--data-dir", str(tmp_path / "d"), "--project-id", "4", str(source)
     )
     assert result.returncode == 1, "bad rows make the exit code say so"
+    assert "events.jsonl [##############################] 100% 2 events" in result.stderr
     assert "2 events loaded into project 4" in result.stderr
     assert "line 2:" in result.stderr
     assert "line 3: `distinct_id` must be a non-empty string" in result.stderr

@@ -125,35 +125,59 @@ def parse_group(raw: Any) -> dict[str, Any]:
     }
 
 
+@dataclass(kw_only=True)
+class Progress:
+    """How far a reader is through its file (0…1), for the loaders' progress bar."""
+
+    fraction: float = 0.0
+
+
+def _fraction(handle: Any, size: int) -> float:
+    return min(1.0, handle.buffer.tell() / size) if size else 1.0
+
+
 def read_rows(
-    path: Path, parse: Callable[[Any], dict[str, Any]], bad: list[BadRow]
+    path: Path,
+    parse: Callable[[Any], dict[str, Any]],
+    bad: list[BadRow],
+    progress: Progress | None = None,
 ) -> Iterator[dict[str, Any]]:
     """JSON Lines through `parse`: bad rows go to `bad` with their line number."""
+    size = path.stat().st_size
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
+            if progress is not None and number % 1000 == 0:
+                progress.fraction = _fraction(handle, size)
             if not line.strip():
                 continue
             try:
                 yield parse(json.loads(line))
             except (ValueError, TypeError) as err:
                 bad.append(BadRow(line=number, reason=str(err)))
+    if progress is not None:
+        progress.fraction = 1.0
 
 
-def read_events(path: Path, bad: list[BadRow]) -> Iterator[dict[str, Any]]:
+def read_events(
+    path: Path, bad: list[BadRow], progress: Progress | None = None
+) -> Iterator[dict[str, Any]]:
     """Events from JSON Lines, or CSV (`.csv`, a header row; `properties` as JSON text) or
     Parquet (`.parquet`; `properties` as JSON text or a struct). Bad rows go to `bad`."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        return _read_csv(path, bad)
+        return _read_csv(path, bad, progress or Progress())
     if suffix == ".parquet":
-        return _read_parquet(path, bad)
-    return read_rows(path, parse_event, bad)
+        return _read_parquet(path, bad, progress or Progress())
+    return read_rows(path, parse_event, bad, progress)
 
 
-def _read_csv(path: Path, bad: list[BadRow]) -> Iterator[dict[str, Any]]:
+def _read_csv(path: Path, bad: list[BadRow], progress: Progress) -> Iterator[dict[str, Any]]:
+    size = path.stat().st_size
     with path.open(encoding="utf-8", newline="") as handle:
         reader = csv.DictReader(handle)
         for raw in reader:
+            if reader.line_num % 1000 == 0:
+                progress.fraction = _fraction(handle, size)
             row = {k: v for k, v in raw.items() if v != "" and k is not None}
             try:
                 yield parse_event(row)
@@ -161,11 +185,14 @@ def _read_csv(path: Path, bad: list[BadRow]) -> Iterator[dict[str, Any]]:
                 bad.append(BadRow(line=reader.line_num, reason=str(err)))
 
 
-def _read_parquet(path: Path, bad: list[BadRow]) -> Iterator[dict[str, Any]]:
+def _read_parquet(path: Path, bad: list[BadRow], progress: Progress) -> Iterator[dict[str, Any]]:
     import pyarrow.parquet as pq  # noqa: PLC0415 - only for Parquet input
 
     number = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=10_000):
+    source = pq.ParquetFile(path)
+    total = source.metadata.num_rows
+    for batch in source.iter_batches(batch_size=10_000):
+        progress.fraction = number / total if total else 1.0
         for raw in batch.to_pylist():
             number += 1
             if isinstance(raw.get("timestamp"), dt.datetime):
@@ -176,8 +203,10 @@ def _read_parquet(path: Path, bad: list[BadRow]) -> Iterator[dict[str, Any]]:
                 bad.append(BadRow(line=number, reason=str(err)))
 
 
-def read_persons(path: Path, bad: list[BadRow]) -> Iterator[dict[str, Any]]:
-    return read_rows(path, parse_person, bad)
+def read_persons(
+    path: Path, bad: list[BadRow], progress: Progress | None = None
+) -> Iterator[dict[str, Any]]:
+    return read_rows(path, parse_person, bad, progress)
 
 
 def demo_persons(
@@ -235,5 +264,7 @@ def demo_events(
         }
 
 
-def read_groups(path: Path, bad: list[BadRow]) -> Iterator[dict[str, Any]]:
-    return read_rows(path, parse_group, bad)
+def read_groups(
+    path: Path, bad: list[BadRow], progress: Progress | None = None
+) -> Iterator[dict[str, Any]]:
+    return read_rows(path, parse_group, bad, progress)
