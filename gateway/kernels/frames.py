@@ -10,6 +10,7 @@ kernel writes, so the export and the transfer overlap, and a bounded buffer is a
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import fcntl
 import json
@@ -23,10 +24,10 @@ from typing import Any, Final
 from gateway.kernels.errors import KernelDied, KernelExecuteFailed
 
 FRAME: Final = "frame"  # the user_expression's name
-CHUNK: Final = 1 << 20
-_BUFFER: Final = 4 << 20  # the reader pauses the pipe past twice this
+PIPE_SIZE: Final = 1 << 20  # Linux fcntl F_SETPIPE_SZ: a 1 MiB pipe means fewer wake-ups
+_BUFFER: Final = 4 << 20  # the reader pauses the pipe past this much waiting
 _MAX_HEADER: Final = 1 << 20
-_F_SETPIPE_SZ: Final = 1031  # Linux fcntl: a 1 MiB pipe means fewer wake-ups
+_F_SETPIPE_SZ: Final = 1031
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,6 +50,73 @@ def frame_expression(request: FrameRequest, name: str, frames_dir: str) -> str:
     )
 
 
+class _PipeReader(asyncio.Protocol):
+    """The pipe's data as it arrives, chunk by chunk (nothing re-buffered or copied); reading
+    pauses while more than `_BUFFER` bytes wait, so the kernel waits for a slow client."""
+
+    def __init__(self) -> None:
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self._queued = 0
+        self._eof = False
+        self._paused = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._transport: asyncio.ReadTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.ReadTransport)
+        self._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self._chunks.append(data)
+        self._queued += len(data)
+        if self._queued > _BUFFER and not self._paused and self._transport is not None:
+            self._transport.pause_reading()
+            self._paused = True
+        self._wake()
+
+    def eof_received(self) -> bool | None:
+        self._eof = True
+        self._wake()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._eof = True
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def next(self) -> bytes:
+        """The next chunk; b"" once the writer has closed and everything was read."""
+        while not self._chunks and not self._eof:
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+        if not self._chunks:
+            return b""
+        chunk = self._chunks.popleft()
+        self._queued -= len(chunk)
+        if self._paused and self._queued <= _BUFFER // 2 and self._transport is not None:
+            self._transport.resume_reading()
+            self._paused = False
+        return chunk
+
+    async def readexactly(self, size: int) -> bytes | None:
+        """`size` bytes (the header), or None at EOF before them."""
+        parts, have = [], 0
+        while have < size:
+            chunk = await self.next()
+            if not chunk:
+                return None
+            parts.append(chunk)
+            have += len(chunk)
+        data = b"".join(parts)
+        if have > size:  # the rest is the Arrow stream: back to the front of the queue
+            self._chunks.appendleft(data[size:])
+            self._queued += have - size
+        return data[:size]
+
+
 class FrameExport:
     """One export in flight. `error` (NameError, not_a_frame, too_large, …) or `meta` (total,
     rows, columns) come first; then `chunks()` yields the Arrow stream as the kernel writes it
@@ -59,7 +127,7 @@ class FrameExport:
         *,
         error: str | None,
         meta: dict[str, Any],
-        reader: asyncio.StreamReader | None,
+        reader: _PipeReader | None,
         reply: asyncio.Task[dict[str, Any]],
         timeout: float,
     ) -> None:
@@ -72,7 +140,7 @@ class FrameExport:
     async def chunks(self) -> AsyncIterator[bytes]:
         if self._reader is None:
             return
-        while chunk := await self._reader.read(CHUNK):
+        while chunk := await self._reader.next():
             yield chunk
 
     async def read_all(self) -> bytes:
@@ -130,10 +198,9 @@ async def frame_pipe(
         # readiness on a FIFO until a writer has come, so nothing is read before the kernel.
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
         with contextlib.suppress(OSError):
-            fcntl.fcntl(fd, _F_SETPIPE_SZ, CHUNK)
-        reader = asyncio.StreamReader(limit=_BUFFER)
-        transport, _ = await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(fd, "rb", buffering=0)
+            fcntl.fcntl(fd, _F_SETPIPE_SZ, PIPE_SIZE)
+        transport, reader = await loop.connect_read_pipe(
+            _PipeReader, os.fdopen(fd, "rb", buffering=0)
         )
         reply = asyncio.ensure_future(evaluate())
         header = asyncio.ensure_future(_header(reader))
@@ -173,12 +240,18 @@ async def frame_pipe(
             reply.exception()  # retrieved: a failure here was already reported
 
 
-async def _header(reader: asyncio.StreamReader) -> dict[str, Any] | None:
+async def _header(reader: _PipeReader) -> dict[str, Any] | None:
+    size_field = await reader.readexactly(4)
+    if size_field is None:
+        return None
+    (size,) = struct.unpack("<I", size_field)
+    if size > _MAX_HEADER:
+        return {"status": "error", "error": "bad_header"}
+    encoded = await reader.readexactly(size)
+    if encoded is None:
+        return None
     try:
-        (size,) = struct.unpack("<I", await reader.readexactly(4))
-        if size > _MAX_HEADER:
-            return {"status": "error", "error": "bad_header"}
-        meta: dict[str, Any] = json.loads(await reader.readexactly(size))
-    except (asyncio.IncompleteReadError, ValueError):
+        meta: dict[str, Any] = json.loads(encoded)
+    except ValueError:
         return None
     return meta
