@@ -283,18 +283,15 @@ class DuckDBPrinter:
         assert isinstance(join.table, ast.SelectQuery | ast.SelectSetQuery)
         return f"({self._query_sql(join.table, top=False)})"
 
-    def _local_time(self, sql: str) -> str:
-        """An instant (TIMESTAMPTZ) as the project's local time (naive) when not in UTC."""
-        return f"timezone({self.sink.add(self.timezone)}, {sql})" if self._local else sql
-
-    def _instant(self, sql: str) -> str:
-        """A project-local time back to an instant (for epoch, toTimeZone)."""
+    def _in_zone(self, sql: str) -> str:
+        """Outside UTC, DuckDB's `timezone(zone, x)` both ways: an instant (TIMESTAMPTZ) becomes
+        the project's local time (naive), and a local time becomes the instant again."""
         return f"timezone({self.sink.add(self.timezone)}, {sql})" if self._local else sql
 
     def _column(self, table: Table, column: str, qualifier: str = "") -> str:
         ref = f"{qualifier}{quote_identifier(column)}"
         if table.column_type(column).startswith("DateTime"):
-            ref = self._local_time(ref)
+            ref = self._in_zone(ref)
         return ref
 
     def _stored(self, table: Table, columns: Iterable[str] | None = None) -> str:
@@ -357,7 +354,7 @@ class DuckDBPrinter:
         url = ", json_extract_string(properties, '$.\"$current_url\"') AS url" if urls else ""
         events = (
             f"SELECT json_extract_string(properties, '$.\"$session_id\"') AS sid{url},"
-            f" distinct_id, {self._local_time('timestamp')} AS timestamp, event FROM events"
+            f" distinct_id, {self._in_zone('timestamp')} AS timestamp, event FROM events"
             f" WHERE project_id = {self.sink.add(self._project)}"
         )
         items = ", ".join(
@@ -602,7 +599,7 @@ class DuckDBPrinter:
 
     def _now(self, node: ast.Call) -> str:
         name, _ = self._r.calls[id(node)]
-        now = self._local_time("current_timestamp")
+        now = self._in_zone("current_timestamp")
         return {
             "now": now,
             "today": f"CAST({now} AS DATE)",
@@ -618,7 +615,7 @@ class DuckDBPrinter:
         offset = self.sink.add(r"(Z|[+-]\d\d(:?\d\d)?)$")
         return (
             f"CASE WHEN regexp_matches(CAST({text} AS VARCHAR), {offset})"
-            f" THEN {self._local_time(f'TRY_CAST({text} AS TIMESTAMPTZ)')}"
+            f" THEN {self._in_zone(f'TRY_CAST({text} AS TIMESTAMPTZ)')}"
             f" ELSE TRY_CAST({text} AS TIMESTAMP) END"
         )
 
@@ -626,8 +623,8 @@ class DuckDBPrinter:
         name, _ = self._r.calls[id(node)]
         value = self.expr(node.args[0])
         if name == "toUnixTimestamp":
-            return f"CAST(epoch({self._instant(value)}) AS BIGINT)"
-        return self._local_time(f"to_timestamp(CAST({value} AS DOUBLE))")
+            return f"CAST(epoch({self._in_zone(value)}) AS BIGINT)"
+        return self._in_zone(f"to_timestamp(CAST({value} AS DOUBLE))")
 
     def _to_time_zone(self, node: ast.Call) -> str:
         """toTimeZone(ts, 'Zone'): the same instant as a time in that zone (shown with it)."""
@@ -639,7 +636,7 @@ class DuckDBPrinter:
             msg = f"Unknown timezone: '{zone.value}'."
             raise HogQLQueryError(msg, start=zone.start, end=zone.end)
         value = self.expr(node.args[0])
-        return f"timezone({self.sink.add(zone.value)}, {self._instant(value)})"
+        return f"timezone({self.sink.add(zone.value)}, {self._in_zone(value)})"
 
     def column_timezone(self, node: ast.Expr) -> str | None:
         """The zone a result column's datetimes are shown in, when not the project's."""
