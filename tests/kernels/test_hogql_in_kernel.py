@@ -108,3 +108,16 @@ async def test_list_placeholders_from_kernel_values(gw):
         body["error_name"],
         body["error_value"],
     )
+
+
+async def test_the_projects_timezone_reaches_the_kernel(gw):
+    client, owner, _ = gw
+    await client.server.app[STORE_KEY].set_project_timezone(1, "Asia/Tokyo")
+    body = await _execute(
+        client,
+        owner,
+        "d = hogql_execute('select toStartOfDay(timestamp) as day from events limit 1')\n"
+        "print(d['day'].dt.tz, d['day'][0].hour)",
+    )
+    assert body["status"] == "ok", (body["error_name"], body["error_value"])
+    assert body["stdout"].split() == ["Asia/Tokyo", "0"]
