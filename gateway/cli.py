@@ -8,8 +8,9 @@ import contextlib
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from gateway.app import create_app, serve
 from gateway.auth import SCOPES, new_api_key, parse_scopes
@@ -46,6 +47,39 @@ _DEMO_CONTENT = {
 }
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Loader:
+    what: str
+    help: str
+    read: Callable[[Path, list[BadRow], Progress], Iterator[dict[str, Any]]]
+    insert: Callable[[AnalyticsStore, int, list[dict[str, Any]]], int]
+
+
+_LOADERS: Final = {
+    "load-events": _Loader(
+        what="events",
+        help="Load events (JSON Lines in PostHog's export shape, CSV or Parquet) into the "
+        "analytics store. Bad rows are reported by line and skipped; good rows are kept.",
+        read=read_events,
+        insert=AnalyticsStore.insert_events,
+    ),
+    "load-persons": _Loader(
+        what="persons",
+        help="Load persons (JSON Lines: id, distinct_ids, created_at, is_identified, "
+        "properties) into the analytics store. A person loaded again replaces the old one.",
+        read=read_persons,
+        insert=AnalyticsStore.insert_persons,
+    ),
+    "load-groups": _Loader(
+        what="groups",
+        help="Load groups (JSON Lines: index, key, created_at, updated_at?, properties) into "
+        "the analytics store. A group loaded again replaces the old one.",
+        read=read_groups,
+        insert=AnalyticsStore.insert_groups,
+    ),
+}
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="notebook-gateway", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -75,32 +109,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo_cmd.add_argument("--data-dir", type=Path, required=True)
 
-    load_cmd = sub.add_parser(
-        "load-events",
-        help="Load events (JSON Lines, PostHog's export shape) into the analytics store. "
-        "Bad rows are reported by line and skipped; good rows are kept.",
-    )
-    load_cmd.add_argument("--data-dir", type=Path, required=True)
-    load_cmd.add_argument("--project-id", type=int, required=True)
-    load_cmd.add_argument("files", nargs="+", type=Path)
-
-    persons_cmd = sub.add_parser(
-        "load-persons",
-        help="Load persons (JSON Lines: id, distinct_ids, created_at, is_identified, "
-        "properties) into the analytics store. A person loaded again replaces the old one.",
-    )
-    persons_cmd.add_argument("--data-dir", type=Path, required=True)
-    persons_cmd.add_argument("--project-id", type=int, required=True)
-    persons_cmd.add_argument("files", nargs="+", type=Path)
-
-    groups_cmd = sub.add_parser(
-        "load-groups",
-        help="Load groups (JSON Lines: index, key, created_at, updated_at?, properties) into "
-        "the analytics store. A group loaded again replaces the old one.",
-    )
-    groups_cmd.add_argument("--data-dir", type=Path, required=True)
-    groups_cmd.add_argument("--project-id", type=int, required=True)
-    groups_cmd.add_argument("files", nargs="+", type=Path)
+    for command, loader in _LOADERS.items():
+        load_cmd = sub.add_parser(command, help=loader.help)
+        load_cmd.add_argument("--data-dir", type=Path, required=True)
+        load_cmd.add_argument("--project-id", type=int, required=True)
+        load_cmd.add_argument("files", nargs="+", type=Path)
 
     demo_data_cmd = sub.add_parser("demo-data", help="Generate synthetic product analytics.")
     demo_data_cmd.add_argument("--data-dir", type=Path, required=True)
@@ -197,30 +210,23 @@ def _progress_bar(name: str, fraction: float, loaded: int, what: str) -> None:
     print(f"\r{name} [{bar}] {fraction:4.0%} {loaded:,} {what}", end="", file=sys.stderr)
 
 
-def _load(
-    data_dir: Path,
-    project_id: int,
-    files: list[Path],
-    *,
-    what: str,
-    read: Callable[[Path, list[BadRow], Progress], Iterator[dict[str, Any]]],
-    insert: Callable[[AnalyticsStore], Callable[[int, list[dict[str, Any]]], int]],
-) -> int:
-    """Load JSON Lines in batches of 10,000 with a progress line; bad rows are reported by
-    line and skipped, good rows kept. Exit status 1 when any row was bad."""
+def _load(data_dir: Path, project_id: int, files: list[Path], loader: _Loader) -> int:
+    """Load files in batches of 10,000 with a progress bar; bad rows are reported by line
+    and skipped, good rows kept. Exit status 1 when any row was bad."""
+    what = loader.what
     bad: list[BadRow] = []
     loaded = 0
     with _analytics(data_dir) as analytics:
         for path in files:
             progress = Progress()
             batch: list[dict[str, Any]] = []
-            for row in read(path, bad, progress):
+            for row in loader.read(path, bad, progress):
                 batch.append(row)
                 if len(batch) == 10_000:
-                    loaded += insert(analytics)(project_id, batch)
+                    loaded += loader.insert(analytics, project_id, batch)
                     batch = []
                     _progress_bar(path.name, progress.fraction, loaded, what)
-            loaded += insert(analytics)(project_id, batch)
+            loaded += loader.insert(analytics, project_id, batch)
             _progress_bar(path.name, 1.0, loaded, what)
     print(f"\r\033[K{loaded} {what} loaded into project {project_id}", file=sys.stderr)
     for bad_row in bad[:100]:
@@ -284,33 +290,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         )
         print(raw)
         return 0
-    if args.command == "load-events":
-        return _load(
-            args.data_dir,
-            args.project_id,
-            args.files,
-            what="events",
-            read=read_events,
-            insert=lambda store: store.insert_events,
-        )
-    if args.command == "load-groups":
-        return _load(
-            args.data_dir,
-            args.project_id,
-            args.files,
-            what="groups",
-            read=read_groups,
-            insert=lambda store: store.insert_groups,
-        )
-    if args.command == "load-persons":
-        return _load(
-            args.data_dir,
-            args.project_id,
-            args.files,
-            what="persons",
-            read=read_persons,
-            insert=lambda store: store.insert_persons,
-        )
+    if args.command in _LOADERS:
+        return _load(args.data_dir, args.project_id, args.files, _LOADERS[args.command])
     if args.command == "demo-data":
         with _analytics(args.data_dir) as analytics:
             loaded = analytics.insert_events(args.project_id, demo_events(args.events))

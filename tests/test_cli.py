@@ -8,6 +8,8 @@ import sys
 
 from gateway.app import create_app
 from gateway.clock import FakeClock
+from gateway.hogql import translate
+from gateway.hogql.execute import AnalyticsStore
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -16,14 +18,26 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _hogql(data_dir, query: str, project_id: int) -> list[list[object]]:
+    """Rows of a HogQL query on the analytics store the CLI wrote into `data_dir`."""
+    store = AnalyticsStore(data_dir / "analytics.duckdb")
+    try:
+        return asyncio.run(store.run(translate(query, project_id=project_id))).rows
+    finally:
+        store.close()
+
+
 def test_help_for_each_command():
     for command in (
         "serve",
         "create-key",
         "demo-key",
         "load-events",
+        "load-persons",
+        "load-groups",
         "demo-data",
         "project-token",
+        "project-timezone",
         "routes",
     ):
         result = _cli(command, "--help")
@@ -98,16 +112,7 @@ def test_load_events_keeps_good_rows_and_reports_bad_ones(tmp_path):
     assert "2 events loaded into project 4" in result.stderr
     assert "line 2:" in result.stderr
     assert "line 3: `distinct_id` must be a non-empty string" in result.stderr
-    from gateway.hogql.execute import AnalyticsStore
-
-    store = AnalyticsStore(tmp_path / "d" / "analytics.duckdb")
-    try:
-        rows = store._conn.execute(
-            "select event from events where project_id = 4 order by event"
-        ).fetchall()
-    finally:
-        store.close()
-    assert rows == [("a",), ("c",)]
+    assert _hogql(tmp_path / "d", "select event from events order by event", 4) == [["a"], ["c"]]
 
 
 def test_load_persons_keeps_good_rows_and_reports_bad_ones(tmp_path):
@@ -126,21 +131,10 @@ def test_load_persons_keeps_good_rows_and_reports_bad_ones(tmp_path):
     assert "1 persons loaded into project 4" in result.stderr
     assert "line 2: badly formed hexadecimal UUID string" in result.stderr
     assert "line 3: `distinct_ids` must be a non-empty list" in result.stderr
-    from gateway.hogql import translate
-    from gateway.hogql.execute import AnalyticsStore
-
-    store = AnalyticsStore(tmp_path / "d" / "analytics.duckdb")
-    try:
-        rows = store._conn.execute(
-            "select distinct_id, person_id::varchar from person_distinct_ids order by 1"
-        ).fetchall()
-        result = asyncio.run(
-            store.run(translate("select properties.email from persons", project_id=4))
-        )
-    finally:
-        store.close()
-    assert rows == [("u1", person), ("u2", person)]
-    assert result.rows == [["a@example.com"]]
+    data = tmp_path / "d"
+    query = "select distinct_id, person_id from person_distinct_ids order by distinct_id"
+    assert _hogql(data, query, 4) == [["u1", person], ["u2", person]]
+    assert _hogql(data, "select properties.email from persons", 4) == [["a@example.com"]]
 
 
 def test_loader_says_when_a_gateway_holds_the_store(tmp_path):
@@ -200,16 +194,7 @@ def test_load_groups(tmp_path):
     )
     assert result.returncode == 1
     assert "line 2: `index` must be a group type index from 0 to 4" in result.stderr
-    from gateway.hogql import translate
-    from gateway.hogql.execute import AnalyticsStore
-
-    store = AnalyticsStore(tmp_path / "d" / "analytics.duckdb")
-    try:
-        rows = asyncio.run(
-            store.run(translate("select index, key, properties.name from groups", project_id=4))
-        ).rows
-    finally:
-        store.close()
+    rows = _hogql(tmp_path / "d", "select index, key, properties.name from groups", 4)
     assert rows == [[0, "acme", "Acme Inc"]]
 
 
@@ -219,19 +204,5 @@ def test_demo_data_has_persons_for_its_users(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "400 demo events and 10 persons loaded into project 2" in result.stdout
-    from gateway.hogql import translate
-    from gateway.hogql.execute import AnalyticsStore
-
-    store = AnalyticsStore(tmp_path / "d" / "analytics.duckdb")
-    try:
-        rows = asyncio.run(
-            store.run(
-                translate(
-                    "select countIf(person.properties.email like '%@%'), count() from events",
-                    project_id=2,
-                )
-            )
-        ).rows
-    finally:
-        store.close()
-    assert rows == [[400, 400]]
+    query = "select countIf(person.properties.email like '%@%'), count() from events"
+    assert _hogql(tmp_path / "d", query, 2) == [[400, 400]]

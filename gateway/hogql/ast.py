@@ -163,7 +163,6 @@ class SelectQuery(Expr):
     array_join_left: bool = False
     # LIMIT n BY exprs
     limit_by: tuple[int, list[Expr]] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(kw_only=True)

@@ -4,7 +4,7 @@ values share one, so equal expressions stay equal for DuckDB's GROUP BY checks).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, Final
 
 from gateway.hogql import ast
@@ -79,7 +79,13 @@ _UNIT_PLURAL: Final = {
     "quarter": "quarters",
     "year": "years",
 }
-_INTERVAL_PREFIXES: Final = ("add", "subtract", "toInterval")
+# addDays(d, n), subtractHours(d, n): (DuckDB interval unit, sign); toIntervalWeek(n): unit
+_SHIFTS: Final = {
+    f"{verb}{unit}s": (plural, sign)
+    for unit, plural in INTERVAL_UNITS.items()
+    for verb, sign in (("add", "+"), ("subtract", "-"))
+}
+_INTERVALS: Final = {f"toInterval{unit}": plural for unit, plural in INTERVAL_UNITS.items()}
 # functions of a datetime that keep its zone (toStartOfDay(toTimeZone(ts, 'X')) is shown in X)
 _TIME_KEEPING: Final = ("toStartOf", "add", "subtract", "dateTrunc", "date_trunc")
 # functions whose result has their first argument's kind
@@ -294,13 +300,10 @@ class DuckDBPrinter:
             ref = self._in_zone(ref)
         return ref
 
-    def _stored(self, table: Table, columns: Iterable[str] | None = None) -> str:
+    def _stored(self, table: Table) -> str:
         # The project filter, on every reference to every table: joins, subqueries, set
         # members and lazy joins alike. There is no other way for SQL to reach a stored table.
-        refs = [
-            (self._column(table, c), quote_identifier(c))
-            for c in (table.columns if columns is None else columns)
-        ]
+        refs = [(self._column(table, c), quote_identifier(c)) for c in table.columns]
         listed = ", ".join(ref if ref == name else f"{ref} AS {name}" for ref, name in refs)
         return (
             f"(SELECT {listed} FROM {quote_identifier(table.name)}"
@@ -393,7 +396,7 @@ class DuckDBPrinter:
                 return self._compare(node)
             case ast.ArithmeticOperation(op=op, left=left, right=right) if op in _ARITHMETIC:
                 sql = f"({self.expr(left)} {_ARITHMETIC[op]} {self.expr(right)})"
-                interval = isinstance(right, ast.Call) and right.name.startswith("toInterval")
+                interval = self._r.calls.get(id(right), ("",))[0] in _INTERVALS
                 if interval and op in {"+", "-"} and self.kind(left) == "date":
                     return f"CAST({sql} AS DATE)"  # Date ± INTERVAL stays a Date (ClickHouse)
                 return sql
@@ -446,8 +449,6 @@ class DuckDBPrinter:
         special = _SPECIAL.get(name)
         if special is not None and isinstance(node, ast.Call):
             return special(self, node)
-        if name.startswith(_INTERVAL_PREFIXES) and isinstance(node, ast.Call):
-            return self._interval_function(name, node)
         args = [self.expr(a) for a in node.args]
         if id(node) in self._r.zipped:
             zipped = f"list_zip({', '.join(args[1:])})"
@@ -508,7 +509,7 @@ class DuckDBPrinter:
                 if found is None:
                     return None
                 name, function = found
-                if name in _KEEPS_KIND or name.startswith(_INTERVAL_PREFIXES):
+                if name in _KEEPS_KIND or name in _SHIFTS:
                     return self.kind(node.args[0]) if node.args else None
                 if name in {"dateAdd", "dateSub", "date_add", "date_sub"}:
                     return self.kind(node.args[2])
@@ -525,16 +526,13 @@ class DuckDBPrinter:
         shifted = f"({self.expr(date)} {sign} to_{unit}(CAST({amount} AS INTEGER)))"
         return f"CAST({shifted} AS DATE)" if self.kind(date) == "date" else shifted
 
-    def _interval_function(self, name: str, node: ast.Call) -> str:
-        for prefix, sign in (("add", "+"), ("subtract", "-"), ("toInterval", "")):
-            unit = name.removeprefix(prefix)
-            if prefix == "toInterval" and name.startswith(prefix) and unit in INTERVAL_UNITS:
-                return f"to_{INTERVAL_UNITS[unit]}(CAST({self.expr(node.args[0])} AS INTEGER))"
-            unit = unit.removesuffix("s")
-            if name.startswith(prefix) and unit in INTERVAL_UNITS and prefix != "toInterval":
-                amount = self.expr(node.args[1])
-                return self._shift(node.args[0], INTERVAL_UNITS[unit], amount, sign)
-        raise AssertionError(name)
+    def _shift_call(self, node: ast.Call) -> str:
+        unit, sign = _SHIFTS[self._r.calls[id(node)][0]]
+        return self._shift(node.args[0], unit, self.expr(node.args[1]), sign)
+
+    def _interval(self, node: ast.Call) -> str:
+        unit = _INTERVALS[self._r.calls[id(node)][0]]
+        return f"to_{unit}(CAST({self.expr(node.args[0])} AS INTEGER))"
 
     def _date_add(self, node: ast.Call) -> str:
         name, _ = self._r.calls[id(node)]
@@ -803,6 +801,8 @@ _SPECIAL: Final[dict[str, Callable[[DuckDBPrinter, ast.Call], str]]] = {
     "toUnixTimestamp": DuckDBPrinter._unix,
     "fromUnixTimestamp": DuckDBPrinter._unix,
     "toTimeZone": DuckDBPrinter._to_time_zone,
+    **dict.fromkeys(_SHIFTS, DuckDBPrinter._shift_call),
+    **dict.fromkeys(_INTERVALS, DuckDBPrinter._interval),
     "formatDateTime": DuckDBPrinter._format_date_time,
     **dict.fromkeys(
         (

@@ -168,6 +168,24 @@ class AnalyticsStore:
     def close(self) -> None:
         self._conn.close()
 
+    def _write(self, project_id: int, incoming: dict[str, pa.Table], statements: list[str]) -> None:
+        """Run `statements` (`$1` is the project) in one transaction on a cursor where the
+        `incoming` Arrow tables are registered by name: all of a batch lands, or none."""
+        cursor = self._conn.cursor()
+        try:
+            for name, table in incoming.items():
+                cursor.register(name, table)
+            cursor.execute("BEGIN")
+            try:
+                for statement in statements:
+                    cursor.execute(statement, [project_id])
+                cursor.execute("COMMIT")
+            except BaseException:
+                cursor.execute("ROLLBACK")
+                raise
+        finally:
+            cursor.close()
+
     def insert_events(self, project_id: int, events: Iterable[dict[str, Any]]) -> int:
         """Append events (PostHog's export shape, parsed) as one columnar batch."""
         rows = list(events)
@@ -175,7 +193,6 @@ class AnalyticsStore:
             return 0
         batch = pa.table(
             {
-                "project_id": pa.array([project_id] * len(rows), pa.int64()),
                 "uuid": [str(e["uuid"]) for e in rows],
                 "event": [e["event"] for e in rows],
                 "properties": [e["properties"] for e in rows],
@@ -189,16 +206,15 @@ class AnalyticsStore:
                 "person_id": pa.array([e.get("person_id") for e in rows], pa.string()),
             }
         )
-        cursor = self._conn.cursor()
-        try:
-            cursor.register("incoming_events", batch)
-            cursor.execute(
-                "INSERT INTO events SELECT project_id, CAST(uuid AS UUID), event, properties,"
+        self._write(
+            project_id,
+            {"incoming_events": batch},
+            [
+                "INSERT INTO events SELECT $1, CAST(uuid AS UUID), event, properties,"
                 " timestamp, distinct_id, elements_chain, created_at, CAST(person_id AS UUID)"
                 " FROM incoming_events"
-            )
-        finally:
-            cursor.close()
+            ],
+        )
         return len(rows)
 
     def insert_persons(self, project_id: int, persons: Iterable[dict[str, Any]]) -> int:
@@ -224,38 +240,21 @@ class AnalyticsStore:
                 "ord": pa.array(range(sum(len(p["distinct_ids"]) for p in rows)), pa.int64()),
             }
         )
-        cursor = self._conn.cursor()
-        try:
-            cursor.register("incoming_persons", people)
-            cursor.register("incoming_links", links)
-            cursor.execute("BEGIN")
-            cursor.execute(
+        self._write(
+            project_id,
+            {"incoming_persons": people, "incoming_links": links},
+            [
                 "DELETE FROM persons WHERE project_id = $1"
                 " AND id IN (SELECT CAST(id AS UUID) FROM incoming_persons)",
-                [project_id],
-            )
-            cursor.execute(
                 "INSERT INTO persons SELECT $1, CAST(id AS UUID), created_at, properties,"
                 " is_identified FROM incoming_persons",
-                [project_id],
-            )
-            cursor.execute(
                 "DELETE FROM person_distinct_ids WHERE project_id = $1"
                 " AND distinct_id IN (SELECT distinct_id FROM incoming_links)",
-                [project_id],
-            )
-            # one row per distinct id: within a batch, the person listed last wins
-            cursor.execute(
+                # one row per distinct id: within a batch, the person listed last wins
                 "INSERT INTO person_distinct_ids SELECT $1, distinct_id,"
                 " CAST(arg_max(person_id, ord) AS UUID) FROM incoming_links GROUP BY distinct_id",
-                [project_id],
-            )
-            cursor.execute("COMMIT")
-        except BaseException:
-            cursor.execute("ROLLBACK")
-            raise
-        finally:
-            cursor.close()
+            ],
+        )
         return len(rows)
 
     def insert_groups(self, project_id: int, groups: Iterable[dict[str, Any]]) -> int:
@@ -277,27 +276,17 @@ class AnalyticsStore:
                 "ord": pa.array(range(len(rows)), pa.int64()),
             }
         )
-        cursor = self._conn.cursor()
-        try:
-            cursor.register("incoming_groups", batch)
-            cursor.execute("BEGIN")
-            cursor.execute(
+        self._write(
+            project_id,
+            {"incoming_groups": batch},
+            [
                 'DELETE FROM groups WHERE project_id = $1 AND ("index", key) IN'
                 ' (SELECT ("index", key) FROM incoming_groups)',
-                [project_id],
-            )
-            cursor.execute(
                 'INSERT INTO groups SELECT $1, "index", key, arg_max(created_at, ord),'
                 " arg_max(updated_at, ord), arg_max(properties, ord) FROM incoming_groups"
                 ' GROUP BY "index", key',
-                [project_id],
-            )
-            cursor.execute("COMMIT")
-        except BaseException:
-            cursor.execute("ROLLBACK")
-            raise
-        finally:
-            cursor.close()
+            ],
+        )
         return len(rows)
 
     @contextlib.contextmanager

@@ -62,8 +62,6 @@ SIZE_CAP = (
     + str(MAX_BUILT)
     + " elements or characters.') ELSE {0} END"
 )
-# JSON functions read text that may not be JSON: then they answer as for a missing key
-_JSON = "CASE WHEN json_valid({0}) THEN {inner} END"
 
 
 FUNCTIONS: Final[dict[str, Function]] = {

@@ -34,29 +34,46 @@ def _timestamp(value: Any) -> dt.datetime:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
 
 
-def parse_event(raw: Any) -> dict[str, Any]:
-    """One event in PostHog's export shape → a row; ValueError says what is wrong."""
+def _object(raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict):
         msg = "not a JSON object"
         raise ValueError(msg)
+    return raw
+
+
+def _properties(value: Any) -> str:
+    """`properties` (absent means `{}`) as the JSON text stored."""
+    if value is None:
+        value = {}
+    if not isinstance(value, dict):
+        msg = "`properties` must be an object"
+        raise ValueError(msg)
+    return json.dumps(value)
+
+
+def _created_at(raw: dict[str, Any]) -> dt.datetime:
+    if not isinstance(raw.get("created_at"), str):
+        msg = "`created_at` must be an ISO 8601 string"
+        raise ValueError(msg)
+    return _timestamp(raw["created_at"])
+
+
+def parse_event(raw: Any) -> dict[str, Any]:
+    """One event in PostHog's export shape → a row; ValueError says what is wrong."""
+    raw = _object(raw)
     for name in ("event", "distinct_id", "timestamp"):
         if not isinstance(raw.get(name), str) or not raw[name]:
             msg = f"`{name}` must be a non-empty string"
             raise ValueError(msg)
     properties = raw.get("properties")
-    if properties is None:
-        properties = {}
     if isinstance(properties, str):  # CSV and Parquet carry properties as JSON text
         properties = json.loads(properties)
-    if not isinstance(properties, dict):
-        msg = "`properties` must be an object"
-        raise ValueError(msg)
     timestamp = _timestamp(raw["timestamp"])
     return {
         "uuid": str(uuid.UUID(str(raw["uuid"]))) if raw.get("uuid") else str(uuid.uuid4()),
         "event": raw["event"],
         "distinct_id": raw["distinct_id"],
-        "properties": json.dumps(properties),
+        "properties": _properties(properties),
         "timestamp": timestamp,
         "created_at": timestamp,
         "elements_chain": raw.get("elements_chain"),
@@ -65,9 +82,7 @@ def parse_event(raw: Any) -> dict[str, Any]:
 
 def parse_person(raw: Any) -> dict[str, Any]:
     """One person in PostHog's export shape → a row; ValueError says what is wrong."""
-    if not isinstance(raw, dict):
-        msg = "not a JSON object"
-        raise ValueError(msg)
+    raw = _object(raw)
     person_id = uuid.UUID(str(raw.get("id")))  # ValueError names a bad id
     distinct_ids = raw.get("distinct_ids")
     if (
@@ -77,30 +92,22 @@ def parse_person(raw: Any) -> dict[str, Any]:
     ):
         msg = "`distinct_ids` must be a non-empty list of non-empty strings"
         raise ValueError(msg)
-    properties = raw.get("properties", {})
-    if not isinstance(properties, dict):
-        msg = "`properties` must be an object"
-        raise ValueError(msg)
+    properties = _properties(raw.get("properties"))
     if not isinstance(raw.get("is_identified", False), bool):
         msg = "`is_identified` must be true or false"
-        raise ValueError(msg)
-    if not isinstance(raw.get("created_at"), str):
-        msg = "`created_at` must be an ISO 8601 string"
         raise ValueError(msg)
     return {
         "id": str(person_id),
         "distinct_ids": distinct_ids,
-        "created_at": _timestamp(raw["created_at"]),
+        "created_at": _created_at(raw),
         "is_identified": raw.get("is_identified", False),
-        "properties": json.dumps(properties),
+        "properties": properties,
     }
 
 
 def parse_group(raw: Any) -> dict[str, Any]:
     """One group (`{index, key, created_at, updated_at?, properties}`) → a row."""
-    if not isinstance(raw, dict):
-        msg = "not a JSON object"
-        raise ValueError(msg)
+    raw = _object(raw)
     index = raw.get("index")
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= 4:
         msg = "`index` must be a group type index from 0 to 4"
@@ -108,20 +115,14 @@ def parse_group(raw: Any) -> dict[str, Any]:
     if not isinstance(raw.get("key"), str) or not raw["key"]:
         msg = "`key` must be a non-empty string"
         raise ValueError(msg)
-    properties = raw.get("properties", {})
-    if not isinstance(properties, dict):
-        msg = "`properties` must be an object"
-        raise ValueError(msg)
-    if not isinstance(raw.get("created_at"), str):
-        msg = "`created_at` must be an ISO 8601 string"
-        raise ValueError(msg)
-    created = _timestamp(raw["created_at"])
+    properties = _properties(raw.get("properties"))
+    created = _created_at(raw)
     return {
         "index": index,
         "key": raw["key"],
         "created_at": created,
         "updated_at": _timestamp(raw["updated_at"]) if raw.get("updated_at") else created,
-        "properties": json.dumps(properties),
+        "properties": properties,
     }
 
 
