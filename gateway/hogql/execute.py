@@ -231,6 +231,7 @@ class AnalyticsStore:
                 ),
                 "properties": [p["properties"] for p in rows],
                 "is_identified": pa.array([bool(p["is_identified"]) for p in rows], pa.bool_()),
+                "ord": pa.array(range(len(rows)), pa.int64()),
             }
         )
         links = pa.table(
@@ -246,8 +247,10 @@ class AnalyticsStore:
             [
                 "DELETE FROM persons WHERE project_id = $1"
                 " AND id IN (SELECT CAST(id AS UUID) FROM incoming_persons)",
-                "INSERT INTO persons SELECT $1, CAST(id AS UUID), created_at, properties,"
-                " is_identified FROM incoming_persons",
+                # one row per person: within a batch, the one listed last wins
+                "INSERT INTO persons SELECT $1, CAST(id AS UUID), arg_max(created_at, ord),"
+                " arg_max(properties, ord), arg_max(is_identified, ord) FROM incoming_persons"
+                " GROUP BY id",
                 "DELETE FROM person_distinct_ids WHERE project_id = $1"
                 " AND distinct_id IN (SELECT distinct_id FROM incoming_links)",
                 # one row per distinct id: within a batch, the person listed last wins

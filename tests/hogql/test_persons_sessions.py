@@ -153,9 +153,14 @@ async def test_lazy_join_errors(run):
 def test_persons_load_again_replaces_and_moves_ids():
     store = AnalyticsStore(None)
     store.insert_persons(1, [_person(ALICE, ["a", "b"], v=1)])
-    store.insert_persons(1, [_person(ALICE, ["a"], v=2), _person(BOB, ["b"], v=3)])
+    store.insert_persons(
+        1, [_person(ALICE, ["a"], v=2), _person(BOB, ["b"], v=3), _person(BOB, ["b"], v=4)]
+    )
     conn = store._conn
     assert conn.execute("select count(*) from persons").fetchone() == (2,)
+    assert conn.execute("select properties->>'v' from persons where id = $1", [BOB]).fetchone() == (
+        "4",
+    ), "a person twice in one batch: the last one, once"
     rows = conn.execute(
         "select distinct_id, person_id::varchar from person_distinct_ids order by 1"
     ).fetchall()
