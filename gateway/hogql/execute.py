@@ -360,6 +360,22 @@ class AnalyticsStore:
         """Run `translation`; rows as JSON-ready values."""
         return await self._in_thread(functools.partial(self._rows, translation))
 
+    def _arrow_bytes(
+        self, translation: Translation, cursor: duckdb.DuckDBPyConnection
+    ) -> tuple[bytes, int]:
+        with self._query_errors(cursor):
+            relation = cursor.sql(translation.sql, params=translation.params)
+            table = relation.to_arrow_table() if relation is not None else pa.table({})
+        table = _zoned(table.slice(0, min(translation.row_cap, self._max_rows)), translation)
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        return sink.getvalue().to_pybytes(), int(table.num_rows)
+
+    async def run_arrow(self, translation: Translation) -> tuple[bytes, int]:
+        """Run `translation`; the rows as Arrow IPC stream bytes, and their count."""
+        return await self._in_thread(functools.partial(self._arrow_bytes, translation))
+
     async def run_to_file(self, translation: Translation, path: Path, *, uid: int | None) -> int:
         """Run `translation` and write the rows to `path` as an Arrow IPC stream."""
         return await self._in_thread(
