@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: help install image engine run test unit test-docker check lint typecheck bench docs clean
+.PHONY: help install image engine browser run test unit test-docker check lint typecheck bench docs clean
 
 help:
 	@echo "make run        install, prepare $(DATA_DIR)/, print an API key, serve on $(HOST):$(PORT)"
@@ -34,6 +34,11 @@ install: $(STAMP)
 engine:
 	@scripts/ensure-docker || echo "warning: no Docker engine: kernels unavailable (docker tests skip)"
 
+# Headless Chromium for the browser tests (installed when root on Debian; they skip without it
+# locally and fail in CI).
+browser:
+	@scripts/ensure-browser >/dev/null || echo "warning: no chromium: browser tests skip (fail when CI=true)"
+
 image: install
 	scripts/ensure-docker
 	$(PY) images/kernel/build.py
@@ -47,7 +52,7 @@ run: install engine
 	echo "capture token for PostHog SDKs (host http://$(HOST):$(PORT)): $$($(PY) -m gateway project-token --data-dir $(DATA_DIR) --project-id 1)" && echo ""
 	$(PY) -m gateway serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
 
-test: install engine
+test: install engine browser
 	@if docker info >/dev/null 2>&1; then $(PY) images/kernel/build.py >/dev/null; fi
 	$(PY) -m pytest
 
