@@ -13,6 +13,7 @@ from gateway.api import setup_routes
 from gateway.clock import Clock, SystemClock
 from gateway.collab import CollabHub
 from gateway.hogql.execute import analytics_ctx
+from gateway.hogql.translator import translator_ctx
 from gateway.kernels.context import kernels_ctx
 from gateway.keys import (
     AUTH_CACHE_KEY,
@@ -24,12 +25,13 @@ from gateway.keys import (
     SHARE_TOKENS_KEY,
     STORE_KEY,
 )
-from gateway.middleware import error_middleware
+from gateway.middleware import body_timeout_middleware, error_middleware
 from gateway.principal import PrincipalCache
 from gateway.render_cache import RenderCache
 from gateway.settings import Settings
 from gateway.sharing import ShareLoginLimiter, ShareTokens
 from gateway.store import SQLiteStore
+from gateway.viewer import shared_queries_ctx
 
 
 def load_secret(settings: Settings) -> str:
@@ -64,7 +66,10 @@ async def _close_streams(app: web.Application) -> None:
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
     """Build the gateway application; resources open on startup, close on cleanup."""
-    app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
+    app = web.Application(
+        middlewares=[error_middleware, body_timeout_middleware],
+        client_max_size=settings.max_body_bytes,
+    )
     app[SETTINGS_KEY] = settings
     app[CLOCK_KEY] = clock or SystemClock()
     app[SHARE_LIMITER_KEY] = ShareLoginLimiter(
@@ -78,7 +83,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         max_streams=settings.collab_max_streams, buffer=settings.collab_stream_buffer
     )
     app.on_shutdown.append(_close_streams)
-    app.cleanup_ctx.extend([store_ctx, analytics_ctx, kernels_ctx])
+    app.cleanup_ctx.extend(
+        [store_ctx, translator_ctx, analytics_ctx, shared_queries_ctx, kernels_ctx]
+    )
     setup_routes(app)
     return app
 
@@ -93,6 +100,7 @@ def serve(settings: Settings) -> None:
         port=settings.port,
         print=None,
         access_log=None,
+        keepalive_timeout=settings.header_read_timeout_s,
     )
 
 

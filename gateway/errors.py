@@ -8,6 +8,7 @@
     ├── PermissionDenied (403 authentication_error / permission_denied)
     ├── NotFound (404 invalid_request / not_found)
     ├── MethodNotAllowed (405, empty body)
+    ├── RequestTimeout (408 invalid_request / request_timeout)
     ├── Conflict (409 server_error / conflict)
     │   └── CollabConflict (409, rendered {"code": "conflict", steps, client_ids, version})
     ├── CollabStale (410, rendered {"code": "conflict_stale"})
@@ -106,6 +107,14 @@ class MethodNotAllowed(GatewayError):
     body_style = "empty"
 
 
+class RequestTimeout(GatewayError):
+    """The client did not send its request body in time (`body_read_timeout_s`)."""
+
+    status = 408
+    error_type = "invalid_request"
+    code = "request_timeout"
+
+
 class Conflict(GatewayError):
     status = 409
     error_type = "server_error"
@@ -161,6 +170,7 @@ ALL_ERRORS: tuple[type[GatewayError], ...] = (
     PermissionDenied,
     NotFound,
     MethodNotAllowed,
+    RequestTimeout,
     Conflict,
     CollabConflict,
     CollabStale,

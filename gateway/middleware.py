@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
 from aiohttp import web
+from aiohttp.streams import StreamReader
 from aiohttp.typedefs import Handler
 from aiohttp.web_protocol import RequestPayloadError
 
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, RequestTimeout
+from gateway.keys import SETTINGS_KEY
 
 _log = logging.getLogger(__name__)
 
@@ -90,3 +93,40 @@ def _http_detail(err: web.HTTPException) -> str:
     if err.status == 413:
         return "Request body is too large."
     return err.reason
+
+
+class _BodyTimedOut(TimeoutError):
+    """Set on a request's body stream when its deadline passes. A TimeoutError so that aiohttp's
+    own lingering read after the response treats it as "give up and close the connection"."""
+
+
+def _expire(content: StreamReader, timeout: float) -> None:
+    if not content.is_eof():
+        content.set_exception(_BodyTimedOut(f"body not received within {timeout:g} s"))
+
+
+@web.middleware
+async def body_timeout_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Give every request `body_read_timeout_s` from its headers to the end of its body.
+
+    aiohttp has no body timeout: a client sending a byte every few seconds holds a connection
+    (and a handler) for as long as it likes. Here a timer starts when the headers are in; if the
+    body has not fully arrived when it fires, the body stream is failed, so whatever reads it
+    (`read()`, `post()`, `json_object`, a multipart reader), before or after authentication,
+    gets RequestTimeout (408). The timer stops when the body ends or the handler returns.
+    Headers are bounded by aiohttp's `keepalive_timeout`, which also covers a connection that
+    has not finished sending a request (see `Settings.header_read_timeout_s`).
+    """
+    content = request.content
+    if not request.body_exists or content.is_eof():
+        return await handler(request)
+    timeout = request.app[SETTINGS_KEY].body_read_timeout_s
+    timer = asyncio.get_running_loop().call_later(timeout, _expire, content, timeout)
+    content.on_eof(timer.cancel)
+    try:
+        return await handler(request)
+    except _BodyTimedOut as err:
+        msg = f"The request body did not arrive within {timeout:g} s (body_read_timeout_s)."
+        raise RequestTimeout(msg) from err
+    finally:
+        timer.cancel()

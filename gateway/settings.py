@@ -44,6 +44,19 @@ class Settings:
         default=10 * 1024 * 1024,
         metadata=_help("Largest accepted request body, in bytes (413 above)."),
     )
+    body_read_timeout_s: float = field(
+        default=30.0,
+        metadata=_help(
+            "Seconds a client has to send a request's whole body, from its headers on (408 after)."
+        ),
+    )
+    header_read_timeout_s: float = field(
+        default=75.0,
+        metadata=_help(
+            "Seconds a connection may sit idle or take to send a request's headers"
+            " (aiohttp's keep-alive timeout; the connection is closed after)."
+        ),
+    )
     secret_key: str = field(
         default="",
         metadata=_help(
@@ -113,6 +126,42 @@ class Settings:
     )
     kernel_startup_timeout_s: float = field(
         default=60.0, metadata=_help("Seconds a new kernel has to answer kernel_info.")
+    )
+    kernel_max_per_user: int = field(
+        default=4, metadata=_help("Kernels one user may run at once, all projects (429 beyond).")
+    )
+    kernel_max_per_project: int = field(
+        default=16, metadata=_help("Kernels one project's members may run at once (429 beyond).")
+    )
+    kernel_max_cpu_cores: float = field(
+        default=2.0, metadata=_help("Largest `cpu_cores` a `kernel/config` may set (403 above).")
+    )
+    kernel_max_memory_gb: float = field(
+    kernel_max_media_total_bytes: int = field(
+        default=32 * 1024 * 1024,
+        metadata=_help(
+            "Sum of images (base64) kept per execution; further images are dropped and counted."
+        ),
+    )
+    kernel_idle_output_bytes: int = field(
+        default=1024 * 1024,
+    kernel_max_frame_json_bytes: int = field(
+        default=8 * 1024 * 1024,
+        metadata=_help("Largest slice a JSON `kernel/dataframe` page reads (413 above), bytes."),
+    )
+        metadata=_help(
+            "Kernel messages outside a running execution held at most, bytes (more are dropped)."
+        ),
+    )
+        default=4.0, metadata=_help("Largest `memory_gb` a `kernel/config` may set (403 above).")
+    )
+    kernel_max_idle_timeout_s: float = field(
+        default=10800.0,
+        metadata=_help("Largest `idle_timeout_seconds` a `kernel/config` may set (403 above)."),
+    )
+    kernel_max_cell_bytes: int = field(
+        default=256 * 1024,
+        metadata=_help("Largest cell `execute` accepts, UTF-8 bytes (413 above)."),
     )
     kernel_pool_size: int = field(
         default=1,
