@@ -19,7 +19,9 @@ from gateway.auth import requires
 from gateway.clock import isoformat
 from gateway.errors import GatewayError, InvalidRequest
 from gateway.kernels import Execution, KernelConfig, KernelKey, Resources, status_json
+from gateway.kernels.errors import CellTooLarge, KernelConfigOverLimit
 from gateway.keys import KERNELS_KEY, SETTINGS_KEY
+from gateway.settings import Settings
 from gateway.sse import KEEPALIVE, frame, open_stream
 
 routes = web.RouteTableDef()
@@ -40,12 +42,22 @@ async def kernel_target(request: web.Request) -> tuple[KernelKey, KernelConfig, 
     if short_id != SCRATCHPAD:
         stored = (await load_notebook(request)).kernel_config
     settings = request.app[SETTINGS_KEY]
+    # A stored config above today's maxima (set before they were lowered) is clamped to them.
     config = KernelConfig(
         resources=Resources(
-            cpu_cores=float(stored.get("cpu_cores") or settings.kernel_cpu_cores),
-            memory_gb=float(stored.get("memory_gb") or settings.kernel_memory_gb),
+            cpu_cores=min(
+                float(stored.get("cpu_cores") or settings.kernel_cpu_cores),
+                settings.kernel_max_cpu_cores,
+            ),
+            memory_gb=min(
+                float(stored.get("memory_gb") or settings.kernel_memory_gb),
+                settings.kernel_max_memory_gb,
+            ),
         ),
-        idle_timeout_s=float(stored.get("idle_timeout_seconds") or settings.kernel_idle_timeout_s),
+        idle_timeout_s=min(
+            float(stored.get("idle_timeout_seconds") or settings.kernel_idle_timeout_s),
+            settings.kernel_max_idle_timeout_s,
+        ),
     )
     key = KernelKey(project_id=caller.project.id, short_id=short_id, user_id=caller.user.id)
     return key, config, stored
@@ -111,6 +123,22 @@ def _host_limits(cpu: float | None, memory: float | None) -> None:
         raise InvalidRequest(msg, attr="memory_gb")
 
 
+def _member_limits(
+    settings: Settings, cpu: float | None, memory: float | None, idle: float | None
+) -> None:
+    """403 for a value above what a member may set: a notebook's config applies to every
+    member's kernel of it, so one member could otherwise claim the host for everyone."""
+    for attr, value, setting in (
+        ("cpu_cores", cpu, "kernel_max_cpu_cores"),
+        ("memory_gb", memory, "kernel_max_memory_gb"),
+        ("idle_timeout_seconds", idle, "kernel_max_idle_timeout_s"),
+    ):
+        limit = float(getattr(settings, setting))
+        if value is not None and value > limit:
+            msg = f"{attr} {value:g} is over this gateway's maximum of {limit:g} ({setting})."
+            raise KernelConfigOverLimit(msg, attr=attr)
+
+
 @routes.post(KERNEL + "/config", name="configure_kernel")
 @requires("notebook:write")
 async def configure_kernel(request: web.Request) -> web.Response:
@@ -122,6 +150,7 @@ async def configure_kernel(request: web.Request) -> web.Response:
     if cpu is None and memory is None and idle is None:
         msg = "Provide at least one kernel configuration option."
         raise InvalidRequest(msg)
+    _member_limits(request.app[SETTINGS_KEY], cpu, memory, idle)
     _host_limits(cpu, memory)
     key, config, stored = await kernel_target(request)
     changes = {
@@ -159,11 +188,15 @@ async def configure_kernel(request: web.Request) -> web.Response:
     )
 
 
-def _execute_args(body: dict[str, Any]) -> tuple[str, bool, float]:
+def _execute_args(body: dict[str, Any], max_cell_bytes: int) -> tuple[str, bool, float]:
     if "code" not in body:
         msg = "code is required."
         raise InvalidRequest(msg, attr="code")
     code = req_str(body, "code") if body["code"] != "" else ""
+    # checked before anything parses the cell (variable analysis) or sends it to a kernel
+    if len(code) > max_cell_bytes or len(code.encode("utf-8", "surrogatepass")) > max_cell_bytes:
+        msg = f"The cell is larger than the {max_cell_bytes} byte limit (kernel_max_cell_bytes)."
+        raise CellTooLarge(msg, attr="code")
     flag = opt_bool(body, "return_variables")
     timeout = body.get("timeout", 30)
     if (
@@ -209,7 +242,9 @@ def _execution_json(execution: Execution) -> dict[str, Any]:
 @requires("notebook:write")
 async def execute_code(request: web.Request) -> web.Response:
     """Run code in the caller's kernel (started if needed); the full result as JSON."""
-    code, return_variables, timeout = _execute_args(await json_object(request))
+    code, return_variables, timeout = _execute_args(
+        await json_object(request), request.app[SETTINGS_KEY].kernel_max_cell_bytes
+    )
     key, config, _ = await kernel_target(request)
     execution = await request.app[KERNELS_KEY].execute(
         key, config, code, timeout=timeout, return_variables=return_variables
@@ -221,7 +256,9 @@ async def execute_code(request: web.Request) -> web.Response:
 @requires("notebook:write")
 async def execute_code_stream(request: web.Request) -> web.StreamResponse:
     """Run code; SSE of stdout/stderr/display as they come, then `result` (or `error`)."""
-    code, return_variables, timeout = _execute_args(await json_object(request))
+    code, return_variables, timeout = _execute_args(
+        await json_object(request), request.app[SETTINGS_KEY].kernel_max_cell_bytes
+    )
     key, config, _ = await kernel_target(request)
     manager = request.app[KERNELS_KEY]
     manager.check_queue(key)

@@ -4,7 +4,13 @@ ServiceUnavailable
 ├── KernelStartFailed (503 {"detail": "Failed to start notebook kernel.", "reason": ...})
 └── KernelExecuteFailed (503 {"detail": "Failed to execute notebook code."})
 TooManyRequests
-└── KernelQueueFull (429)
+├── KernelQueueFull (429)
+└── KernelQuotaExceeded (429: kernel_max_per_user / kernel_max_per_project)
+PermissionDenied
+└── KernelConfigOverLimit (403: kernel_max_cpu_cores / _memory_gb / _idle_timeout_s)
+PayloadTooLarge
+├── FrameTooLarge (413)
+└── CellTooLarge (413: kernel_max_cell_bytes)
 KernelDied (internal: raised by the client when the sandbox exits mid-execution)
 """
 
@@ -16,6 +22,7 @@ from gateway.errors import (
     InvalidRequest,
     NotFound,
     PayloadTooLarge,
+    PermissionDenied,
     ServiceUnavailable,
     TooManyRequests,
 )
@@ -65,6 +72,22 @@ class FrameTooLarge(PayloadTooLarge):
 
 class KernelQueueFull(TooManyRequests):
     code = "kernel_queue_full"
+
+
+class KernelQuotaExceeded(TooManyRequests):
+    """The user or project already runs its allowed number of kernels."""
+
+    code = "kernel_quota_exceeded"
+
+
+class KernelConfigOverLimit(PermissionDenied):
+    """A `kernel/config` value above what this gateway lets a member set."""
+
+    code = "kernel_config_over_limit"
+
+
+class CellTooLarge(PayloadTooLarge):
+    code = "cell_too_large"
 
 
 class KernelDied(Exception):

@@ -29,6 +29,7 @@ from gateway.kernels.connection import (
     host_view,
     new_connection,
     prepare_run_dir,
+    KernelQuotaExceeded,
     read_connection_file,
     write_connection_file,
 )
@@ -99,6 +100,7 @@ class KernelManager:
         self._detached: set[asyncio.Task[Any]] = set()
         self._pool: list[KernelRuntime] = []
         self._pool_filling = 0
+        self._starting: set[KernelKey] = set()  # launching now: counted by the quotas
         self._fills: set[asyncio.Task[None]] = set()
         self.default_config = KernelConfig(
             resources=Resources(
@@ -157,6 +159,7 @@ class KernelManager:
             return runtime
         if self._closing:
             msg = "The gateway is shutting down."
+        self._check_quota(key)
             raise KernelStartFailed(msg)
         pooled = self._take_pooled(key, config)
         if pooled is not None:
@@ -167,9 +170,34 @@ class KernelManager:
             limit = self._settings.kernel_max_count
             msg = f"This gateway already runs its maximum of {limit} kernels."
             raise KernelStartFailed(msg)
-        slot.runtime = await self._launch(key, config)
+        self._starting.add(key)
+        try:
+            slot.runtime = await self._launch(key, config)
+        finally:
+            self._starting.discard(key)
         await self._record(slot.runtime)
         return slot.runtime
+    def _check_quota(self, key: KernelKey) -> None:
+        """Raise KernelQuotaExceeded (429) when `key`'s user or project already runs, or is
+        starting, its allowed number of kernels. Called by `_ensure` before a start."""
+        settings = self._settings
+        live = {k for k, s in self._slots.items() if s.runtime is not None and s.runtime.alive}
+        others = (live | self._starting) - {key}
+        users = sum(1 for k in others if k.user_id == key.user_id)
+        if users >= settings.kernel_max_per_user:
+            msg = (
+                f"You already run {users} kernels, the most one user may run at once "
+                f"(kernel_max_per_user = {settings.kernel_max_per_user}); stop one first."
+            )
+            raise KernelQuotaExceeded(msg)
+        projects = sum(1 for k in others if k.project_id == key.project_id)
+        if projects >= settings.kernel_max_per_project:
+            msg = (
+                f"This project already runs {projects} kernels, the most one project may run "
+                f"at once (kernel_max_per_project = {settings.kernel_max_per_project})."
+            )
+            raise KernelQuotaExceeded(msg)
+
 
     async def _record(self, runtime: KernelRuntime) -> None:
         if self._records is None or runtime.provisioner.sandbox_id is None:
@@ -492,7 +520,8 @@ class KernelManager:
     ) -> Execution:
         connection = runtime.connection
         assert connection is not None
-        names = cell_globals(code) if return_variables else []
+        # off the loop: a cell at kernel_max_cell_bytes takes ~0.1-0.5 s to parse
+        names = await asyncio.to_thread(cell_globals, code) if return_variables else []
         started_at = self._clock.now()
         runtime.last_used_at = started_at
         runtime.execution_state = "busy"
