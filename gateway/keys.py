@@ -7,6 +7,7 @@ from aiohttp import web
 from gateway.clock import Clock
 from gateway.collab import CollabHub
 from gateway.hogql.execute import AnalyticsStore
+from gateway.hogql.translator import Translator
 from gateway.kernels.manager import KernelManager
 from gateway.principal import Principal, PrincipalCache
 from gateway.render_cache import RenderCache
@@ -24,5 +25,6 @@ COLLAB_HUB_KEY = web.AppKey("collab_hub", CollabHub)
 KERNELS_KEY = web.AppKey("kernels", KernelManager)
 RENDER_CACHE_KEY = web.AppKey("render_cache", RenderCache)
 ANALYTICS_KEY = web.AppKey("analytics", AnalyticsStore)
+TRANSLATOR_KEY = web.AppKey("translator", Translator)
 
 PRINCIPAL_KEY = web.RequestKey("principal", Principal)

@@ -208,6 +208,33 @@ class Settings:
             " needing more fails with a clear error instead of starving the gateway."
         ),
     )
+    hogql_max_query_chars: int = field(
+        default=100_000, metadata=_help("Longest HogQL query accepted, in characters (400 above).")
+    )
+    hogql_max_tokens: int = field(
+        default=10_000,
+        metadata=_help("Most lexical tokens in a HogQL query, counted before parsing (400 above)."),
+    )
+    hogql_max_depth: int = field(
+        default=64,
+        metadata=_help("Deepest nesting of brackets in a HogQL query, before parsing (400 above)."),
+    )
+    hogql_translate_timeout_s: float = field(
+        default=3.0,
+        metadata=_help(
+            "Seconds a HogQL query may take to translate, in a worker process killed after (400)."
+        ),
+    )
+    hogql_translate_workers: int = field(
+        default=2, metadata=_help("Worker processes that translate HogQL (started on first use).")
+    )
+    hogql_max_result_bytes: int = field(
+        default=64 * 1024 * 1024,
+        metadata=_help(
+            "Largest HogQL result the gateway reads, in bytes (Arrow size, or JSON estimate);"
+            " reading stops there and the query gets a 400."
+        ),
+    )
     log_level: str = field(default="INFO", metadata=_help("Python logging level."))
 
     @property

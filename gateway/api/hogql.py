@@ -15,9 +15,9 @@ from gateway.api.kernel import SCRATCHPAD
 from gateway.api.notebooks import PREFIX
 from gateway.auth import requires
 from gateway.errors import InvalidRequest
-from gateway.hogql import Translation, placeholder_values, translate
+from gateway.hogql import Translation, placeholder_values
 from gateway.hogql.duckdb import DEFAULT_LIMIT
-from gateway.keys import ANALYTICS_KEY, SETTINGS_KEY
+from gateway.keys import ANALYTICS_KEY, SETTINGS_KEY, TRANSLATOR_KEY
 
 routes = web.RouteTableDef()
 
@@ -52,7 +52,9 @@ async def execute_hogql(request: web.Request) -> web.StreamResponse:
     if request.match_info["short_id"] != SCRATCHPAD:
         await load_notebook(request)
     project = principal(request).project
-    translation = translate(query, project_id=project.id, values=values, timezone=project.timezone)
+    translation = await request.app[TRANSLATOR_KEY].translate(
+        query, project_id=project.id, values=values, timezone=project.timezone
+    )
     if ARROW in request.headers.get("Accept", ""):
         return await _arrow(request, translation)
     result = await request.app[ANALYTICS_KEY].run(translation)

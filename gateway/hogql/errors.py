@@ -4,7 +4,9 @@ InvalidRequest (400)
 └── HogQLError  — rendered {"error": message, "code", "start", "end"} (PostHog's body + spans)
     ├── HogQLSyntaxError   hogql_syntax_error   the parser refused the text
     ├── HogQLQueryError    hogql_query_error    unknown table/field/function, bad arity, …
-    └── HogQLUnsupported   hogql_unsupported    valid HogQL this gateway does not run yet
+    ├── HogQLUnsupported   hogql_unsupported    valid HogQL this gateway does not run yet
+    ├── HogQLTooComplex    hogql_too_complex    over a text limit, or not translated in time
+    └── HogQLResultTooLarge hogql_result_too_large  the result is over `hogql_max_result_bytes`
 """
 
 from __future__ import annotations
@@ -36,3 +38,17 @@ class HogQLQueryError(HogQLError):
 
 class HogQLUnsupported(HogQLError):
     code = "hogql_unsupported"
+
+
+class HogQLTooComplex(HogQLError):
+    """Over a raw-text limit (length, tokens, nesting) or not translated within the time budget;
+    the message names the limit and its setting."""
+
+    code = "hogql_too_complex"
+
+
+class HogQLResultTooLarge(HogQLError):
+    """The result passed `hogql_max_result_bytes`: reading stopped there (400, not 413: the
+    request was fine, the query asked for too much)."""
+
+    code = "hogql_result_too_large"

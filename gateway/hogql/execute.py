@@ -3,7 +3,10 @@ that imports duckdb.
 
 Defence in depth behind the allow-list: the connection refuses external access (files, URLs),
 never installs or loads extensions, and its configuration is locked; each query runs on its own
-cursor in a worker thread, is interrupted at its timeout, and returns at most a row cap.
+cursor in a worker thread, is interrupted at its timeout, and returns at most a row cap and at
+most `max_result_bytes`: results are read in batches, counted as they come, and reading stops
+(HogQLResultTooLarge) as soon as the count passes the cap, so a wide result never sits whole in
+the gateway's memory.
 """
 
 from __future__ import annotations
@@ -14,11 +17,12 @@ import datetime as dt
 import decimal
 import functools
 import os
+import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import duckdb
 import pyarrow as pa
@@ -28,7 +32,10 @@ import pytz
 from aiohttp import web
 
 from gateway.hogql import Translation
-from gateway.hogql.errors import HogQLQueryError
+from gateway.hogql.errors import HogQLQueryError, HogQLResultTooLarge
+
+if TYPE_CHECKING:
+    from gateway.hogql.translator import Translator
 
 SCHEMA: Final = (
     """CREATE TABLE IF NOT EXISTS events (
@@ -43,6 +50,9 @@ SCHEMA: Final = (
     """CREATE TABLE IF NOT EXISTS groups (
         project_id BIGINT NOT NULL, "index" BIGINT NOT NULL, key VARCHAR NOT NULL,
         created_at TIMESTAMPTZ NOT NULL, updated_at TIMESTAMPTZ NOT NULL, properties JSON)""",
+    # capture's group types: `$groups` keys → the index of `$group_0`…`$group_4`
+    """CREATE TABLE IF NOT EXISTS group_type_mapping (
+        project_id BIGINT NOT NULL, group_type VARCHAR NOT NULL, group_type_index BIGINT NOT NULL)""",
 )
 HARDENING: Final = (
     "SET TimeZone = 'UTC'",
@@ -69,6 +79,11 @@ _TYPES: Final = {
     "TIMESTAMP WITH TIME ZONE": "DateTime64(6, 'UTC')",
     "TIMESTAMP": "DateTime64(6, 'UTC')",
 }
+# Rows per Arrow batch read from DuckDB: the cap is checked after each batch.
+_ARROW_BATCH_ROWS: Final = 1024
+# Rows per fetch on the JSON path: the first fetch, then sized to about _FETCH_BYTES each.
+_FIRST_FETCH_ROWS: Final = 64
+_FETCH_BYTES: Final = 4 * 1024 * 1024
 
 
 def clickhouse_type(duckdb_type: str, timezone: str = "UTC") -> str:
@@ -97,6 +112,26 @@ def _cell(value: Any, zone: dt.tzinfo = dt.UTC) -> Any:
     if isinstance(value, list):
         return [_cell(v, zone) for v in value]
     return value
+
+
+def _json_size(value: Any) -> int:
+    """About how many bytes `value` (a converted cell) takes as JSON: strings by length,
+    containers by their items, anything else 8."""
+    if isinstance(value, str | bytes):
+        return len(value) + 2
+    if isinstance(value, list | tuple):
+        return 2 + sum(_json_size(v) + 1 for v in value)
+    if isinstance(value, dict):
+        return 2 + sum(len(str(k)) + 4 + _json_size(v) for k, v in value.items())
+    return 8
+
+
+def _too_large(cap: int) -> HogQLResultTooLarge:
+    msg = (
+        f"The query's result is over {cap:,} bytes (hogql_max_result_bytes); select fewer"
+        " rows or columns, or aggregate."
+    )
+    return HogQLResultTooLarge(msg)
 
 
 def _localize(value: dt.datetime, zone: dt.tzinfo) -> dt.datetime:
@@ -145,6 +180,8 @@ class AnalyticsStore:
         timeout_s: float = 30.0,
         max_rows: int = 50_000,
         memory_mb: int = 4096,
+        max_result_bytes: int = 64 * 1024 * 1024,
+        translator: Translator | None = None,
     ) -> None:
         try:
             self._conn = duckdb.connect(":memory:" if path is None else str(path))
@@ -164,6 +201,18 @@ class AnalyticsStore:
         assert external is not None and external[0] is False, "analytics store not hardened"
         self._timeout = timeout_s
         self._max_rows = max_rows
+        self._ingest_lock = threading.Lock()  # capture batches: read persons, then write
+        self._max_bytes = max_result_bytes
+        self._translator = translator
+
+    @property
+    def translator(self) -> Translator:
+        """The app's HogQL translator (worker processes, time-bounded), for callers that hold
+        this store rather than the app (the kernel bridge)."""
+        if self._translator is None:
+            msg = "this analytics store was opened without a translator"
+            raise RuntimeError(msg)
+        return self._translator
 
     def close(self) -> None:
         self._conn.close()
@@ -292,6 +341,18 @@ class AnalyticsStore:
         )
         return len(rows)
 
+    def ingest(self, project_id: int, events: list[Any], *, now: dt.datetime) -> int:
+        """Captured events (`gateway.ingestion.CapturedEvent`) with their persons and groups,
+        one batch in one transaction, one batch at a time. Called from a worker thread."""
+        from gateway.ingestion.store import ingest_batch  # noqa: PLC0415 - capture's code, loaded on first use
+
+        with self._ingest_lock:
+            cursor = self._conn.cursor()
+            try:
+                return ingest_batch(cursor, project_id, events, now=now)
+            finally:
+                cursor.close()
+
     @contextlib.contextmanager
     def _query_errors(self, cursor: duckdb.DuckDBPyConnection) -> Iterator[None]:
         """DuckDB's refusals as HogQL errors (no internals), and the cursor closed after."""
@@ -309,22 +370,66 @@ class AnalyticsStore:
             cursor.close()
 
     def _rows(self, translation: Translation, cursor: duckdb.DuckDBPyConnection) -> QueryResult:
+        """Fetch in rounds of about _FETCH_BYTES, converting as it goes: at most one round's raw
+        rows exist beside the converted ones, and reading stops once they pass the byte cap."""
         limit = min(translation.row_cap, self._max_rows)
+        rows: list[list[Any]] = []
+        size = 0
+        more = False
         with self._query_errors(cursor):
             cursor.execute(translation.sql, translation.params)
-            fetched = cursor.fetchmany(limit + 1)
             description = cursor.description or []
-        names = _zones(translation, len(description))
-        zones = [pytz.timezone(name) for name in names]
+            names = _zones(translation, len(description))
+            zones = [pytz.timezone(name) for name in names]
+            step = _FIRST_FETCH_ROWS
+            while True:
+                want = min(step, limit + 1 - len(rows))
+                fetched = cursor.fetchmany(want)
+                for row in fetched:
+                    if len(rows) == limit:
+                        more = True
+                        break
+                    cells = [_cell(v, zone) for v, zone in zip(row, zones, strict=True)]
+                    size += sum(_json_size(c) + 1 for c in cells)
+                    if size > self._max_bytes:
+                        raise _too_large(self._max_bytes)
+                    rows.append(cells)
+                if more or len(fetched) < want:
+                    break
+                step = max(1, min(10_000, _FETCH_BYTES * len(rows) // max(size, 1)))
         return QueryResult(
             columns=[d[0] for d in description],
             types=[clickhouse_type(str(d[1]), z) for d, z in zip(description, names, strict=True)],
-            rows=[
-                [_cell(v, zone) for v, zone in zip(row, zones, strict=True)]
-                for row in fetched[:limit]
-            ],
-            has_more=len(fetched) > limit,
+            rows=rows,
+            has_more=more,
         )
+
+    def _arrow_table(self, translation: Translation, cursor: duckdb.DuckDBPyConnection) -> pa.Table:
+        """The result as an Arrow table of at most the row cap, read in batches and refused
+        (HogQLResultTooLarge) once their bytes pass the cap; datetimes zoned."""
+        limit = min(translation.row_cap, self._max_rows)
+        batches: list[pa.RecordBatch] = []
+        rows = size = 0
+        with self._query_errors(cursor):
+            relation = cursor.sql(translation.sql, params=translation.params)
+            if relation is None:
+                return pa.table({})
+            reader = relation.to_arrow_reader(_ARROW_BATCH_ROWS)
+            try:
+                while rows < limit:
+                    try:
+                        batch = reader.read_next_batch().slice(0, limit - rows)
+                    except StopIteration:
+                        break
+                    size += batch.nbytes
+                    if size > self._max_bytes:
+                        raise _too_large(self._max_bytes)
+                    batches.append(batch)
+                    rows += batch.num_rows
+            finally:
+                reader.close()
+            table = pa.Table.from_batches(batches, schema=reader.schema)
+        return _zoned(table, translation)
 
     def _arrow_file(
         self,
@@ -334,10 +439,7 @@ class AnalyticsStore:
         path: Path,
         uid: int | None,
     ) -> int:
-        with self._query_errors(cursor):
-            relation = cursor.sql(translation.sql, params=translation.params)
-            table = relation.to_arrow_table() if relation is not None else pa.table({})
-        table = _zoned(table.slice(0, min(translation.row_cap, self._max_rows)), translation)
+        table = self._arrow_table(translation, cursor)
         path.parent.mkdir(mode=0o700, exist_ok=True)
         with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
             writer.write_table(table)
@@ -363,10 +465,7 @@ class AnalyticsStore:
     def _arrow_bytes(
         self, translation: Translation, cursor: duckdb.DuckDBPyConnection
     ) -> tuple[bytes, int]:
-        with self._query_errors(cursor):
-            relation = cursor.sql(translation.sql, params=translation.params)
-            table = relation.to_arrow_table() if relation is not None else pa.table({})
-        table = _zoned(table.slice(0, min(translation.row_cap, self._max_rows)), translation)
+        table = self._arrow_table(translation, cursor)
         sink = pa.BufferOutputStream()
         with pa.ipc.new_stream(sink, table.schema) as writer:
             writer.write_table(table)
@@ -385,13 +484,15 @@ class AnalyticsStore:
 
 async def analytics_ctx(app: web.Application) -> AsyncIterator[None]:
     """Open the analytics store for the app's lifetime."""
-    from gateway.keys import ANALYTICS_KEY, SETTINGS_KEY  # noqa: PLC0415 - keys imports us
+    from gateway.keys import ANALYTICS_KEY, SETTINGS_KEY, TRANSLATOR_KEY  # noqa: PLC0415
 
     settings = app[SETTINGS_KEY]
     store = AnalyticsStore(
         settings.data_dir / "analytics.duckdb",
         timeout_s=settings.hogql_timeout_s,
         memory_mb=settings.hogql_memory_mb,
+        max_result_bytes=settings.hogql_max_result_bytes,
+        translator=app.get(TRANSLATOR_KEY),
     )
     app[ANALYTICS_KEY] = store
     yield

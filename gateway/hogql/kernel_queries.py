@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from gateway.hogql import placeholder_values, translate
+from gateway.hogql import placeholder_values
 from gateway.hogql.errors import HogQLError
 from gateway.hogql.execute import AnalyticsStore
 from gateway.kernels.bridge import BridgeHandler
@@ -35,7 +35,9 @@ def kernel_query_handler(store: AnalyticsStore, records: Store) -> BridgeHandler
         project = await records.get_project(project_id)
         timezone = project.timezone if project is not None else "UTC"
         try:
-            translation = translate(query, project_id=project_id, values=values, timezone=timezone)
+            translation = await store.translator.translate(
+                query, project_id=project_id, values=values, timezone=timezone
+            )
             name = f"{uuid.uuid4().hex}.arrow"
             rows = await store.run_to_file(translation, frames_dir / name, uid=uid)
         except HogQLError as err:
