@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Sequence
 from aiohttp import web
 
 from gateway.api import setup_routes
+from gateway.api.capture import cors_headers
 from gateway.clock import Clock, SystemClock
 from gateway.collab import CollabHub
 from gateway.hogql.execute import analytics_ctx
@@ -87,6 +88,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         [store_ctx, translator_ctx, analytics_ctx, shared_queries_ctx, kernels_ctx]
     )
     setup_routes(app)
+    app.on_response_prepare.append(cors_headers)
     return app
 
 

@@ -44,6 +44,13 @@ class Settings:
         default=10 * 1024 * 1024,
         metadata=_help("Largest accepted request body, in bytes (413 above)."),
     )
+    capture_cors_origins: str = field(
+        default="*",
+        metadata=_help(
+            "Browser origins allowed to call capture, `/flags` and `/decide` (comma-separated;"
+            " `*`: any, as PostHog's capture)."
+        ),
+    )
     body_read_timeout_s: float = field(
         default=30.0,
         metadata=_help(

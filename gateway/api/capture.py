@@ -1,104 +1,76 @@
-"""PostHog-compatible event capture: `/batch/`, `/capture/`, `/e/`, `/i/v0/e/`.
+"""PostHog-compatible capture: `/batch/`, `/capture/`, `/e/`, `/i/v0/e/`, and the minimal
+`/flags/` and `/decide/` answers posthog-js asks for before it sends.
 
-What PostHog's SDKs send: `{"api_key": "phc_…", "batch": [events]}` or one event (with
-`api_key` or `token`), JSON, optionally gzip (`Content-Encoding: gzip` or `?compression=gzip`),
-or a form field `data` with base64 JSON (posthog-js). The project comes from its public capture
-token. Invalid events in a batch are dropped (as PostHog does); a request with none valid is 400.
+Bodies are decoded by `gateway.ingestion.payload` (every SDK shape: arrays, `{"batch"}`,
+text/plain, gzip, base64 form `data`, sendBeacon). The project comes from its public token.
+Invalid events in a batch are dropped and the rest kept (as PostHog does); none valid is 400.
+Events, persons and groups are written in one transaction per request, off the event loop.
+
+Browsers call these paths from other origins: preflight `OPTIONS` is answered and every answer
+(errors too) carries `Access-Control-Allow-Origin` for an allowed origin (setting
+`capture_cors_origins`, default any), echoing the origin with credentials as PostHog's capture.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import datetime as dt
-import zlib
-from typing import Any
+import uuid
+from typing import Any, Final
 
-import orjson
 from aiohttp import web
 
 from gateway.api._context import store
 from gateway.api._render import json_response
-from gateway.errors import InvalidRequest, NotAuthenticated, PayloadTooLarge
-from gateway.hogql.load import parse_event
+from gateway.errors import InvalidRequest, NotAuthenticated
+from gateway.ingestion import CaptureRequest, decode_body, normalise_event, read_request
 from gateway.keys import ANALYTICS_KEY, CLOCK_KEY, SETTINGS_KEY
+from gateway.store.records import Project
 
 routes = web.RouteTableDef()
 
-
-def _gunzip(raw: bytes, limit: int) -> bytes:
-    """Decompress with a ceiling, so a small gzip bomb cannot take the gateway's memory."""
-    inflater = zlib.decompressobj(wbits=31)
-    try:
-        out = inflater.decompress(raw, limit + 1)
-    except zlib.error as err:
-        msg = "The body is not valid gzip."
-        raise InvalidRequest(msg) from err
-    if len(out) > limit:
-        msg = f"The decompressed body is larger than the {limit} byte limit."
-        raise PayloadTooLarge(msg)
-    return out
+CORS_PATHS: Final = frozenset(
+    p + s for p in ("/batch", "/capture", "/e", "/i/v0/e", "/flags", "/decide") for s in ("", "/")
+)
+_PREFLIGHT_MAX_AGE: Final = "86400"
 
 
-async def _payload(request: web.Request) -> Any:
-    limit = request.app[SETTINGS_KEY].max_body_bytes
+def _origin_allowed(request: web.Request) -> str | None:
+    origin = request.headers.get("Origin")
+    if not origin:
+        return None
+    allowed = request.app[SETTINGS_KEY].capture_cors_origins.strip()
+    if allowed == "*" or origin in {o.strip() for o in allowed.split(",")}:
+        return origin
+    return None
+
+
+async def cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """`on_response_prepare` hook: CORS headers on capture answers, errors included."""
+    if request.path not in CORS_PATHS:
+        return
+    origin = _origin_allowed(request)
+    if origin is None:
+        return
+    response.headers["Access-Control-Allow-Origin"] = origin
+    response.headers["Access-Control-Allow-Credentials"] = "true"
+    response.headers.add("Vary", "Origin")
+
+
+async def _body(request: web.Request) -> CaptureRequest:
     raw = await request.read()
-    if request.content_type == "application/x-www-form-urlencoded":
-        form = await request.post()
-        data = form.get("data")
-        if not isinstance(data, str):
-            msg = "The form needs a `data` field."
-            raise InvalidRequest(msg, attr="data")
-        try:
-            raw = base64.b64decode(data + "=" * (-len(data) % 4))
-        except (binascii.Error, ValueError) as err:
-            msg = "`data` is not base64."
-            raise InvalidRequest(msg, attr="data") from err
     # `Content-Encoding: gzip` bodies arrive decompressed (aiohttp, within client_max_size);
-    # posthog-js marks gzip with a query parameter instead.
-    if request.query.get("compression", "").startswith("gzip"):
-        raw = _gunzip(raw, limit)
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as err:
-        msg = f"JSON parse error - {err}"
-        raise InvalidRequest(msg) from err
+    # posthog-js marks gzip with `?compression=gzip-js` instead.
+    payload = await asyncio.to_thread(
+        decode_body,
+        raw,
+        content_type=request.content_type,
+        compression=request.query.get("compression", "").lower(),
+        limit=request.app[SETTINGS_KEY].max_body_bytes,
+    )
+    return read_request(payload, dict(request.query))
 
 
-def _events(payload: Any) -> tuple[str | None, list[Any]]:
-    if isinstance(payload, list):
-        token = next(
-            (e.get("api_key") or e.get("token") for e in payload if isinstance(e, dict)), None
-        )
-        return token, payload
-    if not isinstance(payload, dict):
-        return None, []
-    token = payload.get("api_key") or payload.get("token")
-    if isinstance(payload.get("batch"), list):
-        return token, payload["batch"]
-    properties = payload.get("properties")
-    if token is None and isinstance(properties, dict):
-        token = properties.get("token")
-    return token, [payload]
-
-
-def _normalise(event: Any, now: dt.datetime) -> Any:
-    """SDK events: `distinct_id` may sit in properties; a missing timestamp means now."""
-    if not isinstance(event, dict):
-        return event
-    event = dict(event)
-    properties = event.get("properties")
-    if "distinct_id" not in event and isinstance(properties, dict):
-        event["distinct_id"] = properties.get("distinct_id")
-    if isinstance(event.get("distinct_id"), int | float):
-        event["distinct_id"] = str(event["distinct_id"])
-    event.setdefault("timestamp", now.isoformat())
-    return event
-
-
-async def _capture(request: web.Request) -> web.Response:
-    token, raw_events = _events(await _payload(request))
+async def _project(request: web.Request, token: str | None) -> Project:
     if not isinstance(token, str) or not token:
         msg = "API key is missing: send `api_key` (your project's phc_ token)."
         raise NotAuthenticated(msg)
@@ -106,17 +78,25 @@ async def _capture(request: web.Request) -> web.Response:
     if project is None:
         msg = "Project API key invalid."
         raise NotAuthenticated(msg)
+    return project
+
+
+async def _capture(request: web.Request) -> web.Response:
+    body = await _body(request)
+    project = await _project(request, body.token)
     now = request.app[CLOCK_KEY].now()
-    rows = []
-    for raw in raw_events:
+    events = []
+    reasons = []
+    for raw in body.events:
         try:
-            rows.append(parse_event(_normalise(raw, now)))
-        except (ValueError, TypeError):
-            continue
-    if not rows:
-        msg = "No valid event in the request."
+            events.append(normalise_event(raw, now=now, sent_at=body.sent_at))
+        except (ValueError, TypeError) as err:
+            reasons.append(str(err))
+    if not events:
+        detail = f": {reasons[0]}" if reasons else ""
+        msg = f"No valid event in the request{detail}."
         raise InvalidRequest(msg)
-    await asyncio.to_thread(request.app[ANALYTICS_KEY].insert_events, project.id, rows)
+    await asyncio.to_thread(request.app[ANALYTICS_KEY].ingest, project.id, events, now=now)
     return json_response({"status": 1})
 
 
@@ -134,7 +114,7 @@ async def capture_event(request: web.Request) -> web.Response:
 
 @routes.post("/e", name="capture_e")
 async def capture_e(request: web.Request) -> web.Response:
-    """Capture (posthog-js path)."""
+    """Capture (posthog-js path: arrays, gzip-js, base64 form `data`, sendBeacon)."""
     return await _capture(request)
 
 
@@ -142,3 +122,97 @@ async def capture_e(request: web.Request) -> web.Response:
 async def capture_i_v0_e(request: web.Request) -> web.Response:
     """Capture (the newer ingestion path)."""
     return await _capture(request)
+
+
+def _flags_answer(*, config: bool) -> dict[str, Any]:
+    """No feature flags, nothing remote to load: posthog-js initialises and sends events."""
+    answer: dict[str, Any] = {
+        "flags": {},
+        "featureFlags": {},
+        "featureFlagPayloads": {},
+        "errorsWhileComputingFlags": False,
+        "quotaLimited": [],
+        "requestId": str(uuid.uuid4()),
+    }
+    if config:
+        answer |= {
+            "supportedCompression": ["gzip", "gzip-js"],
+            "config": {"enable_collect_everything": True},
+            "autocapture_opt_out": False,
+            "autocaptureExceptions": False,
+            "capturePerformance": False,
+            "elementsChainAsString": True,
+            "heatmaps": False,
+            "isAuthenticated": False,
+            "sessionRecording": False,
+            "siteApps": [],
+            "surveys": False,
+            "toolbarParams": {},
+            "editorParams": {},
+        }
+    return answer
+
+
+async def _flags(request: web.Request, *, config: bool) -> web.Response:
+    body = await _body(request)
+    await _project(request, body.token)
+    return json_response(_flags_answer(config=config))
+
+
+@routes.post("/flags", name="evaluate_flags")
+async def evaluate_flags(request: web.Request) -> web.Response:
+    """Feature flags for a distinct id: none (posthog-js; `?config=true` adds its config)."""
+    return await _flags(request, config=request.query.get("config") == "true")
+
+
+@routes.post("/decide", name="decide")
+async def decide(request: web.Request) -> web.Response:
+    """Legacy flags and config for older posthog-js: no flags, nothing remote."""
+    return await _flags(request, config=True)
+
+
+async def _preflight(request: web.Request) -> web.Response:
+    response = web.Response(status=200)
+    if _origin_allowed(request) is not None:
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+        wanted = request.headers.get("Access-Control-Request-Headers")
+        if wanted:
+            response.headers["Access-Control-Allow-Headers"] = wanted[:1024]
+        response.headers["Access-Control-Max-Age"] = _PREFLIGHT_MAX_AGE
+    return response
+
+
+@routes.options("/batch", name="preflight_batch")
+async def preflight_batch(request: web.Request) -> web.Response:
+    """CORS preflight for capture."""
+    return await _preflight(request)
+
+
+@routes.options("/capture", name="preflight_capture")
+async def preflight_capture(request: web.Request) -> web.Response:
+    """CORS preflight for capture."""
+    return await _preflight(request)
+
+
+@routes.options("/e", name="preflight_e")
+async def preflight_e(request: web.Request) -> web.Response:
+    """CORS preflight for capture (posthog-js)."""
+    return await _preflight(request)
+
+
+@routes.options("/i/v0/e", name="preflight_i_v0_e")
+async def preflight_i_v0_e(request: web.Request) -> web.Response:
+    """CORS preflight for capture."""
+    return await _preflight(request)
+
+
+@routes.options("/flags", name="preflight_flags")
+async def preflight_flags(request: web.Request) -> web.Response:
+    """CORS preflight for flags."""
+    return await _preflight(request)
+
+
+@routes.options("/decide", name="preflight_decide")
+async def preflight_decide(request: web.Request) -> web.Response:
+    """CORS preflight for decide."""
+    return await _preflight(request)

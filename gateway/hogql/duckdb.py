@@ -21,7 +21,7 @@ from gateway.hogql.resolver import (
     Source,
     Star,
 )
-from gateway.hogql.schema import PERSON_DISTINCT_IDS, PERSONS, SESSIONS, Table
+from gateway.hogql.schema import GROUPS, PERSON_DISTINCT_IDS, PERSONS, SESSIONS, Table
 
 SET_OPERATORS: Final = {
     "UNION ALL": "UNION ALL",
@@ -334,6 +334,14 @@ class DuckDBPrinter:
         if "person" in lazy:
             joins += f" LEFT JOIN {self._stored(PERSONS)} AS person ON person.id = {person_id}"
             items += [f'person.{quote_identifier(c)} AS "person.{c}"' for c in PERSONS.columns]
+        for name in sorted(n for n in lazy if n.startswith("group_")):
+            # `group_2.properties.name`: the group whose key is the event's `$group_2`
+            index = int(name.removeprefix("group_"))
+            joins += (
+                f' LEFT JOIN {self._stored(GROUPS)} AS {name} ON {name}."index" = {index}'
+                f" AND {name}.key = json_extract_string(t.properties, '$.\"$group_{index}\"')"
+            )
+            items += [f'{name}.{quote_identifier(c)} AS "{name}.{c}"' for c in GROUPS.columns]
         if "session" in lazy:
             fields = {c.removeprefix("session.") for c in used if c.startswith("session.")}
             joins += (

@@ -65,6 +65,17 @@ SESSIONS: Final = Table(
     },
     stored=False,
 )
+GROUPS: Final = Table(
+    name="groups",
+    columns={
+        "index": "Int64",
+        "key": "String",
+        "created_at": DATETIME,
+        "updated_at": DATETIME,
+        "properties": "String",
+    },
+    json_columns=frozenset({"properties"}),
+)
 EVENTS: Final = Table(
     name="events",
     columns={
@@ -81,24 +92,16 @@ EVENTS: Final = Table(
     virtual={
         "$session_id": ("properties", "$session_id"),
         "$window_id": ("properties", "$window_id"),
+        # set by capture from `$groups` (gateway.ingestion), as PostHog's columns are
+        **{f"$group_{i}": ("properties", f"$group_{i}") for i in range(5)},
     },
     lazy={
         "pdi": Table(name="pdi", columns={"distinct_id": "String", "person_id": "UUID"}),
         "person": PERSONS,
         "session": SESSIONS,
+        **{f"group_{i}": GROUPS for i in range(5)},
     },
     computed={"person_id": "pdi"},
-)
-GROUPS: Final = Table(
-    name="groups",
-    columns={
-        "index": "Int64",
-        "key": "String",
-        "created_at": DATETIME,
-        "updated_at": DATETIME,
-        "properties": "String",
-    },
-    json_columns=frozenset({"properties"}),
 )
 TABLES: Final = {t.name: t for t in (EVENTS, PERSONS, PERSON_DISTINCT_IDS, SESSIONS, GROUPS)}
 RESERVED: Final = frozenset({"team_id", "project_id"})
