@@ -14,6 +14,7 @@ from gateway.render_cache import RenderCache
 from gateway.settings import Settings
 from gateway.sharing import ShareLoginLimiter, ShareTokens
 from gateway.store import Store
+from gateway.viewer.queries import SharedQueries
 
 SETTINGS_KEY = web.AppKey("settings", Settings)
 CLOCK_KEY = web.AppKey("clock", Clock)
@@ -26,5 +27,6 @@ KERNELS_KEY = web.AppKey("kernels", KernelManager)
 RENDER_CACHE_KEY = web.AppKey("render_cache", RenderCache)
 ANALYTICS_KEY = web.AppKey("analytics", AnalyticsStore)
 TRANSLATOR_KEY = web.AppKey("translator", Translator)
+SHARED_QUERIES_KEY = web.AppKey("shared_queries", SharedQueries)
 
 PRINCIPAL_KEY = web.RequestKey("principal", Principal)

@@ -82,6 +82,21 @@ class Settings:
     share_login_window_s: float = field(
         default=300.0, metadata=_help("... within this many seconds; further attempts get 429.")
     )
+    shared_query_concurrency: int = field(
+        default=2, metadata=_help("HogQL queries one public share link runs at once.")
+    )
+    shared_query_nodes: int = field(
+        default=20,
+        metadata=_help("HogQL query nodes a shared page runs; later ones say they were not run."),
+    )
+    shared_cache_mb: int = field(
+        default=32,
+        metadata=_help("Memory for shared pages' query results (kept per notebook version), MB."),
+    )
+    shared_cache_ttl_s: float = field(
+        default=300.0,
+        metadata=_help("Seconds a shared page's query results are reused before they run again."),
+    )
     auth_cache_s: float = field(
         default=5.0,
         metadata=_help(
@@ -283,6 +298,9 @@ class Settings:
             raise ValueError(msg)
         if self.max_body_bytes < 1024:
             msg = "GATEWAY_MAX_BODY_BYTES must be at least 1024."
+            raise ValueError(msg)
+        if self.shared_query_concurrency < 1:
+            msg = "GATEWAY_SHARED_QUERY_CONCURRENCY must be at least 1."
             raise ValueError(msg)
 
 

@@ -51,6 +51,17 @@ PUBLIC = {
         "Store",
         "User",
     ],
+    "gateway.viewer": [
+        "CONTENT_SECURITY_POLICY",
+        "HEADERS",
+        "QueryOutcome",
+        "SharedQueries",
+        "document",
+        "hogql_queries",
+        "render_notebook",
+        "shared_queries_ctx",
+        "unlock_document",
+    ],
 }
 
 

@@ -7,8 +7,7 @@ A password-protected link needs a share token (cookie or Bearer), bought with a 
 from __future__ import annotations
 
 import asyncio
-import html
-from typing import Any, Final
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -16,25 +15,26 @@ from aiohttp import web
 from gateway.api._render import json_response
 from gateway.api._request import json_object
 from gateway.errors import NotAuthenticated, NotFound, ShareLoginFailed, TooManyRequests
-from gateway.keys import CLOCK_KEY, SHARE_LIMITER_KEY, SHARE_TOKENS_KEY, STORE_KEY
-from gateway.markdown import to_markdown
+from gateway.keys import (
+    CLOCK_KEY,
+    SHARE_LIMITER_KEY,
+    SHARE_TOKENS_KEY,
+    SHARED_QUERIES_KEY,
+    STORE_KEY,
+)
 from gateway.sharing import SHARE_COOKIE, SHARE_TOKEN_TTL, ShareClaims, check_password
 from gateway.store import Notebook, SharingConfig
 from gateway.store.records import notebook_detail
+from gateway.viewer import (
+    HEADERS,
+    QueryOutcome,
+    document,
+    hogql_queries,
+    render_notebook,
+    unlock_document,
+)
 
 routes = web.RouteTableDef()
-
-_PAGE: Final = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>body{{font-family:system-ui,sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem}}
-pre{{white-space:pre-wrap}}</style></head>
-<body>{body}
-<script type="application/json" id="exported-data">{data}</script></body></html>
-"""
-_UNLOCK: Final = """<h1>This notebook is password protected</h1>
-<form method="post"><label>Password <input type="password" name="password" autofocus></label>
-<button type="submit">Unlock</button></form>{error}"""
 
 
 def _split(token_path: str) -> tuple[str, bool]:
@@ -79,19 +79,32 @@ def _scene(notebook: Notebook) -> dict[str, Any]:
     }
 
 
-def _html(title: str, body: str, data: dict[str, Any], status: int = 200) -> web.Response:
-    # `</` inside the JSON must not close the script element.
-    payload = orjson.dumps(data).decode().replace("</", "<\\/")
-    return web.Response(
-        text=_PAGE.format(title=html.escape(title), body=body, data=payload),
-        status=status,
-        content_type="text/html",
-    )
+def _html(text: str, status: int = 200) -> web.Response:
+    return web.Response(text=text, status=status, content_type="text/html", headers=HEADERS)
 
 
 def _unlock_page(error: str = "", status: int = 401) -> web.Response:
-    message = f'<p role="alert">{html.escape(error)}</p>' if error else ""
-    return _html("Password required", _UNLOCK.format(error=message), {"type": "unlock"}, status)
+    return _html(unlock_document(error), status)
+
+
+async def _notebook_page(request: web.Request, config: SharingConfig, notebook: Notebook) -> str:
+    """The notebook as HTML, its HogQL nodes run (or their results reused) for this link."""
+    title = notebook.title or "Untitled"
+    queries = hogql_queries(notebook.content)
+    outcomes: dict[str, QueryOutcome] = {}
+    if queries:
+        project = await request.app[STORE_KEY].get_project(notebook.project_id)
+        outcomes = await request.app[SHARED_QUERIES_KEY].outcomes(
+            link=config.access_token,
+            notebook_id=notebook.id,
+            version=notebook.version,
+            project_id=notebook.project_id,
+            timezone=project.timezone if project is not None else "UTC",
+            queries=queries,
+        )
+    # Pure Python over a document of up to max_body_bytes: off the event loop.
+    body = await asyncio.to_thread(render_notebook, title, notebook.content, outcomes)
+    return document(title, body, _scene(notebook))
 
 
 @routes.get("/shared/{token}", name="view_shared")
@@ -105,8 +118,7 @@ async def view_shared(request: web.Request) -> web.Response:
         return _unlock_page()
     if wants_json:
         return json_response(_scene(notebook))
-    rendered = html.escape(to_markdown(notebook.content, title=notebook.title or "Untitled"))
-    return _html(notebook.title or "Untitled", f"<pre>{rendered}</pre>", _scene(notebook))
+    return _html(await _notebook_page(request, config, notebook))
 
 
 @routes.post("/shared/{token}", name="unlock_shared")
