@@ -54,9 +54,6 @@ SCHEMA: Final = (
     """CREATE TABLE IF NOT EXISTS group_type_mapping (
         project_id BIGINT NOT NULL, group_type VARCHAR NOT NULL,
         group_type_index BIGINT NOT NULL)""",
-    # capture's group types: `$groups` keys → the index of `$group_0`…`$group_4`
-    """CREATE TABLE IF NOT EXISTS group_type_mapping (
-        project_id BIGINT NOT NULL, group_type VARCHAR NOT NULL, group_type_index BIGINT NOT NULL)""",
 )
 HARDENING: Final = (
     "SET TimeZone = 'UTC'",
@@ -206,7 +203,6 @@ class AnalyticsStore:
         self._timeout = timeout_s
         self._max_rows = max_rows
         self._ingest_lock = threading.Lock()  # capture batches: read persons, then write
-        self._ingest_lock = threading.Lock()  # capture batches: read persons, then write
         self._max_bytes = max_result_bytes
         self._translator = translator
 
@@ -345,18 +341,6 @@ class AnalyticsStore:
             ],
         )
         return len(rows)
-
-    def ingest(self, project_id: int, events: list[Any], *, now: dt.datetime) -> int:
-        """Captured events (`gateway.ingestion.CapturedEvent`) with their persons and groups,
-        one batch in one transaction, one batch at a time. Called from a worker thread."""
-        from gateway.ingestion.store import ingest_batch  # noqa: PLC0415 - capture's code, loaded on first use
-
-        with self._ingest_lock:
-            cursor = self._conn.cursor()
-            try:
-                return ingest_batch(cursor, project_id, events, now=now)
-            finally:
-                cursor.close()
 
     def ingest(self, project_id: int, events: list[Any], *, now: dt.datetime) -> int:
         """Captured events (`gateway.ingestion.CapturedEvent`) with their persons and groups,
