@@ -161,7 +161,7 @@ async def round_trips(gw: Gateway, data_dir: Path, count: int) -> tuple[list, li
         _, body = await api_start(session, gw, "scratchpad")
         run_dir = data_dir / "kernels" / body["runtime_id"]
         info = json.loads((run_dir / "connection.json").read_text())
-        client = await _ready({**info, "ip": str(run_dir / "k")})
+        client = await _ready({**info, "ip": str(run_dir / "sockets" / "k")})
         for block in range(count // 20):
             for _ in range(10):
                 begin = time.perf_counter()

@@ -149,6 +149,29 @@ class Settings:
     kernel_startup_timeout_s: float = field(
         default=60.0, metadata=_help("Seconds a new kernel has to answer kernel_info.")
     )
+    kernel_pool_size: int = field(
+        default=1,
+        metadata=_help(
+            "Ready kernels kept with the default config; `start` takes one (never reused)."
+        ),
+    )
+    kernel_pids_limit: int = field(default=256, metadata=_help("Processes per kernel container."))
+    kernel_run_dir_mb: int = field(
+        default=16,
+        metadata=_help(
+            "Size of each kernel's run directory, its own tmpfs (needs root), in MB; 0: a plain"
+            " directory on the data disk, with no quota."
+        ),
+    )
+    kernel_run_dir_inodes: int = field(
+        default=1024, metadata=_help("Files and directories a kernel's run directory may hold.")
+    )
+    kernel_tmpfs_mb: int = field(
+        default=256, metadata=_help("Size of each kernel's /tmp and home (tmpfs), in MB.")
+    )
+    kernel_max_count: int = field(
+        default=64, metadata=_help("Kernels this gateway runs at once (503 beyond).")
+    )
     kernel_max_per_user: int = field(
         default=4, metadata=_help("Kernels one user may run at once, all projects (429 beyond).")
     )
@@ -159,22 +182,6 @@ class Settings:
         default=2.0, metadata=_help("Largest `cpu_cores` a `kernel/config` may set (403 above).")
     )
     kernel_max_memory_gb: float = field(
-    kernel_max_media_total_bytes: int = field(
-        default=32 * 1024 * 1024,
-        metadata=_help(
-            "Sum of images (base64) kept per execution; further images are dropped and counted."
-        ),
-    )
-    kernel_idle_output_bytes: int = field(
-        default=1024 * 1024,
-    kernel_max_frame_json_bytes: int = field(
-        default=8 * 1024 * 1024,
-        metadata=_help("Largest slice a JSON `kernel/dataframe` page reads (413 above), bytes."),
-    )
-        metadata=_help(
-            "Kernel messages outside a running execution held at most, bytes (more are dropped)."
-        ),
-    )
         default=4.0, metadata=_help("Largest `memory_gb` a `kernel/config` may set (403 above).")
     )
     kernel_max_idle_timeout_s: float = field(
@@ -184,19 +191,6 @@ class Settings:
     kernel_max_cell_bytes: int = field(
         default=256 * 1024,
         metadata=_help("Largest cell `execute` accepts, UTF-8 bytes (413 above)."),
-    )
-    kernel_pool_size: int = field(
-        default=1,
-        metadata=_help(
-            "Ready kernels kept with the default config; `start` takes one (never reused)."
-        ),
-    )
-    kernel_pids_limit: int = field(default=256, metadata=_help("Processes per kernel container."))
-    kernel_tmpfs_mb: int = field(
-        default=256, metadata=_help("Size of each kernel's /tmp and home (tmpfs), in MB.")
-    )
-    kernel_max_count: int = field(
-        default=64, metadata=_help("Kernels this gateway runs at once (503 beyond).")
     )
     kernel_queue_size: int = field(
         default=16, metadata=_help("Executions waiting per kernel before 429.")
@@ -208,6 +202,18 @@ class Settings:
     kernel_max_media_bytes: int = field(
         default=8 * 1024 * 1024, metadata=_help("Largest image (base64) kept in `media`.")
     )
+    kernel_max_media_total_bytes: int = field(
+        default=32 * 1024 * 1024,
+        metadata=_help(
+            "Sum of images (base64) kept per execution; further images are dropped and counted."
+        ),
+    )
+    kernel_idle_output_bytes: int = field(
+        default=1024 * 1024,
+        metadata=_help(
+            "Kernel messages outside a running execution held at most, bytes (more are dropped)."
+        ),
+    )
     kernel_max_message_bytes: int = field(
         default=64 * 1024 * 1024,
         metadata=_help("Largest single ZMQ message accepted from a kernel (memory bound)."),
@@ -215,6 +221,10 @@ class Settings:
     kernel_max_frame_bytes: int = field(
         default=512 * 1024 * 1024,
         metadata=_help("Largest data-frame slice `kernel/dataframe` serves (413 above), bytes."),
+    )
+    kernel_max_frame_json_bytes: int = field(
+        default=8 * 1024 * 1024,
+        metadata=_help("Largest slice a JSON `kernel/dataframe` page reads (413 above), bytes."),
     )
     kernel_interrupt_grace_s: float = field(
         default=3.0,

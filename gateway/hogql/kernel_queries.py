@@ -6,8 +6,6 @@ project is the kernel owner's, passed in by the kernel bridge from the gateway's
 
 from __future__ import annotations
 
-import uuid
-from pathlib import Path
 from typing import Any
 
 from gateway.hogql import placeholder_values
@@ -19,27 +17,26 @@ from gateway.store import Store
 
 def kernel_query_handler(store: AnalyticsStore, records: Store) -> BridgeHandler:
     async def handle(
-        project_id: int, request: dict[str, Any], frames_dir: Path, uid: int | None
-    ) -> dict[str, Any]:
+        project_id: int, request: dict[str, Any]
+    ) -> tuple[dict[str, Any], bytes | None]:
         if project_id <= 0:
-            return {"ok": False, "error": "This kernel is not assigned to a project yet."}
+            return {"ok": False, "error": "This kernel is not assigned to a project yet."}, None
         query = request.get("query")
         values = placeholder_values(request.get("placeholders"))
         if not isinstance(query, str):
-            return {"ok": False, "error": "query must be a string."}
+            return {"ok": False, "error": "query must be a string."}, None
         if values is None:
             return {
                 "ok": False,
                 "error": "placeholders must be strings, numbers, booleans or lists of them.",
-            }
+            }, None
         project = await records.get_project(project_id)
         timezone = project.timezone if project is not None else "UTC"
         try:
             translation = await store.translator.translate(
                 query, project_id=project_id, values=values, timezone=timezone
             )
-            name = f"{uuid.uuid4().hex}.arrow"
-            rows = await store.run_to_file(translation, frames_dir / name, uid=uid)
+            data, rows = await store.run_arrow(translation)
         except HogQLError as err:
             return {
                 "ok": False,
@@ -47,7 +44,7 @@ def kernel_query_handler(store: AnalyticsStore, records: Store) -> BridgeHandler
                 "code": err.code,
                 "start": err.start,
                 "end": err.end,
-            }
-        return {"ok": True, "file": name, "rows": rows}
+            }, None
+        return {"ok": True, "rows": rows}, data
 
     return handle

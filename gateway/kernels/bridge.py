@@ -1,9 +1,11 @@
 """The kernel → gateway channel behind `hogql_execute()` in a kernel.
 
-A ZMQ ROUTER socket bound in the kernel's own run directory (`ipc://…/bridge`): no TCP, so the
-sandbox keeps no network. A request carries only a query and placeholder values; the project a
-query runs for always comes from the gateway's record of who owns the kernel, never from the
-kernel. Results travel back as Arrow IPC files in the same directory.
+A ZMQ ROUTER socket the gateway binds in its own part of the kernel's run directory
+(`gateway/bridge`, which the kernel cannot replace): no TCP, so the sandbox keeps no network. A
+request carries only a query and placeholder values; the project a query runs for always comes
+from the gateway's record of who owns the kernel, never from the kernel. The reply is a JSON
+frame, followed by the result as an Arrow IPC stream frame when the query succeeded: nothing is
+written to a file the kernel could tamper with.
 """
 
 from __future__ import annotations
@@ -11,43 +13,40 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any, Final
 
 import zmq
 import zmq.asyncio
 
+from gateway.kernels.rundir import RunDir
+
 _log = logging.getLogger(__name__)
 SOCKET: Final = "bridge"
 MAX_REQUEST_BYTES: Final = 1024 * 1024
 
-# (project_id, request, frames directory, kernel uid) → reply dict
-type BridgeHandler = Callable[[int, dict[str, Any], Path, int | None], Awaitable[dict[str, Any]]]
+# (project_id, request) → (reply, Arrow IPC bytes or None)
+type BridgeHandler = Callable[[int, dict[str, Any]], Awaitable[tuple[dict[str, Any], bytes | None]]]
 
 
 class KernelBridge:
     """Serves one kernel's bridge requests, one at a time, until closed."""
 
     def __init__(
-        self, run_dir: Path, *, uid: int | None, project: Callable[[], int], handler: BridgeHandler
+        self, run_dir: RunDir, *, project: Callable[[], int], handler: BridgeHandler
     ) -> None:
         self._run_dir = run_dir
-        self._uid = uid
         self._project = project
         self._handler = handler
         self._socket: zmq.asyncio.Socket | None = None
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        path = self._run_dir / SOCKET
         socket = zmq.asyncio.Context.instance().socket(zmq.ROUTER)
         socket.setsockopt(zmq.MAXMSGSIZE, MAX_REQUEST_BYTES)
         socket.setsockopt(zmq.LINGER, 0)
-        socket.bind(f"ipc://{path}")
-        if self._uid is not None and os.geteuid() == 0:
-            os.chown(path, self._uid, self._uid)  # the run dir (0700) is the access control
+        socket.bind(f"ipc://{self._run_dir.gateway_dir / SOCKET}")
+        self._run_dir.give_to_kernel(SOCKET)
         self._socket = socket
         self._task = asyncio.create_task(self._serve())
 
@@ -62,6 +61,7 @@ class KernelBridge:
         while True:
             frames = await self._socket.recv_multipart()
             identity, payload = frames[0], frames[-1]
+            data: bytes | None = None
             try:
                 request = json.loads(payload)
                 if not isinstance(request, dict):
@@ -70,10 +70,11 @@ class KernelBridge:
                 reply: dict[str, Any] = {"ok": False, "error": "Malformed bridge request."}
             else:
                 try:
-                    reply = await self._handler(
-                        self._project(), request, self._run_dir / "frames", self._uid
-                    )
+                    reply, data = await self._handler(self._project(), request)
                 except Exception:
                     _log.exception("bridge request failed")
                     reply = {"ok": False, "error": "The gateway could not run the query."}
-            await self._socket.send_multipart([identity, b"", json.dumps(reply).encode()])
+            parts = [identity, b"", json.dumps(reply).encode()]
+            if data is not None:
+                parts.append(data)
+            await self._socket.send_multipart(parts, copy=False)

@@ -25,10 +25,28 @@ _log = logging.getLogger(__name__)
 MEDIA_TYPES: Final = ("image/png", "image/jpeg", "image/svg+xml")
 # Messages buffered per channel while nobody collects (e.g. output of a background thread).
 _QUEUE_LIMIT: Final = 10_000
+# iopub messages kept that belong to no running execution (kernel_info's status, a thread's
+# output between cells): a few, and small; `idle_output_bytes` bounds their bytes.
+_IDLE_LIMIT: Final = 100
+# Smaller messages of the running execution are always queued (status, execute_input, a line of
+# output): they carry the control flow. Larger ones count against the busy byte budget.
+_SMALL_MESSAGE: Final = 4096
 _DIED: Final = object()  # sentinel the death watcher puts in every queue
 MARKER: Final = "\n[… {omitted} characters truncated by the gateway …]\n"
 
 type OnEvent = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+class _PinnedClient(AsyncKernelClient):
+    """A client whose channel urls come from the gateway's checked socket handles
+    (`RunDir.socket_urls`), not from a path in a directory the kernel can write."""
+
+    pinned_urls: Callable[[], dict[str, str]] | None = None
+
+    def _make_url(self, channel: str) -> str:
+        if self.pinned_urls is not None:
+            return self.pinned_urls()[channel]
+        return super()._make_url(channel)
 
 
 class CappedText:
@@ -83,6 +101,9 @@ class RawExecution:
     user_expressions: dict[str, Any] = field(default_factory=dict)
     idle: bool = False
     replied: bool = False
+    media_bytes: int = 0
+    media_dropped: int = 0  # images over the per-image or per-execution cap, left out
+    messages_dropped: int = 0  # output messages over the queue's byte bound, never seen
 
 
 async def _noop(event: str, data: dict[str, Any]) -> None:
@@ -93,15 +114,33 @@ class KernelConnection:
     """A connected client for one kernel; `died` resolves when its sandbox exits."""
 
     def __init__(
-        self, info: ConnectionInfo, *, output_cap: int, max_media_bytes: int, max_message_bytes: int
+        self,
+        info: ConnectionInfo,
+        *,
+        urls: Callable[[], dict[str, str]] | None = None,
+        output_cap: int,
+        max_media_bytes: int,
+        max_message_bytes: int,
+        max_media_total_bytes: int = 32 << 20,
+        idle_output_bytes: int = 1 << 20,
     ) -> None:
-        self._client = AsyncKernelClient()
+        self._client = _PinnedClient()
+        self._client.pinned_urls = urls
         self._client.load_connection_info(dict(info))  # type: ignore[arg-type]
         self._output_cap = output_cap
         self._max_media = max_media_bytes
         self._max_message = max_message_bytes
+        self._max_media_total = max_media_total_bytes
+        self._idle_bytes = idle_output_bytes
+        self._busy_bytes = max(2 * max_message_bytes, idle_output_bytes)
         self.died: asyncio.Future[ExitStatus] = asyncio.get_running_loop().create_future()
         self._iopub: asyncio.Queue[Any] = asyncio.Queue(maxsize=_QUEUE_LIMIT)
+        # (bytes, belongs to the running execution) per queued iopub item, in queue order
+        self._iopub_sizes: deque[tuple[int, bool]] = deque()
+        self._iopub_bytes = 0
+        self._idle_queued = 0
+        self._current: RawExecution | None = None  # the execution whose output is kept
+        self.idle_dropped = 0  # iopub messages of no running execution, dropped
         self._shell: asyncio.Queue[Any] = asyncio.Queue(maxsize=_QUEUE_LIMIT)
         self._control: asyncio.Queue[Any] = asyncio.Queue(maxsize=_QUEUE_LIMIT)
         self._readers: list[asyncio.Task[None]] = []
@@ -120,7 +159,7 @@ class KernelConnection:
         for channel in (client.iopub_channel, client.shell_channel, client.control_channel):
             channel.socket.setsockopt(zmq.MAXMSGSIZE, self._max_message)
         self._readers = [
-            asyncio.create_task(self._read(client.get_iopub_msg, self._iopub)),
+            asyncio.create_task(self._read_iopub()),
             asyncio.create_task(self._read(client.get_shell_msg, self._shell)),
             asyncio.create_task(self._read(client.get_control_msg, self._control)),
         ]
@@ -145,11 +184,61 @@ class KernelConnection:
             reader.cancel()
         self._client.stop_channels()
 
-    @staticmethod
-    def _put(queue: asyncio.Queue[Any], item: Any) -> None:
+    def _put(
+        self, queue: asyncio.Queue[Any], item: Any, size: int = 0, *, busy: bool = True
+    ) -> None:
         if queue.full():
             queue.get_nowait()  # nobody is listening: drop the oldest, stay bounded
+            self._removed(queue)
         queue.put_nowait(item)
+        if queue is self._iopub:
+            self._iopub_sizes.append((size, busy))
+            self._iopub_bytes += size
+            self._idle_queued += not busy
+
+    def _removed(self, queue: asyncio.Queue[Any]) -> None:
+        """Account for the item just taken from `queue` (the oldest)."""
+        if queue is self._iopub:
+            size, busy = self._iopub_sizes.popleft()
+            self._iopub_bytes -= size
+            self._idle_queued -= not busy
+
+    def _admit(self, size: int, *, busy: bool) -> bool:
+        """Whether an iopub message of `size` bytes may be queued. Messages of the running
+        execution may use up to two of the largest messages' worth of queue; others get a
+        few small places (`idle_output_bytes`), so a kernel thread publishing between cells
+        cannot make the gateway hold its output until the next execute."""
+        if busy:
+            return size <= _SMALL_MESSAGE or self._iopub_bytes + size <= self._busy_bytes
+        return self._idle_queued < _IDLE_LIMIT and self._iopub_bytes + size <= self._idle_bytes
+
+    async def _read_iopub(self) -> None:
+        """The iopub reader: peeks at each message's parent header before unpacking its content,
+        so output nobody will collect is dropped (and counted) unparsed."""
+        channel = self._client.iopub_channel
+        session = self._client.session
+        while True:
+            try:
+                frames = await channel.socket.recv_multipart(copy=False)
+                size = sum(len(frame) for frame in frames)
+                _, parts = session.feed_identities(frames, copy=False)
+                parent = session.unpack(parts[2].bytes).get("msg_id")
+                current = self._current
+                busy = current is not None and not current.idle and parent == current.msg_id
+                if not self._admit(size, busy=busy):
+                    if busy:
+                        assert current is not None
+                        current.messages_dropped += 1
+                    else:
+                        self.idle_dropped += 1
+                    continue
+                msg = session.deserialize(parts, content=True, copy=False)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                _log.warning("dropped an unreadable kernel message", exc_info=True)
+                continue
+            self._put(self._iopub, msg, size, busy=busy)
 
     async def _read(
         self, get: Callable[[], Awaitable[dict[str, Any]]], queue: asyncio.Queue[Any]
@@ -172,6 +261,7 @@ class KernelConnection:
     async def _next(self, queue: asyncio.Queue[Any], timeout: float) -> dict[str, Any]:
         async with asyncio.timeout(timeout):
             item = await queue.get()
+        self._removed(queue)
         if item is _DIED:
             self._put(queue, _DIED)  # every later reader sees it too
             status = self.died.result()
@@ -197,9 +287,11 @@ class KernelConnection:
             allow_stdin=False,
             stop_on_error=False,
         )
-        return RawExecution(
+        run = RawExecution(
             msg_id=msg_id, stdout=CappedText(self._output_cap), stderr=CappedText(self._output_cap)
         )
+        self._current = run  # set before any reply can be read: this loop runs the reader
+        return run
 
     async def collect(
         self, run: RawExecution, *, deadline: float, on_event: OnEvent = _noop
@@ -217,6 +309,8 @@ class KernelConnection:
             if msg["parent_header"].get("msg_id") != run.msg_id:
                 continue
             await self._handle(run, msg, on_event)
+        if self._current is run:
+            self._current = None  # after idle, output of this cell (a thread's) is not kept
         while not run.replied:
             remaining = deadline - loop.time()
             if remaining <= 0:
@@ -239,12 +333,8 @@ class KernelConnection:
             if text:
                 await on_event(name, {"text": text})
         elif kind in {"execute_result", "display_data"}:
-            data = content.get("data") or {}
+            data = self._admit_media(run, content.get("data") or {})
             run.result = data
-            for mime in MEDIA_TYPES:
-                value = data.get(mime)
-                if isinstance(value, str) and len(value) <= self._max_media:
-                    run.media.append({"mime_type": mime, "data": value})
             await on_event("display", {"data": data})
         elif kind == "error":
             run.status = "error"
@@ -255,6 +345,23 @@ class KernelConnection:
             run.execution_count = content.get("execution_count")
         elif kind == "status" and content.get("execution_state") == "idle":
             run.idle = True
+
+    def _admit_media(self, run: RawExecution, data: dict[str, Any]) -> dict[str, Any]:
+        """Keep each image while the execution's images stay within `max_media_total_bytes`
+        (and it within `max_media_bytes`); the others are removed from `data` too (the result
+        and the stream event) and counted in `run.media_dropped`."""
+        kept = dict(data)
+        for mime in MEDIA_TYPES:
+            value = data.get(mime)
+            if not isinstance(value, str):
+                continue
+            if len(value) > self._max_media or run.media_bytes + len(value) > self._max_media_total:
+                del kept[mime]
+                run.media_dropped += 1
+                continue
+            run.media_bytes += len(value)
+            run.media.append({"mime_type": mime, "data": value})
+        return kept
 
     async def evaluate(self, expressions: dict[str, str], timeout: float) -> dict[str, Any]:
         """Evaluate user_expressions in a silent execution (no count, no broadcast).

@@ -2,7 +2,8 @@
 
 At startup a restarted gateway re-attaches to the kernels it recorded whose containers still
 run, removes every other container labelled with its instance, and forgets stale records; at
-shutdown it stops every kernel, so a clean shutdown leaves nothing behind.
+shutdown it stops every kernel, so a clean shutdown leaves nothing behind. Whatever goes wrong
+with one kernel during recovery means "remove that kernel", never "do not start".
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from gateway.hogql.kernel_queries import kernel_query_handler
 from gateway.kernels.errors import KernelStartFailed, SandboxError
 from gateway.kernels.manager import KernelManager, ProvisionerFactory, culling
 from gateway.kernels.provisioner import KernelProvisioner
+from gateway.kernels.rundir import remove_run_dir
 from gateway.keys import ANALYTICS_KEY, CLOCK_KEY, KERNELS_KEY, SETTINGS_KEY, STORE_KEY
 from gateway.settings import Settings
 from gateway.store import KernelRecord, Store
@@ -80,11 +81,16 @@ async def recover(manager: KernelManager, engine: object | None, store: Store) -
                 await manager.adopt(record, DockerProvisioner.attach(engine, container))
             except KernelStartFailed as err:
                 _log.warning("could not re-attach: %s", err.reason)
+            except Exception:
+                _log.exception("could not re-attach kernel %s", record.id)
             else:
                 adopted.add(record.id)
                 continue
         _log.info("removing leftover kernel container %s", container.name)
-        await engine.remove(container)
+        try:
+            await engine.remove(container)
+        except Exception:
+            _log.exception("could not remove leftover container %s", container.name)
         if record is not None:
             await store.forget_kernel(record.id)
     for stale in filter(None, records.values()):
@@ -113,9 +119,9 @@ async def kernels_ctx(app: web.Application) -> AsyncIterator[None]:
     except TimeoutError:
         _log.warning("kernel recovery took over %.0f s; continuing", _RECOVERY_TIMEOUT_S)
         adopted = set()
-    for run_dir in settings.kernel_run_root.iterdir():
-        if run_dir.name not in adopted:
-            shutil.rmtree(run_dir, ignore_errors=True)
+    settings.kernel_run_root.chmod(0o700)
+    leftovers = [p for p in settings.kernel_run_root.iterdir() if p.name not in adopted]
+    await asyncio.gather(*(remove_run_dir(path) for path in leftovers))
     manager.fill_pool()
     async with culling(manager):
         yield

@@ -22,9 +22,9 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 
-from gateway.kernels.connection import CONNECTION_FILE, CONTAINER_RUN_DIR
 from gateway.kernels.errors import SandboxError
 from gateway.kernels.provisioner import ExitStatus, KernelProvisioner
+from gateway.kernels.rundir import CONNECTION_FILE, CONTAINER_RUN_DIR
 from gateway.kernels.types import ConnectionInfo, KernelLaunchSpec, Resources
 from gateway.settings import Settings
 

@@ -1,8 +1,9 @@
 """Data-frame exports: the helper call a `kernel/dataframe` request makes, and the pipe its
 answer comes through.
 
-The gateway makes a FIFO in the kernel's run directory and opens its read end; the kernel's
-helper opens the write end and writes a header (4-byte little-endian length, then JSON: status,
+The gateway makes a FIFO in its own part of the kernel's run directory (`gateway/`, which the
+kernel cannot change: see rundir.py) and opens its read end; the kernel's helper opens the
+write end and writes a header (4-byte little-endian length, then JSON: status,
 total, rows, columns, or an error) and then the Arrow IPC stream. The gateway reads while the
 kernel writes, so the export and the transfer overlap, and a bounded buffer is all it holds.
 """
@@ -18,10 +19,10 @@ import os
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Final
 
 from gateway.kernels.errors import KernelDied, KernelExecuteFailed
+from gateway.kernels.rundir import RunDir
 
 FRAME: Final = "frame"  # the user_expression's name
 PIPE_SIZE: Final = 1 << 20  # Linux fcntl F_SETPIPE_SZ: a 1 MiB pipe means fewer wake-ups
@@ -176,32 +177,32 @@ def _helper_result(found: dict[str, Any]) -> dict[str, Any]:
 
 @contextlib.asynccontextmanager
 async def frame_pipe(
-    path: Path,
+    run_dir: RunDir,
+    name: str,
     *,
-    uid: int | None,
     evaluate: Callable[[], Awaitable[dict[str, Any]]],
     timeout: float,
 ) -> AsyncIterator[FrameExport]:
-    """Make the FIFO at `path`, start `evaluate()` (the helper call) and yield the export once
-    its header (or the helper's failure) is known. On exit the pipe is closed and removed and
-    the helper's answer awaited, so the kernel is idle again before the caller goes on."""
-    path.parent.mkdir(mode=0o700, exist_ok=True)
-    os.mkfifo(path, 0o600)
+    """Make the FIFO `gateway/<name>` in `run_dir`, start `evaluate()` (the helper call) and
+    yield the export once its header (or the helper's failure) is known. On exit the pipe is
+    closed and removed and the helper's answer awaited, so the kernel is idle again before the
+    caller goes on."""
     loop = asyncio.get_running_loop()
     transport: asyncio.ReadTransport | None = None
     reply: asyncio.Task[dict[str, Any]] | None = None
+    # Opening the read end first means the kernel's open never blocks; Linux reports no
+    # readiness on a FIFO until a writer has come, so nothing is read before the kernel.
     try:
-        if uid is not None and os.geteuid() == 0:
-            os.chown(path.parent, uid, uid)
-            os.chown(path, uid, uid)  # the run dir (0700) is the access control
-        # Opening the read end first means the kernel's open never blocks; Linux reports no
-        # readiness on a FIFO until a writer has come, so nothing is read before the kernel.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        fd = run_dir.make_fifo(name)
+    except OSError as err:
+        msg = f"Could not make the data-frame pipe ({err.strerror or err})."
+        raise KernelExecuteFailed(msg) from err
+    pipe = None
+    try:
         with contextlib.suppress(OSError):
             fcntl.fcntl(fd, _F_SETPIPE_SZ, PIPE_SIZE)
-        transport, reader = await loop.connect_read_pipe(
-            _PipeReader, os.fdopen(fd, "rb", buffering=0)
-        )
+        pipe = os.fdopen(fd, "rb", buffering=0)
+        transport, reader = await loop.connect_read_pipe(_PipeReader, pipe)
         reply = asyncio.ensure_future(evaluate())
         header = asyncio.ensure_future(_header(reader))
         # the helper's own evaluation carries the timeout, so one of the two ends
@@ -232,7 +233,11 @@ async def frame_pipe(
     finally:
         if transport is not None:
             transport.close()  # a helper still writing gets EPIPE and returns
-        path.unlink(missing_ok=True)
+        elif pipe is not None:
+            pipe.close()
+        else:
+            os.close(fd)
+        run_dir.unlink(name)
         if reply is not None and not reply.done():
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(reply, timeout)

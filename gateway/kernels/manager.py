@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import shutil
+import secrets
 import signal
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
@@ -24,20 +24,12 @@ from gateway.clock import Clock
 from gateway.kernels.analysis import cell_globals
 from gateway.kernels.bridge import BridgeHandler, KernelBridge
 from gateway.kernels.client import KernelConnection, OnEvent, RawExecution, _noop
-from gateway.kernels.connection import (
-    CONTAINER_RUN_DIR,
-    host_view,
-    new_connection,
-    prepare_run_dir,
-    KernelQuotaExceeded,
-    read_connection_file,
-    write_connection_file,
-)
 from gateway.kernels.errors import (
     KernelDied,
     KernelExecuteFailed,
     KernelNotRunning,
     KernelQueueFull,
+    KernelQuotaExceeded,
     KernelStartFailed,
     SandboxError,
 )
@@ -50,6 +42,13 @@ from gateway.kernels.frames import (
 )
 from gateway.kernels.provisioner import KernelProvisioner
 from gateway.kernels.results import build_result, describe_expressions
+from gateway.kernels.rundir import (
+    CONTAINER_RUN_DIR,
+    GATEWAY_DIR,
+    RunDir,
+    kernel_view,
+    remove_run_dir,
+)
 from gateway.kernels.runtime import KernelConfig, KernelKey, KernelRuntime, KernelSlot
 from gateway.kernels.types import ConnectionInfo, ExecutionResult, KernelLaunchSpec, Resources
 from gateway.settings import Settings
@@ -100,8 +99,8 @@ class KernelManager:
         self._detached: set[asyncio.Task[Any]] = set()
         self._pool: list[KernelRuntime] = []
         self._pool_filling = 0
-        self._starting: set[KernelKey] = set()  # launching now: counted by the quotas
         self._fills: set[asyncio.Task[None]] = set()
+        self._starting: set[KernelKey] = set()  # launching now: counted by the quotas
         self.default_config = KernelConfig(
             resources=Resources(
                 cpu_cores=settings.kernel_cpu_cores, memory_gb=settings.kernel_memory_gb
@@ -159,8 +158,8 @@ class KernelManager:
             return runtime
         if self._closing:
             msg = "The gateway is shutting down."
-        self._check_quota(key)
             raise KernelStartFailed(msg)
+        self._check_quota(key)
         pooled = self._take_pooled(key, config)
         if pooled is not None:
             slot.runtime = pooled
@@ -177,6 +176,7 @@ class KernelManager:
             self._starting.discard(key)
         await self._record(slot.runtime)
         return slot.runtime
+
     def _check_quota(self, key: KernelKey) -> None:
         """Raise KernelQuotaExceeded (429) when `key`'s user or project already runs, or is
         starting, its allowed number of kernels. Called by `_ensure` before a start."""
@@ -198,7 +198,6 @@ class KernelManager:
             )
             raise KernelQuotaExceeded(msg)
 
-
     async def _record(self, runtime: KernelRuntime) -> None:
         if self._records is None or runtime.provisioner.sandbox_id is None:
             return
@@ -211,7 +210,8 @@ class KernelManager:
                 short_id=key.short_id,
                 user_id=key.user_id,
                 sandbox_id=runtime.provisioner.sandbox_id,
-                run_dir=str(runtime.run_dir),
+                run_dir=str(runtime.run_dir.path),
+                connection_key=runtime.connection_key,
                 cpu_cores=runtime.resources.cpu_cores,
                 memory_gb=runtime.resources.memory_gb,
                 idle_timeout_s=runtime.idle_timeout_s,
@@ -229,24 +229,37 @@ class KernelManager:
             project_id=record.project_id, short_id=record.short_id, user_id=record.user_id
         )
         now = self._clock.now()
-        run_dir = Path(record.run_dir)
+        uid = self._settings.kernel_uid
+        try:
+            # The key comes from the gateway's records, never from the run directory.
+            if not record.connection_key:
+                msg = "no connection key recorded"
+                raise ValueError(msg)
+            run_dir = RunDir.reopen(Path(record.run_dir), uid=uid)
+        except (OSError, ValueError) as err:
+            msg = f"kernel {record.id} cannot be re-attached: {err}"
+            raise KernelStartFailed(msg) from err
         runtime = KernelRuntime(
             id=record.id,
             key=key,
             provisioner=provisioner,
             run_dir=run_dir,
             kernel_run_dir=CONTAINER_RUN_DIR,
+            connection_key=record.connection_key,
             resources=Resources(cpu_cores=record.cpu_cores, memory_gb=record.memory_gb),
             idle_timeout_s=record.idle_timeout_s,
             started_at=record.started_at,
             last_used_at=now,
         )
         try:
-            info = read_connection_file(run_dir)
+            if not run_dir.sockets_ready():
+                msg = "the kernel's sockets are gone"
+                raise OSError(msg)
+            info = kernel_view(record.connection_key, CONTAINER_RUN_DIR)
             runtime.connection = self._connection(info, run_dir)
             runtime.watcher = asyncio.create_task(self._watch(runtime))
-            runtime.uid = self._settings.kernel_uid
-            self._start_bridge(runtime, self._settings.kernel_uid)
+            runtime.uid = uid
+            self._start_bridge(runtime)
             await runtime.connection.start(min(10.0, self._settings.kernel_startup_timeout_s))
         except (OSError, ValueError, TimeoutError, KernelDied) as err:
             await self._discard(runtime)
@@ -258,57 +271,74 @@ class KernelManager:
         _log.info("kernel %s re-attached for %s", runtime.id, key)
         return runtime
 
-    def _start_bridge(self, runtime: KernelRuntime, uid: int | None) -> None:
+    def _start_bridge(self, runtime: KernelRuntime) -> None:
         """The channel `hogql_execute()` uses; the project is read from the runtime's key at
         each request (a pooled kernel gets one when a user takes it)."""
         if self._bridge is None:
             return
         runtime.bridge = KernelBridge(
-            runtime.run_dir, uid=uid, project=lambda: runtime.key.project_id, handler=self._bridge
+            runtime.run_dir, project=lambda: runtime.key.project_id, handler=self._bridge
         )
         runtime.bridge.start()
 
-    def _connection(self, info: ConnectionInfo, run_dir: Path) -> KernelConnection:
+    def _connection(self, info: ConnectionInfo, run_dir: RunDir) -> KernelConnection:
         settings = self._settings
         return KernelConnection(
-            host_view(info, run_dir),
+            info,
+            urls=run_dir.socket_urls,
             output_cap=settings.kernel_output_cap_chars,
             max_media_bytes=settings.kernel_max_media_bytes,
             max_message_bytes=settings.kernel_max_message_bytes,
+            max_media_total_bytes=settings.kernel_max_media_total_bytes,
+            idle_output_bytes=settings.kernel_idle_output_bytes,
         )
 
     async def _launch(self, key: KernelKey, config: KernelConfig) -> KernelRuntime:
         settings = self._settings
         runtime_id = uuid.uuid4().hex[:16]
-        run_dir = settings.kernel_run_root / runtime_id
+        path = settings.kernel_run_root / runtime_id
         provisioner = self._factory()
         now = self._clock.now()
         sandboxed = provisioner.backend == "docker"
+        uid = settings.kernel_uid if sandboxed else None
+        kernel_run_dir = CONTAINER_RUN_DIR if sandboxed else str(path)
+        key_hex = secrets.token_hex(32)
+        loop = asyncio.get_running_loop()
+        begin = loop.time()
+        try:
+            run_dir = await asyncio.to_thread(
+                RunDir.create,
+                path,
+                uid=uid,
+                # the quota is for sandboxes; a subprocess kernel can write anywhere anyway
+                quota_mb=settings.kernel_run_dir_mb if sandboxed else 0,
+                quota_inodes=settings.kernel_run_dir_inodes,
+                key=key_hex,
+                kernel_dir=kernel_run_dir,
+            )
+        except SandboxError as err:
+            raise KernelStartFailed(err.reason) from err
         runtime = KernelRuntime(
             id=runtime_id,
             key=key,
             provisioner=provisioner,
             run_dir=run_dir,
-            kernel_run_dir=CONTAINER_RUN_DIR if sandboxed else str(run_dir),
+            kernel_run_dir=kernel_run_dir,
+            connection_key=key_hex,
             resources=config.resources,
             idle_timeout_s=config.idle_timeout_s,
             started_at=now,
             last_used_at=now,
+            uid=uid,
         )
-        uid = settings.kernel_uid if sandboxed else None
-        runtime.uid = uid
-        loop = asyncio.get_running_loop()
-        begin = loop.time()
+        info = kernel_view(key_hex, kernel_run_dir)
         try:
-            prepare_run_dir(run_dir, uid=uid)
-            info = new_connection(runtime.kernel_run_dir)
-            write_connection_file(run_dir, info, uid=uid)
             spec = KernelLaunchSpec(
                 runtime_id=runtime_id,
-                run_dir=run_dir,
+                run_dir=path,
                 resources=config.resources,
                 labels=self._labels(key, runtime_id),
-                env={**self._environment(key), "GATEWAY_RUN_DIR": runtime.kernel_run_dir},
+                env={**self._environment(key), "GATEWAY_RUN_DIR": kernel_run_dir},
             )
             await provisioner.launch_kernel(spec, info)
             runtime.timings.started = round(loop.time() - begin, 4)
@@ -316,11 +346,21 @@ class KernelManager:
                 runtime.timings.created = provisioner.created_after_s
             runtime.connection = self._connection(info, run_dir)
             runtime.watcher = asyncio.create_task(self._watch(runtime))
-            self._start_bridge(runtime, uid)
-            await runtime.connection.start(settings.kernel_startup_timeout_s)
+            self._start_bridge(runtime)
+            remaining = settings.kernel_startup_timeout_s - (loop.time() - begin)
+            await run_dir.wait_for_sockets(remaining, runtime.connection.died)
+            if runtime.connection.died.done():
+                status = runtime.connection.died.result()
+                raise KernelDied(exit_code=status.exit_code, oom_killed=status.oom_killed)
+            remaining = settings.kernel_startup_timeout_s - (loop.time() - begin)
+            await runtime.connection.start(max(remaining, 1.0))
         except SandboxError as err:
             await self._discard(runtime)
             raise KernelStartFailed(err.reason) from err
+        except OSError as err:
+            await self._discard(runtime)
+            msg = f"The kernel's run directory was tampered with while it started ({err})."
+            raise KernelStartFailed(msg) from err
         except (TimeoutError, KernelDied) as err:
             await self._discard(runtime)
             reason = (
@@ -447,7 +487,8 @@ class KernelManager:
             runtime.connection.close()
         runtime.execution_state = None
         await runtime.provisioner.cleanup()
-        shutil.rmtree(runtime.run_dir, ignore_errors=True)
+        runtime.run_dir.close()
+        await remove_run_dir(runtime.run_dir.path)
 
     async def _discard(self, runtime: KernelRuntime) -> None:
         runtime.status = "error"
@@ -627,13 +668,13 @@ class KernelManager:
                 msg = "The kernel stopped before the data frame could be read."
                 raise KernelNotRunning(msg)
             connection = runtime.connection
-            name = f"{uuid.uuid4().hex}.arrow"
-            expression = frame_expression(request, name, f"{runtime.kernel_run_dir}/frames")
+            name = f"frame-{uuid.uuid4().hex}"
+            expression = frame_expression(request, name, f"{runtime.kernel_run_dir}/{GATEWAY_DIR}")
             runtime.execution_state = "busy"
             try:
                 async with frame_pipe(
-                    runtime.run_dir / "frames" / name,
-                    uid=runtime.uid,
+                    runtime.run_dir,
+                    name,
                     evaluate=lambda: connection.evaluate({FRAME: expression}, request.timeout),
                     timeout=request.timeout,
                 ) as export:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from gateway.clock import isoformat
 from gateway.kernels.bridge import KernelBridge
 from gateway.kernels.client import KernelConnection
 from gateway.kernels.provisioner import KernelProvisioner
+from gateway.kernels.rundir import RunDir
 from gateway.kernels.types import Resources, Timings
 
 
@@ -37,8 +37,10 @@ class KernelRuntime:
     id: str
     key: KernelKey
     provisioner: KernelProvisioner
-    run_dir: Path
+    run_dir: RunDir
     kernel_run_dir: str
+    # the HMAC key of its connection, kept here and in the records (never re-read from run_dir)
+    connection_key: str
     resources: Resources
     idle_timeout_s: float
     started_at: datetime

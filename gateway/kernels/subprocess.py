@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 from typing import Final
 
-from gateway.kernels.connection import CONNECTION_FILE
 from gateway.kernels.errors import SandboxError
 from gateway.kernels.provisioner import ExitStatus, KernelProvisioner
+from gateway.kernels.rundir import CONNECTION_FILE, SOCKETS_DIR
 from gateway.kernels.types import ConnectionInfo, KernelLaunchSpec
 
 HELPER_DIR: Final = Path(__file__).resolve().parents[2] / "images" / "kernel"
@@ -38,10 +38,10 @@ class SubprocessProvisioner(KernelProvisioner):
         env = {
             **spec.env,
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(spec.run_dir),
+            "HOME": str(spec.run_dir / SOCKETS_DIR),
             "PYTHONPATH": str(HELPER_DIR),
-            "IPYTHONDIR": str(spec.run_dir / "ipython"),
-            "MPLCONFIGDIR": str(spec.run_dir / "matplotlib"),
+            "IPYTHONDIR": str(spec.run_dir / SOCKETS_DIR / "ipython"),
+            "MPLCONFIGDIR": str(spec.run_dir / SOCKETS_DIR / "matplotlib"),
         }
         try:
             self._proc = await asyncio.create_subprocess_exec(
@@ -53,7 +53,7 @@ class SubprocessProvisioner(KernelProvisioner):
                 "-f",
                 str(spec.run_dir / CONNECTION_FILE),
                 env=env,
-                cwd=spec.run_dir,
+                cwd=spec.run_dir / SOCKETS_DIR,
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.DEVNULL,
                 start_new_session=True,

@@ -270,3 +270,5 @@ class KernelRecord:
     memory_gb: float
     idle_timeout_s: float
     started_at: datetime
+    # the kernel's HMAC connection key: re-attachment never reads the kernel's run directory
+    connection_key: str = ""

@@ -5,7 +5,8 @@
 - Output caps: stdout/stderr keep the first `HEAD` and last `TAIL` characters of each cell's
   output, with a marker in between, so a cell that prints gigabytes never ships them.
 - `hogql_execute(query, placeholders=None, timeout=30)`: HogQL for this notebook's project, as a
-  pandas DataFrame, through a ZMQ socket the gateway binds in the run directory.
+  pandas DataFrame, through a ZMQ socket the gateway binds in its part of the run directory
+  (`gateway/bridge`); the Arrow result comes back in the reply itself.
 - `export_frame(...)`: a slice of a data frame written as an Arrow IPC stream into a pipe in the
   kernel's run directory, for `GET kernel/dataframe`. The gateway calls it from a silent
   execution: the execution count does not move and nothing is printed into the notebook.
@@ -61,7 +62,7 @@ def describe(value: Any) -> _Description:
     return _Description(data)
 
 
-FRAMES_DIR = "/run/kernel/frames"
+FRAMES_DIR = "/run/kernel/gateway"  # the gateway's part of the run dir: read-only for us
 
 
 def _as_arrow(value: Any) -> Any:
@@ -149,7 +150,7 @@ def hogql_execute(
 
     `{name}` placeholders not given in `placeholders` are taken from the notebook's globals
     (strings, numbers, booleans, and lists, tuples or sets of them). The request and the Arrow
-    result travel through the kernel's run directory: the sandbox has no network.
+    result travel over a unix socket in the run directory: the sandbox has no network.
     """
     import pyarrow as pa  # noqa: PLC0415
     import zmq  # noqa: PLC0415
@@ -168,22 +169,18 @@ def hogql_execute(
     socket = zmq.Context.instance().socket(zmq.REQ)
     socket.setsockopt(zmq.LINGER, 0)
     try:
-        socket.connect(f"ipc://{run_dir}/bridge")
+        socket.connect(f"ipc://{run_dir}/gateway/bridge")
         socket.send_json({"query": query, "placeholders": values})
         if not socket.poll(int(timeout * 1000)):
             msg = f"hogql_execute: no answer from the gateway within {timeout:g} s"
             raise TimeoutError(msg)
-        reply = socket.recv_json()
+        frames = socket.recv_multipart(copy=False)
     finally:
         socket.close()
-    if not reply.get("ok"):
+    reply = json.loads(frames[0].bytes)
+    if not reply.get("ok") or len(frames) < 2:
         raise HogQLError(reply.get("error", "HogQL query failed"))
-    path = os.path.join(run_dir, "frames", reply["file"])
-    try:
-        with pa.OSFile(path, "rb") as source:
-            table = pa.ipc.open_stream(source).read_all()
-    finally:
-        os.unlink(path)
+    table = pa.ipc.open_stream(pa.py_buffer(frames[1].buffer)).read_all()
     return table.to_pandas()
 
 

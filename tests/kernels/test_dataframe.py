@@ -178,7 +178,7 @@ async def test_fetching_does_not_touch_the_notebook(gw, docker_settings):
     after = await _execute(client, owner, "2")
     assert after["execution_count"] == before + 1
     assert after["stdout"] == ""
-    frames = list((docker_settings.kernel_run_root).glob("*/frames/*"))
+    frames = list((docker_settings.kernel_run_root).glob("*/gateway/frame-*"))
     assert frames == [], "every exported file is removed once served"
 
 
@@ -236,7 +236,7 @@ async def test_kernel_killed_mid_transfer_cuts_the_stream(
     assert stop.status == 200
     with pytest.raises(aiohttp.ClientPayloadError):
         await asyncio.wait_for(resp.read(), 30)
-    assert list(docker_settings.kernel_run_root.glob("*/frames/*")) == []
+    assert list(docker_settings.kernel_run_root.glob("*/gateway/frame-*")) == []
     instance = app[KERNELS_KEY].instance_id
     await client.close()
     assert_no_containers(docker_engine, instance)

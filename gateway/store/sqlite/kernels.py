@@ -9,7 +9,7 @@ from gateway.store.records import KernelRecord
 
 _COLUMNS = (
     "id, instance, project_id, short_id, user_id, sandbox_id, run_dir, cpu_cores, memory_gb,"
-    " idle_timeout_s, started_at"
+    " idle_timeout_s, started_at, connection_key"
 )
 
 
@@ -19,7 +19,7 @@ class KernelRecordsMixin:
     async def save_kernel(self, record: KernelRecord) -> None:
         self._conn.execute(
             f"INSERT OR REPLACE INTO kernel_runtimes ({_COLUMNS})"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 record.id,
                 record.instance,
@@ -32,6 +32,7 @@ class KernelRecordsMixin:
                 record.memory_gb,
                 record.idle_timeout_s,
                 isoformat(record.started_at),
+                record.connection_key,
             ),
         )
 
@@ -55,6 +56,7 @@ class KernelRecordsMixin:
                 memory_gb=r["memory_gb"],
                 idle_timeout_s=r["idle_timeout_s"],
                 started_at=parse_iso(r["started_at"]),
+                connection_key=r["connection_key"],
             )
             for r in rows
         ]

@@ -119,4 +119,8 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         started_at TEXT NOT NULL
     );
     """,
+    # 4: the connection key of a live kernel: re-attachment never reads the kernel's run dir.
+    """
+    ALTER TABLE kernel_runtimes ADD COLUMN connection_key TEXT NOT NULL DEFAULT '';
+    """,
 )
