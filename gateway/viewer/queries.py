@@ -22,8 +22,9 @@ import orjson
 from aiohttp import web
 
 from gateway.clock import Clock
-from gateway.hogql import HogQLError, translate
+from gateway.errors import GatewayError
 from gateway.hogql.execute import AnalyticsStore
+from gateway.hogql.translator import Translator
 from gateway.viewer.render import QueryOutcome
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ class SharedQueries:
     def __init__(
         self,
         analytics: AnalyticsStore,
+        translator: Translator,
         clock: Clock,
         *,
         concurrency: int,
@@ -80,6 +82,7 @@ class SharedQueries:
         ttl_s: float,
     ) -> None:
         self._analytics = analytics
+        self._translator = translator
         self._clock = clock
         self._concurrency = concurrency
         self._max_nodes = max_nodes
@@ -98,13 +101,16 @@ class SharedQueries:
     ) -> QueryOutcome:
         async with limit:
             try:
-                translation = translate(text, project_id=project_id, timezone=timezone)
+                # In the translator's worker processes, under its time and size limits.
+                translation = await self._translator.translate(
+                    text, project_id=project_id, timezone=timezone
+                )
                 # Only the first rows are shown: fetch no more than that (plus one for "more").
                 capped = dataclasses.replace(
                     translation, row_cap=min(translation.row_cap, MAX_ROWS)
                 )
                 result = await self._analytics.run(capped)
-            except HogQLError as err:
+            except GatewayError as err:  # HogQL errors, limits, a busy translator
                 return QueryOutcome(error=err.detail)
             except Exception:
                 log.exception("shared notebook query failed")
@@ -176,7 +182,7 @@ class SharedQueries:
             return {}
         key = (notebook_id, version, timezone)
         cached = self._cached(key)
-        if cached is not None:
+        if cached is not None and all(q in cached for q in queries):
             return cached
         task = self._running.get(key)
         if task is None:
@@ -204,17 +210,19 @@ class SharedQueries:
 
 
 async def shared_queries_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The viewer's query runner, over the analytics store (opened before it)."""
+    """The viewer's query runner, over the translator and analytics store (opened before it)."""
     from gateway.keys import (  # noqa: PLC0415 - keys imports the viewer
         ANALYTICS_KEY,
         CLOCK_KEY,
         SETTINGS_KEY,
         SHARED_QUERIES_KEY,
+        TRANSLATOR_KEY,
     )
 
     settings = app[SETTINGS_KEY]
     runner = SharedQueries(
         app[ANALYTICS_KEY],
+        app[TRANSLATOR_KEY],
         app[CLOCK_KEY],
         concurrency=settings.shared_query_concurrency,
         max_nodes=settings.shared_query_nodes,

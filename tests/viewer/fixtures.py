@@ -20,7 +20,9 @@ def png(width: int, height: int, rgb: tuple[int, int, int]) -> str:
     """A solid-colour PNG as a data URL (no files, no network)."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     raw = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
     body = (
@@ -140,9 +142,7 @@ HOGQL = {
     "type": "doc",
     "content": [
         para(text("Events, oldest first:")),
-        hogql_node(
-            "select event, distinct_id from events order by timestamp", title="Event list"
-        ),
+        hogql_node("select event, distinct_id from events order by timestamp", title="Event list"),
         hogql_node("select count() as n from events", wrapper="DataVisualizationNode"),
         hogql_node("select number from numbers(150)", wrapper=None),
         hogql_node("select nope from where", title="Broken"),
@@ -157,17 +157,17 @@ HOGQL_ROWS = [
 HOSTILE = {
     "type": "doc",
     "content": [
-        heading(1, f"<img src=x onerror=\"{PWN}\">"),
+        heading(1, f'<img src=x onerror="{PWN}">'),
         para(text(HOSTILE_TITLE, "bold"), text(" click", href=f"javascript:{PWN}")),
         para(text("data", href="data:text/html,<script>alert(1)</script>")),
-        {"type": "image", "attrs": {"src": f"javascript:{PWN}", "alt": "\"><script>x</script>"}},
+        {"type": "image", "attrs": {"src": f"javascript:{PWN}", "alt": '"><script>x</script>'}},
         {"type": "ph-image", "attrs": {"src": "data:image/svg+xml,<svg onload=alert(1)>"}},
         {
             "type": "codeBlock",
             "attrs": {"language": '"><script>alert(1)</script>'},
             "content": [text("</code></pre><script>alert(1)</script>")],
         },
-        {"type": "ph-recording", "attrs": {"id": f"\"><script>{PWN}</script>", "title": "<b>t"}},
+        {"type": "ph-recording", "attrs": {"id": f'"><script>{PWN}</script>', "title": "<b>t"}},
         hogql_node(f"select '</script><script>{QUOTED_PWN}</script>' as `<th onclick=x>`"),
         {"type": f"ph-<script>{PWN}</script>", "attrs": {}},
     ],

@@ -1,7 +1,7 @@
 """The shared viewer in headless Chromium (Debian's `chromium`) at a phone's width.
 
 Each fixture notebook is opened by the browser from a live gateway: its DOM (after the browser
-parsed it and ran whatever it would run) is asserted on, and a 390×844 screenshot is taken
+parsed it and ran whatever it would run) is asserted on, and a 390x844 screenshot is taken
 (kept in $GATEWAY_SCREENSHOT_DIR when set). Without a browser these tests skip, except in CI
 (`CI=true`) or with GATEWAY_REQUIRE_BROWSER=1, where that is a failure.
 """
@@ -94,7 +94,9 @@ def chromium(browser_path, tmp_path) -> Chromium:
 async def _share(client, account, short_id, title, content, **sharing) -> str:
     await create_notebook(client, account, short_id=short_id, title=title, content=content)
     resp = await client.patch(
-        account.url(f"{short_id}/sharing"), json={"enabled": True, **sharing}, headers=account.headers
+        account.url(f"{short_id}/sharing"),
+        json={"enabled": True, **sharing},
+        headers=account.headers,
     )
     assert resp.status == 200, await resp.text()
     return str(client.make_url(f"/shared/{(await resp.json())['access_token']}"))
