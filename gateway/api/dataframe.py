@@ -79,6 +79,32 @@ def _raise_for(error: str, meta: dict[str, Any], variable: str, cap: int) -> Non
     raise KernelExecuteFailed(msg)
 
 
+def _total(meta: dict[str, Any]) -> int:
+    """The header's row count; the header comes from the kernel, so it is checked."""
+    total = meta.get("total")
+    if isinstance(total, bool) or not isinstance(total, int) or total < 0:
+        msg = "The kernel's data frame header is invalid."
+        raise KernelExecuteFailed(msg)
+    return total
+
+
+async def _read_capped(export: FrameExport, cap: int) -> bytes:
+    """The whole Arrow stream, refusing past `cap` bytes whatever the kernel's header said:
+    reading stops there, and leaving the export closes the pipe on the kernel."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in export.chunks():
+        size += len(chunk)
+        if size > cap:
+            msg = (
+                f"The slice is over the {cap} byte cap of a JSON page "
+                "(kernel_max_frame_json_bytes); ask for fewer rows or columns, or for Arrow."
+            )
+            raise FrameTooLarge(msg)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _read_page(data: bytes) -> tuple[list[str], list[dict[str, Any]]]:
     table = pyarrow.ipc.open_stream(pa.BufferReader(data)).read_all()
     return table.column_names, table.to_pylist()
@@ -94,7 +120,13 @@ async def get_kernel_dataframe(request: web.Request) -> web.StreamResponse:
     limit_max = _ARROW_MAX_LIMIT if wants_arrow else _JSON_MAX_LIMIT
     offset = query_int(query, "offset", default=0, minimum=0, maximum=2**62)
     limit = query_int(query, "limit", default=10, minimum=1, maximum=limit_max)
-    cap = request.app[SETTINGS_KEY].kernel_max_frame_bytes
+    settings = request.app[SETTINGS_KEY]
+    # a JSON page is rendered in gateway memory (several times its Arrow size): its own cap
+    cap = (
+        settings.kernel_max_frame_bytes
+        if wants_arrow
+        else min(settings.kernel_max_frame_json_bytes, settings.kernel_max_frame_bytes)
+    )
     key, _, _ = await kernel_target(request)
     frame_request = FrameRequest(
         variable=variable,
@@ -107,12 +139,16 @@ async def get_kernel_dataframe(request: web.Request) -> web.StreamResponse:
     async with request.app[KERNELS_KEY].export_frame(key, frame_request) as export:
         if export.error is not None:
             _raise_for(export.error, export.meta, variable, cap)
-        total = int(export.meta["total"])
+        total = _total(export.meta)
         if wants_arrow:
             return await _stream_arrow(request, export, total=total)
-        data = await export.read_all()  # at most 500 rows, and under the byte cap
+        data = await _read_capped(export, cap)  # at most 500 rows, and under the JSON cap
         await export.complete()
-    columns, rows = await asyncio.to_thread(_read_page, data)
+    try:
+        columns, rows = await asyncio.to_thread(_read_page, data)
+    except (pa.ArrowException, ValueError) as err:  # what a doctored kernel wrote
+        msg = "The kernel's data frame is not a valid Arrow stream."
+        raise KernelExecuteFailed(msg) from err
     body = orjson.dumps(
         {"columns": columns, "rows": rows, "row_count": total},
         default=str,

@@ -32,6 +32,7 @@ MEMORY_CHOICES: Final = (0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128, 256)
 IDLE_CHOICES: Final = (600, 1800, 3600, 10800, 21600, 43200)
 _KEEPALIVE_S: Final = 15.0
 _STREAM_BUFFER: Final = 1000
+_STREAM_BUFFER_BYTES: Final = 64 << 20  # of display data waiting for a slow stream reader
 
 
 async def kernel_target(request: web.Request) -> tuple[KernelKey, KernelConfig, dict[str, Any]]:
@@ -235,6 +236,11 @@ def _execution_json(execution: Execution) -> dict[str, Any]:
         body["variables_survived"] = result.variables_survived
     if result.oom_killed is not None:
         body["oom_killed"] = result.oom_killed
+    # what the gateway left out to stay within its memory bounds, said so rather than hidden
+    if result.media_dropped:
+        body["media_dropped"] = result.media_dropped
+    if result.messages_dropped:
+        body["messages_dropped"] = result.messages_dropped
     return body
 
 
@@ -262,12 +268,17 @@ async def execute_code_stream(request: web.Request) -> web.StreamResponse:
     key, config, _ = await kernel_target(request)
     manager = request.app[KERNELS_KEY]
     manager.check_queue(key)
-    events: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+    events: asyncio.Queue[tuple[str, dict[str, Any], int]] = asyncio.Queue()
+    queued = 0
 
     async def on_event(kind: str, data: dict[str, Any]) -> None:
-        # Intermediate output past the buffer is dropped: the final result still has it.
-        if events.qsize() < _STREAM_BUFFER:
-            events.put_nowait((kind, data))
+        # Intermediate output past the buffer (count or bytes) is dropped: the final result
+        # still has it.
+        nonlocal queued
+        size = sum(len(v) for v in (data.get("data") or {}).values() if isinstance(v, str))
+        if events.qsize() < _STREAM_BUFFER and queued + size <= _STREAM_BUFFER_BYTES:
+            queued += size
+            events.put_nowait((kind, data, size))
 
     # The execution is its own task: a client that disconnects does not interrupt the kernel.
     task = manager.spawn(
@@ -283,7 +294,8 @@ async def execute_code_stream(request: web.Request) -> web.StreamResponse:
                 {getter, task}, timeout=_KEEPALIVE_S, return_when=asyncio.FIRST_COMPLETED
             )
             if getter in done:
-                kind, data = getter.result()
+                kind, data, size = getter.result()
+                queued -= size
                 await response.write(frame(kind, data))
                 continue
             getter.cancel()

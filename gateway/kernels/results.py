@@ -43,4 +43,6 @@ def build_result(run: RawExecution, names: list[str]) -> ExecutionResult:
         traceback=run.traceback,
         variables=variables,
         truncated=run.stdout.truncated or run.stderr.truncated,
+        media_dropped=run.media_dropped,
+        messages_dropped=run.messages_dropped,
     )

@@ -63,3 +63,5 @@ class ExecutionResult:
     truncated: bool = False
     variables_survived: bool | None = None
     oom_killed: bool | None = None
+    media_dropped: int = 0  # images left out: over kernel_max_media_(total_)bytes
+    messages_dropped: int = 0  # output messages the gateway could not queue (byte bound)
