@@ -1,30 +1,42 @@
-"""Application factory and entry point."""
+"""The application factory: the one place that wires the subsystems together.
+
+Each resource has its own cleanup context, entered in this order and left in reverse: the
+store, the HogQL translator, the analytics store, the shared viewer's query runner, the kernels
+(whose HogQL bridge handler comes from the api layer). No subsystem imports another's context;
+the command line (`gateway.cli`) is the entry point and imports this module, never the reverse.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 import secrets
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from gateway.api import setup_routes
 from gateway.api.capture import cors_headers
+from gateway.api.kernel_bridge import kernel_query_handler
 from gateway.clock import Clock, SystemClock
 from gateway.collab import CollabHub
-from gateway.hogql.execute import analytics_ctx
-from gateway.hogql.translator import translator_ctx
-from gateway.kernels.context import kernels_ctx
+from gateway.hogql.execute import AnalyticsStore
+from gateway.hogql.limits import TextLimits
+from gateway.hogql.translator import Translator
+from gateway.kernels.context import running_kernels
 from gateway.keys import (
+    ANALYTICS_KEY,
     AUTH_CACHE_KEY,
     CLOCK_KEY,
     COLLAB_HUB_KEY,
+    KERNELS_KEY,
     RENDER_CACHE_KEY,
     SETTINGS_KEY,
     SHARE_LIMITER_KEY,
     SHARE_TOKENS_KEY,
+    SHARED_QUERIES_KEY,
     STORE_KEY,
+    TRANSLATOR_KEY,
 )
 from gateway.middleware import body_timeout_middleware, error_middleware
 from gateway.principal import PrincipalCache
@@ -32,7 +44,7 @@ from gateway.render_cache import RenderCache
 from gateway.settings import Settings
 from gateway.sharing import ShareLoginLimiter, ShareTokens
 from gateway.store import SQLiteStore
-from gateway.viewer import shared_queries_ctx
+from gateway.viewer.queries import SharedQueries
 
 
 def load_secret(settings: Settings) -> str:
@@ -58,6 +70,70 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
     app[SHARE_TOKENS_KEY] = ShareTokens(load_secret(settings), app[CLOCK_KEY])
     yield
     await store.close()
+
+
+async def translator_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The HogQL translator's worker pool (workers start on first use)."""
+    settings = app[SETTINGS_KEY]
+    translator = Translator(
+        workers=settings.hogql_translate_workers,
+        timeout_s=settings.hogql_translate_timeout_s,
+        limits=TextLimits(
+            max_chars=settings.hogql_max_query_chars,
+            max_tokens=settings.hogql_max_tokens,
+            max_depth=settings.hogql_max_depth,
+        ),
+    )
+    app[TRANSLATOR_KEY] = translator
+    try:
+        yield
+    finally:
+        await translator.close()
+
+
+async def analytics_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The analytics store (DuckDB file in the data directory)."""
+    settings = app[SETTINGS_KEY]
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = AnalyticsStore(
+        settings.data_dir / "analytics.duckdb",
+        timeout_s=settings.hogql_timeout_s,
+        memory_mb=settings.hogql_memory_mb,
+        max_result_bytes=settings.hogql_max_result_bytes,
+    )
+    app[ANALYTICS_KEY] = store
+    try:
+        yield
+    finally:
+        store.close()
+
+
+async def shared_queries_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The shared viewer's query runner, over the translator and the analytics store."""
+    settings = app[SETTINGS_KEY]
+    runner = SharedQueries(
+        app[ANALYTICS_KEY],
+        app[TRANSLATOR_KEY],
+        app[CLOCK_KEY],
+        concurrency=settings.shared_query_concurrency,
+        max_nodes=settings.shared_query_nodes,
+        max_bytes=settings.shared_cache_mb * 1024 * 1024,
+        ttl_s=settings.shared_cache_ttl_s,
+    )
+    app[SHARED_QUERIES_KEY] = runner
+    try:
+        yield
+    finally:
+        await runner.close()
+
+
+async def kernels_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The kernel manager; `hogql_execute()` in kernels is served by the api layer's handler."""
+    async with running_kernels(
+        app[SETTINGS_KEY], app[CLOCK_KEY], app[STORE_KEY], bridge=kernel_query_handler(app)
+    ) as manager:
+        app[KERNELS_KEY] = manager
+        yield
 
 
 async def _close_streams(app: web.Application) -> None:
@@ -106,10 +182,4 @@ def serve(settings: Settings) -> None:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from gateway.cli import run  # noqa: PLC0415 - the CLI imports this module
-
-    return run(argv)
-
-
-__all__ = ["create_app", "main", "serve"]
+__all__ = ["create_app", "serve"]

@@ -264,7 +264,8 @@ async def _project_token(data_dir: Path, project_id: int) -> int:
     return 0
 
 
-def run(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
+    """The `notebook-gateway` / `python -m gateway` entry point: one subcommand, an exit code."""
     args = _parser().parse_args(argv)
     if args.command == "serve":
         try:

@@ -59,7 +59,6 @@ PUBLIC = {
         "document",
         "hogql_queries",
         "render_notebook",
-        "shared_queries_ctx",
         "unlock_document",
     ],
 }

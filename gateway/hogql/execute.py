@@ -19,23 +19,19 @@ import functools
 import os
 import threading
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc
 import pytz
-from aiohttp import web
 
 from gateway.hogql import Translation
 from gateway.hogql.errors import HogQLQueryError, HogQLResultTooLarge
-
-if TYPE_CHECKING:
-    from gateway.hogql.translator import Translator
 
 SCHEMA: Final = (
     """CREATE TABLE IF NOT EXISTS events (
@@ -182,7 +178,6 @@ class AnalyticsStore:
         max_rows: int = 50_000,
         memory_mb: int = 4096,
         max_result_bytes: int = 64 * 1024 * 1024,
-        translator: Translator | None = None,
     ) -> None:
         try:
             self._conn = duckdb.connect(":memory:" if path is None else str(path))
@@ -204,16 +199,6 @@ class AnalyticsStore:
         self._max_rows = max_rows
         self._ingest_lock = threading.Lock()  # capture batches: read persons, then write
         self._max_bytes = max_result_bytes
-        self._translator = translator
-
-    @property
-    def translator(self) -> Translator:
-        """The app's HogQL translator (worker processes, time-bounded), for callers that hold
-        this store rather than the app (the kernel bridge)."""
-        if self._translator is None:
-            msg = "this analytics store was opened without a translator"
-            raise RuntimeError(msg)
-        return self._translator
 
     def close(self) -> None:
         self._conn.close()
@@ -481,20 +466,3 @@ class AnalyticsStore:
         return await self._in_thread(
             functools.partial(self._arrow_file, translation, path=path, uid=uid)
         )
-
-
-async def analytics_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Open the analytics store for the app's lifetime."""
-    from gateway.keys import ANALYTICS_KEY, SETTINGS_KEY, TRANSLATOR_KEY  # noqa: PLC0415
-
-    settings = app[SETTINGS_KEY]
-    store = AnalyticsStore(
-        settings.data_dir / "analytics.duckdb",
-        timeout_s=settings.hogql_timeout_s,
-        memory_mb=settings.hogql_memory_mb,
-        max_result_bytes=settings.hogql_max_result_bytes,
-        translator=app.get(TRANSLATOR_KEY),
-    )
-    app[ANALYTICS_KEY] = store
-    yield
-    store.close()

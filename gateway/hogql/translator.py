@@ -18,10 +18,8 @@ import logging
 import pickle
 import struct
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any, Final
-
-from aiohttp import web
 
 from gateway.errors import ServiceUnavailable
 from gateway.hogql import Translation
@@ -249,24 +247,3 @@ class Translator:
             except TimeoutError:
                 pass
             await self._discard(worker)
-
-
-async def translator_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The translator pool for the app's lifetime (workers start on first use)."""
-    from gateway.keys import SETTINGS_KEY, TRANSLATOR_KEY  # noqa: PLC0415 - keys imports us
-
-    settings = app[SETTINGS_KEY]
-    translator = Translator(
-        workers=settings.hogql_translate_workers,
-        timeout_s=settings.hogql_translate_timeout_s,
-        limits=TextLimits(
-            max_chars=settings.hogql_max_query_chars,
-            max_tokens=settings.hogql_max_tokens,
-            max_depth=settings.hogql_max_depth,
-        ),
-    )
-    app[TRANSLATOR_KEY] = translator
-    try:
-        yield
-    finally:
-        await translator.close()

@@ -1,4 +1,4 @@
-"""`kernels_ctx`: the kernel manager's lifetime inside the app (cleanup_ctx).
+"""`running_kernels`: the kernel manager's lifetime (the app layer enters it in a cleanup_ctx).
 
 At startup a restarted gateway re-attaches to the kernels it recorded whose containers still
 run, removes every other container labelled with its instance, and forgets stale records; at
@@ -9,19 +9,18 @@ with one kernel during recovery means "remove that kernel", never "do not start"
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from aiohttp import web
-
-from gateway.hogql.kernel_queries import kernel_query_handler
+from gateway.clock import Clock
+from gateway.kernels.bridge import BridgeHandler
 from gateway.kernels.errors import KernelStartFailed, SandboxError
 from gateway.kernels.manager import KernelManager, ProvisionerFactory, culling
 from gateway.kernels.provisioner import KernelProvisioner
 from gateway.kernels.rundir import remove_run_dir
-from gateway.keys import ANALYTICS_KEY, CLOCK_KEY, KERNELS_KEY, SETTINGS_KEY, STORE_KEY
 from gateway.settings import Settings
 from gateway.store import KernelRecord, Store
 
@@ -98,24 +97,28 @@ async def recover(manager: KernelManager, engine: object | None, store: Store) -
     return adopted
 
 
-async def kernels_ctx(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS_KEY]
+@contextlib.asynccontextmanager
+async def running_kernels(
+    settings: Settings, clock: Clock, store: Store, *, bridge: BridgeHandler | None
+) -> AsyncIterator[KernelManager]:
+    """The kernel manager from recovery to shutdown (the app layer enters it at startup).
+
+    Yields once recorded kernels are re-attached or removed and leftover run directories are
+    gone; on exit every kernel is stopped, so a clean shutdown leaves nothing behind.
+    """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.kernel_run_root.mkdir(parents=True, exist_ok=True)
     factory, engine = _factory(settings)
     manager = KernelManager(
         settings,
-        app[CLOCK_KEY],
+        clock,
         factory,
         instance_id=instance_id(settings.data_dir),
-        records=app[STORE_KEY],
-        bridge=kernel_query_handler(app[ANALYTICS_KEY], app[STORE_KEY]),
+        records=store,
+        bridge=bridge,
     )
-    app[KERNELS_KEY] = manager
     try:
-        adopted = await asyncio.wait_for(
-            recover(manager, engine, app[STORE_KEY]), _RECOVERY_TIMEOUT_S
-        )
+        adopted = await asyncio.wait_for(recover(manager, engine, store), _RECOVERY_TIMEOUT_S)
     except TimeoutError:
         _log.warning("kernel recovery took over %.0f s; continuing", _RECOVERY_TIMEOUT_S)
         adopted = set()
@@ -123,8 +126,10 @@ async def kernels_ctx(app: web.Application) -> AsyncIterator[None]:
     leftovers = [p for p in settings.kernel_run_root.iterdir() if p.name not in adopted]
     await asyncio.gather(*(remove_run_dir(path) for path in leftovers))
     manager.fill_pool()
-    async with culling(manager):
-        yield
-    await manager.shutdown()
-    if engine is not None:
-        engine.close()  # type: ignore[attr-defined]
+    try:
+        async with culling(manager):
+            yield manager
+    finally:
+        await manager.shutdown()
+        if engine is not None:
+            engine.close()  # type: ignore[attr-defined]

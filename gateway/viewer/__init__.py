@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gateway.viewer.page import CONTENT_SECURITY_POLICY, HEADERS, document, unlock_document
-from gateway.viewer.queries import SharedQueries, shared_queries_ctx
+from gateway.viewer.queries import SharedQueries
 from gateway.viewer.render import QueryOutcome, hogql_queries, render_notebook
 
 __all__ = [
@@ -14,6 +14,5 @@ __all__ = [
     "document",
     "hogql_queries",
     "render_notebook",
-    "shared_queries_ctx",
     "unlock_document",
 ]

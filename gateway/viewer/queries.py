@@ -14,12 +14,11 @@ import dataclasses
 import logging
 import weakref
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from typing import Any, Final
 
 import orjson
-from aiohttp import web
 
 from gateway.clock import Clock
 from gateway.errors import GatewayError
@@ -207,28 +206,3 @@ class SharedQueries:
         for task in tasks:
             with suppress(asyncio.CancelledError):
                 await task
-
-
-async def shared_queries_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The viewer's query runner, over the translator and analytics store (opened before it)."""
-    from gateway.keys import (  # noqa: PLC0415 - keys imports the viewer
-        ANALYTICS_KEY,
-        CLOCK_KEY,
-        SETTINGS_KEY,
-        SHARED_QUERIES_KEY,
-        TRANSLATOR_KEY,
-    )
-
-    settings = app[SETTINGS_KEY]
-    runner = SharedQueries(
-        app[ANALYTICS_KEY],
-        app[TRANSLATOR_KEY],
-        app[CLOCK_KEY],
-        concurrency=settings.shared_query_concurrency,
-        max_nodes=settings.shared_query_nodes,
-        max_bytes=settings.shared_cache_mb * 1024 * 1024,
-        ttl_s=settings.shared_cache_ttl_s,
-    )
-    app[SHARED_QUERIES_KEY] = runner
-    yield
-    await runner.close()

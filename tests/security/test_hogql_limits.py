@@ -10,14 +10,13 @@ only (the H3 query took ~3 GB).
 from __future__ import annotations
 
 import asyncio
-import inspect
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from gateway.hogql.kernel_queries import kernel_query_handler
+from gateway.api.kernel_bridge import kernel_query_handler
 from gateway.keys import ANALYTICS_KEY, STORE_KEY, TRANSLATOR_KEY
 
 PLUS_CHAIN = "select " + "+".join(["1"] * 5001)  # 5,000 `+`, 10 KB
@@ -82,17 +81,10 @@ async def _hogql(client, account, query, *, arrow=False):
 
 
 async def _kernel_query(client, query, tmp_path: Path) -> dict:
-    """Ask the kernel bridge's handler, as `hogql_execute()` in a kernel would (no Docker).
-    The bridge's signature is being changed (results in the reply instead of a file): both
-    shapes are accepted here, the reply dict is what is checked."""
-    app = client.server.app
-    handle = kernel_query_handler(app[ANALYTICS_KEY], app[STORE_KEY])
-    request = {"query": query, "placeholders": {}}
-    if len(inspect.signature(handle).parameters) == 2:
-        reply = await handle(1, request)
-    else:
-        reply = await handle(1, request, tmp_path, None)
-    return reply[0] if isinstance(reply, tuple) else reply
+    """Ask the kernel bridge's handler, as `hogql_execute()` in a kernel would (no Docker)."""
+    handle = kernel_query_handler(client.server.app)
+    reply, _ = await handle(1, {"query": query, "placeholders": {}})
+    return reply
 
 
 async def _warm(client, account):
