@@ -9,25 +9,17 @@ from aiohttp import web
 
 from gateway.api._arrow import ARROW, send_arrow_file
 from gateway.api._context import load_notebook, principal
+from gateway.api._hogql import checked_values, translate_for
 from gateway.api._render import json_response
 from gateway.api._request import json_object, req_str
 from gateway.api.kernel import SCRATCHPAD
 from gateway.api.notebooks import PREFIX
 from gateway.auth import requires
-from gateway.errors import InvalidRequest
-from gateway.hogql import Translation, placeholder_values
+from gateway.hogql import Translation
 from gateway.hogql.duckdb import DEFAULT_LIMIT
-from gateway.keys import ANALYTICS_KEY, SETTINGS_KEY, TRANSLATOR_KEY
+from gateway.keys import ANALYTICS_KEY, SETTINGS_KEY
 
 routes = web.RouteTableDef()
-
-
-def _values(body: dict[str, Any]) -> dict[str, Any]:
-    values = placeholder_values(body.get("values"))
-    if values is None:
-        msg = "values must be an object of strings, numbers, booleans, nulls or lists of them."
-        raise InvalidRequest(msg, attr="values")
-    return values
 
 
 async def _arrow(request: web.Request, translation: Translation) -> web.StreamResponse:
@@ -48,12 +40,12 @@ async def execute_hogql(request: web.Request) -> web.StreamResponse:
     """Run a HogQL SELECT over this project's events and persons."""
     body = await json_object(request)
     query = req_str(body, "query", max_length=100_000)
-    values = _values(body)
+    values = checked_values(body.get("values"), attr="values")
     if request.match_info["short_id"] != SCRATCHPAD:
         await load_notebook(request)
     project = principal(request).project
-    translation = await request.app[TRANSLATOR_KEY].translate(
-        query, project_id=project.id, values=values, timezone=project.timezone
+    translation = await translate_for(
+        request.app, query=query, values=values, project_id=project.id, timezone=project.timezone
     )
     if ARROW in request.headers.get("Accept", ""):
         return await _arrow(request, translation)
