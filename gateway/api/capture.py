@@ -14,6 +14,7 @@ Browsers call these paths from other origins: preflight `OPTIONS` is answered an
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from typing import Any, Final
 
@@ -46,7 +47,7 @@ def _origin_allowed(request: web.Request) -> str | None:
 
 async def cors_headers(request: web.Request, response: web.StreamResponse) -> None:
     """`on_response_prepare` hook: CORS headers on capture answers, errors included."""
-    if request.path not in CORS_PATHS:
+    if request.path not in CORS_PATHS and not request.path.startswith("/array/"):
         return
     origin = _origin_allowed(request)
     if origin is None:
@@ -169,6 +170,31 @@ async def evaluate_flags(request: web.Request) -> web.Response:
 async def decide(request: web.Request) -> web.Response:
     """Legacy flags and config for older posthog-js: no flags, nothing remote."""
     return await _flags(request, config=True)
+
+
+def _remote_config(token: str) -> dict[str, Any]:
+    return {"token": token, "hasFeatureFlags": False, **_flags_answer(config=True)}
+
+
+@routes.get("/array/{token}/config", name="remote_config")
+async def remote_config(request: web.Request) -> web.Response:
+    """posthog-js's remote config for a project token: gzip accepted, nothing else enabled."""
+    token = request.match_info["token"]
+    await _project(request, token)
+    return json_response(_remote_config(token))
+
+
+@routes.get("/array/{token}/config.js", name="remote_config_js")
+async def remote_config_js(request: web.Request) -> web.Response:
+    """The same remote config as a script (`window._POSTHOG_REMOTE_CONFIG[token]`)."""
+    token = request.match_info["token"]
+    await _project(request, token)
+    config = json.dumps(_remote_config(token))
+    script = (
+        "window._POSTHOG_REMOTE_CONFIG = window._POSTHOG_REMOTE_CONFIG || {};"
+        f" window._POSTHOG_REMOTE_CONFIG[{json.dumps(token)}] = {{config: {config}, siteApps: []}};"
+    )
+    return web.Response(text=script, content_type="application/javascript")
 
 
 async def _preflight(request: web.Request) -> web.Response:
