@@ -76,6 +76,7 @@ bench: install
 	$(PY) bench/http_throughput.py
 	$(PY) bench/collab.py
 	$(PY) bench/hogql.py
+	$(PY) bench/capture.py
 	@if docker info >/dev/null 2>&1; then $(PY) bench/kernels.py && $(PY) bench/dataframe.py; \
 	else echo "bench/kernels.py and bench/dataframe.py skipped: no Docker engine"; fi
 
