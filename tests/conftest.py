@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import pytest
@@ -89,7 +90,7 @@ def kernel_image(docker_engine) -> str:
 
 
 @pytest.fixture
-def docker_settings(settings, kernel_image) -> Settings:
+def docker_settings(settings: Settings, kernel_image: str) -> Settings:
     return settings.with_changes(kernel_backend="docker", kernel_image=kernel_image)
 
 
@@ -159,11 +160,12 @@ def accounts(client, clock) -> Accounts:
 
 
 @pytest.fixture
-async def jane(accounts) -> Account:
+async def jane(accounts: Accounts) -> Account:
     return await accounts.make()
 
 
-async def create_notebook(client, account: Account, **body) -> dict:
+async def create_notebook(client, account: Account, **body: Any) -> dict[str, Any]:
     resp = await client.post(account.url(), json=body, headers=account.headers)
     assert resp.status == 201, await resp.text()
-    return await resp.json()
+    notebook: dict[str, Any] = await resp.json()
+    return notebook

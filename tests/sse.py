@@ -38,8 +38,10 @@ async def read_frame(resp: aiohttp.ClientResponse) -> Frame | None:
         fields[name] = value
 
 
-async def read_frames(resp: aiohttp.ClientResponse, count: int, *, skip_comments: bool = True):
-    frames = []
+async def read_frames(
+    resp: aiohttp.ClientResponse, count: int, *, skip_comments: bool = True
+) -> list[Frame]:
+    frames: list[Frame] = []
     while len(frames) < count:
         frame = await read_frame(resp)
         assert frame is not None, f"stream ended after {frames}"

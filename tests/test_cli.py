@@ -151,6 +151,7 @@ def test_loader_says_when_a_gateway_holds_the_store(tmp_path):
         stdout=subprocess.PIPE,
         text=True,
     )
+    assert blocker.stdin is not None and blocker.stdout is not None  # both are PIPEs
     try:
         assert blocker.stdout.readline().strip() == "ready"
         result = _cli(

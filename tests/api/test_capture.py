@@ -44,14 +44,14 @@ async def test_stock_posthog_client_events_arrive(client, jane, gzip_body):
 async def test_every_capture_path_and_shape(client, jane):
     token = jane.project.api_token
     event = {"event": "e", "distinct_id": "d", "properties": {"k": "v"}}
-    for path, body, kwargs in [
-        ("/capture/", {**event, "api_key": token}, {}),
-        ("/e/", [{**event, "api_key": token}], {}),
-        ("/i/v0/e/", {"event": "e", "properties": {"distinct_id": "d", "token": token}}, {}),
-        ("/batch", {"api_key": token, "batch": [event, event]}, {}),
+    for path, body in [
+        ("/capture/", {**event, "api_key": token}),
+        ("/e/", [{**event, "api_key": token}]),
+        ("/i/v0/e/", {"event": "e", "properties": {"distinct_id": "d", "token": token}}),
+        ("/batch", {"api_key": token, "batch": [event, event]}),
     ]:
         resp = await client.post(
-            path, data=orjson.dumps(body), headers={"Content-Type": "application/json"}, **kwargs
+            path, data=orjson.dumps(body), headers={"Content-Type": "application/json"}
         )
         assert resp.status == 200, (path, await resp.text())
         assert await resp.json() == {"status": 1}

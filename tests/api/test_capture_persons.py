@@ -5,20 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from typing import Any
 
 import orjson
 from posthog import Posthog
 
 
-async def _hogql(client, account, query: str) -> list[list]:
+async def _hogql(client, account, query: str) -> list[list[Any]]:
     resp = await client.post(
         account.url("scratchpad/hogql/execute"), json={"query": query}, headers=account.headers
     )
     assert resp.status == 200, await resp.text()
-    return (await resp.json())["results"]
+    results: list[list[Any]] = (await resp.json())["results"]
+    return results
 
 
-async def _send(client, account, events: list[dict], **body) -> None:
+async def _send(client, account, events: list[dict[str, Any]], **body: Any) -> None:
     resp = await client.post(
         "/batch/", json={"api_key": account.project.api_token, "batch": events, **body}
     )

@@ -359,8 +359,11 @@ async def test_streams_of_gone_clients_end_quietly(settings, clock, caplog):
         for stream in streams:
             stream.close()
 
+        server = runner.server
+        assert server is not None  # set by runner.setup()
+
         async def server_saw_them_go():
-            while any(c.transport is not None for c in runner.server.connections):
+            while any(c.transport is not None for c in server.connections):
                 await asyncio.sleep(0.01)
 
         await asyncio.wait_for(server_saw_them_go(), 5)

@@ -18,7 +18,9 @@ from tests.conftest import Accounts, create_notebook
 from tests.sse import read_frames
 
 
-async def _client_loop(client, account, name: str, steps: list, batch: int, seen: list) -> None:
+async def _client_loop(
+    client, account, name: str, steps: list[dict[str, object]], batch: int, seen: list[int]
+) -> None:
     version = 0
     pending = list(steps)
     while pending:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -183,7 +184,7 @@ async def test_bad_field_types_are_400_and_write_nothing(client, jane, body, att
 
 
 async def test_deeply_nested_content_is_400(client, jane):
-    deep: dict = {}
+    deep: dict[str, Any] = {}
     node = deep
     for _ in range(300):
         node["c"] = {}

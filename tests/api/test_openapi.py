@@ -101,7 +101,7 @@ async def test_fuzzed_bodies_never_cause_a_server_error(client, jane):
             body.pop("password", None)
         results.append((method, url, json.dumps(body)))
 
-    results: list = []
+    results: list[tuple[str, str, str]] = []
     check()
     for method, url, raw in results:
         resp = await client.request(method, url, data=raw, headers=jane.headers)

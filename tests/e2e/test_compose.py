@@ -12,6 +12,7 @@ import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,12 +82,13 @@ def docker_setup(e2e):
 def _healthy(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as resp:
-            return resp.status == 200
+            status: int = resp.status
+            return status == 200
     except (urllib.error.URLError, OSError):
         return False
 
 
-def _post(url: str, key: str, body: dict) -> dict:
+def _post(url: str, key: str, body: dict[str, Any]) -> dict[str, Any]:
     request = urllib.request.Request(
         url,
         data=json.dumps(body).encode(),
@@ -94,7 +96,8 @@ def _post(url: str, key: str, body: dict) -> dict:
         headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=120) as resp:
-        return json.loads(resp.read())
+        reply: dict[str, Any] = json.loads(resp.read())
+        return reply
 
 
 def test_containerized_gateway_runs_a_cell(

@@ -100,7 +100,9 @@ async def test_polars_and_duckdb_read_the_stream(gw):
     frame = pl.read_ipc_stream(io.BytesIO(data))
     assert frame.shape == (4, 8)
     assert frame["n"].to_list() == [1, None, 3, None]
-    assert frame["t"].dtype.time_zone == "Europe/Berlin"
+    t_type = frame["t"].dtype
+    assert isinstance(t_type, pl.Datetime), t_type
+    assert t_type.time_zone == "Europe/Berlin"
     table = pyarrow.ipc.open_stream(io.BytesIO(data)).read_all()
     connection = duckdb.connect()
     connection.register("frame", table)

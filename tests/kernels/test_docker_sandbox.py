@@ -233,7 +233,7 @@ async def test_startup_removes_leftovers_of_this_instance(
 
 
 async def test_restarted_gateway_reattaches_live_kernels(
-    aiohttp_client, docker_settings, docker_engine, clock
+    aiohttp_client, docker_settings, docker_engine, clock, monkeypatch
 ):
     first_app = create_app(docker_settings, clock=clock)
     first = await aiohttp_client(first_app)
@@ -247,7 +247,7 @@ async def test_restarted_gateway_reattaches_live_kernels(
     async def crashed() -> None:
         return None
 
-    first_app[KERNELS_KEY].shutdown = crashed
+    monkeypatch.setattr(first_app[KERNELS_KEY], "shutdown", crashed)
     await first.close()
     assert docker_engine.containers.list(filters={"label": f"gateway.runtime-id={runtime_id}"})
 

@@ -13,6 +13,7 @@ import asyncio
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -80,7 +81,7 @@ async def _hogql(client, account, query, *, arrow=False):
     )
 
 
-async def _kernel_query(client, query, tmp_path: Path) -> dict:
+async def _kernel_query(client, query, tmp_path: Path) -> dict[str, Any]:
     """Ask the kernel bridge's handler, as `hogql_execute()` in a kernel would (no Docker)."""
     handle = kernel_query_handler(client.server.app)
     reply, _ = await handle(1, {"query": query, "placeholders": {}})

@@ -45,7 +45,8 @@ async def _execute(client, owner, code, short_id="scratchpad", **extra):
 
 
 def _value(body) -> str:
-    return body["result"]["text/plain"].strip("'\"")
+    text: str = body["result"]["text/plain"]
+    return text.strip("'\"")
 
 
 def _target(tmp_path):
@@ -147,7 +148,7 @@ threading.Thread(target=swapper, daemon=True).start()
 
 
 async def test_swapped_socket_is_never_followed(
-    aiohttp_client, docker_settings, docker_engine, clock, tmp_path
+    aiohttp_client, docker_settings, docker_engine, clock, tmp_path, monkeypatch
 ):
     """C1, sockets: the kernel replaces its shell socket with a symlink to a host unix socket.
     The running connection stays pinned to the real socket; a restarted gateway refuses to
@@ -191,7 +192,8 @@ sorted(os.listdir("/run/kernel/sockets"))
         async def crashed() -> None:
             return None
 
-        first_app[KERNELS_KEY].shutdown = crashed  # the kernel outlives this gateway
+        # The kernel outlives this gateway.
+        monkeypatch.setattr(first_app[KERNELS_KEY], "shutdown", crashed)
         await first.close()
         second_app = create_app(docker_settings, clock=clock)
         second = await aiohttp_client(second_app)
@@ -262,7 +264,7 @@ out
 
 @pytest.mark.parametrize("quota_mb", [16, 0])
 async def test_deep_trees_and_a_clobbered_connection_file_never_block_a_restart(
-    aiohttp_client, docker_settings, docker_engine, clock, quota_mb
+    aiohttp_client, docker_settings, docker_engine, clock, quota_mb, monkeypatch
 ):
     """H4: a 3,000-deep directory chain in the run dir (as deep as the quota allows) and an
     attempt to overwrite connection.json, then an unclean gateway exit: the next gateway
@@ -295,7 +297,7 @@ except OSError:
     async def crashed() -> None:
         return None
 
-    first_app[KERNELS_KEY].shutdown = crashed
+    monkeypatch.setattr(first_app[KERNELS_KEY], "shutdown", crashed)
     await first.close()
     second_app = create_app(settings, clock=clock)
     second = await aiohttp_client(second_app)
