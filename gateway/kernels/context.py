@@ -16,10 +16,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from gateway.clock import Clock
+from gateway.kernels.backend import KernelBackend
 from gateway.kernels.bridge import BridgeHandler
 from gateway.kernels.errors import KernelStartFailed, SandboxError
-from gateway.kernels.manager import KernelManager, ProvisionerFactory, culling
-from gateway.kernels.provisioner import KernelProvisioner
+from gateway.kernels.manager import KernelManager, culling
 from gateway.kernels.rundir import remove_run_dir
 from gateway.settings import Settings
 from gateway.store import KernelRecord, Store
@@ -36,48 +36,46 @@ def instance_id(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
-def _factory(settings: Settings) -> tuple[ProvisionerFactory, object | None]:
+def backend_for(settings: Settings) -> KernelBackend:
+    """The backend `settings.kernel_backend` names, chosen once per gateway process."""
     if settings.kernel_backend == "subprocess":
-        from gateway.kernels.subprocess import SubprocessProvisioner  # noqa: PLC0415
+        from gateway.kernels.subprocess import SubprocessBackend  # noqa: PLC0415
 
         _log.warning("kernel backend 'subprocess': kernels are NOT sandboxed")
-        return SubprocessProvisioner, None
-    from gateway.kernels.docker import DockerEngine, DockerProvisioner  # noqa: PLC0415
+        return SubprocessBackend()
+    # imported here: only this backend needs the docker SDK
+    from gateway.kernels.docker import DockerBackend  # noqa: PLC0415
 
-    engine = DockerEngine(settings)
-
-    def make() -> KernelProvisioner:
-        return DockerProvisioner(engine)
-
-    return make, engine
+    return DockerBackend(settings)
 
 
-async def recover(manager: KernelManager, engine: object | None, store: Store) -> set[str]:
-    """Re-attach recorded kernels that still run; remove the rest. Returns adopted ids."""
+async def recover(manager: KernelManager, backend: KernelBackend, store: Store) -> set[str]:
+    """Re-attach recorded kernels that still run; remove the rest. Returns adopted ids.
+
+    Whatever fails for one kernel (its sandbox, its run directory, its records) removes that
+    kernel; only an engine that does not answer at all keeps the records for next time.
+    """
     records: dict[str, KernelRecord | None] = {
         r.sandbox_id: r for r in await store.kernels_of(manager.instance_id)
     }
     adopted: set[str] = set()
-    if engine is None:
-        for orphan in filter(None, records.values()):
-            # Subprocess kernels cannot be re-attached (no handle); their pids may be reused,
-            # so they are not killed either. Development backend only.
-            _log.warning("forgetting subprocess kernel %s (%s)", orphan.id, orphan.sandbox_id)
-            await store.forget_kernel(orphan.id)
-        return adopted
-    from gateway.kernels.docker import DockerEngine, DockerProvisioner  # noqa: PLC0415
-
-    assert isinstance(engine, DockerEngine)
     try:
-        containers = await engine.labelled(manager.instance_id)
+        leftovers = await backend.leftovers(manager.instance_id)
     except SandboxError as err:
         _log.warning("kernels not recovered (records kept for next time): %s", err.reason)
         return adopted
-    for container in containers:
-        record = records.pop(str(container.id), None)
-        if record is not None and container.status == "running":
+    if leftovers is None:
+        for orphan in filter(None, records.values()):
+            # Such kernels cannot be re-attached (no handle); their pids may be reused, so
+            # they are not killed either. Development backend only.
+            _log.warning("forgetting kernel %s (%s)", orphan.id, orphan.sandbox_id)
+            await store.forget_kernel(orphan.id)
+        return adopted
+    for leftover in leftovers:
+        record = records.pop(leftover.sandbox_id, None)
+        if record is not None and leftover.running:
             try:
-                await manager.adopt(record, DockerProvisioner.attach(engine, container))
+                await manager.adopt(record, leftover.attach())
             except KernelStartFailed as err:
                 _log.warning("could not re-attach: %s", err.reason)
             except Exception:
@@ -85,11 +83,11 @@ async def recover(manager: KernelManager, engine: object | None, store: Store) -
             else:
                 adopted.add(record.id)
                 continue
-        _log.info("removing leftover kernel container %s", container.name)
+        _log.info("removing leftover kernel sandbox %s", leftover.name)
         try:
-            await engine.remove(container)
+            await leftover.remove()
         except Exception:
-            _log.exception("could not remove leftover container %s", container.name)
+            _log.exception("could not remove leftover sandbox %s", leftover.name)
         if record is not None:
             await store.forget_kernel(record.id)
     for stale in filter(None, records.values()):
@@ -108,17 +106,17 @@ async def running_kernels(
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.kernel_run_root.mkdir(parents=True, exist_ok=True)
-    factory, engine = _factory(settings)
+    backend = backend_for(settings)
     manager = KernelManager(
         settings,
         clock,
-        factory,
+        backend,
         instance_id=instance_id(settings.data_dir),
         records=store,
         bridge=bridge,
     )
     try:
-        adopted = await asyncio.wait_for(recover(manager, engine, store), _RECOVERY_TIMEOUT_S)
+        adopted = await asyncio.wait_for(recover(manager, backend, store), _RECOVERY_TIMEOUT_S)
     except TimeoutError:
         _log.warning("kernel recovery took over %.0f s; continuing", _RECOVERY_TIMEOUT_S)
         adopted = set()
@@ -131,5 +129,4 @@ async def running_kernels(
             yield manager
     finally:
         await manager.shutdown()
-        if engine is not None:
-            engine.close()  # type: ignore[attr-defined]
+        backend.close()

@@ -22,6 +22,7 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 
+from gateway.kernels.backend import KernelBackend, Leftover
 from gateway.kernels.errors import SandboxError
 from gateway.kernels.provisioner import ExitStatus, KernelProvisioner
 from gateway.kernels.rundir import CONNECTION_FILE, CONTAINER_RUN_DIR
@@ -29,7 +30,6 @@ from gateway.kernels.types import ConnectionInfo, KernelLaunchSpec, Resources
 from gateway.settings import Settings
 
 LABEL_INSTANCE: Final = "gateway.instance"
-LABEL_RUNTIME: Final = "gateway.runtime-id"
 _CPU_PERIOD: Final = 100_000
 
 
@@ -210,3 +210,36 @@ class DockerProvisioner(KernelProvisioner):
         except docker.errors.APIError:
             return False
         return True
+
+
+class DockerBackend(KernelBackend):
+    """Kernels in hardened containers on the engine `DOCKER_HOST` names (the product)."""
+
+    name = "docker"
+
+    def __init__(self, settings: Settings) -> None:
+        self._engine = DockerEngine(settings)
+        self.uid = settings.kernel_uid
+        self.run_dir_quota_mb = settings.kernel_run_dir_mb
+
+    def provisioner(self) -> KernelProvisioner:
+        return DockerProvisioner(self._engine)
+
+    async def leftovers(self, instance: str) -> list[Leftover] | None:
+        containers = await self._engine.labelled(instance)
+        return [self._leftover(container) for container in containers]
+
+    def _leftover(self, container: Container) -> Leftover:
+        async def remove() -> None:
+            await self._engine.remove(container)
+
+        return Leftover(
+            sandbox_id=str(container.id),
+            running=container.status == "running",
+            name=str(container.name),
+            attach=lambda: DockerProvisioner.attach(self._engine, container),
+            remove=remove,
+        )
+
+    def close(self) -> None:
+        self._engine.close()

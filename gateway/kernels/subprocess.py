@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Final
 
+from gateway.kernels.backend import KernelBackend
 from gateway.kernels.errors import SandboxError
 from gateway.kernels.provisioner import ExitStatus, KernelProvisioner
 from gateway.kernels.rundir import CONNECTION_FILE, SOCKETS_DIR
@@ -84,3 +85,13 @@ class SubprocessProvisioner(KernelProvisioner):
 
     async def cleanup(self) -> None:
         await self.kill()
+
+
+class SubprocessBackend(KernelBackend):
+    """ipykernel as a child process of the gateway: NOT sandboxed (development and tests).
+    Its kernels cannot be re-attached after a restart (no handle), so `leftovers` is None."""
+
+    name = "subprocess"
+
+    def provisioner(self) -> KernelProvisioner:
+        return SubprocessProvisioner()

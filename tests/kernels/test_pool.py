@@ -22,12 +22,12 @@ async def test_start_takes_a_pooled_kernel_and_the_pool_refills(make_gateway, cl
     manager = app[KERNELS_KEY]
     owner = await Accounts(app[STORE_KEY], clock).make()
     await _until(lambda: manager.pool_ready == 1)
-    pooled_id = manager._pool[0].id
+    pooled_id = manager._pool.runtimes()[0].id
     resp = await client.post(owner.url("scratchpad/kernel/start"), headers=owner.headers)
     body = await resp.json()
     assert body["id"] == pooled_id
     await _until(lambda: manager.pool_ready == 1)
-    assert manager._pool[0].id != pooled_id, "a fresh kernel refills the pool"
+    assert manager._pool.runtimes()[0].id != pooled_id, "a fresh kernel refills the pool"
     # The taken kernel is the owner's from now on, and the pooled one is someone else's later.
     other = await Accounts(app[STORE_KEY], clock).make("other@example.com")
     resp = await client.post(other.url("scratchpad/kernel/start"), headers=other.headers)
@@ -42,9 +42,9 @@ async def test_non_default_config_does_not_use_the_pool(make_gateway, clock):
     await create_notebook(client, owner, short_id="big")
     await client.post(owner.url("big/kernel/config"), json={"cpu_cores": 2}, headers=owner.headers)
     await _until(lambda: manager.pool_ready == 1)
-    pooled_id = manager._pool[0].id
+    pooled_id = manager._pool.runtimes()[0].id
     resp = await client.post(owner.url("big/kernel/start"), headers=owner.headers)
     body = await resp.json()
     assert body["id"] != pooled_id
     assert body["cpu_cores"] == 2
-    assert manager._pool[0].id == pooled_id
+    assert manager._pool.runtimes()[0].id == pooled_id

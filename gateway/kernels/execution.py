@@ -1,0 +1,136 @@
+"""Running one cell on a kernel: collect its output, and escalate at the timeout.
+
+The manager holds the kernel's FIFO turn; `run_cell` does the rest. At the timeout the kernel
+gets a control-channel interrupt, then SIGINT, each with a grace period, and is restarted when
+it ignores both (its variables are then lost, which the result says).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from gateway.clock import Clock
+from gateway.kernels.analysis import cell_globals
+from gateway.kernels.client import OnEvent, RawExecution
+from gateway.kernels.errors import KernelDied, KernelExecuteFailed
+from gateway.kernels.lifecycle import KernelLifecycle
+from gateway.kernels.results import build_result, describe_expressions
+from gateway.kernels.runtime import KernelConfig, KernelRuntime, KernelSlot
+from gateway.kernels.types import ExecutionResult
+from gateway.settings import Settings
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(kw_only=True)
+class Execution:
+    """One finished execution: the result, the runtime that ran it (a new one after a
+    restart), and when it started and ended."""
+
+    result: ExecutionResult
+    runtime: KernelRuntime
+    started_at: datetime
+    completed_at: datetime
+
+
+class CellRunner:
+    """Runs cells for the manager, which holds the kernel's turn while it does."""
+
+    def __init__(self, settings: Settings, clock: Clock, lifecycle: KernelLifecycle) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._lifecycle = lifecycle
+
+    async def run(
+        self,
+        slot: KernelSlot,
+        runtime: KernelRuntime,
+        config: KernelConfig,
+        code: str,
+        *,
+        timeout: float,
+        return_variables: bool,
+        on_event: OnEvent,
+    ) -> Execution:
+        connection = runtime.connection
+        assert connection is not None
+        # off the loop: a cell at kernel_max_cell_bytes takes ~0.1-0.5 s to parse
+        names = await asyncio.to_thread(cell_globals, code) if return_variables else []
+        started_at = self._clock.now()
+        runtime.last_used_at = started_at
+        runtime.execution_state = "busy"
+        loop = asyncio.get_running_loop()
+        expressions = describe_expressions(names)
+        run = connection.execute(code, expressions)
+        result: ExecutionResult
+        try:
+            await connection.collect(run, deadline=loop.time() + timeout, on_event=on_event)
+            if run.status != "ok" and names:
+                run.user_expressions = await connection.evaluate(expressions, timeout)
+            result = build_result(run, names)
+        except TimeoutError:
+            survived = await self._interrupt(slot, runtime, config, run, on_event)
+            if survived and names:
+                run.user_expressions = await connection.evaluate(
+                    expressions, self._settings.kernel_interrupt_grace_s
+                )
+            result = build_result(run, names if survived else [])
+            result.status = "timeout"
+            result.variables_survived = survived
+        except KernelDied as died:
+            result = build_result(run, [])
+            result.status = "error"
+            result.error_name = "KernelStopped" if runtime.stopping else "KernelDied"
+            result.error_value = runtime.last_error or "The kernel was stopped."
+            result.oom_killed = died.oom_killed
+        except Exception as err:
+            _log.exception("execution on kernel %s failed", runtime.id)
+            raise KernelExecuteFailed(str(err)) from err
+        finally:
+            if runtime.alive:
+                runtime.execution_state = "idle"
+        completed_at = self._clock.now()
+        runtime.last_used_at = completed_at
+        return Execution(
+            result=result,
+            runtime=slot.runtime or runtime,
+            started_at=started_at,
+            completed_at=completed_at,
+        )
+
+    async def _interrupt(
+        self,
+        slot: KernelSlot,
+        runtime: KernelRuntime,
+        config: KernelConfig,
+        run: RawExecution,
+        on_event: OnEvent,
+    ) -> bool:
+        """Control-channel interrupt, then SIGINT, then a restart. True if state survived."""
+        connection = runtime.connection
+        assert connection is not None
+        grace = self._settings.kernel_interrupt_grace_s
+        loop = asyncio.get_running_loop()
+        steps: tuple[Callable[[], Awaitable[object]], ...] = (
+            lambda: connection.interrupt(grace),
+            lambda: runtime.provisioner.send_signal(signal.SIGINT),
+        )
+        for step in steps:
+            try:
+                await step()
+                await connection.collect(run, deadline=loop.time() + grace, on_event=on_event)
+            except TimeoutError:
+                continue
+            except KernelDied:
+                break
+            return True
+        _log.warning("kernel %s ignored interrupts; restarting it", runtime.id)
+        if runtime.alive:
+            await self._lifecycle.stop(runtime, status="stopped")
+        slot.runtime = await self._lifecycle.launch(runtime.key, config)
+        return False

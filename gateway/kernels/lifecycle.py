@@ -1,0 +1,321 @@
+"""KernelLifecycle: launching, re-attaching, watching and stopping one kernel.
+
+The manager decides *which* kernel runs for whom; this collaborator does the work for one
+runtime: the run directory (rundir.py), the sandbox (the backend's provisioner), the ZMQ
+connection, the HogQL bridge, the gateway's records, and the release of all of them. A watcher
+per runtime awaits the sandbox's exit, so a death is seen at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Final, Protocol
+
+from gateway.clock import Clock
+from gateway.kernels.backend import KernelBackend
+from gateway.kernels.bridge import BridgeHandler, KernelBridge
+from gateway.kernels.client import KernelConnection
+from gateway.kernels.errors import KernelDied, KernelStartFailed, SandboxError
+from gateway.kernels.provisioner import KernelProvisioner
+from gateway.kernels.rundir import CONTAINER_RUN_DIR, RunDir, kernel_view, remove_run_dir
+from gateway.kernels.runtime import KernelConfig, KernelKey, KernelRuntime
+from gateway.kernels.types import ConnectionInfo, KernelLaunchSpec, Resources
+from gateway.settings import Settings
+from gateway.store.records import KernelRecord
+
+_log = logging.getLogger(__name__)
+POOL_KEY: Final = KernelKey(project_id=0, short_id="", user_id=0)
+
+
+class KernelRecords(Protocol):
+    """Where live kernels are recorded so a restarted gateway can re-attach (the store)."""
+
+    async def save_kernel(self, record: KernelRecord) -> None: ...
+    async def forget_kernel(self, runtime_id: str) -> None: ...
+
+
+class KernelLifecycle:
+    """Starts, re-attaches and stops single kernels for the manager (its only caller).
+
+    Guarantees: a launch that fails or is cancelled leaves no sandbox, run directory or record
+    behind; `stop()` and a death both release everything once; `on_exit` is told of every
+    sandbox exit (the warm pool drops the runtime).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock,
+        backend: KernelBackend,
+        *,
+        instance_id: str,
+        records: KernelRecords | None,
+        bridge: BridgeHandler | None,
+        on_exit: Callable[[KernelRuntime], None],
+    ) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._backend = backend
+        self._records = records
+        self._bridge = bridge
+        self._on_exit = on_exit
+        self.instance_id = instance_id
+
+    async def record(self, runtime: KernelRuntime) -> None:
+        if self._records is None or runtime.provisioner.sandbox_id is None:
+            return
+        key = runtime.key
+        await self._records.save_kernel(
+            KernelRecord(
+                id=runtime.id,
+                instance=self.instance_id,
+                project_id=key.project_id,
+                short_id=key.short_id,
+                user_id=key.user_id,
+                sandbox_id=runtime.provisioner.sandbox_id,
+                run_dir=str(runtime.run_dir.path),
+                connection_key=runtime.connection_key,
+                cpu_cores=runtime.resources.cpu_cores,
+                memory_gb=runtime.resources.memory_gb,
+                idle_timeout_s=runtime.idle_timeout_s,
+                started_at=runtime.started_at,
+            )
+        )
+
+    async def adopt(self, record: KernelRecord, provisioner: KernelProvisioner) -> KernelRuntime:
+        """Re-attach a kernel a previous gateway process started (its sandbox still runs).
+
+        Called at startup, before requests are served. Raises KernelStartFailed when the
+        kernel does not answer; the caller then removes its sandbox.
+        """
+        key = KernelKey(
+            project_id=record.project_id, short_id=record.short_id, user_id=record.user_id
+        )
+        now = self._clock.now()
+        uid = self._backend.uid
+        try:
+            # The key comes from the gateway's records, never from the run directory.
+            if not record.connection_key:
+                msg = "no connection key recorded"
+                raise ValueError(msg)
+            run_dir = RunDir.reopen(Path(record.run_dir), uid=uid)
+        except (OSError, ValueError) as err:
+            msg = f"kernel {record.id} cannot be re-attached: {err}"
+            raise KernelStartFailed(msg) from err
+        runtime = KernelRuntime(
+            id=record.id,
+            key=key,
+            provisioner=provisioner,
+            run_dir=run_dir,
+            kernel_run_dir=CONTAINER_RUN_DIR,
+            connection_key=record.connection_key,
+            resources=Resources(cpu_cores=record.cpu_cores, memory_gb=record.memory_gb),
+            idle_timeout_s=record.idle_timeout_s,
+            started_at=record.started_at,
+            last_used_at=now,
+        )
+        try:
+            if not run_dir.sockets_ready():
+                msg = "the kernel's sockets are gone"
+                raise OSError(msg)
+            info = kernel_view(record.connection_key, CONTAINER_RUN_DIR)
+            runtime.connection = self._connection(info, run_dir)
+            runtime.watcher = asyncio.create_task(self.watch(runtime))
+            runtime.uid = uid
+            self._start_bridge(runtime)
+            await runtime.connection.start(min(10.0, self._settings.kernel_startup_timeout_s))
+        except (OSError, ValueError, TimeoutError, KernelDied) as err:
+            await self.discard(runtime)
+            msg = f"kernel {record.id} did not answer: {err!r}"
+            raise KernelStartFailed(msg) from err
+        runtime.status = "running"
+        runtime.execution_state = "idle"
+        _log.info("kernel %s re-attached for %s", runtime.id, key)
+        return runtime
+
+    def _start_bridge(self, runtime: KernelRuntime) -> None:
+        """The channel `hogql_execute()` uses; the project is read from the runtime's key at
+        each request (a pooled kernel gets one when a user takes it)."""
+        if self._bridge is None:
+            return
+        runtime.bridge = KernelBridge(
+            runtime.run_dir, project=lambda: runtime.key.project_id, handler=self._bridge
+        )
+        runtime.bridge.start()
+
+    def _connection(self, info: ConnectionInfo, run_dir: RunDir) -> KernelConnection:
+        settings = self._settings
+        return KernelConnection(
+            info,
+            urls=run_dir.socket_urls,
+            output_cap=settings.kernel_output_cap_chars,
+            max_media_bytes=settings.kernel_max_media_bytes,
+            max_message_bytes=settings.kernel_max_message_bytes,
+            max_media_total_bytes=settings.kernel_max_media_total_bytes,
+            idle_output_bytes=settings.kernel_idle_output_bytes,
+        )
+
+    async def launch(self, key: KernelKey, config: KernelConfig) -> KernelRuntime:
+        settings = self._settings
+        runtime_id = uuid.uuid4().hex[:16]
+        path = settings.kernel_run_root / runtime_id
+        provisioner = self._backend.provisioner()
+        now = self._clock.now()
+        uid = self._backend.uid
+        kernel_run_dir = self._backend.kernel_run_dir(path)
+        key_hex = secrets.token_hex(32)
+        loop = asyncio.get_running_loop()
+        begin = loop.time()
+        try:
+            run_dir = await asyncio.to_thread(
+                RunDir.create,
+                path,
+                uid=uid,
+                quota_mb=self._backend.run_dir_quota_mb,
+                quota_inodes=settings.kernel_run_dir_inodes,
+                key=key_hex,
+                kernel_dir=kernel_run_dir,
+            )
+        except SandboxError as err:
+            raise KernelStartFailed(err.reason) from err
+        runtime = KernelRuntime(
+            id=runtime_id,
+            key=key,
+            provisioner=provisioner,
+            run_dir=run_dir,
+            kernel_run_dir=kernel_run_dir,
+            connection_key=key_hex,
+            resources=config.resources,
+            idle_timeout_s=config.idle_timeout_s,
+            started_at=now,
+            last_used_at=now,
+            uid=uid,
+        )
+        info = kernel_view(key_hex, kernel_run_dir)
+        try:
+            spec = KernelLaunchSpec(
+                runtime_id=runtime_id,
+                run_dir=path,
+                resources=config.resources,
+                labels=self.labels(key, runtime_id),
+                env={**self.environment(key), "GATEWAY_RUN_DIR": kernel_run_dir},
+            )
+            await provisioner.launch_kernel(spec, info)
+            runtime.timings.started = round(loop.time() - begin, 4)
+            if provisioner.created_after_s is not None:
+                runtime.timings.created = provisioner.created_after_s
+            runtime.connection = self._connection(info, run_dir)
+            runtime.watcher = asyncio.create_task(self.watch(runtime))
+            self._start_bridge(runtime)
+            remaining = settings.kernel_startup_timeout_s - (loop.time() - begin)
+            await run_dir.wait_for_sockets(remaining, runtime.connection.died)
+            if runtime.connection.died.done():
+                status = runtime.connection.died.result()
+                raise KernelDied(exit_code=status.exit_code, oom_killed=status.oom_killed)
+            remaining = settings.kernel_startup_timeout_s - (loop.time() - begin)
+            await runtime.connection.start(max(remaining, 1.0))
+        except SandboxError as err:
+            await self.discard(runtime)
+            raise KernelStartFailed(err.reason) from err
+        except OSError as err:
+            await self.discard(runtime)
+            msg = f"The kernel's run directory was tampered with while it started ({err})."
+            raise KernelStartFailed(msg) from err
+        except (TimeoutError, KernelDied) as err:
+            await self.discard(runtime)
+            reason = (
+                f"The kernel did not become ready within {settings.kernel_startup_timeout_s:g} s."
+                if isinstance(err, TimeoutError)
+                else "The kernel exited while starting."
+            )
+            raise KernelStartFailed(reason) from err
+        except BaseException:
+            # Cancelled mid-launch (shutdown): the half-made sandbox must not outlive us.
+            await asyncio.shield(self.discard(runtime))
+            raise
+        runtime.timings.ready = round(loop.time() - begin, 4)
+        runtime.status = "running"
+        runtime.execution_state = "idle"
+        _log.info(
+            "kernel %s started for %s: created %ss, started %ss, ready %ss",
+            runtime_id,
+            key,
+            runtime.timings.created,
+            runtime.timings.started,
+            runtime.timings.ready,
+        )
+        return runtime
+
+    def labels(self, key: KernelKey, runtime_id: str) -> dict[str, str]:
+        """Pooled kernels are labelled `gateway.pool=1` with empty owner labels: labels are
+        fixed at creation, before the pool knows its user. The manager records the owner."""
+        pooled = key == POOL_KEY
+        return {
+            "gateway.instance": self.instance_id,
+            "gateway.project": "" if pooled else str(key.project_id),
+            "gateway.notebook": "" if pooled else key.short_id,
+            "gateway.user": "" if pooled else str(key.user_id),
+            "gateway.pool": "1" if pooled else "0",
+            "gateway.runtime-id": runtime_id,
+            "gateway.kernel-id": f"kernel-{runtime_id}",
+        }
+
+    def environment(self, key: KernelKey) -> dict[str, str]:
+        """Built from an allowlist: never a copy of the gateway's own environment. It names no
+        project or user: a pooled kernel is created before it has either."""
+        half = str(self._settings.kernel_output_cap_chars // 2)
+        return {
+            "GATEWAY_OUTPUT_HEAD_CHARS": half,
+            "GATEWAY_OUTPUT_TAIL_CHARS": half,
+            "LANG": "C.UTF-8",
+            "TZ": "UTC",
+        }
+
+    async def watch(self, runtime: KernelRuntime) -> None:
+        """Await the sandbox's exit; then fail whoever is talking to it and mark the runtime."""
+        status = await runtime.provisioner.wait()
+        self._on_exit(runtime)
+        connection = runtime.connection
+        if connection is not None and not connection.died.done():
+            connection.died.set_result(status)
+        if runtime.alive and not runtime.stopping:
+            runtime.status = "error"
+            oom = " (out of memory)" if status.oom_killed else ""
+            runtime.last_error = f"Kernel died: exit code {status.exit_code}{oom}."
+            _log.warning("kernel %s died: exit %s%s", runtime.id, status.exit_code, oom)
+            await self.release(runtime)
+
+    async def stop(self, runtime: KernelRuntime, *, status: str) -> None:
+        runtime.stopping = True
+        runtime.status = status
+        await runtime.provisioner.kill()
+        await self.release(runtime)
+        if runtime.watcher is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(runtime.watcher), 10)
+
+    async def release(self, runtime: KernelRuntime) -> None:
+        if runtime.bridge is not None:
+            runtime.bridge.close()
+        if self._records is not None:
+            await self._records.forget_kernel(runtime.id)
+        if runtime.connection is not None:
+            runtime.connection.close()
+        runtime.execution_state = None
+        await runtime.provisioner.cleanup()
+        runtime.run_dir.close()
+        await remove_run_dir(runtime.run_dir.path)
+
+    async def discard(self, runtime: KernelRuntime) -> None:
+        runtime.status = "error"
+        runtime.stopping = True
+        await runtime.provisioner.kill()
+        await self.release(runtime)
+        if runtime.watcher is not None:
+            runtime.watcher.cancel()

@@ -1,0 +1,109 @@
+"""WarmPool: ready kernels with the default config, started ahead of demand.
+
+`start` takes one when the notebook's config is the default (a pooled kernel is never reused:
+it is assigned once, then refilled in the background). Pooled kernels carry no owner until
+taken; their labels say `gateway.pool=1`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from gateway.clock import Clock
+from gateway.kernels.errors import KernelStartFailed
+from gateway.kernels.lifecycle import POOL_KEY, KernelLifecycle
+from gateway.kernels.runtime import KernelConfig, KernelKey, KernelRuntime
+from gateway.settings import Settings
+
+_log = logging.getLogger(__name__)
+
+
+class WarmPool:
+    """Owned by the manager. `capacity()` says how many more kernels the gateway may start
+    (its global cap); the pool never starts past it, nor while `closing`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock,
+        lifecycle: KernelLifecycle,
+        *,
+        config: KernelConfig,
+        capacity: Callable[[], int],
+    ) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._lifecycle = lifecycle
+        self._config = config
+        self._capacity = capacity
+        self._ready: list[KernelRuntime] = []
+        self._filling = 0
+        self.fills: set[asyncio.Task[None]] = set()
+        self.closing = False
+
+    @property
+    def ready(self) -> int:
+        return sum(1 for r in self._ready if r.alive)
+
+    @property
+    def filling(self) -> int:
+        """Pool kernels being started now (counted against the global cap)."""
+        return self._filling
+
+    def runtimes(self) -> list[KernelRuntime]:
+        return [r for r in self._ready if r.alive]
+
+    def drop(self, runtime: KernelRuntime) -> None:
+        """Forget a pooled runtime whose sandbox exited (the lifecycle's `on_exit`)."""
+        if runtime in self._ready:
+            self._ready.remove(runtime)
+
+    def take(self, key: KernelKey, config: KernelConfig) -> KernelRuntime | None:
+        """A ready pooled kernel for `key` when `config` is the default one; refills."""
+        if config != self._config:
+            return None
+        while self._ready:
+            runtime = self._ready.pop(0)
+            if runtime.alive:
+                runtime.key = key
+                runtime.last_used_at = self._clock.now()
+                self.fill()
+                _log.info("kernel %s taken from the pool for %s", runtime.id, key)
+                return runtime
+        self.fill()
+        return None
+
+    def fill(self) -> None:
+        """Start pooled kernels in the background until the pool is full again."""
+        missing = self._settings.kernel_pool_size - self.ready - self._filling
+        for _ in range(max(0, missing)):
+            if self.closing or self._capacity() <= 0:
+                return
+            self._filling += 1
+            task = asyncio.create_task(self._fill_one())
+            self.fills.add(task)
+            task.add_done_callback(self.fills.discard)
+
+    async def _fill_one(self) -> None:
+        try:
+            runtime = await self._lifecycle.launch(POOL_KEY, self._config)
+        except KernelStartFailed as err:
+            _log.warning("warm pool: could not start a kernel: %s", err.reason)
+            return
+        finally:
+            self._filling -= 1
+        if self.closing:
+            await self._lifecycle.stop(runtime, status="stopped")
+        else:
+            self._ready.append(runtime)
+
+    async def cull(self, now: datetime) -> None:
+        """Stop pooled kernels older than the lifetime cap, and refill."""
+        for pooled in list(self._ready):
+            if (now - pooled.started_at).total_seconds() >= self._settings.kernel_max_lifetime_s:
+                self._ready.remove(pooled)
+                await self._lifecycle.stop(pooled, status="timed_out")
+                self.fill()
