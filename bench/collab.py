@@ -55,16 +55,20 @@ async def saves_per_second(gw: Gateway, clients: int, seconds: float) -> dict:
     return {k: v / seconds for k, v in counts.items()}
 
 
-async def _reader(resp, arrivals: dict[int, list[float]], ready: asyncio.Event) -> None:
+async def _reader(
+    resp, arrivals: dict[int, list[float]], ready: asyncio.Event, arrived: asyncio.Event
+) -> None:
     ready.set()
     async for line in resp.content:
         if line.startswith(b"id: "):
             version = int(line[4:].split(b"-")[0])
             arrivals.setdefault(version, []).append(time.perf_counter())
+            arrived.set()
 
 
 async def fanout(gw: Gateway, streams: int, saves: int) -> tuple[list[float], list[float]]:
     arrivals: dict[int, list[float]] = {}
+    arrived = asyncio.Event()  # set by a reader after each arrival it records
     sent: dict[int, float] = {}
     round_trips = []
     url = f"{gw.base}/api/projects/1/notebooks/{gw.short_id}"
@@ -76,7 +80,7 @@ async def fanout(gw: Gateway, streams: int, saves: int) -> tuple[list[float], li
             resp = await session.get(url + "/collab/stream")
             assert resp.status == 200
             ready = asyncio.Event()
-            readers.append(asyncio.create_task(_reader(resp, arrivals, ready)))
+            readers.append(asyncio.create_task(_reader(resp, arrivals, ready, arrived)))
             responses.append(resp)
             await ready.wait()
         async with session.get(url) as resp:
@@ -96,7 +100,8 @@ async def fanout(gw: Gateway, streams: int, saves: int) -> tuple[list[float], li
             round_trips.append(time.perf_counter() - start)
             # Next save only once everyone has this one: each sample is one save's fan-out.
             while len(arrivals.get(version, ())) < streams:
-                await asyncio.sleep(0.0005)
+                arrived.clear()
+                await arrived.wait()
         for task in readers:
             task.cancel()
         for resp in responses:

@@ -70,7 +70,8 @@ async def main() -> None:
             for _ in range(args.rounds):
                 seconds, size = raw_ipc_seconds(local)
                 raw_s.append(seconds)
-                done = subprocess.run(
+                done = await asyncio.to_thread(
+                    subprocess.run,
                     [
                         "curl",
                         "-sf",

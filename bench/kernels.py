@@ -39,15 +39,14 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-async def _ready(info: dict, timeout: float = 60) -> AsyncKernelClient:
+async def _ready(info: dict) -> AsyncKernelClient:
     """Ready as the gateway defines it, with the same tight loop (jupyter_client's own
     wait_for_ready polls more coarsely and would flatter the gateway): a kernel_info_reply,
-    then any iopub message."""
+    then any iopub message. Callers bound it with asyncio.timeout()."""
     client = AsyncKernelClient()
     client.load_connection_info(info)
     client.start_channels()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:
         msg_id = client.kernel_info()
         try:
             while True:
@@ -58,13 +57,19 @@ async def _ready(info: dict, timeout: float = 60) -> AsyncKernelClient:
             return client
         except Exception:  # queue.Empty: not yet
             continue
-    raise TimeoutError
 
 
-async def bare_start(engine: docker.DockerClient) -> float:
+def _bare_run_dir(info: dict) -> Path:
+    """A run dir owned by the kernel's uid holding `info` as connection.json."""
     run = Path(tempfile.mkdtemp(prefix="bare-", dir="/var/tmp"))
     os.chown(run, 1000, 1000)
     run.chmod(0o700)
+    (run / "connection.json").write_text(json.dumps(info))
+    os.chown(run / "connection.json", 1000, 1000)
+    return run
+
+
+async def bare_start(engine: docker.DockerClient) -> float:
     info = {
         "transport": "ipc",
         "ip": "/run/kernel/k",
@@ -77,8 +82,7 @@ async def bare_start(engine: docker.DockerClient) -> float:
         "signature_scheme": "hmac-sha256",
         "kernel_name": "python3",
     }
-    (run / "connection.json").write_text(json.dumps(info))
-    os.chown(run / "connection.json", 1000, 1000)
+    run = await asyncio.to_thread(_bare_run_dir, info)
     begin = time.perf_counter()
     container = await asyncio.to_thread(
         engine.containers.run,
@@ -98,11 +102,12 @@ async def bare_start(engine: docker.DockerClient) -> float:
         cpu_quota=100000,
         volumes={str(run): {"bind": "/run/kernel", "mode": "rw"}},
     )
-    client = await _ready({**info, "ip": str(run / "k")})
+    async with asyncio.timeout(60):
+        client = await _ready({**info, "ip": str(run / "k")})
     elapsed = time.perf_counter() - begin
     client.stop_channels()
     await asyncio.to_thread(container.remove, force=True)
-    shutil.rmtree(run, ignore_errors=True)
+    await asyncio.to_thread(shutil.rmtree, run, ignore_errors=True)
     return elapsed
 
 
@@ -160,8 +165,9 @@ async def round_trips(gw: Gateway, data_dir: Path, count: int) -> tuple[list, li
     async with aiohttp.ClientSession(headers=gw.headers) as session:
         _, body = await api_start(session, gw, "scratchpad")
         run_dir = data_dir / "kernels" / body["runtime_id"]
-        info = json.loads((run_dir / "connection.json").read_text())
-        client = await _ready({**info, "ip": str(run_dir / "sockets" / "k")})
+        info = json.loads(await asyncio.to_thread((run_dir / "connection.json").read_text))
+        async with asyncio.timeout(60):
+            client = await _ready({**info, "ip": str(run_dir / "sockets" / "k")})
         for block in range(count // 20):
             for _ in range(10):
                 begin = time.perf_counter()

@@ -143,7 +143,7 @@ def _parser() -> argparse.ArgumentParser:
 async def _create_key(
     data_dir: Path, email: str, project_id: int, scopes: tuple[str, ...], label: str
 ) -> str:
-    data_dir.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
     store = SQLiteStore.open(data_dir / "gateway.sqlite3")
     now = SystemClock().now()
     try:

@@ -16,8 +16,8 @@ async def send_arrow_file(request: web.Request, path: Path, *, total: int) -> we
     """Send an Arrow file with sendfile (zero-copy from the page cache to the socket, bounded
     memory). The file is unlinked once open: nothing is left behind, whatever happens."""
     handle = await asyncio.to_thread(path.open, "rb")
-    path.unlink(missing_ok=True)
     try:
+        await asyncio.to_thread(path.unlink, missing_ok=True)
         size = os.fstat(handle.fileno()).st_size
         response = web.StreamResponse(headers={"Content-Type": ARROW, "X-Total-Count": str(total)})
         response.content_length = size

@@ -13,7 +13,7 @@ from gateway.api._render import json_response, notebook_json
 from gateway.api._request import json_object, opt_int, opt_json_size, opt_str, req_str
 from gateway.api.notebooks import PREFIX
 from gateway.auth import requires
-from gateway.collab import Presence
+from gateway.collab import Presence, Subscription
 from gateway.errors import CollabConflict, CollabStale, InvalidRequest
 from gateway.keys import COLLAB_HUB_KEY, SETTINGS_KEY
 from gateway.sse import KEEPALIVE, frame, open_stream
@@ -147,6 +147,59 @@ def _entry_frame(entry: CollabEntry) -> bytes:
     return frame(entry.event, entry.data, event_id=entry.id)
 
 
+async def _send_backlog(
+    request: web.Request, response: web.StreamResponse, notebook_id: str, last: tuple[int, int]
+) -> tuple[int, int]:
+    """Write every stored entry after `last`, a page at a time; returns the last id sent."""
+    while True:
+        backlog = await store(request).collab_entries(notebook_id, after=last, limit=_BACKLOG_PAGE)
+        for entry in backlog:
+            await response.write(_entry_frame(entry))
+            last = (entry.version, entry.sub)
+        if len(backlog) < _BACKLOG_PAGE:
+            return last
+
+
+async def _next_items(sub: Subscription, wait_s: float) -> list[CollabEntry | Presence]:
+    """The subscription's next batch, or [] when nothing came within `wait_s` (idle)."""
+    try:
+        async with asyncio.timeout(wait_s):
+            return await sub.next_batch()
+    except TimeoutError:
+        return []
+
+
+async def _relay(
+    response: web.StreamResponse,
+    sub: Subscription,
+    last: tuple[int, int],
+    *,
+    keepalive_s: float,
+    deadline: float,
+) -> None:
+    """Write what the hub publishes (entries after `last`, presence) and keep-alives when
+    idle, until the subscription closes or overflows or the loop clock reaches `deadline`."""
+    loop = asyncio.get_running_loop()
+    while not sub.closed:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            return
+        items = await _next_items(sub, min(keepalive_s, remaining))
+        if sub.overflowed:
+            await response.write(frame("error", {"error": "stream fell behind; resume"}))
+            return
+        if not items:
+            if not sub.closed and loop.time() < deadline:
+                await response.write(KEEPALIVE)
+            continue
+        for item in items:
+            if isinstance(item, Presence):
+                await response.write(frame("presence", item.data))
+            elif (item.version, item.sub) > last:
+                await response.write(_entry_frame(item))
+                last = (item.version, item.sub)
+
+
 @routes.get(PREFIX + "/{short_id}/collab/stream", name="stream_collab")
 @requires("notebook:read")
 async def stream_collab(request: web.Request) -> web.StreamResponse:
@@ -162,35 +215,11 @@ async def stream_collab(request: web.Request) -> web.StreamResponse:
     try:
         last = after if after is not None else await store(request).collab_top(notebook.id)
         response = await open_stream(request)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + settings.collab_stream_lifetime_s
-        while True:
-            backlog = await store(request).collab_entries(
-                notebook.id, after=last, limit=_BACKLOG_PAGE
-            )
-            for entry in backlog:
-                await response.write(_entry_frame(entry))
-                last = (entry.version, entry.sub)
-            if len(backlog) < _BACKLOG_PAGE:
-                break
-        while not sub.closed:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                break
-            items = await sub.next_batch(min(settings.collab_keepalive_s, remaining))
-            if sub.overflowed:
-                await response.write(frame("error", {"error": "stream fell behind; resume"}))
-                break
-            if not items:
-                if not sub.closed and loop.time() < deadline:
-                    await response.write(KEEPALIVE)
-                continue
-            for item in items:
-                if isinstance(item, Presence):
-                    await response.write(frame("presence", item.data))
-                elif (item.version, item.sub) > last:
-                    await response.write(_entry_frame(item))
-                    last = (item.version, item.sub)
+        deadline = asyncio.get_running_loop().time() + settings.collab_stream_lifetime_s
+        last = await _send_backlog(request, response, notebook.id, last)
+        await _relay(
+            response, sub, last, keepalive_s=settings.collab_keepalive_s, deadline=deadline
+        )
         await response.write_eof()
     except ConnectionResetError:
         # The client went away: normal for SSE; it resumes with Last-Event-ID.

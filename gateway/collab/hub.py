@@ -53,13 +53,12 @@ class Subscription:
         self.closed = True
         self._ready.set()
 
-    async def next_batch(self, timeout: float) -> list[Item]:
-        """Everything buffered, waiting up to `timeout` for something (empty list: idle)."""
+    async def next_batch(self) -> list[Item]:
+        """Everything buffered, waiting until something arrives or the subscription is closed
+        or overflows (then the list may be empty). The stream handler bounds the wait with
+        `asyncio.timeout()` to send keep-alives."""
         if not self._items and not self.closed and not self.overflowed:
-            try:
-                await asyncio.wait_for(self._ready.wait(), timeout)
-            except TimeoutError:
-                return []
+            await self._ready.wait()
         self._ready.clear()
         batch = list(self._items)
         self._items.clear()

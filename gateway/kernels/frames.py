@@ -17,7 +17,7 @@ import fcntl
 import json
 import os
 import struct
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -149,16 +149,21 @@ class FrameExport:
 
     async def complete(self) -> None:
         """Raise KernelExecuteFailed unless the kernel's helper returned ok (call after EOF)."""
-        found = await _answer(self._reply, self._timeout)
+        with _export_failures(self._timeout):
+            async with asyncio.timeout(self._timeout):
+                found = await asyncio.shield(self._reply)
         value = _helper_result(found)
         if value.get("status") != "ok":
             msg = f"The data frame export did not finish ({value.get('error', 'error')})."
             raise KernelExecuteFailed(msg)
 
 
-async def _answer(reply: asyncio.Task[dict[str, Any]], timeout: float) -> dict[str, Any]:
+@contextlib.contextmanager
+def _export_failures(timeout: float) -> Iterator[None]:
+    """Around a wait (bounded by `timeout`) for the helper's answer: a dead kernel or the
+    timeout becomes KernelExecuteFailed."""
     try:
-        return await asyncio.wait_for(asyncio.shield(reply), timeout)
+        yield
     except KernelDied as err:
         msg = "The kernel died while exporting the data frame."
         raise KernelExecuteFailed(msg) from err
@@ -181,7 +186,9 @@ async def frame_pipe(
     name: str,
     *,
     evaluate: Callable[[], Awaitable[dict[str, Any]]],
-    timeout: float,
+    # Bounds each wait for the helper's answer inside the context, not the caller's whole
+    # `async with` (which streams the frame to the client): asyncio.timeout() cannot say that.
+    timeout: float,  # noqa: ASYNC109 - a per-wait bound, see above
 ) -> AsyncIterator[FrameExport]:
     """Make the FIFO `gateway/<name>` in `run_dir`, start `evaluate()` (the helper call) and
     yield the export once its header (or the helper's failure) is known. On exit the pipe is
@@ -222,7 +229,10 @@ async def frame_pipe(
         header.cancel()
         # The helper never wrote: the expression failed before it (NameError), or the kernel
         # died or timed out.
-        result = _helper_result(await _answer(reply, timeout))
+        with _export_failures(timeout):
+            async with asyncio.timeout(timeout):
+                found = await asyncio.shield(reply)
+        result = _helper_result(found)
         yield FrameExport(
             error=str(result.get("error", "error")),
             meta=result,

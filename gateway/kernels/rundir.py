@@ -235,8 +235,18 @@ class RunDir:
             self._socket_fds[channel] = fd
         return True
 
-    async def wait_for_sockets(self, timeout: float, died: asyncio.Future[Any]) -> None:
-        """Wait until the kernel has bound its sockets. Raises TimeoutError, OSError."""
+    async def wait_for_sockets(
+        self,
+        # What is left of the start deadline; the caller (kernels.lifecycle, being split by
+        # its owner) passes it, and asyncio.timeout() at the call site would do the same.
+        timeout: float,  # noqa: ASYNC109 - TODO(#11): caller moves to asyncio.timeout()
+        died: asyncio.Future[Any],
+    ) -> None:
+        """Wait until the kernel has bound its sockets, polling the run dir (the kernel binds
+        them in another process: there is no event to wait on), or until `died` resolves.
+
+        Called while a kernel starts. Raises TimeoutError (also when `died` resolves first) or
+        OSError (a socket the kernel does not own)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         delay = 0.002

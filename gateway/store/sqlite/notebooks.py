@@ -114,6 +114,38 @@ def _changes(before: Notebook, patch: NotebookPatch) -> list[dict[str, Any]]:
     return changes
 
 
+def _patched_columns(
+    patch: NotebookPatch, *, version: int, user: User, now: datetime
+) -> dict[str, Any]:
+    """Column → new value for an UPDATE: the version and modification stamp, then each field
+    the patch sets."""
+    sets: dict[str, Any] = {
+        "version": version,
+        "last_modified_at": isoformat(now),
+        "last_modified_by": user.id,
+    }
+    if patch.title is not UNSET:
+        sets["title"] = patch.title
+    if patch.content is not UNSET:
+        sets["content"] = dump_json(patch.content)
+    if patch.text_content is not UNSET:
+        sets["text_content"] = patch.text_content
+    if patch.deleted is not UNSET:
+        sets["deleted"] = int(patch.deleted)
+    if patch.create_in_folder is not UNSET:
+        sets["create_in_folder"] = patch.create_in_folder
+    return sets
+
+
+def _patch_activity(before: Notebook, patch: NotebookPatch) -> str:
+    """The activity a patch logs: deleted or restored when it flips `deleted`, else updated."""
+    if patch.deleted is True and not before.deleted:
+        return "deleted"
+    if patch.deleted is False and before.deleted:
+        return "restored"
+    return "updated"
+
+
 class NotebooksMixin:
     _conn: sqlite3.Connection
     _users: UserCache
@@ -273,21 +305,7 @@ class NotebooksMixin:
                 if patch.version != before.version:
                     raise Conflict(_CONFLICT_DETAIL)
                 version += 1
-            sets: dict[str, Any] = {
-                "version": version,
-                "last_modified_at": isoformat(now),
-                "last_modified_by": user.id,
-            }
-            if patch.title is not UNSET:
-                sets["title"] = patch.title
-            if patch.content is not UNSET:
-                sets["content"] = dump_json(patch.content)
-            if patch.text_content is not UNSET:
-                sets["text_content"] = patch.text_content
-            if patch.deleted is not UNSET:
-                sets["deleted"] = int(patch.deleted)
-            if patch.create_in_folder is not UNSET:
-                sets["create_in_folder"] = patch.create_in_folder
+            sets = _patched_columns(patch, version=version, user=user, now=now)
             assignments = ", ".join(f"{column} = ?" for column in sets)
             cur = conn.execute(
                 f"UPDATE notebooks SET {assignments} WHERE id = ? AND version = ?",
@@ -295,17 +313,12 @@ class NotebooksMixin:
             )
             if cur.rowcount != 1:
                 raise Conflict(_CONFLICT_DETAIL)
-            activity = "updated"
-            if patch.deleted is True and not before.deleted:
-                activity = "deleted"
-            elif patch.deleted is False and before.deleted:
-                activity = "restored"
             title = before.title if patch.title is UNSET else patch.title
             insert_activity(
                 conn,
                 project_id,
                 user=user,
-                activity=activity,
+                activity=_patch_activity(before, patch),
                 item_id=short_id,
                 detail=notebook_detail(
                     title=title, short_id=short_id, changes=_changes(before, patch)
