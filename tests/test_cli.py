@@ -83,8 +83,8 @@ async def test_created_key_works_with_its_scopes_only(tmp_path, aiohttp_client, 
     assert (await client.get("/api/projects/3/notebooks/", headers=headers)).status == 200
     assert (await client.post("/api/projects/3/notebooks/", headers=headers)).status == 403
     assert (await client.get("/api/projects/1/notebooks/", headers=headers)).status == 404
-    with open(tmp_path / "gateway.sqlite3", "rb") as db:
-        assert key.encode() not in db.read(), "keys are stored only as hashes"
+    stored = await asyncio.to_thread((tmp_path / "gateway.sqlite3").read_bytes)
+    assert key.encode() not in stored, "keys are stored only as hashes"
 
 
 def test_demo_key_is_created_once(tmp_path):

@@ -363,7 +363,7 @@ async def test_streams_of_gone_clients_end_quietly(settings, clock, caplog):
         assert server is not None  # set by runner.setup()
 
         async def server_saw_them_go():
-            while any(c.transport is not None for c in server.connections):
+            while any(c.transport is not None for c in server.connections):  # noqa: ASYNC110 - aiohttp's connection list has no event
                 await asyncio.sleep(0.01)
 
         await asyncio.wait_for(server_saw_them_go(), 5)

@@ -204,7 +204,7 @@ async def test_kernel_killed_mid_export_is_a_clean_error(gw):
     assert body["status"] == "ok", (body["error_name"], body["error_value"], body["traceback"][-3:])
     fetch = asyncio.ensure_future(_frame(client, owner, "?variable_name=slow", arrow=True))
     status_url = owner.url("scratchpad/kernel/status")
-    while (await (await client.get(status_url, headers=owner.headers)).json())[
+    while (await (await client.get(status_url, headers=owner.headers)).json())[  # noqa: ASYNC110 - polls the kernel's state through the API
         "execution_state"
     ] != "busy":
         await asyncio.sleep(0.02)

@@ -79,13 +79,13 @@ async def test_executions_run_in_arrival_order(kernel_client, owner):
     await _execute(kernel_client, owner, "order = []")
     slot_key = KernelKey(project_id=1, short_id="scratchpad", user_id=owner.user.id)
     blocker = asyncio.ensure_future(_execute(kernel_client, owner, "import time; time.sleep(1)"))
-    while app[KERNELS_KEY].runtime(slot_key).execution_state != "busy":
+    while app[KERNELS_KEY].runtime(slot_key).execution_state != "busy":  # noqa: ASYNC110 - the kernel's state comes over ZMQ, no event
         await asyncio.sleep(0.01)
     queued = []
     for i in range(4):
         queued.append(asyncio.ensure_future(_execute(kernel_client, owner, f"order.append({i})")))
         # Each request is queued before the next is sent: arrival order is known.
-        while app[KERNELS_KEY]._slots[slot_key].waiting != i + 1:
+        while app[KERNELS_KEY]._slots[slot_key].waiting != i + 1:  # noqa: ASYNC110 - the queue's length has no event
             await asyncio.sleep(0.005)
     await asyncio.gather(blocker, *queued)
     body = await _execute(kernel_client, owner, "order")
@@ -98,10 +98,10 @@ async def test_queue_full_is_429(kernel_client, owner):
     key = KernelKey(project_id=1, short_id="scratchpad", user_id=owner.user.id)
     await _execute(kernel_client, owner, "1")
     blocker = asyncio.ensure_future(_execute(kernel_client, owner, "import time; time.sleep(1)"))
-    while app[KERNELS_KEY].runtime(key).execution_state != "busy":
+    while app[KERNELS_KEY].runtime(key).execution_state != "busy":  # noqa: ASYNC110 - the kernel's state comes over ZMQ, no event
         await asyncio.sleep(0.01)
     waiting = [asyncio.ensure_future(_execute(kernel_client, owner, "1")) for _ in range(size)]
-    while app[KERNELS_KEY]._slots[key].waiting != size:
+    while app[KERNELS_KEY]._slots[key].waiting != size:  # noqa: ASYNC110 - the queue's length has no event
         await asyncio.sleep(0.005)
     resp = await kernel_client.post(
         owner.url("scratchpad/kernel/execute"), json={"code": "1"}, headers=owner.headers

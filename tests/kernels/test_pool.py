@@ -8,12 +8,10 @@ from gateway.keys import KERNELS_KEY, STORE_KEY
 from tests.conftest import Accounts, create_notebook
 
 
-async def _until(predicate, timeout=30):
-    async def check():
-        while not predicate():
+async def _until(predicate):
+    async with asyncio.timeout(30):
+        while not predicate():  # noqa: ASYNC110 - polls the manager's pool, which has no event
             await asyncio.sleep(0.02)
-
-    await asyncio.wait_for(check(), timeout)
 
 
 async def test_start_takes_a_pooled_kernel_and_the_pool_refills(make_gateway, clock):
