@@ -67,6 +67,8 @@ class GatewayError(Exception):
 
 
 class InvalidRequest(GatewayError):
+    """A malformed or invalid request (body, query, path); `attr` names the field."""
+
     status = 400
     error_type = "validation_error"
     code = "invalid_input"
@@ -79,28 +81,39 @@ class SharingError(InvalidRequest):
 
 
 class NotAuthenticated(GatewayError):
+    """No credentials where a route needs a personal API key."""
+
     status = 401
     error_type = "authentication_error"
     code = "not_authenticated"
 
 
 class AuthenticationFailed(NotAuthenticated):
+    """Credentials were given but match no live key."""
+
     code = "authentication_failed"
 
 
 class PermissionDenied(GatewayError):
+    """The key lacks the scope the route requires."""
+
     status = 403
     error_type = "authentication_error"
     code = "permission_denied"
 
 
 class NotFound(GatewayError):
+    """No such route, notebook, kernel or shared link; also a project the key's user is not a
+    member of, so other projects' ids do not leak."""
+
     status = 404
     error_type = "invalid_request"
     code = "not_found"
 
 
 class MethodNotAllowed(GatewayError):
+    """The path exists but not with this method: 405 with an empty body."""
+
     status = 405
     error_type = "invalid_request"
     code = "method_not_allowed"
@@ -116,6 +129,8 @@ class RequestTimeout(GatewayError):
 
 
 class Conflict(GatewayError):
+    """A notebook write against a stale `version` (the compare-and-swap failed)."""
+
     status = 409
     error_type = "server_error"
     code = "conflict"
@@ -137,12 +152,16 @@ class CollabStale(GatewayError):
 
 
 class PayloadTooLarge(GatewayError):
+    """A body, cell or result over its byte cap; the detail names the setting."""
+
     status = 413
     error_type = "invalid_request"
     code = "payload_too_large"
 
 
 class ShareLoginFailed(GatewayError):
+    """A wrong password for a protected shared link (PostHog's `{"error": ...}` body)."""
+
     status = 401
     error_type = "authentication_error"
     code = "incorrect_password"
@@ -150,12 +169,16 @@ class ShareLoginFailed(GatewayError):
 
 
 class TooManyRequests(GatewayError):
+    """A limit on concurrent work was hit (kernel quotas, a full execution queue)."""
+
     status = 429
     error_type = "throttled_error"
     code = "throttled"
 
 
 class ServiceUnavailable(GatewayError):
+    """A dependency cannot serve now (no Docker engine, a busy translator)."""
+
     status = 503
     error_type = "server_error"
     code = "service_unavailable"

@@ -44,10 +44,14 @@ class DockerEngine:
         self._client: docker.DockerClient | None = None
 
     async def run[T](self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a blocking SDK call on the engine's thread pool, never on the loop; every Docker call
+        in the gateway goes through here."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
 
     async def client(self) -> docker.DockerClient:
+        """The Docker client, connected and pinged on first use (then reused). Raises SandboxError
+        naming how to start the engine when it does not answer."""
         if self._client is None:
             try:
                 client = await self.run(docker.from_env, timeout=30)
@@ -59,6 +63,7 @@ class DockerEngine:
         return self._client
 
     async def labelled(self, instance: str) -> list[Container]:
+        """Every container (running or not) labelled with gateway instance `instance`."""
         client = await self.client()
         containers: list[Container] = await self.run(
             client.containers.list, all=True, filters={"label": f"{LABEL_INSTANCE}={instance}"}
@@ -66,15 +71,18 @@ class DockerEngine:
         return containers
 
     async def remove(self, container: Container) -> None:
+        """Force-remove `container`; one already gone is not an error."""
         with contextlib.suppress(docker.errors.NotFound):
             await self.run(container.remove, force=True)
 
     async def version(self) -> str:
+        """The engine's version string (`?` when it does not say)."""
         client = await self.client()
         info = await self.run(client.version)
         return str(info.get("Version", "?"))
 
     def close(self) -> None:
+        """Close the client and stop the thread pool without waiting (via DockerBackend.close())."""
         if self._client is not None:
             self._client.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -92,6 +100,13 @@ def _limits(resources: Resources) -> dict[str, Any]:
 
 
 class DockerProvisioner(KernelProvisioner):
+    """One kernel in one container: no network, read-only root, all capabilities dropped,
+    no-new-privileges, the kernel uid, pid/CPU/memory limits, and the run dir as its only mount.
+
+    Made by DockerBackend.provisioner() for a launch, or attach() for a container an earlier
+    gateway process left running.
+    """
+
     backend = "docker"
 
     def __init__(self, engine: DockerEngine) -> None:
@@ -108,9 +123,12 @@ class DockerProvisioner(KernelProvisioner):
 
     @property
     def sandbox_id(self) -> str | None:
+        """The container id once created, else None."""
         return None if self._container is None else str(self._container.id)
 
     async def launch_kernel(self, spec: KernelLaunchSpec, info: ConnectionInfo) -> None:
+        """Create, then start, the container (create + start: a missing image is reported
+        with how to build it, never pulled). Sets `created_after_s`. Raises SandboxError."""
         settings = self._settings
         client = await self._engine.client()
         uid = settings.kernel_uid
@@ -169,6 +187,8 @@ class DockerProvisioner(KernelProvisioner):
         return state
 
     async def poll(self) -> ExitStatus | None:
+        """Inspect the container: None while it runs, else its exit code and `OOMKilled`; a
+        container that is gone is an unknown exit."""
         state = await self._inspect()
         if state is None:
             return ExitStatus(exit_code=None, oom_killed=False)
@@ -177,6 +197,8 @@ class DockerProvisioner(KernelProvisioner):
         return ExitStatus(exit_code=state.get("ExitCode"), oom_killed=bool(state.get("OOMKilled")))
 
     async def wait(self) -> ExitStatus:
+        """Block (on the engine's pool) until the container exits, then poll() for how; a
+        missing container or an engine that went away is an unknown exit, never an error."""
         if self._container is None:
             return ExitStatus(exit_code=None, oom_killed=False)
         try:
@@ -189,20 +211,25 @@ class DockerProvisioner(KernelProvisioner):
         return await self.poll() or ExitStatus(exit_code=None, oom_killed=False)
 
     async def send_signal(self, signum: int) -> None:
+        """`docker kill --signal`; the engine refusing (container stopped) is ignored."""
         if self._container is not None:
             with contextlib.suppress(docker.errors.APIError):
                 await self._engine.run(self._container.kill, signal=signum)
 
     async def kill(self) -> None:
+        """SIGKILL the container (also stands for terminate()); idempotent."""
         if self._container is not None:
             with contextlib.suppress(docker.errors.APIError):
                 await self._engine.run(self._container.kill)
 
     async def cleanup(self) -> None:
+        """Remove the container (it is not auto-removed, so its death could be inspected)."""
         if self._container is not None:
             await self._engine.remove(self._container)
 
     async def resize(self, resources: Resources) -> bool:
+        """`docker update` the CPU and memory limits in place; False when the engine refuses
+        (KernelManager.resize() then applies them at the next start)."""
         if self._container is None:
             return False
         try:
@@ -223,9 +250,11 @@ class DockerBackend(KernelBackend):
         self.run_dir_quota_mb = settings.kernel_run_dir_mb
 
     def provisioner(self) -> KernelProvisioner:
+        """A new DockerProvisioner on the backend's shared engine (called per launch)."""
         return DockerProvisioner(self._engine)
 
     async def leftovers(self, instance: str) -> list[Leftover] | None:
+        """Containers labelled with `instance`, each able to attach or remove itself."""
         containers = await self._engine.labelled(instance)
         return [self._leftover(container) for container in containers]
 
@@ -242,4 +271,5 @@ class DockerBackend(KernelBackend):
         )
 
     def close(self) -> None:
+        """Close the engine's client and thread pool (after every kernel was stopped)."""
         self._engine.close()

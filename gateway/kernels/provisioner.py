@@ -14,6 +14,9 @@ from gateway.kernels.types import ConnectionInfo, KernelLaunchSpec, Resources
 
 @dataclass(frozen=True, kw_only=True)
 class ExitStatus:
+    """How a sandbox ended, from poll() or wait(): the exit code (None when unknown) and
+    whether the memory limit killed it (reported with the kernel's death)."""
+
     exit_code: int | None
     oom_killed: bool
 

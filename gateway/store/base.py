@@ -36,15 +36,22 @@ class Store(abc.ABC):
     """Persistence for accounts, notebooks, activity and sharing."""
 
     @abc.abstractmethod
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """Release the database; called once, at app cleanup."""
 
     # accounts
     @abc.abstractmethod
-    async def ensure_user(self, email: str, *, first_name: str = "", now: datetime) -> User: ...
+    async def ensure_user(self, email: str, *, first_name: str = "", now: datetime) -> User:
+        """The user with `email`, created when missing (CLI `demo-key` / `create-key`, tests)."""
+
     @abc.abstractmethod
-    async def ensure_project(self, project_id: int, *, now: datetime) -> Project: ...
+    async def ensure_project(self, project_id: int, *, now: datetime) -> Project:
+        """Project `project_id`, created with a fresh capture token when missing."""
+
     @abc.abstractmethod
-    async def add_member(self, user_id: int, project_id: int) -> None: ...
+    async def add_member(self, user_id: int, project_id: int) -> None:
+        """Make the user a member of the project; idempotent."""
+
     @abc.abstractmethod
     async def create_api_key(
         self,
@@ -55,13 +62,17 @@ class Store(abc.ABC):
         scopes: tuple[str, ...],
         label: str,
         now: datetime,
-    ) -> ApiKey: ...
+    ) -> ApiKey:
+        """Store a personal API key by its hash (the raw key is never stored)."""
+
     @abc.abstractmethod
     async def project_by_token(self, api_token: str) -> Project | None:
         """The project whose public capture token (`phc_…`) this is."""
 
     @abc.abstractmethod
-    async def get_project(self, project_id: int) -> Project | None: ...
+    async def get_project(self, project_id: int) -> Project | None:
+        """The project, or None when it does not exist."""
+
     @abc.abstractmethod
     async def set_project_timezone(self, project_id: int, timezone: str) -> None:
         """Set the IANA timezone HogQL reads and shows datetimes in (checked by the caller)."""
@@ -94,7 +105,8 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def list_notebooks(
         self, project_id: int, flt: NotebookFilter, *, limit: int, offset: int
-    ) -> Page[Notebook]: ...
+    ) -> Page[Notebook]:
+        """One page of the project's notebooks matching `flt`, with the total count."""
 
     @abc.abstractmethod
     async def update_notebook(
@@ -116,7 +128,9 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def list_activity(
         self, project_id: int, *, item_id: str | None, limit: int, offset: int
-    ) -> Page[ActivityEntry]: ...
+    ) -> Page[ActivityEntry]:
+        """One page of the project's notebook activity, newest first (one notebook's with
+        `item_id`), with the total count."""
 
     @abc.abstractmethod
     async def log_activity(
@@ -128,7 +142,8 @@ class Store(abc.ABC):
         item_id: str,
         detail: dict[str, Any],
         now: datetime,
-    ) -> None: ...
+    ) -> None:
+        """Append one activity entry (for events the store's own writes do not log)."""
 
     # collaboration
     @abc.abstractmethod
@@ -166,7 +181,8 @@ class Store(abc.ABC):
         """Record (or re-record) a live, assigned kernel."""
 
     @abc.abstractmethod
-    async def forget_kernel(self, runtime_id: str) -> None: ...
+    async def forget_kernel(self, runtime_id: str) -> None:
+        """Drop a kernel's record once it is stopped; idempotent."""
 
     @abc.abstractmethod
     async def kernels_of(self, instance: str) -> list[KernelRecord]:
@@ -186,12 +202,16 @@ class Store(abc.ABC):
         new_token: str,
         user: User,
         now: datetime,
-    ) -> SharingConfig: ...
+    ) -> SharingConfig:
+        """Apply a sharing patch, creating the config with `new_token` on first use; logs
+        sharing_enabled, sharing_disabled or sharing_updated."""
 
     @abc.abstractmethod
     async def rotate_sharing(
         self, notebook: Notebook, *, new_token: str, grace_s: float, user: User, now: datetime
-    ) -> SharingConfig: ...
+    ) -> SharingConfig:
+        """Move sharing to `new_token` (settings and active passwords copied); the old link
+        keeps working for `grace_s` seconds."""
 
     @abc.abstractmethod
     async def add_share_password(
@@ -202,7 +222,8 @@ class Store(abc.ABC):
         note: str | None,
         user: User,
         now: datetime,
-    ) -> SharePassword: ...
+    ) -> SharePassword:
+        """Add an active password (stored as `password_hash`) to the config and log it."""
 
     @abc.abstractmethod
     async def deactivate_share_password(
