@@ -11,20 +11,17 @@ from aiohttp.streams import StreamReader
 from aiohttp.typedefs import Handler
 from aiohttp.web_protocol import RequestPayloadError
 
-from gateway.errors import GatewayError, RequestTimeout
+from gateway.errors import (
+    GatewayError,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    RequestTimeout,
+)
 from gateway.keys import SETTINGS_KEY
 
 _log = logging.getLogger(__name__)
-
-# aiohttp's own HTTP errors (router 404/405, 413 from client_max_size) keep their status and get
-# our body shape; these map their status to (type, code).
-_HTTP_CODES: dict[int, tuple[str, str]] = {
-    400: ("validation_error", "invalid_input"),
-    404: ("invalid_request", "not_found"),
-    405: ("invalid_request", "method_not_allowed"),
-    413: ("invalid_request", "payload_too_large"),
-}
-
 
 def error_response(
     status: int, body: dict[str, object] | None, headers: dict[str, str] | None = None
@@ -39,9 +36,45 @@ def error_response(
     )
 
 
+class _RouteMethodNotAllowed(GatewayError):
+    """The router's 405 (a method no route has): PostHog's body, naming the method. (A
+    route's own `MethodNotAllowed` answers with an empty body, as PostHog does.)"""
+
+    status = MethodNotAllowed.status
+    error_type = MethodNotAllowed.error_type
+    code = MethodNotAllowed.code
+
+
+_OTHER_STATUS: dict[int, type[GatewayError]] = {}
+
+
+def _status_error(status: int) -> type[GatewayError]:
+    """An error class for an aiohttp HTTP error status the tree has no class for."""
+    if status not in _OTHER_STATUS:
+        _OTHER_STATUS[status] = type(
+            f"HTTP{status}", (GatewayError,), {"status": status, "error_type": "invalid_request"}
+        )
+    return _OTHER_STATUS[status]
+
+
+def _from_http(err: web.HTTPException) -> GatewayError:
+    """aiohttp's own HTTP errors (router 404/405, 413 from client_max_size) as the tree's."""
+    if err.status == 404:
+        return NotFound("Not found.")
+    if isinstance(err, web.HTTPMethodNotAllowed):
+        allow = {k: v for k, v in err.headers.items() if k.lower() == "allow"}
+        return _RouteMethodNotAllowed(f'Method "{err.method}" not allowed.', headers=allow)
+    if err.status == 413:
+        return PayloadTooLarge("Request body is too large.")
+    if err.status == 400:
+        return InvalidRequest(err.reason)
+    return _status_error(err.status)(err.reason)
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Render GatewayError, aiohttp HTTP errors ≥ 400 and unexpected exceptions as JSON.
+    """Render GatewayError, aiohttp HTTP errors ≥ 400 and unexpected exceptions as JSON, every
+    body built by the error tree (gateway/errors.py).
 
     Unexpected exceptions are logged with their traceback and answered with a generic 500 whose
     detail never includes the exception text.
@@ -49,50 +82,18 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except GatewayError as err:
-        return error_response(err.status, err.body(), err.headers)
+        error = err
     except RequestPayloadError:
         # The body could not be read: a broken Content-Encoding (bad gzip), a truncated body.
-        return error_response(
-            400,
-            {
-                "type": "validation_error",
-                "code": "invalid_input",
-                "detail": "The request body could not be read (check its Content-Encoding).",
-                "attr": None,
-            },
-        )
+        error = InvalidRequest("The request body could not be read (check its Content-Encoding).")
     except web.HTTPException as err:
         if err.status < 400:
             raise
-        error_type, code = _HTTP_CODES.get(err.status, ("invalid_request", "error"))
-        detail = _http_detail(err)
-        headers = {k: v for k, v in err.headers.items() if k.lower() == "allow"}
-        return error_response(
-            err.status,
-            {"type": error_type, "code": code, "detail": detail, "attr": None},
-            headers,
-        )
+        error = _from_http(err)
     except Exception:
         _log.exception("Unhandled error on %s %s", request.method, request.path)
-        return error_response(
-            500,
-            {
-                "type": "server_error",
-                "code": "error",
-                "detail": "A server error occurred.",
-                "attr": None,
-            },
-        )
-
-
-def _http_detail(err: web.HTTPException) -> str:
-    if err.status == 404:
-        return "Not found."
-    if isinstance(err, web.HTTPMethodNotAllowed):
-        return f'Method "{err.method}" not allowed.'
-    if err.status == 413:
-        return "Request body is too large."
-    return err.reason
+        error = GatewayError("A server error occurred.")
+    return error_response(error.status, error.body(), error.headers)
 
 
 class _BodyTimedOut(TimeoutError):

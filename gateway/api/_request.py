@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.multipart import BadContentDispositionHeader
 
 from gateway.errors import InvalidRequest, PayloadTooLarge
 from gateway.store.records import UNSET, Maybe
@@ -35,6 +36,18 @@ async def json_object(request: web.Request, *, allow_empty: bool = True) -> dict
         msg = f"Expected a JSON object but got {type(body).__name__}."
         raise InvalidRequest(msg)
     return body
+
+
+async def form_fields(request: web.Request) -> Mapping[str, Any]:
+    """A urlencoded or multipart form body's fields. Raises InvalidRequest (400) for a body that
+    is not a readable form (bytes that are not UTF-8, a broken multipart body), never a 500."""
+    try:
+        return await request.post()
+    # UnicodeDecodeError is a ValueError; aiohttp's multipart parser warns about a broken
+    # Content-Disposition (an error where warnings are errors) and then finds no field name.
+    except (ValueError, AssertionError, TypeError, BadContentDispositionHeader) as err:
+        msg = "The form body could not be read: it must be UTF-8 `name=value` pairs."
+        raise InvalidRequest(msg) from err
 
 
 def _wrong(attr: str, expected: str) -> InvalidRequest:

@@ -13,7 +13,7 @@ import orjson
 from aiohttp import web
 
 from gateway.api._render import json_response
-from gateway.api._request import json_object
+from gateway.api._request import form_fields, json_object
 from gateway.errors import NotAuthenticated, NotFound, ShareLoginFailed, TooManyRequests
 from gateway.keys import (
     CLOCK_KEY,
@@ -127,7 +127,7 @@ async def unlock_shared(request: web.Request) -> web.StreamResponse:
     config, notebook, wants_json = await _lookup(request)
     is_form = request.content_type in {"application/x-www-form-urlencoded", "multipart/form-data"}
     if is_form:
-        form = await request.post()
+        form = await form_fields(request)
         password: Any = form.get("password")
     else:
         password = (await json_object(request)).get("password")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
+
 from gateway.keys import SETTINGS_KEY
 from tests.conftest import create_notebook
 
@@ -293,3 +295,22 @@ async def test_sharing_changes_write_activity(client, jane):
         "before": None,
         "after": True,
     }
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/x-www-form-urlencoded", b"password=\xff\xfe"),
+        (
+            "multipart/form-data; boundary=x",
+            b"--x\r\nContent-Disposition: form-data; name=\xff\r\n",
+        ),
+        ("multipart/form-data", b"no boundary at all"),
+    ],
+)
+async def test_unreadable_form_bodies_are_400(client, jane, content_type, body):
+    _, sharing = await _shared_notebook(client, jane)
+    token = sharing["access_token"]
+    resp = await client.post(f"/shared/{token}", data=body, headers={"Content-Type": content_type})
+    assert resp.status == 400, await resp.text()
+    assert (await resp.json())["type"] == "validation_error"
