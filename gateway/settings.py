@@ -189,7 +189,7 @@ class Settings:
         metadata=_help("Largest `idle_timeout_seconds` a `kernel/config` may set (403 above)."),
     )
     kernel_max_cell_bytes: int = field(
-        default=256 * 1024,
+        default=1024 * 1024,
         metadata=_help("Largest cell `execute` accepts, UTF-8 bytes (413 above)."),
     )
     kernel_queue_size: int = field(

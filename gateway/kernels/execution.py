@@ -59,7 +59,7 @@ class CellRunner:
     ) -> Execution:
         connection = runtime.connection
         assert connection is not None
-        # off the loop: a cell at kernel_max_cell_bytes takes ~0.1-0.5 s to parse
+        # in a thread: up to ~0.5 s of Python for a cell at kernel_max_cell_bytes (analysis.py)
         names = await asyncio.to_thread(cell_globals, code) if return_variables else []
         started_at = self._clock.now()
         runtime.last_used_at = started_at
