@@ -48,6 +48,17 @@ PUBLIC = {
     "capture_event",
     "capture_e",
     "capture_i_v0_e",
+    # SDK endpoints: the project token (or none, for CORS preflights) is their only key
+    "decide",
+    "evaluate_flags",
+    "remote_config",
+    "remote_config_js",
+    "preflight_batch",
+    "preflight_capture",
+    "preflight_decide",
+    "preflight_e",
+    "preflight_flags",
+    "preflight_i_v0_e",
 }
 
 
