@@ -51,8 +51,14 @@ def _answer(request: tuple[Any, ...]) -> tuple[Any, ...]:
     return ("ok", {f.name: getattr(result, f.name) for f in fields(result)})
 
 
+_NICENESS = 10
+
+
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C is for the gateway, which stops us
+    # Translation is the gateway's least urgent work: a flood of slow queries must not take
+    # the CPU from the event loop that answers everyone else.
+    os.nice(_NICENESS)
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # stray prints must not corrupt the frames
     source = sys.stdin.buffer

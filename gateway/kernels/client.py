@@ -31,6 +31,8 @@ _IDLE_LIMIT: Final = 100
 # Smaller messages of the running execution are always queued (status, execute_input, a line of
 # output): they carry the control flow. Larger ones count against the busy byte budget.
 _SMALL_MESSAGE: Final = 4096
+# iopub messages at least this large are verified and unpacked in a worker thread
+_THREAD_DESERIALIZE: Final = 256 * 1024
 _DIED: Final = object()  # sentinel the death watcher puts in every queue
 MARKER: Final = "\n[… {omitted} characters truncated by the gateway …]\n"
 
@@ -232,7 +234,14 @@ class KernelConnection:
                     else:
                         self.idle_dropped += 1
                     continue
-                msg = session.deserialize(parts, content=True, copy=False)
+                if size > _THREAD_DESERIALIZE:
+                    # Checking the signature of a large message (hashlib releases the GIL) and
+                    # unpacking it would hold the event loop for tens of milliseconds.
+                    msg = await asyncio.to_thread(
+                        session.deserialize, parts, content=True, copy=False
+                    )
+                else:
+                    msg = session.deserialize(parts, content=True, copy=False)
             except asyncio.CancelledError:
                 raise
             except Exception:
