@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from gateway.hogql import ast
-from gateway.hogql.duckdb import DEFAULT_LIMIT, MAX_LIMIT, DuckDBPrinter, ValueSink
+from gateway.hogql.binding import ValueSink
+from gateway.hogql.duckdb import DEFAULT_LIMIT, MAX_LIMIT, DuckDBPrinter
 from gateway.hogql.errors import HogQLError, HogQLQueryError, HogQLSyntaxError, HogQLUnsupported
 from gateway.hogql.functions import known_timezone
 from gateway.hogql.parser import parse_select
-from gateway.hogql.resolver import Star, resolve
+from gateway.hogql.resolver import resolve
 
 SCALARS: Final = (str, int, float, bool, type(None))
 MAX_LIST: Final = 10_000
@@ -65,12 +66,6 @@ def translate(
         resolution, project_id=project_id, query=query, sink=sink, timezone=timezone
     )
     sql = printer.top(tree)
-    first = tree
-    while isinstance(first, ast.SelectSetQuery):
-        first = first.initial
-    zones: tuple[str | None, ...] = ()
-    if not any(isinstance(resolution.fields.get(id(item)), Star) for item in first.select):
-        zones = tuple(printer.column_timezone(item) for item in first.select)
     paged = isinstance(tree, ast.SelectQuery) and tree.limit is None
     members = 1 if isinstance(tree, ast.SelectQuery) else 1 + len(tree.subsequent)
     row_cap = DEFAULT_LIMIT if paged else MAX_LIMIT * members
@@ -80,7 +75,7 @@ def translate(
         paged=paged,
         row_cap=row_cap,
         timezone=timezone,
-        column_timezones=zones,
+        column_timezones=resolution.column_timezones,
     )
 
 

@@ -1,67 +1,148 @@
-"""HogQL functions this gateway runs, with arity and how DuckDB spells them.
+"""The function registry: one `Function` entry per HogQL function this gateway runs, holding
+everything about it (arity, aggregate or not, argument shapes, the resolver's check, and how
+DuckDB spells it: a template or a handler from `handlers.py`). Adding a function is one entry.
 
 A call to anything else is an error (HogQL has a closed function list); the message suggests
-the closest known name, as PostHog's does.
+the closest known name, as PostHog's does. `FUNCTIONS` and `WINDOW_FUNCTIONS` are plain dicts
+of frozen entries: enumerate them for docs (`registry()`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import pytz
 
-from gateway.hogql.errors import HogQLQueryError
+from gateway.hogql import ast
+from gateway.hogql import handlers as h
+from gateway.hogql.errors import HogQLQueryError, HogQLUnsupported
+from gateway.hogql.handlers import INTERVAL_UNITS, SIZE_CAP, STRFTIME
+
+type Handler = Callable[[h.SqlPrinter, ast.Call], str]
+type Check = Callable[[str, ast.Call], None]
 
 
 @dataclass(frozen=True, kw_only=True)
 class Function:
+    """One HogQL function. The resolver reads the arity, argument shapes and `check`; the
+    printer reads `template` or `handler` (a handler wins: it is for what a template cannot
+    say). Entries are immutable and shared by every query."""
+
     min_args: int
     max_args: int
-    # DuckDB template: {0}, {1}… are the rendered arguments; {args} is all of them, comma-joined
-    template: str
+    # DuckDB template: {0}, {1}… are the rendered arguments; {args} is all of them, comma-joined;
+    # {p0}… and {params} the checked parameters of a parametric aggregate
+    template: str = ""
+    # printed by this handler instead of the template (it receives the call node)
+    handler: Handler | None = None
+    # the template when the first argument is an array (length(arr) → len(arr))
+    array_template: str | None = None
+    # extra checks of the arguments, run by the resolver (it raises HogQLError)
+    check: Check | None = None
     aggregate: bool = False
     # what it returns, where the printer must know: "array", "date"; None: anything else
     kind: str | None = None
+    # the result has the kind of this argument (coalesce(d, …), addDays(d, n): a Date stays one)
+    kind_from: int | None = None
+    # the result is shown in its first argument's zone (toStartOfDay(toTimeZone(ts, 'X')))
+    keeps_zone: bool = False
+    # the first argument is a date unit ('day'), printed as a checked literal
+    unit_first: bool = False
+    # the first argument is a lambda applied to the arrays that follow (arrayMap)
+    lambda_first: bool = False
+    # an INTERVAL (toIntervalDay(n)): a Date ± it stays a Date
+    interval: bool = False
     # parametric aggregates take quantile(p)(x): (min, max) numeric constant parameters
     params: tuple[int, int] | None = None
     # the -If combinator: the last argument is a condition (sumIf(x, cond))
     condition: bool = False
 
 
-def _f(
-    min_args: int,
-    max_args: int,
-    template: str,
-    *,
-    aggregate: bool = False,
-    kind: str | None = None,
-    params: tuple[int, int] | None = None,
-) -> Function:
-    return Function(
-        min_args=min_args,
-        max_args=max_args,
-        template=template,
-        aggregate=aggregate,
-        kind=kind,
-        params=params,
-    )
+def _f(min_args: int, max_args: int, template: str = "", **options: Any) -> Function:
+    return Function(min_args=min_args, max_args=max_args, template=template, **options)
+
+
+def _error(message: str, node: ast.Node) -> HogQLQueryError:
+    return HogQLQueryError(message, start=node.start, end=node.end)
+
+
+def known_timezone(name: str) -> bool:
+    """An IANA timezone name (pytz's database, which DuckDB's ICU knows too)."""
+    return name in pytz.all_timezones_set
+
+
+# -- checks the resolver runs (a handler relies on them) -------------------------------------
+
+
+def _check_multi_if(_name: str, node: ast.Call) -> None:
+    if len(node.args) % 2 == 0:
+        msg = "multiIf takes condition, value pairs and a default: multiIf(c1, v1, …, else)."
+        raise _error(msg, node)
+
+
+def _check_week_mode(_name: str, node: ast.Call) -> None:
+    if len(node.args) == 2:
+        given = node.args[1]
+        if not (isinstance(given, ast.Constant) and given.value in (0, 1)):
+            msg = "toStartOfWeek's mode is 0 (weeks start on Sunday) or 1 (Monday)."
+            raise _error(msg, given)
+
+
+def _check_format(_name: str, node: ast.Call) -> None:
+    fmt = node.args[1]
+    if not (isinstance(fmt, ast.Constant) and isinstance(fmt.value, str)):
+        msg = "formatDateTime's format must be a string constant."
+        raise _error(msg, fmt)
+    text, i = fmt.value, 0
+    while i < len(text):
+        if text[i] != "%":
+            i += 1
+            continue
+        spec = text[i + 1 : i + 2]
+        if spec not in STRFTIME:
+            msg = f"formatDateTime: %{spec} is not supported by this gateway yet."
+            raise HogQLUnsupported(msg, start=fmt.start, end=fmt.end)
+        i += 2
+
+
+def _check_zone(_name: str, node: ast.Call) -> None:
+    zone = node.args[1]
+    if not (isinstance(zone, ast.Constant) and isinstance(zone.value, str)):
+        msg = "toTimeZone's timezone must be a string constant."
+        raise _error(msg, zone)
+    if not known_timezone(zone.value):
+        msg = f"Unknown timezone: '{zone.value}'."
+        raise _error(msg, zone)
+
+
+def _check_json_keys(name: str, node: ast.Call) -> None:
+    for key in node.args[1:]:
+        value = key.value if isinstance(key, ast.Constant) else None
+        if isinstance(value, bool) or not isinstance(value, str | int) or value == 0:
+            msg = f"{name} takes keys as string constants or 1-based indices."
+            raise _error(msg, key)
+    for key in node.args[1:]:
+        if isinstance(key, ast.Constant) and isinstance(key.value, int) and key.value < 1:
+            msg = "Array indices start at 1."
+            raise _error(msg, key)
+
+
+# entries several names share
+_JSON: Final = Function(min_args=2, max_args=16, handler=h.json_extract, check=_check_json_keys)
+_PARSE_DATETIME: Final = Function(min_args=1, max_args=1, handler=h.parse_datetime)
+_DATE_ADD: Final = Function(
+    min_args=3, max_args=3, handler=h.date_add, unit_first=True, kind_from=2
+)
+_LAMBDA: Final[dict[str, Any]] = {"kind": "array", "lambda_first": True}
 
 
 # URL parts (RE2, both engines): scheme-relative and schemeless URLs as ClickHouse takes them
 _HOST = r"'^(?:[a-zA-Z][a-zA-Z0-9+.-]*:)?//(?:[^/?#@]*@)?([^/?#:]*)'"
 _PATH = r"'^(?:[a-zA-Z][a-zA-Z0-9+.-]*:)?//[^/?#]*([^?#]*)'"
-# Functions that build big values out of small ones are capped, so a one-line query cannot
-# make the gateway allocate gigabytes: over the cap the query fails with this message.
-MAX_BUILT: Final = 10_000_000
-SIZE_CAP = (
-    "CASE WHEN {0} > "
-    + str(MAX_BUILT)
-    + " THEN error('Values built by a query are limited to "
-    + str(MAX_BUILT)
-    + " elements or characters.') ELSE {0} END"
-)
 
 
 FUNCTIONS: Final[dict[str, Function]] = {
@@ -69,13 +150,13 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "count": _f(0, 1, "count({args})", aggregate=True),  # count() → count(*), see printer
     "sum": _f(1, 1, "sum({0})", aggregate=True),
     "avg": _f(1, 1, "avg({0})", aggregate=True),
-    "min": _f(1, 1, "min({0})", aggregate=True),
-    "max": _f(1, 1, "max({0})", aggregate=True),
+    "min": _f(1, 1, "min({0})", aggregate=True, kind_from=0, keeps_zone=True),
+    "max": _f(1, 1, "max({0})", aggregate=True, kind_from=0, keeps_zone=True),
     # `uniq` may be exact (HOGQL.md); DuckDB's exact count distinct is used.
     "uniq": _f(1, 1, "count(DISTINCT {0})", aggregate=True),
     "uniqExact": _f(1, 1, "count(DISTINCT {0})", aggregate=True),
-    "any": _f(1, 1, "any_value({0})", aggregate=True),
-    "anyLast": _f(1, 1, "last({0})", aggregate=True),
+    "any": _f(1, 1, "any_value({0})", aggregate=True, kind_from=0, keeps_zone=True),
+    "anyLast": _f(1, 1, "last({0})", aggregate=True, kind_from=0, keeps_zone=True),
     "argMax": _f(2, 2, "arg_max({0}, {1})", aggregate=True),
     "argMin": _f(2, 2, "arg_min({0}, {1})", aggregate=True),
     # groupArray skips NULLs and is [] (not NULL) over no rows
@@ -87,28 +168,36 @@ FUNCTIONS: Final[dict[str, Function]] = {
         kind="array",
     ),
     "median": _f(1, 1, "median({0})", aggregate=True),
-    # dates (UTC in this slice: project timezones are not applied yet)
-    "now": _f(0, 0, "current_timestamp"),
-    "today": _f(0, 0, "current_date", kind="date"),
+    # dates: now/today/yesterday and parsing are in the project's timezone (handlers)
+    "now": _f(0, 0, handler=h.now),
+    "today": _f(0, 0, handler=h.now, kind="date"),
     "toDate": _f(1, 1, "TRY_CAST({0} AS DATE)", kind="date"),
-    "toDateTime": _f(1, 1, "TRY_CAST({0} AS TIMESTAMPTZ)"),
-    "toStartOfHour": _f(1, 1, "date_trunc('hour', {0})"),
-    "toStartOfDay": _f(1, 1, "date_trunc('day', {0})"),
+    "toDateTime": _PARSE_DATETIME,
+    "toStartOfHour": _f(1, 1, "date_trunc('hour', {0})", keeps_zone=True),
+    "toStartOfDay": _f(1, 1, "date_trunc('day', {0})", keeps_zone=True),
     # ClickHouse returns a Date for these
-    "toStartOfMonth": _f(1, 1, "CAST(date_trunc('month', {0}) AS DATE)", kind="date"),
-    "toStartOfYear": _f(1, 1, "CAST(date_trunc('year', {0}) AS DATE)", kind="date"),
-    "toStartOfQuarter": _f(1, 1, "CAST(date_trunc('quarter', {0}) AS DATE)", kind="date"),
-    "toStartOfMinute": _f(1, 1, "date_trunc('minute', {0})"),
+    "toStartOfMonth": _f(
+        1, 1, "CAST(date_trunc('month', {0}) AS DATE)", kind="date", keeps_zone=True
+    ),
+    "toStartOfYear": _f(
+        1, 1, "CAST(date_trunc('year', {0}) AS DATE)", kind="date", keeps_zone=True
+    ),
+    "toStartOfQuarter": _f(
+        1, 1, "CAST(date_trunc('quarter', {0}) AS DATE)", kind="date", keeps_zone=True
+    ),
+    "toStartOfMinute": _f(1, 1, "date_trunc('minute', {0})", keeps_zone=True),
     # DuckDB weeks start on Monday, as toMonday does
     "toMonday": _f(1, 1, "CAST(date_trunc('week', {0}) AS DATE)", kind="date"),
     # ClickHouse's default week starts on Sunday, and the result is a Date
-    "toStartOfWeek": _f(1, 2, "", kind="date"),  # mode 0: Sunday (default), 1: Monday
+    "toStartOfWeek": _f(
+        1, 2, handler=h.start_of_week, check=_check_week_mode, kind="date", keeps_zone=True
+    ),
     "toYYYYMM": _f(1, 1, "(year({0}) * 100 + month({0}))"),
     "toDayOfMonth": _f(1, 1, "day({0})"),
     "toMinute": _f(1, 1, "minute({0})"),
     # dateDiff('unit', a, b) counts unit boundaries crossed, as DuckDB's date_diff does; the
-    # unit must be a constant from DATE_UNITS (printed as a literal, see the printer)
-    "dateDiff": _f(3, 3, "date_diff({0}, {1}, {2})"),
+    # unit must be a constant from DATE_UNITS (printed as a checked literal)
+    "dateDiff": _f(3, 3, "date_diff({0}, {1}, {2})", unit_first=True),
     "toYear": _f(1, 1, "year({0})"),
     "toMonth": _f(1, 1, "month({0})"),
     "toHour": _f(1, 1, "hour({0})"),
@@ -117,10 +206,10 @@ FUNCTIONS: Final[dict[str, Function]] = {
     # strings
     "lower": _f(1, 1, "lower({0})"),
     "upper": _f(1, 1, "upper({0})"),
-    # ClickHouse's length counts bytes
-    "length": _f(1, 1, "strlen(CAST({0} AS VARCHAR))"),  # len() for arrays (printer)
+    # ClickHouse's length counts bytes (of a string; of an array: its elements)
+    "length": _f(1, 1, "strlen(CAST({0} AS VARCHAR))", array_template="len({0})"),
     # concat treats NULL as ''
-    "concat": _f(1, 64, "concat({args})"),
+    "concat": _f(1, 64, handler=h.concat),
     "toString": _f(1, 1, "CAST({0} AS VARCHAR)"),
     "startsWith": _f(2, 2, "starts_with({0}, {1})"),
     "endsWith": _f(2, 2, "ends_with({0}, {1})"),
@@ -141,9 +230,9 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "toFloatOrZero": _f(1, 1, "coalesce(TRY_CAST({0} AS DOUBLE), 0)"),
     # conditionals
     "if": _f(3, 3, "CASE WHEN {0} THEN {1} ELSE {2} END"),
-    "coalesce": _f(1, 64, "coalesce({args})"),
-    "ifNull": _f(2, 2, "coalesce({0}, {1})"),
-    "nullIf": _f(2, 2, "nullif({0}, {1})"),
+    "coalesce": _f(1, 64, "coalesce({args})", kind_from=0, keeps_zone=True),
+    "ifNull": _f(2, 2, "coalesce({0}, {1})", kind_from=0, keeps_zone=True),
+    "nullIf": _f(2, 2, "nullif({0}, {1})", kind_from=0, keeps_zone=True),
     "isNull": _f(1, 1, "({0} IS NULL)"),
     "isNotNull": _f(1, 1, "({0} IS NOT NULL)"),
     # parametric and more aggregates
@@ -163,26 +252,26 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "varSamp": _f(1, 1, "var_samp({0})", aggregate=True),
     "corr": _f(2, 2, "corr({0}, {1})", aggregate=True),
     # more dates
-    "yesterday": _f(0, 0, "(current_date - 1)", kind="date"),
+    "yesterday": _f(0, 0, handler=h.now, kind="date"),
     "toQuarter": _f(1, 1, "quarter({0})"),
     "toSecond": _f(1, 1, "second({0})"),
     "toDayOfYear": _f(1, 1, "dayofyear({0})"),
     "toISOWeek": _f(1, 1, "weekofyear({0})"),
-    "toUnixTimestamp": _f(1, 1, "CAST(epoch({0}) AS BIGINT)"),
-    "fromUnixTimestamp": _f(1, 1, "to_timestamp(CAST({0} AS DOUBLE))"),
+    "toUnixTimestamp": _f(1, 1, handler=h.unix),
+    "fromUnixTimestamp": _f(1, 1, handler=h.unix),
     "toDateOrNull": _f(1, 1, "TRY_CAST({0} AS DATE)", kind="date"),
-    "toDateTimeOrNull": _f(1, 1, "TRY_CAST({0} AS TIMESTAMPTZ)"),
-    "parseDateTimeBestEffort": _f(1, 1, "TRY_CAST({0} AS TIMESTAMPTZ)"),
-    "parseDateTimeBestEffortOrNull": _f(1, 1, "TRY_CAST({0} AS TIMESTAMPTZ)"),
-    "toTimeZone": _f(2, 2, ""),  # printed by the printer
-    "dateTrunc": _f(2, 2, "date_trunc({0}, {1})"),
-    "date_trunc": _f(2, 2, "date_trunc({0}, {1})"),
-    # dateAdd('unit', n, d), addDays(d, n) …: printed by the printer (a Date stays a Date)
-    "dateAdd": _f(3, 3, ""),
-    "dateSub": _f(3, 3, ""),
-    "date_add": _f(3, 3, ""),
-    "date_sub": _f(3, 3, ""),
-    "formatDateTime": _f(2, 2, ""),  # the format is translated by the printer
+    "toDateTimeOrNull": _PARSE_DATETIME,
+    "parseDateTimeBestEffort": _PARSE_DATETIME,
+    "parseDateTimeBestEffortOrNull": _PARSE_DATETIME,
+    "toTimeZone": _f(2, 2, handler=h.to_time_zone, check=_check_zone),
+    "dateTrunc": _f(2, 2, "date_trunc({0}, {1})", unit_first=True, keeps_zone=True),
+    "date_trunc": _f(2, 2, "date_trunc({0}, {1})", unit_first=True, keeps_zone=True),
+    # dateAdd('unit', n, d), addDays(d, n) …: handlers (a Date stays a Date)
+    "dateAdd": _DATE_ADD,
+    "dateSub": _DATE_ADD,
+    "date_add": _DATE_ADD,
+    "date_sub": _DATE_ADD,
+    "formatDateTime": _f(2, 2, handler=h.format_date_time, check=_check_format),
     # more strings
     "substring": _f(2, 3, "substring({args})"),
     "substr": _f(2, 3, "substring({args})"),
@@ -213,16 +302,18 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "notLike": _f(2, 2, "coalesce({0} NOT LIKE {1}, FALSE)"),
     "notILike": _f(2, 2, "coalesce({0} NOT ILIKE {1}, FALSE)"),
     "toLowCardinality": _f(1, 1, "{0}"),
-    # empty/notEmpty and length work on strings and arrays: the printer picks by kind
-    "empty": _f(1, 1, "(coalesce(CAST({0} AS VARCHAR), '') = '')"),
-    "notEmpty": _f(1, 1, "(coalesce(CAST({0} AS VARCHAR), '') <> '')"),
-    # JSON text (any string), keys as further arguments: printed by the printer
-    "JSONExtractString": _f(2, 16, ""),
-    "JSONExtractInt": _f(2, 16, ""),
-    "JSONExtractFloat": _f(2, 16, ""),
-    "JSONExtractBool": _f(2, 16, ""),
-    "JSONExtractRaw": _f(2, 16, ""),
-    "JSONHas": _f(2, 16, ""),
+    # empty/notEmpty and length work on strings and arrays: the resolver picks by kind
+    "empty": _f(1, 1, "(coalesce(CAST({0} AS VARCHAR), '') = '')", array_template="(len({0}) = 0)"),
+    "notEmpty": _f(
+        1, 1, "(coalesce(CAST({0} AS VARCHAR), '') <> '')", array_template="(len({0}) > 0)"
+    ),
+    # JSON text (any string), keys as further arguments
+    "JSONExtractString": _JSON,
+    "JSONExtractInt": _JSON,
+    "JSONExtractFloat": _JSON,
+    "JSONExtractBool": _JSON,
+    "JSONExtractRaw": _JSON,
+    "JSONHas": _JSON,
     # URLs
     "domain": _f(1, 1, f"regexp_extract({{0}}, {_HOST}, 1)"),
     "domainWithoutWWW": _f(
@@ -235,11 +326,11 @@ FUNCTIONS: Final[dict[str, Function]] = {
     ),
     "cutQueryString": _f(1, 1, "regexp_replace({0}, '[?].*$', '')"),
     # arrays and lambdas (`x -> …`; `(x, y) -> …` over several arrays, zipped by the printer)
-    "arrayMap": _f(2, 9, "list_transform({1}, {0})", kind="array"),
-    "arrayFilter": _f(2, 9, "list_filter({1}, {0})", kind="array"),
-    "arrayExists": _f(2, 9, "(len(list_filter({1}, {0})) > 0)"),
-    "arrayAll": _f(2, 9, "(len(list_filter({1}, {0})) = len({1}))"),
-    "arrayCount": _f(2, 9, "len(list_filter({1}, {0}))"),
+    "arrayMap": _f(2, 9, "list_transform({1}, {0})", **_LAMBDA),
+    "arrayFilter": _f(2, 9, "list_filter({1}, {0})", **_LAMBDA),
+    "arrayExists": _f(2, 9, "(len(list_filter({1}, {0})) > 0)", lambda_first=True),
+    "arrayAll": _f(2, 9, "(len(list_filter({1}, {0})) = len({1}))", lambda_first=True),
+    "arrayCount": _f(2, 9, "len(list_filter({1}, {0}))", lambda_first=True),
     "has": _f(2, 2, "coalesce(list_contains({0}, {1}), FALSE)"),
     "hasAny": _f(2, 2, "coalesce(list_has_any({0}, {1}), FALSE)"),
     "hasAll": _f(2, 2, "coalesce(list_has_all({0}, {1}), FALSE)"),
@@ -262,14 +353,14 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "arrayMax": _f(1, 1, "list_max({0})"),
     "arrayAvg": _f(1, 1, "list_avg({0})"),
     "arrayCompact": _f(1, 1, "list_filter({0}, lambda __c: __c IS NOT NULL)", kind="array"),
-    "range": _f(1, 2, "", kind="array"),  # printed by the printer, with its size cap
+    "range": _f(1, 2, handler=h.range_, kind="array"),  # with its size cap
     "array": _f(0, 64, "[{args}]", kind="array"),
     "tuple": _f(1, 64, "row({args})"),
     # more conditionals and math
-    "multiIf": _f(3, 63, ""),  # printed as CASE by the printer
+    "multiIf": _f(3, 63, handler=h.multi_if, check=_check_multi_if),  # as CASE
     "not": _f(1, 1, "(NOT coalesce({0}, FALSE))"),
-    "and": _f(2, 64, ""),  # printed by the printer
-    "or": _f(2, 64, ""),
+    "and": _f(2, 64, handler=h.logical),  # NULL is false
+    "or": _f(2, 64, handler=h.logical),
     "least": _f(2, 2, "least({0}, {1})"),
     "greatest": _f(2, 2, "greatest({0}, {1})"),
     "pow": _f(2, 2, "pow({0}, {1})"),
@@ -292,22 +383,13 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "abs": _f(1, 1, "abs({0})"),
     "intDiv": _f(2, 2, "({0} // {1})"),
 }
-# addDays(d, n), subtractHours(d, n), toIntervalWeek(n): the printer adds the interval and keeps
-# a Date a Date (ClickHouse) where DuckDB would make it a timestamp
-INTERVAL_UNITS: Final = {
-    "Second": "seconds",
-    "Minute": "minutes",
-    "Hour": "hours",
-    "Day": "days",
-    "Week": "weeks",
-    "Month": "months",
-    "Quarter": "quarters",
-    "Year": "years",
-}
+# addDays(d, n), subtractHours(d, n), toIntervalWeek(n): the interval is added and a Date
+# stays a Date (ClickHouse) where DuckDB would make it a timestamp
 for _unit in INTERVAL_UNITS:
-    FUNCTIONS[f"add{_unit}s"] = _f(2, 2, "")
-    FUNCTIONS[f"subtract{_unit}s"] = _f(2, 2, "")
-    FUNCTIONS[f"toInterval{_unit}"] = _f(1, 1, "")
+    _shift = _f(2, 2, handler=h.shift, kind_from=0, keeps_zone=True)
+    FUNCTIONS[f"add{_unit}s"] = _shift
+    FUNCTIONS[f"subtract{_unit}s"] = _shift
+    FUNCTIONS[f"toInterval{_unit}"] = _f(1, 1, handler=h.interval, interval=True)
 
 # Window-only functions; aggregates from FUNCTIONS may also take OVER (…).
 WINDOW_FUNCTIONS: Final[dict[str, Function]] = {
@@ -357,11 +439,6 @@ _CASE_INSENSITIVE: Final = {
 }
 
 
-def known_timezone(name: str) -> bool:
-    """An IANA timezone name (pytz's database, which DuckDB's ICU knows too)."""
-    return name in pytz.all_timezones_set
-
-
 def _combinator(name: str) -> Function | None:
     """`sumIf`, `uniqIf`, `argMaxIf`, `quantileIf(p)`…: an aggregate with a condition last."""
     if not name.endswith("If"):
@@ -369,15 +446,23 @@ def _combinator(name: str) -> Function | None:
     base = FUNCTIONS.get(name[:-2])
     if base is None or not base.aggregate:
         return None
-    return Function(
+    return dataclasses.replace(
+        base,
         min_args=base.min_args + 1,
         max_args=base.max_args + 1,
-        template=base.template,
-        aggregate=True,
-        kind=base.kind,
-        params=base.params,
         condition=True,
+        kind_from=None,
+        keeps_zone=False,
     )
+
+
+def registry() -> Iterator[tuple[str, Function, bool]]:
+    """Every function by name, with True for window-only ones (for docs and tests). The -If
+    combinators (`sumIf`) are derived from the aggregates, so they are not listed."""
+    for name, function in FUNCTIONS.items():
+        yield name, function, False
+    for name, function in WINDOW_FUNCTIONS.items():
+        yield name, function, True
 
 
 def lookup(name: str, *, start: int | None, end: int | None) -> tuple[str, Function]:

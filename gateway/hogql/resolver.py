@@ -7,13 +7,21 @@ resolve only within their own SELECT (correlated subqueries are not supported ye
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
 from gateway.hogql import ast
 from gateway.hogql.errors import HogQLQueryError, HogQLUnsupported
 from gateway.hogql.functions import DATE_UNITS, Function, lookup, window_lookup
-from gateway.hogql.schema import RESERVED, TABLES, Table
+from gateway.hogql.resolution import (
+    ARRAY_JOIN_ALIAS,
+    JsonPath,
+    Resolution,
+    Source,
+    Star,
+)
+from gateway.hogql.schema import TABLES
+from gateway.hogql.scopes import Scope
+from gateway.hogql.types import column_timezone, kind
 
 MAX_NUMBERS: Final = 100_000_000
 JOIN_TYPES: Final = {
@@ -27,86 +35,20 @@ JOIN_TYPES: Final = {
     "FULL JOIN": "FULL OUTER JOIN",
     "CROSS JOIN": "CROSS JOIN",
 }
-
-
-@dataclass(frozen=True, kw_only=True)
-class Column:
-    alias: str
-    name: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class JsonPath:
-    alias: str
-    column: str
-    path: tuple[str | int, ...]
-
-
-@dataclass(frozen=True, kw_only=True)
-class SelectAlias:
-    name: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class Star:
-    pass
-
-
-@dataclass(frozen=True, kw_only=True)
-class LambdaArg:
-    name: str  # as printed (`__l0`): user names never reach SQL
-
-
-@dataclass(frozen=True, kw_only=True)
-class ColumnCte:
-    """`WITH expr AS name`: the field is the expression."""
-
-    expr: ast.Expr = field(hash=False, compare=False)
-
-
-type FieldMeaning = Column | JsonPath | SelectAlias | Star | LambdaArg | ColumnCte
-ARRAY_JOIN_ALIAS: Final = "__array_join"
-
-
-@dataclass(kw_only=True)
-class Source:
-    """One FROM entry: a stored table, `numbers(…)`, or a subquery with its output names."""
-
-    alias: str
-    table: Table | None = None
-    numbers: tuple[int, int] | None = None
-    subquery_columns: list[str] | None = None
-    cte: str | None = None
-    # lazy joins this query names (`person`, `pdi`, `session`): the printer joins only these
-    lazy: set[str] = field(default_factory=set)
-    # columns named (`$session_duration`, `session.$session_duration`): derived tables
-    # compute only these
-    used: set[str] = field(default_factory=set)
-
-    def has(self, name: str) -> bool:
-        if self.table is not None:
-            return (
-                name in self.table.columns or name in self.table.virtual or name in self.table.lazy
-            )
-        if self.numbers is not None:
-            return name == "number"
-        return name in (self.subquery_columns or [])
-
-
-@dataclass(kw_only=True)
-class Resolution:
-    fields: dict[int, FieldMeaning] = field(default_factory=dict)
-    calls: dict[int, tuple[str, Function]] = field(default_factory=dict)
-    sources: dict[int, Source] = field(default_factory=dict)
-    joins: dict[int, str] = field(default_factory=dict)
-    # constants printed as SQL literals (checked against a whitelist here, e.g. dateDiff units)
-    literals: dict[int, str] = field(default_factory=dict)
-    # parametric calls' parameters, checked numbers as printed (quantile(0.9)(x))
-    params: dict[int, list[str]] = field(default_factory=dict)
-    # lambdas' argument names as printed (`__l0`), by lambda node
-    lambdas: dict[int, list[str]] = field(default_factory=dict)
-    # array-function calls over several arrays (printed over list_zip)
-    zipped: set[int] = field(default_factory=set)
+SET_OPERATORS: Final = {
+    "UNION ALL": "UNION ALL",
+    "UNION DISTINCT": "UNION",
+    "INTERSECT": "INTERSECT",
+    "INTERSECT DISTINCT": "INTERSECT",
+    "EXCEPT": "EXCEPT",
+    "EXCEPT DISTINCT": "EXCEPT",
+}
+ARITHMETIC: Final = frozenset({"+", "-", "*", "/", "%"})
+COMPARISONS: Final = frozenset(
+    {"==", "=", "!=", "<", ">", "<=", ">=", "like", "ilike", "not like", "not ilike", "=~", "!~"}
+)
+# arrays, tuples, a constant (a list placeholder or one value) or a subquery
+_IN_LISTS: Final = (ast.Tuple, ast.Array, ast.Constant, ast.SelectQuery, ast.SelectSetQuery)
 
 
 def _error(message: str, node: ast.Node) -> HogQLQueryError:
@@ -149,6 +91,9 @@ def _star_names(join: ast.JoinExpr | None, ctes: dict[str, list[str]]) -> list[s
 
 
 class Resolver:
+    """Walks one parsed query, records every decision in `result` and raises HogQLError for
+    anything the printer could not render. Used through `resolve()`."""
+
     def __init__(self) -> None:
         self.result = Resolution()
         # CTE name → its output columns, innermost scope last
@@ -168,13 +113,18 @@ class Resolver:
     def query(self, node: ast.SelectQuery | ast.SelectSetQuery) -> None:
         if isinstance(node, ast.SelectSetQuery):
             self.query(node.initial)
-            for _, member in node.subsequent:
+            for operator, member in node.subsequent:
+                sql_operator = SET_OPERATORS.get(operator.upper())
+                if sql_operator is None:
+                    msg = f"{operator} is not supported by this gateway yet."
+                    raise HogQLUnsupported(msg, start=member.start, end=member.end)
+                self.result.set_operators[id(member)] = sql_operator
                 self.query(member)
             return
         self._ctes.append({})
         self._column_ctes.append(node.column_ctes)
         try:
-            empty = _Scope(sources=[], aliases=set())
+            empty = Scope(sources=[], aliases=set())
             for expr in node.column_ctes.values():
                 self.expr(expr, empty)
             for cte in node.ctes or []:
@@ -194,7 +144,7 @@ class Resolver:
         for level in self._column_ctes:
             column_ctes |= level
         if node.array_join:
-            from_scope = _Scope(sources=sources, aliases=set(), column_ctes=column_ctes)
+            from_scope = Scope(sources=sources, aliases=set(), column_ctes=column_ctes)
             for joined in node.array_join:
                 self.expr(joined.expr, from_scope)
             sources = [
@@ -202,7 +152,7 @@ class Resolver:
                 Source(alias=ARRAY_JOIN_ALIAS, subquery_columns=[i.alias for i in node.array_join]),
             ]
         aliases = {i.alias for i in node.select if isinstance(i, ast.Alias)}
-        scope = _Scope(sources=sources, aliases=aliases, column_ctes=column_ctes)
+        scope = Scope(sources=sources, aliases=aliases, column_ctes=column_ctes)
         if node.limit_by is not None:
             for by in node.limit_by[1]:
                 self.expr(by, scope)
@@ -215,6 +165,12 @@ class Resolver:
             self.expr(item, scope)
         for order in node.order_by or []:
             self.expr(order.expr, scope)
+        self._counts(node)
+
+    def _counts(self, node: ast.SelectQuery) -> None:
+        for part, what in ((node.limit, "LIMIT"), (node.offset, "OFFSET")):
+            if part is not None:
+                self.result.counts[id(part)] = _count(part, what)
 
     def _from(self, join: ast.JoinExpr) -> list[Source]:
         sources: list[Source] = []
@@ -233,7 +189,7 @@ class Resolver:
                     raise HogQLUnsupported(msg, start=current.start, end=current.end)
                 self.result.joins[id(current)] = JOIN_TYPES[join_type]
             current = current.next_join
-        scope = _Scope(sources=sources, aliases=set())
+        scope = Scope(sources=sources, aliases=set())
         current = join
         while current is not None:
             if current.constraint is not None:
@@ -285,7 +241,7 @@ class Resolver:
             raise _error(msg, call)
         return start, count
 
-    def expr(self, node: ast.Expr, scope: _Scope, *, allow_star: bool = False) -> None:
+    def expr(self, node: ast.Expr, scope: Scope, *, allow_star: bool = False) -> None:  # noqa: C901 - one case per node type
         match node:
             case ast.Field():
                 self.result.fields[id(node)] = scope.field(node, allow_star=allow_star)
@@ -306,7 +262,7 @@ class Resolver:
                     raise _error(msg, index)
                 self.expr(index, scope)  # arr[i]: 1-based, negative from the end, as DuckDB
             case ast.Call():
-                name, function = scope_lookup(node)
+                name, function = lookup(node.name, start=node.start, end=node.end)
                 self._params(node, name, function)
                 if not function.min_args <= len(node.args) <= function.max_args:
                     wanted = str(function.min_args)
@@ -315,7 +271,7 @@ class Resolver:
                     msg = f"Function '{name}' takes {wanted} arguments, got {len(node.args)}."
                     raise _error(msg, node)
                 self.result.calls[id(node)] = (name, function)
-                if name in UNIT_FIRST:
+                if function.unit_first:
                     unit = node.args[0]
                     value = (
                         unit.value.lower()
@@ -326,10 +282,13 @@ class Resolver:
                         msg = f"{name}'s unit must be one of {', '.join(sorted(DATE_UNITS))}."
                         raise _error(msg, unit)
                     self.result.literals[id(unit)] = str(value)
-                if name in LAMBDA_FIRST and len(node.args) > 2:
+                if function.lambda_first and len(node.args) > 2:
                     self._zip(node)
                 for arg in node.args:
                     self.expr(arg, scope)
+                if function.check is not None:
+                    function.check(name, node)
+                self._call_types(node, function)
             case ast.WindowFunction():
                 name, function = window_lookup(node.name, start=node.start, end=node.end)
                 if not function.min_args <= len(node.args) <= function.max_args:
@@ -345,6 +304,7 @@ class Resolver:
                     self.expr(part, scope)
                 for order in node.over.order_by or []:
                     self.expr(order.expr, scope)
+                _check_frame(node.over)
             case ast.SelectQuery() | ast.SelectSetQuery():
                 self.query(node)
             case ast.Lambda(args=args, expr=body):
@@ -360,16 +320,46 @@ class Resolver:
                         names[parameter] = f"__l{self._lambdas}"
                         self._lambdas += 1
                     self.result.lambdas[id(node)] = list(names.values())
-                inner = _Scope(
+                inner = Scope(
                     sources=scope.sources,
                     aliases=scope.aliases,
                     column_ctes=scope.column_ctes,
                     lambdas={**scope.lambdas, **names},
                 )
                 self.expr(body, inner)
+            case ast.CompareOperation(op=op, right=right):
+                _check_compare(node, op.lower(), right)
+                self.expr(node.left, scope)
+                self.expr(right, scope)
+            case ast.ArithmeticOperation(op=op, left=left, right=right):
+                if op not in ARITHMETIC:
+                    msg = f"{type(node).__name__} is not supported here."
+                    raise HogQLUnsupported(msg, start=node.start, end=node.end)
+                self.expr(left, scope)
+                self.expr(right, scope)
+                interval = self.result.calls.get(id(right))
+                if (
+                    interval
+                    and interval[1].interval
+                    and op in {"+", "-"}
+                    and kind(self.result, left) == "date"
+                ):
+                    self.result.dates.add(id(node))  # Date ± INTERVAL stays a Date
             case _:
                 for child in _children(node):
                     self.expr(child, scope)
+
+    def _call_types(self, node: ast.Call, function: Function) -> None:
+        """Kinds the printer's SQL depends on, once the arguments are resolved."""
+        if function.array_template is not None and kind(self.result, node.args[0]) == "array":
+            self.result.over_arrays.add(id(node))
+        # addDays(d, n), dateAdd('day', n, d): a Date stays a Date (ClickHouse)
+        if (
+            function.handler is not None
+            and function.kind_from is not None
+            and kind(self.result, node.args[function.kind_from]) == "date"
+        ):
+            self.result.dates.add(id(node))
 
     def _zip(self, node: ast.Call) -> None:
         function = node.args[0]
@@ -408,18 +398,43 @@ class Resolver:
         self.result.params[id(node)] = printed
 
 
-# array functions whose first argument is a lambda
-LAMBDA_FIRST: Final = frozenset(
-    {"arrayMap", "arrayFilter", "arrayExists", "arrayAll", "arrayCount"}
-)
-# functions whose first argument is a date unit ('day'), printed as a checked literal
-UNIT_FIRST: Final = frozenset(
-    {"dateDiff", "dateAdd", "dateSub", "date_add", "date_sub", "dateTrunc", "date_trunc"}
-)
+def _count(node: ast.Expr, what: str) -> int:
+    if (
+        isinstance(node, ast.Constant)
+        and isinstance(node.value, int)
+        and not isinstance(node.value, bool)
+        and node.value >= 0
+    ):
+        return node.value
+    msg = f"{what} takes a non-negative integer."
+    raise HogQLQueryError(msg, start=node.start, end=node.end)
 
 
-def scope_lookup(node: ast.Call) -> tuple[str, Function]:
-    return lookup(node.name, start=node.start, end=node.end)
+def _check_compare(node: ast.CompareOperation, op: str, right: ast.Expr) -> None:
+    if op in {"in", "not in"}:
+        if not isinstance(right, _IN_LISTS):
+            msg = "IN takes a list or a subquery."
+            raise HogQLQueryError(msg, start=right.start, end=right.end)
+    elif op not in COMPARISONS:
+        msg = f"Operator {node.op} is not supported by this gateway yet."
+        raise HogQLUnsupported(msg, start=node.start, end=node.end)
+
+
+def _check_frame(over: ast.WindowExpr) -> None:
+    if over.frame_method is None:
+        return
+    if over.frame_method.upper() not in {"ROWS", "RANGE"} or over.frame_start is None:
+        msg = f"Window frame {over.frame_method} is not supported by this gateway yet."
+        raise HogQLUnsupported(msg, start=over.start, end=over.end)
+    for bound in (over.frame_start, over.frame_end):
+        if bound is None or bound.kind.upper() == "CURRENT ROW":
+            continue
+        if bound.kind.upper() not in {"PRECEDING", "FOLLOWING"}:
+            msg = f"Window frame bound {bound.kind} is not supported."
+            raise HogQLUnsupported(msg, start=bound.start, end=bound.end)
+        if bound.offset is not None and bound.offset < 0:
+            msg = "Window frame offsets must not be negative."
+            raise HogQLQueryError(msg, start=bound.start, end=bound.end)
 
 
 def _children(node: ast.Expr) -> list[ast.Expr]:
@@ -446,109 +461,14 @@ def _children(node: ast.Expr) -> list[ast.Expr]:
     raise HogQLUnsupported(msg, start=node.start, end=node.end)
 
 
-@dataclass(kw_only=True)
-class _Scope:
-    sources: list[Source]
-    aliases: set[str]
-    column_ctes: dict[str, ast.Expr] = field(default_factory=dict)
-    lambdas: dict[str, str] = field(default_factory=dict)
-
-    def field(self, node: ast.Field, *, allow_star: bool) -> FieldMeaning:
-        chain = node.chain
-        first = str(chain[0])
-        if first in self.lambdas and len(chain) == 1:
-            return LambdaArg(name=self.lambdas[first])
-        if first == "*" and len(chain) == 1:
-            if not allow_star:
-                msg = "* is only allowed in SELECT."
-                raise _error(msg, node)
-            for source in self.sources:
-                if source.table is not None:
-                    source.lazy.update(source.table.computed.values())
-                    source.used.update(source.table.columns)
-            return Star()
-        if first in RESERVED:
-            msg = f"{first} is not selectable."
-            raise _error(msg, node)
-        by_alias = [s for s in self.sources if s.alias == first]
-        if by_alias and len(chain) > 1:
-            return self._in(
-                by_alias[0], [str(c) if isinstance(c, str) else c for c in chain[1:]], node
-            )
-        owners = [s for s in self.sources if s.has(first)]
-        if len(owners) > 1:
-            msg = f"Ambiguous field `{first}`: qualify it with a table alias."
-            raise _error(msg, node)
-        if owners:
-            return self._in(owners[0], list(chain), node)
-        if first in self.aliases and len(chain) == 1:
-            return SelectAlias(name=first)
-        if first in self.column_ctes and len(chain) == 1:
-            return ColumnCte(expr=self.column_ctes[first])
-        msg = f"Unable to resolve field: {first}"
-        raise _error(msg, node)
-
-    def _in(self, source: Source, chain: list[Any], node: ast.Field) -> FieldMeaning:
-        name = str(chain[0])
-        if name in RESERVED:
-            msg = f"{name} is not selectable."
-            raise _error(msg, node)
-        if source.table is not None:
-            table = source.table
-            if name in table.virtual and len(chain) == 1:
-                column, key = table.virtual[name]
-                return JsonPath(alias=source.alias, column=column, path=(key,))
-            if name in table.lazy:
-                return self._lazy(source, chain, node)
-            if name not in table.columns:
-                msg = f"Field `{name}` does not exist on table `{table.name}`."
-                raise _error(msg, node)
-            if name in table.computed:
-                source.lazy.add(table.computed[name])
-            source.used.add(name)
-            if name in table.json_columns:
-                return JsonPath(alias=source.alias, column=name, path=tuple(chain[1:]))
-            if len(chain) == 1:
-                return Column(alias=source.alias, name=name)
-            if name not in table.json_columns:
-                msg = f"`{name}` has no fields."
-                raise _error(msg, node)
-            return JsonPath(alias=source.alias, column=name, path=tuple(chain[1:]))
-        if not source.has(name) or len(chain) > 1:
-            msg = f"Unable to resolve field: {'.'.join(map(str, chain))}"
-            raise _error(msg, node)
-        return Column(alias=source.alias, name=name)
-
-    @staticmethod
-    def _lazy(source: Source, chain: list[Any], node: ast.Field) -> FieldMeaning:
-        """`person.properties.x`, `pdi.person_id`, `session.$session_duration`: a column of a
-        lazy join, printed as `alias."person.properties"` once the printer joins it."""
-        assert source.table is not None
-        name = str(chain[0])
-        joined = source.table.lazy[name]
-        if len(chain) == 1:
-            example = f"{name}.{next(iter(joined.columns))}"
-            msg = f"`{name}` is a table: name one of its fields (`{example}`)."
-            raise _error(msg, node)
-        field_name = str(chain[1])
-        if field_name in RESERVED:
-            msg = f"{field_name} is not selectable."
-            raise _error(msg, node)
-        if field_name not in joined.columns:
-            msg = f"Field `{field_name}` does not exist on table `{joined.name}`."
-            raise _error(msg, node)
-        source.lazy.add(name)
-        column = f"{name}.{field_name}"
-        source.used.add(column)
-        if field_name in joined.json_columns:
-            return JsonPath(alias=source.alias, column=column, path=tuple(chain[2:]))
-        if len(chain) > 2:
-            msg = f"`{column}` has no fields."
-            raise _error(msg, node)
-        return Column(alias=source.alias, name=column)
-
-
 def resolve(tree: ast.SelectQuery | ast.SelectSetQuery) -> Resolution:
+    """Resolve `tree`: every name, call and type decision, checked. Raises HogQLError."""
     resolver = Resolver()
     resolver.query(tree)
-    return resolver.result
+    result = resolver.result
+    first = tree
+    while isinstance(first, ast.SelectSetQuery):
+        first = first.initial
+    if not any(isinstance(result.fields.get(id(item)), Star) for item in first.select):
+        result.column_timezones = tuple(column_timezone(result, item) for item in first.select)
+    return result
