@@ -30,7 +30,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._server import gateway
-from gateway.hogql.load import demo_events
+from gateway.analytics.load import demo_events
 
 BATCH = 1000
 CLIENTS = 4

@@ -24,9 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from gateway.analytics.load import demo_events
+from gateway.analytics.store import AnalyticsStore
 from gateway.hogql import translate
-from gateway.hogql.execute import AnalyticsStore
-from gateway.hogql.load import demo_events
 
 P = "json_extract_string(properties, '$.\"{}\"')"
 SUNDAY = "cast(cast({0} as date) - cast(dayofweek({0}) as integer) as date)"  # week start

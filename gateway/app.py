@@ -15,12 +15,12 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from gateway.analytics.store import AnalyticsStore
 from gateway.api import setup_routes
 from gateway.api.capture import cors_headers
 from gateway.api.kernel_bridge import kernel_query_handler
 from gateway.clock import Clock, SystemClock
 from gateway.collab import CollabHub
-from gateway.hogql.execute import AnalyticsStore
 from gateway.hogql.limits import TextLimits
 from gateway.hogql.translator import Translator
 from gateway.kernels.context import running_kernels

@@ -12,12 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from gateway.app import create_app, serve
-from gateway.auth import SCOPES, new_api_key, parse_scopes
-from gateway.clock import SystemClock
-from gateway.hogql.execute import AnalyticsStore
-from gateway.hogql.functions import known_timezone
-from gateway.hogql.load import (
+from gateway.analytics.load import (
     BadRow,
     Progress,
     demo_events,
@@ -26,6 +21,11 @@ from gateway.hogql.load import (
     read_groups,
     read_persons,
 )
+from gateway.analytics.store import AnalyticsStore
+from gateway.app import create_app, serve
+from gateway.auth import SCOPES, new_api_key, parse_scopes
+from gateway.clock import SystemClock
+from gateway.hogql.functions import known_timezone
 from gateway.openapi import route_table
 from gateway.settings import Settings
 from gateway.store import NewNotebook, SQLiteStore

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from gateway.analytics.store import AnalyticsStore
 from gateway.clock import Clock
 from gateway.collab import CollabHub
-from gateway.hogql.execute import AnalyticsStore
 from gateway.hogql.translator import Translator
 from gateway.kernels.manager import KernelManager
 from gateway.principal import Principal, PrincipalCache
@@ -30,3 +30,5 @@ TRANSLATOR_KEY = web.AppKey("translator", Translator)
 SHARED_QUERIES_KEY = web.AppKey("shared_queries", SharedQueries)
 
 PRINCIPAL_KEY = web.RequestKey("principal", Principal)
+# the request body as `gateway.contract.operation()` read and checked it
+BODY_KEY = web.RequestKey("body", dict)

@@ -6,10 +6,10 @@ import asyncio
 import subprocess
 import sys
 
+from gateway.analytics.store import AnalyticsStore
 from gateway.app import create_app
 from gateway.clock import FakeClock
 from gateway.hogql import translate
-from gateway.hogql.execute import AnalyticsStore
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -20,9 +20,9 @@ from typing import Any, Final
 
 import orjson
 
+from gateway.analytics.store import AnalyticsStore
 from gateway.clock import Clock
 from gateway.errors import GatewayError
-from gateway.hogql.execute import AnalyticsStore
 from gateway.hogql.translator import Translator
 from gateway.viewer.render import QueryOutcome
 

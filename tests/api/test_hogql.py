@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from gateway.hogql.load import demo_events
+from gateway.analytics.load import demo_events
 from gateway.keys import ANALYTICS_KEY, SETTINGS_KEY
 from tests.conftest import create_notebook
 

@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 
+from gateway.analytics.store import AnalyticsStore
 from gateway.hogql import translate
-from gateway.hogql.execute import AnalyticsStore
 
 T0 = dt.datetime(2026, 11, 23, 10, 30, tzinfo=dt.UTC)  # a Monday
 

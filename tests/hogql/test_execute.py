@@ -105,8 +105,8 @@ async def test_query_errors_from_duckdb_are_400_without_internals(run):
 
 
 async def test_a_slow_query_is_stopped_at_the_timeout():
+    from gateway.analytics.store import AnalyticsStore
     from gateway.hogql import translate
-    from gateway.hogql.execute import AnalyticsStore
 
     store = AnalyticsStore(None, timeout_s=0.5)
     try:

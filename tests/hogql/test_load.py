@@ -8,11 +8,11 @@ import sys
 
 import pytest
 
-from gateway.hogql.load import parse_event
+from gateway.analytics.load import parse_event
 
 _DIGEST = (
     "import datetime as dt, hashlib\n"
-    "from gateway.hogql.load import demo_events\n"
+    "from gateway.analytics.load import demo_events\n"
     "rows = demo_events(300, now=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))\n"
     "print(hashlib.sha256(''.join(r['properties'] for r in rows).encode()).hexdigest())\n"
 )
@@ -56,7 +56,7 @@ def test_naive_timestamps_are_utc():
 
 
 def test_inserting_no_rows_is_fine():
-    from gateway.hogql.execute import AnalyticsStore
+    from gateway.analytics.store import AnalyticsStore
 
     store = AnalyticsStore(None)
     try:
@@ -71,7 +71,7 @@ def test_csv_and_parquet_events(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from gateway.hogql.load import BadRow, read_events
+    from gateway.analytics.load import BadRow, read_events
 
     source = tmp_path / "events.csv"
     source.write_text(

@@ -9,8 +9,8 @@ import uuid
 
 import pytest
 
+from gateway.analytics.store import AnalyticsStore
 from gateway.hogql import HogQLQueryError, translate
-from gateway.hogql.execute import AnalyticsStore
 
 T0 = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
 ALICE = str(uuid.UUID(int=1))

@@ -12,9 +12,9 @@ import uuid
 
 import pytest
 
+from gateway.analytics.store import AnalyticsStore
 from gateway.hogql import translate
 from gateway.hogql.binding import ValueSink
-from gateway.hogql.execute import AnalyticsStore
 from gateway.hogql.schema import TABLES
 from gateway.hogql.tables import ProjectTables
 

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
+from gateway.analytics.load import demo_events
 from gateway.app import create_app
-from gateway.hogql.load import demo_events
 from gateway.keys import ANALYTICS_KEY, KERNELS_KEY, STORE_KEY
 from tests.conftest import Accounts, assert_no_containers
 

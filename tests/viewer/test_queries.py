@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
+from gateway.analytics.store import AnalyticsStore
 from gateway.clock import FakeClock
-from gateway.hogql.execute import AnalyticsStore
 from gateway.hogql.translator import Translator
 from gateway.viewer import SharedQueries
 from gateway.viewer.queries import MAX_CELL_CHARS
