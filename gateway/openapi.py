@@ -1,101 +1,77 @@
-"""The OpenAPI 3.1 document, generated from the live router so it cannot drift.
+"""The OpenAPI 3.1 document, generated from the live router and the handlers' own declarations
+(`gateway.contract.operation`), so it cannot drift: the same declarations check requests.
 
-Paths, methods, operation ids (route names), summaries (handler docstrings) and the required
-scope come from the routes themselves; request body schemas are listed here by operation id.
+Paths and methods come from the routes; operation ids, parameters, bodies, replies and errors
+from each handler's `Operation`; summaries from handler docstrings; the required scope from
+`@requires`. Statuses every route of a kind can answer are added here: 401/403 where a scope is
+required, 404 for a project the key cannot see, 400 where parameters or a body are checked,
+408/413 where a body is read.
 """
 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from aiohttp import web
 
 from gateway import __version__
+from gateway.contract import (
+    ERROR,
+    ERROR_MESSAGE,
+    PATH_PARAMS,
+    Component,
+    Operation,
+    Reply,
+    declared_operation,
+)
+from gateway.errors import (
+    AuthenticationFailed,
+    GatewayError,
+    InvalidRequest,
+    NotAuthenticated,
+    NotFound,
+    PayloadTooLarge,
+    PermissionDenied,
+    RequestTimeout,
+)
 
-_STRING_OR_NULL: Final = {"type": ["string", "null"]}
-_NOTEBOOK_PROPERTIES: Final[dict[str, Any]] = {
-    "title": {"type": ["string", "null"], "maxLength": 256},
-    "content": {},
-    "text_content": _STRING_OR_NULL,
-    "version": {"type": "integer", "minimum": 0},
-    "deleted": {"type": "boolean"},
-    "_create_in_folder": {"type": "string"},
-}
-_NOTEBOOK_WRITE: Final[dict[str, Any]] = {"type": "object", "properties": _NOTEBOOK_PROPERTIES}
-_SHARING_WRITE: Final = {
+_CODE_ONLY: Final = {
     "type": "object",
-    "properties": {
-        "enabled": {"type": "boolean"},
-        "settings": {"type": ["object", "null"]},
-        "password_required": {"type": "boolean"},
-    },
+    "properties": {"code": {"type": "string"}},
+    "required": ["code"],
 }
-REQUEST_BODIES: Final[dict[str, dict[str, Any]]] = {
-    "create_notebook": {
-        "type": "object",
-        "properties": {
-            **_NOTEBOOK_PROPERTIES,
-            "short_id": {"type": "string", "pattern": "^[A-Za-z0-9]{1,12}$"},
-        },
-    },
-    "update_notebook": _NOTEBOOK_WRITE,
-    "replace_notebook": _NOTEBOOK_WRITE,
-    "update_sharing": _SHARING_WRITE,
-    "refresh_sharing": _SHARING_WRITE,
-    "create_share_password": {
-        "type": "object",
-        "properties": {
-            "raw_password": {"type": "string", "minLength": 8},
-            "note": {"type": ["string", "null"], "maxLength": 100},
-        },
-    },
-    "save_collab": {
-        "type": "object",
-        "properties": {
-            "client_id": {"type": "string", "maxLength": 200},
-            "version": {"type": "integer", "minimum": 0},
-            "steps": {"type": "array"},
-            "content": {},
-            "text_content": _STRING_OR_NULL,
-            "title": {"type": "string", "maxLength": 256},
-            "cursor_head": {"type": ["integer", "null"]},
-        },
-        "required": ["client_id", "version", "steps", "content"],
-    },
-    "post_collab_presence": {
-        "type": "object",
-        "properties": {
-            "client_id": {"type": "string", "maxLength": 200},
-            "version": {"type": "integer", "minimum": 0},
-            "cursor": {},
-        },
-        "required": ["client_id", "version"],
-    },
-    "execute_hogql": {
-        "type": "object",
-        "properties": {"query": {"type": "string"}, "values": {"type": "object"}},
-        "required": ["query"],
-    },
-    "unlock_shared": {
-        "type": "object",
-        "properties": {"password": {"type": "string"}},
-        "required": ["password"],
-    },
+_STATUS_TEXT: Final = {
+    200: "OK",
+    201: "Created",
+    204: "No content",
+    303: "See other",
+    304: "Not modified",
+    400: "Invalid request",
+    401: "Not authenticated",
+    403: "Permission denied",
+    404: "Not found",
+    405: "Method not allowed",
+    408: "Request body timeout",
+    409: "Conflict",
+    410: "Gone",
+    413: "Payload too large",
+    429: "Too many requests",
+    503: "Service unavailable",
 }
-_ERROR: Final = {
-    "type": "object",
-    "properties": {
-        "type": {"type": "string"},
-        "code": {"type": "string"},
-        "detail": {"type": "string"},
-        "attr": _STRING_OR_NULL,
-    },
-}
+_SCOPES: Final = (
+    "notebook:read",
+    "notebook:write",
+    "activity_log:read",
+    "sharing_configuration:read",
+    "sharing_configuration:write",
+    "query:read",
+)
 
 
 def api_routes(app: web.Application) -> list[tuple[str, str, str, web.AbstractRoute]]:
-    """(operation id, method, documented path, route) for every route of the app."""
+    """(handler name, method, documented path, route) for every route of the app."""
     return [
         (
             route.handler.__name__,
@@ -108,66 +84,171 @@ def api_routes(app: web.Application) -> list[tuple[str, str, str, web.AbstractRo
     ]
 
 
-def _unwrap(handler: Any) -> Any:
-    while hasattr(handler, "__wrapped__"):
-        if hasattr(handler, "required_scope"):
-            return handler
-        handler = handler.__wrapped__
-    return handler
+def _emit(value: Any, components: dict[str, Any]) -> Any:
+    """A schema as JSON: Component objects become `$ref`s and are collected once."""
+    if isinstance(value, Component):
+        if value.name not in components:
+            components[value.name] = {}  # placeholder: a schema may refer to itself
+            components[value.name] = _emit(value.schema, components)
+        return {"$ref": f"#/components/schemas/{value.name}"}
+    if isinstance(value, Mapping):
+        return {k: _emit(v, components) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_emit(v, components) for v in value]
+    return value
 
 
-def _operation(name: str, method: str, handler: Any) -> dict[str, Any]:
-    doc = inspect.getdoc(handler) or name
-    op: dict[str, Any] = {
-        "operationId": name,
-        "summary": doc.splitlines()[0],
-        "responses": {
-            "default": {
-                "description": "Error",
-                "content": {"application/json": {"schema": _ERROR}},
-            }
-        },
-    }
-    scope = getattr(_unwrap(handler), "required_scope", None)
+def _error_schema(error: type[GatewayError]) -> Any:
+    if error.body_style == "posthog":
+        return ERROR
+    if error.body_style == "error":
+        return ERROR_MESSAGE
+    if error.body_style == "code":
+        return _CODE_ONLY
+    return None
+
+
+def _implied_errors(op: Operation, path: str, scope: str | None) -> list[type[GatewayError]]:
+    errors: list[type[GatewayError]] = []
     if scope is not None:
-        op["security"] = [{"PersonalAPIKey": [scope]}]
-        op["x-required-scope"] = scope
-    success = {"POST": "201" if name == "create_notebook" else "200"}.get(method, "200")
-    if name in {"delete_share_password", "post_collab_presence"}:
-        success = "204"
-    op["responses"][success] = {"description": "Success"}
-    if method in {"POST", "PATCH", "PUT"}:
-        schema = REQUEST_BODIES.get(name, {"type": "object"})
-        op["requestBody"] = {
-            "required": False,
-            "content": {"application/json": {"schema": schema}},
+        errors += [NotAuthenticated, AuthenticationFailed, PermissionDenied]
+    if "{project_id}" in path:
+        errors.append(NotFound)
+    if op.params or op.body is not None:
+        errors.append(InvalidRequest)
+    if op.body is not None:
+        errors += [PayloadTooLarge, RequestTimeout]
+    return errors + list(op.errors)
+
+
+def _replies(
+    replies: Iterable[Reply], errors: Iterable[type[GatewayError]], components: dict[str, Any]
+) -> dict[str, Any]:
+    by_status: dict[int, list[Any]] = {}
+    described: dict[int, Reply] = {reply.status: reply for reply in replies}
+    for error in errors:
+        if error.status in described:
+            continue  # the operation describes this status itself
+        schemas = by_status.setdefault(error.status, [])
+        schema = _error_schema(error)
+        if schema is not None and schema not in schemas:
+            schemas.append(schema)
+    out: dict[str, Any] = {}
+    for status, reply in described.items():
+        doc: dict[str, Any] = {"description": reply.description}
+        if reply.schema is not None:
+            media = ((reply.media, reply.schema), *reply.also)
+            doc["content"] = {m: {"schema": _emit(schema, components)} for m, schema in media}
+        if reply.headers:
+            doc["headers"] = {
+                name: {"description": text, "schema": {"type": "string"}}
+                for name, text in reply.headers.items()
+            }
+        out[str(status)] = doc
+    for status, schemas in by_status.items():
+        doc = {"description": _STATUS_TEXT.get(status, "Error")}
+        if schemas:
+            schema = schemas[0] if len(schemas) == 1 else {"anyOf": schemas}
+            doc["content"] = {"application/json": {"schema": _emit(schema, components)}}
+        if status == 429:
+            doc["headers"] = {"Retry-After": {"schema": {"type": "string"}}}
+        out[str(status)] = doc
+    return dict(sorted(out.items()))
+
+
+def _security(scope: str | None, op: Operation) -> list[dict[str, list[str]]]:
+    if scope is not None:
+        return [{"PersonalAPIKey": [scope]}]
+    if op.operation_id.startswith("shared_"):
+        # a password-protected link takes a share token (or its cookie); others need nothing
+        return [{}, {"ShareToken": []}]
+    return []
+
+
+def _operation(name: str, path: str, handler: Any, components: dict[str, Any]) -> dict[str, Any]:
+    op = declared_operation(handler)
+    if op is None:
+        msg = f"{name} declares no Operation (gateway.contract.operation)"
+        raise TypeError(msg)
+    doc = (inspect.getdoc(handler) or name).strip()
+    summary, _, rest = doc.partition("\n")
+    scope: str | None = getattr(handler, "required_scope", None)
+    out: dict[str, Any] = {"operationId": op.operation_id, "summary": summary, "x-handler": name}
+    description = "\n\n".join(part for part in (rest.strip(), op.description) if part)
+    if description:
+        out["description"] = description
+    out["security"] = _security(scope, op)
+    if scope is not None:
+        out["x-required-scope"] = scope
+    if op.params:
+        out["parameters"] = [
+            {
+                "name": p.name,
+                "in": p.where,
+                "required": p.required,
+                "schema": _emit(p.schema, components),
+                **({"description": p.description} if p.description else {}),
+            }
+            for p in op.params
+        ]
+    if op.body is not None:
+        schema = _emit(op.body.schema, components)
+        out["requestBody"] = {
+            "required": op.body.required,
+            "content": {media: {"schema": schema} for media in op.body.media},
         }
-    return op
+    out["responses"] = _replies(op.replies, _implied_errors(op, path, scope), components)
+    return out
 
 
-def _parameters(path: str) -> list[dict[str, Any]]:
+def _path_parameters(path: str) -> list[dict[str, Any]]:
     names = [part[1:-1] for part in path.split("/") if part.startswith("{")]
     return [
-        {"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names
+        {
+            "name": n,
+            "in": "path",
+            "required": True,
+            "schema": dict(PATH_PARAMS.get(n, {"type": "string"})),
+        }
+        for n in names
     ]
 
 
 def build_openapi(app: web.Application) -> dict[str, Any]:
     """Every route of `app` (the slash-less form), as an OpenAPI 3.1 document."""
     paths: dict[str, dict[str, Any]] = {}
+    components: dict[str, Any] = {}
     for name, method, path, route in api_routes(app):
         item = paths.setdefault(path, {})
-        if _parameters(path):
-            item["parameters"] = _parameters(path)
-        item[method.lower()] = _operation(name, method, route.handler)
+        if _path_parameters(path):
+            item["parameters"] = _path_parameters(path)
+        item[method.lower()] = _operation(name, path, route.handler, components)
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Notebook Gateway", "version": __version__},
+        "info": {
+            "title": "Notebook Gateway",
+            "version": __version__,
+            "description": "PostHog's Notebooks API, self-hosted. Every path also answers "
+            "with a trailing slash.",
+        },
         "paths": paths,
         "components": {
+            "schemas": dict(sorted(components.items())),
             "securitySchemes": {
-                "PersonalAPIKey": {"type": "http", "scheme": "bearer"},
-            }
+                "PersonalAPIKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A personal API key (`phx_…`). Its scopes: "
+                    + ", ".join(f"`{s}`" for s in _SCOPES)
+                    + ", or `*`; `X:write` also grants `X:read`.",
+                },
+                "ShareToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "The `shareToken` a shared link's password buys "
+                    "(or its `posthog_sharing_token` cookie).",
+                },
+            },
         },
     }
 

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from aiohttp import web
 
 from gateway.api._context import load_notebook, principal, store
 from gateway.api._render import absolute_url, activity_json, json_response
 from gateway.api._request import query_int
+from gateway.api._schemas import ACTIVITY_PAGE
 from gateway.api.notebooks import PREFIX
 from gateway.auth import requires
+from gateway.contract import Operation, Param, Reply, operation
 
 routes = web.RouteTableDef()
+
+_PARAMS: Final = (
+    Param("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 10}),
+    Param("page", {"type": "integer", "minimum": 1, "maximum": 2**31, "default": 1}),
+)
+_REPLY: Final = Reply(200, "A page of activity, newest first.", ACTIVITY_PAGE)
 
 
 async def _page(request: web.Request, item_id: str | None) -> web.Response:
@@ -34,6 +44,7 @@ async def _page(request: web.Request, item_id: str | None) -> web.Response:
 
 @routes.get(PREFIX + "/activity", name="list_project_activity")
 @requires("activity_log:read")
+@operation(Operation("notebooks_all_activity_retrieve", replies=(_REPLY,), params=_PARAMS))
 async def list_project_activity(request: web.Request) -> web.Response:
     """Activity of every notebook in the project, newest first."""
     return await _page(request, None)
@@ -41,6 +52,7 @@ async def list_project_activity(request: web.Request) -> web.Response:
 
 @routes.get(PREFIX + "/{short_id}/activity", name="list_notebook_activity")
 @requires("activity_log:read")
+@operation(Operation("notebooks_activity_retrieve", replies=(_REPLY,), params=_PARAMS))
 async def list_notebook_activity(request: web.Request) -> web.Response:
     """Activity of one notebook, newest first."""
     notebook = await load_notebook(request)

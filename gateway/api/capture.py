@@ -22,6 +22,8 @@ from aiohttp import web
 
 from gateway.api._context import store
 from gateway.api._render import json_response
+from gateway.api._schemas import obj
+from gateway.contract import Body, Operation, Param, Reply, operation
 from gateway.errors import InvalidRequest, NotAuthenticated
 from gateway.ingestion import CaptureRequest, decode_body, normalise_event, read_request
 from gateway.keys import ANALYTICS_KEY, CLOCK_KEY, SETTINGS_KEY
@@ -33,6 +35,53 @@ CORS_PATHS: Final = frozenset(
     p + s for p in ("/batch", "/capture", "/e", "/i/v0/e", "/flags", "/decide") for s in ("", "/")
 )
 _PREFLIGHT_MAX_AGE: Final = "86400"
+_EVENT: Final = obj(
+    ("event",),
+    event={"type": "string", "minLength": 1},
+    distinct_id={"type": ["string", "integer"]},
+    properties={"type": "object"},
+    timestamp={"type": "string"},
+    uuid={"type": "string"},
+)
+_CAPTURE_BODY: Final = Body(
+    obj(
+        ("api_key",),
+        api_key={"type": "string", "minLength": 1, "description": "The project's token."},
+        batch={"type": "array", "items": _EVENT},
+        event={"type": "string", "minLength": 1},
+        distinct_id={"type": ["string", "integer"]},
+        properties={"type": "object"},
+        sent_at={"type": "string"},
+    ),
+    required=True,
+    checked=False,  # every SDK encoding (gzip, base64 forms, text/plain): decoded by ingestion
+    media=("application/json", "text/plain", "application/x-www-form-urlencoded"),
+)
+_CAPTURE_PARAMS: Final = (
+    Param("compression", {"type": "string", "enum": ["gzip", "gzip-js", "base64", ""]}),
+)
+_CAPTURED: Final = Reply(200, "Accepted.", obj(("status",), status={"type": "integer"}))
+_FLAGS: Final = obj(
+    ("flags", "featureFlags"),
+    flags={"type": "object"},
+    featureFlags={"type": "object"},
+    featureFlagPayloads={"type": "object"},
+)
+
+
+def _capture_op(name: str) -> Operation:
+    return Operation(
+        name,
+        replies=(_CAPTURED,),
+        errors=(InvalidRequest, NotAuthenticated),
+        params=_CAPTURE_PARAMS,
+        body=_CAPTURE_BODY,
+        description="The project token may also be in the events' `token`/`api_key`.",
+    )
+
+
+def _preflight_op(name: str) -> Operation:
+    return Operation(name, replies=(Reply(200, "CORS headers for an allowed origin."),))
 
 
 def _origin_allowed(request: web.Request) -> str | None:
@@ -102,24 +151,28 @@ async def _capture(request: web.Request) -> web.Response:
 
 
 @routes.post("/batch", name="capture_batch")
+@operation(_capture_op("capture_batch"))
 async def capture_batch(request: web.Request) -> web.Response:
     """Capture a batch of events (PostHog SDKs), authenticated by the project's token."""
     return await _capture(request)
 
 
 @routes.post("/capture", name="capture_event")
+@operation(_capture_op("capture_event"))
 async def capture_event(request: web.Request) -> web.Response:
     """Capture one event or a batch, authenticated by the project's token."""
     return await _capture(request)
 
 
 @routes.post("/e", name="capture_e")
+@operation(_capture_op("capture_e"))
 async def capture_e(request: web.Request) -> web.Response:
     """Capture (posthog-js path: arrays, gzip-js, base64 form `data`, sendBeacon)."""
     return await _capture(request)
 
 
 @routes.post("/i/v0/e", name="capture_i_v0_e")
+@operation(_capture_op("capture_i_v0_e"))
 async def capture_i_v0_e(request: web.Request) -> web.Response:
     """Capture (the newer ingestion path)."""
     return await _capture(request)
@@ -161,12 +214,30 @@ async def _flags(request: web.Request, *, config: bool) -> web.Response:
 
 
 @routes.post("/flags", name="evaluate_flags")
+@operation(
+    Operation(
+        "evaluate_flags",
+        replies=(Reply(200, "No flags.", _FLAGS),),
+        errors=(InvalidRequest, NotAuthenticated),
+        params=(*_CAPTURE_PARAMS, Param("config", {"type": "string"})),
+        body=_CAPTURE_BODY,
+    )
+)
 async def evaluate_flags(request: web.Request) -> web.Response:
     """Feature flags for a distinct id: none (posthog-js; `?config=true` adds its config)."""
     return await _flags(request, config=request.query.get("config") == "true")
 
 
 @routes.post("/decide", name="decide")
+@operation(
+    Operation(
+        "decide",
+        replies=(Reply(200, "No flags.", _FLAGS),),
+        errors=(InvalidRequest, NotAuthenticated),
+        params=(*_CAPTURE_PARAMS,),
+        body=_CAPTURE_BODY,
+    )
+)
 async def decide(request: web.Request) -> web.Response:
     """Legacy flags and config for older posthog-js: no flags, nothing remote."""
     return await _flags(request, config=True)
@@ -177,6 +248,13 @@ def _remote_config(token: str) -> dict[str, Any]:
 
 
 @routes.get("/array/{token}/config", name="remote_config")
+@operation(
+    Operation(
+        "remote_config",
+        replies=(Reply(200, "The remote config.", {"type": "object"}),),
+        errors=(NotAuthenticated,),
+    )
+)
 async def remote_config(request: web.Request) -> web.Response:
     """posthog-js's remote config for a project token: gzip accepted, nothing else enabled."""
     token = request.match_info["token"]
@@ -185,6 +263,20 @@ async def remote_config(request: web.Request) -> web.Response:
 
 
 @routes.get("/array/{token}/config.js", name="remote_config_js")
+@operation(
+    Operation(
+        "remote_config_js",
+        replies=(
+            Reply(
+                200,
+                "The remote config as a script.",
+                {"type": "string"},
+                media="application/javascript",
+            ),
+        ),
+        errors=(NotAuthenticated,),
+    )
+)
 async def remote_config_js(request: web.Request) -> web.Response:
     """The same remote config as a script (`window._POSTHOG_REMOTE_CONFIG[token]`)."""
     token = request.match_info["token"]
@@ -209,36 +301,42 @@ async def _preflight(request: web.Request) -> web.Response:
 
 
 @routes.options("/batch", name="preflight_batch")
+@operation(_preflight_op("preflight_batch"))
 async def preflight_batch(request: web.Request) -> web.Response:
     """CORS preflight for capture."""
     return await _preflight(request)
 
 
 @routes.options("/capture", name="preflight_capture")
+@operation(_preflight_op("preflight_capture"))
 async def preflight_capture(request: web.Request) -> web.Response:
     """CORS preflight for capture."""
     return await _preflight(request)
 
 
 @routes.options("/e", name="preflight_e")
+@operation(_preflight_op("preflight_e"))
 async def preflight_e(request: web.Request) -> web.Response:
     """CORS preflight for capture (posthog-js)."""
     return await _preflight(request)
 
 
 @routes.options("/i/v0/e", name="preflight_i_v0_e")
+@operation(_preflight_op("preflight_i_v0_e"))
 async def preflight_i_v0_e(request: web.Request) -> web.Response:
     """CORS preflight for capture."""
     return await _preflight(request)
 
 
 @routes.options("/flags", name="preflight_flags")
+@operation(_preflight_op("preflight_flags"))
 async def preflight_flags(request: web.Request) -> web.Response:
     """CORS preflight for flags."""
     return await _preflight(request)
 
 
 @routes.options("/decide", name="preflight_decide")
+@operation(_preflight_op("preflight_decide"))
 async def preflight_decide(request: web.Request) -> web.Response:
     """CORS preflight for decide."""
     return await _preflight(request)

@@ -10,11 +10,13 @@ from aiohttp import web
 
 from gateway.api._context import load_notebook, now, principal, store
 from gateway.api._render import json_response, notebook_json
-from gateway.api._request import json_object, opt_int, opt_json_size, opt_str, req_str
+from gateway.api._request import opt_int, opt_json_size, opt_str, req_str
+from gateway.api._schemas import NOTEBOOK, STRING_OR_NULL, obj
 from gateway.api.notebooks import PREFIX
 from gateway.auth import requires
 from gateway.collab import Presence, Subscription
-from gateway.errors import CollabConflict, CollabStale, InvalidRequest
+from gateway.contract import Body, Operation, Param, Reply, declared_body, operation
+from gateway.errors import CollabConflict, CollabStale, InvalidRequest, ServiceUnavailable
 from gateway.keys import COLLAB_HUB_KEY, SETTINGS_KEY
 from gateway.sse import KEEPALIVE, frame, open_stream
 from gateway.store import UNSET
@@ -33,6 +35,72 @@ routes = web.RouteTableDef()
 _EVENT_ID: Final = re.compile(r"^(\d{1,18})-(\d{1,18})$")
 _BACKLOG_PAGE: Final = 500
 _MAX_CLIENT_ID: Final = 200
+_CLIENT_ID: Final = {"type": "string", "maxLength": _MAX_CLIENT_ID}
+_VERSION: Final = {"type": "integer", "minimum": 0}
+_SAVE: Final = Operation(
+    "notebooks_collab_save_create",
+    replies=(
+        Reply(200, "Accepted: the notebook at its new version.", NOTEBOOK),
+        Reply(
+            409,
+            "Behind: the steps to rebase over.",
+            obj(
+                ("code", "steps", "client_ids", "version"),
+                code={"type": "string", "enum": ["conflict"]},
+                steps={"type": "array"},
+                client_ids={"type": "array", "items": {"type": ["string", "null"]}},
+                version={"type": "integer"},
+            ),
+        ),
+        Reply(
+            410,
+            "The missed steps are gone: reload the notebook.",
+            obj(("code",), code={"type": "string", "enum": ["conflict_stale"]}),
+        ),
+    ),
+    body=Body(
+        obj(
+            ("client_id", "version", "steps", "content"),
+            client_id=_CLIENT_ID,
+            version=_VERSION,
+            steps={"type": "array"},
+            content={"description": "The document after the steps (ProseMirror JSON)."},
+            text_content=STRING_OR_NULL,
+            title={"type": "string", "maxLength": 256},
+            cursor_head={"type": ["integer", "null"]},
+        ),
+        required=True,
+    ),
+)
+_PRESENCE: Final = Operation(
+    "notebooks_collab_presence_create",
+    replies=(Reply(204, "Broadcast."),),
+    body=Body(
+        obj(("client_id", "version"), client_id=_CLIENT_ID, version=_VERSION, cursor={}),
+        required=True,
+    ),
+)
+_STREAM: Final = Operation(
+    "notebooks_collab_stream_retrieve",
+    replies=(
+        Reply(
+            200,
+            "Server-sent events: `step` and `update` (with ids `N-0`, `N-1`), `presence`, "
+            "`error`, and `: keepalive` comments.",
+            {"type": "string"},
+            media="text/event-stream",
+        ),
+    ),
+    errors=(ServiceUnavailable,),
+    params=(
+        Param(
+            "Last-Event-ID",
+            {"type": "string", "pattern": r"^\d{1,18}-\d{1,18}$"},
+            where="header",
+            description="Resume after this entry (`0-0`: everything kept).",
+        ),
+    ),
+)
 
 
 def _required(body: dict[str, Any], attr: str) -> Any:
@@ -90,9 +158,10 @@ def _last_event_id(request: web.Request) -> tuple[int, int] | None:
 
 @routes.post(PREFIX + "/{short_id}/collab/save", name="save_collab")
 @requires("notebook:write")
+@operation(_SAVE)
 async def save_collab(request: web.Request) -> web.Response:
     """Append steps at `version`: 200 notebook, 409 missed steps, 410 reload needed."""
-    save = _parse_save(await json_object(request))
+    save = _parse_save(declared_body(request))
     caller = principal(request)
     outcome = await store(request).collab_save(
         caller.project.id,
@@ -119,9 +188,10 @@ async def save_collab(request: web.Request) -> web.Response:
 
 @routes.post(PREFIX + "/{short_id}/collab/presence", name="post_collab_presence")
 @requires("notebook:write")
+@operation(_PRESENCE)
 async def post_collab_presence(request: web.Request) -> web.Response:
     """Broadcast a caret position to the notebook's streams; 204."""
-    body = await json_object(request)
+    body = declared_body(request)
     client_id = req_str(body, "client_id", max_length=_MAX_CLIENT_ID)
     version = _version(body)
     cursor = opt_json_size(body.get("cursor"), "cursor")
@@ -202,6 +272,7 @@ async def _relay(
 
 @routes.get(PREFIX + "/{short_id}/collab/stream", name="stream_collab")
 @requires("notebook:read")
+@operation(_STREAM)
 async def stream_collab(request: web.Request) -> web.StreamResponse:
     """SSE of steps and updates (with ids) and presence; resumes after Last-Event-ID."""
     notebook = await load_notebook(request)

@@ -17,9 +17,11 @@ import pyarrow.ipc
 from aiohttp import web
 
 from gateway.api._arrow import ARROW
+from gateway.api._kernel_schemas import DATAFRAME_PAGE, START_ERRORS
 from gateway.api._request import query_int
 from gateway.api.kernel import KERNEL, kernel_target
 from gateway.auth import requires
+from gateway.contract import Operation, Param, Reply, operation
 from gateway.errors import InvalidRequest, NotFound
 from gateway.kernels import FrameExport, FrameRequest
 from gateway.kernels.errors import FrameTooLarge, InvalidDataframeRequest, KernelExecuteFailed
@@ -112,6 +114,38 @@ def _read_page(data: bytes) -> tuple[list[str], list[dict[str, Any]]]:
 
 @routes.get(KERNEL + "/dataframe", name="get_kernel_dataframe")
 @requires("notebook:read")
+@operation(
+    Operation(
+        "notebooks_kernel_dataframe_retrieve",
+        replies=(
+            Reply(
+                200,
+                "A JSON page (up to 500 rows), or with `Accept: "
+                + ARROW
+                + "` an Arrow IPC stream (up to 1,000,000 rows; `X-Total-Count`).",
+                DATAFRAME_PAGE,
+            ),
+        ),
+        errors=(InvalidDataframeRequest, FrameTooLarge, *START_ERRORS, KernelExecuteFailed),
+        params=(
+            Param(
+                "variable_name",
+                {"type": "string", "pattern": r"^[^\W\d]\w*$"},
+                required=True,
+                description="A data frame variable of the kernel.",
+            ),
+            Param("offset", {"type": "integer", "minimum": 0, "maximum": 2**62, "default": 0}),
+            Param(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": _ARROW_MAX_LIMIT, "default": 10},
+                description=f"At most {_JSON_MAX_LIMIT} for a JSON page.",
+            ),
+            Param("columns", {"type": "string"}, description="Comma-separated column names."),
+            Param("timeout", {"type": "number", "minimum": 0.1, "maximum": 120, "default": 30}),
+        ),
+        description="An undefined variable is 404; a variable that is not a frame is 400.",
+    )
+)
 async def get_kernel_dataframe(request: web.Request) -> web.StreamResponse:
     """A slice of a data frame variable: JSON page, or Arrow IPC with `Accept` set to Arrow."""
     wants_arrow = ARROW in request.headers.get("Accept", "")

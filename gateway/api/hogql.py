@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
 
@@ -11,15 +11,56 @@ from gateway.api._arrow import ARROW, send_arrow_file
 from gateway.api._context import load_notebook, principal
 from gateway.api._hogql import checked_values, translate_for
 from gateway.api._render import json_response
-from gateway.api._request import json_object, req_str
+from gateway.api._request import req_str
+from gateway.api._schemas import obj
 from gateway.api.kernel import SCRATCHPAD
 from gateway.api.notebooks import PREFIX
 from gateway.auth import requires
+from gateway.contract import Body, Component, Operation, Reply, declared_body, operation
+from gateway.errors import ServiceUnavailable
 from gateway.hogql import Translation
 from gateway.hogql.duckdb import DEFAULT_LIMIT
 from gateway.keys import ANALYTICS_KEY, SETTINGS_KEY
 
 routes = web.RouteTableDef()
+
+_RESULT: Final = Component(
+    "HogQLQueryResponse",
+    obj(
+        ("query", "results", "columns", "types"),
+        query={"type": "string"},
+        results={"type": "array", "items": {"type": "array"}},
+        columns={"type": "array", "items": {"type": "string"}},
+        types={
+            "type": "array",
+            "items": {
+                "type": "array",
+                "items": {"type": "string"},
+                "minItems": 2,
+                "maxItems": 2,
+            },
+        },
+        hasMore={"type": "boolean"},
+        limit={"type": "integer"},
+        offset={"type": "integer"},
+    ),
+)
+_BODY: Final = Body(
+    obj(
+        ("query",),
+        query={"type": "string", "maxLength": 100_000},
+        values={
+            "type": ["object", "null"],
+            "description": "Values for `{name}` placeholders: scalars or lists of scalars.",
+            "additionalProperties": {
+                "type": ["string", "number", "boolean", "null", "array"],
+                "items": {"type": ["string", "number", "boolean", "null"]},
+                "maxItems": 10_000,
+            },
+        },
+    ),
+    required=True,
+)
 
 
 async def _arrow(request: web.Request, translation: Translation) -> web.StreamResponse:
@@ -36,9 +77,23 @@ async def _arrow(request: web.Request, translation: Translation) -> web.StreamRe
 
 @routes.post(PREFIX + "/{short_id}/hogql/execute", name="execute_hogql")
 @requires("query:read")
+@operation(
+    Operation(
+        "notebooks_hogql_execute_create",
+        replies=(
+            Reply(
+                200,
+                "Rows, columns and types; with `Accept: " + ARROW + "` an Arrow IPC stream.",
+                _RESULT,
+            ),
+        ),
+        errors=(ServiceUnavailable,),
+        body=_BODY,
+    )
+)
 async def execute_hogql(request: web.Request) -> web.StreamResponse:
     """Run a HogQL SELECT over this project's events and persons."""
-    body = await json_object(request)
+    body = declared_body(request)
     query = req_str(body, "query", max_length=100_000)
     values = checked_values(body.get("values"), attr="values")
     if request.match_info["short_id"] != SCRATCHPAD:

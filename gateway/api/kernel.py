@@ -12,11 +12,23 @@ from typing import Any, Final
 from aiohttp import web
 
 from gateway.api._context import load_notebook, principal, store
+from gateway.api._kernel_schemas import (
+    CONFIG_RESULT,
+    EXECUTE_BODY,
+    EXECUTE_RESULT,
+    KERNEL_RUNTIME,
+    KERNEL_STATUS,
+    RUN_ERRORS,
+    START_ERRORS,
+    choices_body,
+)
 from gateway.api._render import json_response
-from gateway.api._request import json_object, opt_bool, req_str
+from gateway.api._request import opt_bool, req_str
+from gateway.api._schemas import obj
 from gateway.api.notebooks import PREFIX
 from gateway.auth import requires
 from gateway.clock import isoformat
+from gateway.contract import Body, Operation, Reply, declared_body, operation
 from gateway.errors import GatewayError, InvalidRequest
 from gateway.kernels import Execution, KernelConfig, KernelKey, Resources, status_json
 from gateway.kernels.errors import CellTooLarge, KernelConfigOverLimit
@@ -64,30 +76,60 @@ async def kernel_target(request: web.Request) -> tuple[KernelKey, KernelConfig, 
     return key, config, stored
 
 
+def whole_numbers(body: dict[str, Any]) -> dict[str, Any]:
+    """Resource numbers as PostHog sends them: whole values as ints (`3600`, not `3600.0`)."""
+    for name in ("cpu_cores", "memory_gb", "idle_timeout_seconds"):
+        value = body.get(name)
+        if isinstance(value, float) and value.is_integer():
+            body[name] = int(value)
+    return body
+
+
 def _backend(request: web.Request) -> str:
     return request.app[SETTINGS_KEY].kernel_backend
 
 
+_RUNTIME_REPLY: Final = Reply(200, "The kernel's runtime.", KERNEL_RUNTIME)
+
+
 @routes.post(KERNEL + "/start", name="start_kernel")
 @requires("notebook:write")
+@operation(
+    Operation("notebooks_kernel_start_create", replies=(_RUNTIME_REPLY,), errors=START_ERRORS)
+)
 async def start_kernel(request: web.Request) -> web.Response:
     """Start the caller's kernel for this notebook, or reuse the live one."""
     key, config, _ = await kernel_target(request)
     runtime = await request.app[KERNELS_KEY].start(key, config)
-    return json_response({"id": runtime.id, **runtime.to_json()})
+    return json_response(whole_numbers({"id": runtime.id, **runtime.to_json()}))
 
 
 @routes.post(KERNEL + "/restart", name="restart_kernel")
 @requires("notebook:write")
+@operation(
+    Operation("notebooks_kernel_restart_create", replies=(_RUNTIME_REPLY,), errors=START_ERRORS)
+)
 async def restart_kernel(request: web.Request) -> web.Response:
     """Replace the caller's kernel with a fresh one (variables are lost)."""
     key, config, _ = await kernel_target(request)
     runtime = await request.app[KERNELS_KEY].restart(key, config)
-    return json_response({"id": runtime.id, **runtime.to_json()})
+    return json_response(whole_numbers({"id": runtime.id, **runtime.to_json()}))
 
 
 @routes.post(KERNEL + "/stop", name="stop_kernel")
 @requires("notebook:write")
+@operation(
+    Operation(
+        "notebooks_kernel_stop_create",
+        replies=(
+            Reply(
+                200,
+                "Whether a kernel was running.",
+                obj(("stopped",), stopped={"type": "boolean"}),
+            ),
+        ),
+    )
+)
 async def stop_kernel(request: web.Request) -> web.Response:
     """Stop the caller's kernel; `{"stopped": false}` when none was running."""
     key, _, _ = await kernel_target(request)
@@ -96,11 +138,18 @@ async def stop_kernel(request: web.Request) -> web.Response:
 
 @routes.get(KERNEL + "/status", name="get_kernel_status")
 @requires("notebook:read")
+@operation(
+    Operation(
+        "notebooks_kernel_status_retrieve",
+        replies=(Reply(200, "The kernel's state and config.", KERNEL_STATUS),),
+    )
+)
 async def get_kernel_status(request: web.Request) -> web.Response:
     """The caller's kernel state and config; never starts anything."""
     key, config, _ = await kernel_target(request)
     runtime = request.app[KERNELS_KEY].runtime(key)
-    return json_response(status_json(runtime, backend=_backend(request), config=config))
+    body = status_json(runtime, backend=_backend(request), config=config)
+    return json_response(whole_numbers(body))
 
 
 def _choice(body: dict[str, Any], attr: str, choices: tuple[float, ...]) -> float | None:
@@ -142,9 +191,17 @@ def _member_limits(
 
 @routes.post(KERNEL + "/config", name="configure_kernel")
 @requires("notebook:write")
+@operation(
+    Operation(
+        "notebooks_kernel_config_create",
+        replies=(Reply(200, "The stored config and how it was applied.", CONFIG_RESULT),),
+        errors=(KernelConfigOverLimit,),
+        body=Body(choices_body(CPU_CHOICES, MEMORY_CHOICES, IDLE_CHOICES)),
+    )
+)
 async def configure_kernel(request: web.Request) -> web.Response:
     """Set CPU, memory and idle timeout; a live kernel is resized in place where possible."""
-    body = await json_object(request)
+    body = declared_body(request)
     cpu = _choice(body, "cpu_cores", CPU_CHOICES)
     memory = _choice(body, "memory_gb", MEMORY_CHOICES)
     idle = _choice(body, "idle_timeout_seconds", IDLE_CHOICES)
@@ -180,12 +237,14 @@ async def configure_kernel(request: web.Request) -> web.Response:
         if manager.runtime(key) is not None and cpu is None and memory is None:
             applied = "live"
     return json_response(
-        {
-            "cpu_cores": stored.get("cpu_cores"),
-            "memory_gb": stored.get("memory_gb"),
-            "idle_timeout_seconds": stored.get("idle_timeout_seconds"),
-            "applied": applied,
-        }
+        whole_numbers(
+            {
+                "cpu_cores": stored.get("cpu_cores"),
+                "memory_gb": stored.get("memory_gb"),
+                "idle_timeout_seconds": stored.get("idle_timeout_seconds"),
+                "applied": applied,
+            }
+        )
     )
 
 
@@ -246,10 +305,20 @@ def _execution_json(execution: Execution) -> dict[str, Any]:
 
 @routes.post(KERNEL + "/execute", name="execute_code")
 @requires("notebook:write")
+@operation(
+    Operation(
+        "notebooks_kernel_execute_create",
+        replies=(
+            Reply(200, "The execution's result (a Python error is 200 too).", EXECUTE_RESULT),
+        ),
+        errors=(CellTooLarge, *RUN_ERRORS),
+        body=Body(EXECUTE_BODY, required=True),
+    )
+)
 async def execute_code(request: web.Request) -> web.Response:
     """Run code in the caller's kernel (started if needed); the full result as JSON."""
     code, return_variables, timeout = _execute_args(
-        await json_object(request), request.app[SETTINGS_KEY].kernel_max_cell_bytes
+        declared_body(request), request.app[SETTINGS_KEY].kernel_max_cell_bytes
     )
     key, config, _ = await kernel_target(request)
     execution = await request.app[KERNELS_KEY].execute(
@@ -260,10 +329,26 @@ async def execute_code(request: web.Request) -> web.Response:
 
 @routes.post(KERNEL + "/execute/stream", name="execute_code_stream")
 @requires("notebook:write")
+@operation(
+    Operation(
+        "notebooks_kernel_execute_stream_create",
+        replies=(
+            Reply(
+                200,
+                "Server-sent events: `stdout`/`stderr` (`{text}`), `display` (`{data}`, for "
+                "`display()` output), then one `result` (the execute result) or `error`.",
+                {"type": "string"},
+                media="text/event-stream",
+            ),
+        ),
+        errors=(CellTooLarge, *RUN_ERRORS),
+        body=Body(EXECUTE_BODY, required=True),
+    )
+)
 async def execute_code_stream(request: web.Request) -> web.StreamResponse:
     """Run code; SSE of stdout/stderr/display as they come, then `result` (or `error`)."""
     code, return_variables, timeout = _execute_args(
-        await json_object(request), request.app[SETTINGS_KEY].kernel_max_cell_bytes
+        declared_body(request), request.app[SETTINGS_KEY].kernel_max_cell_bytes
     )
     key, config, _ = await kernel_target(request)
     manager = request.app[KERNELS_KEY]

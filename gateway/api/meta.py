@@ -5,6 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.api._render import json_response
+from gateway.api._schemas import obj
+from gateway.contract import Operation, Reply, operation
 from gateway.keys import KERNELS_KEY
 from gateway.openapi import build_openapi
 
@@ -12,6 +14,26 @@ routes = web.RouteTableDef()
 
 
 @routes.get("/_health", name="health")
+@operation(
+    Operation(
+        "health",
+        replies=(
+            Reply(
+                200,
+                "Serving.",
+                obj(
+                    ("status", "kernels"),
+                    status={"type": "string", "enum": ["ok"]},
+                    kernels=obj(
+                        ("running", "pool_ready"),
+                        running={"type": "integer", "minimum": 0},
+                        pool_ready={"type": "integer", "minimum": 0},
+                    ),
+                ),
+            ),
+        ),
+    )
+)
 async def health(request: web.Request) -> web.Response:
     """Liveness: 200 while the process serves requests, with kernel counts."""
     kernels = request.app[KERNELS_KEY]
@@ -27,6 +49,12 @@ async def health(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/schema", name="get_schema")
+@operation(
+    Operation(
+        "schema_retrieve",
+        replies=(Reply(200, "The OpenAPI 3.1 document.", {"type": "object"}),),
+    )
+)
 async def get_schema(request: web.Request) -> web.Response:
     """This API as an OpenAPI 3.1 document."""
     return json_response(build_openapi(request.app))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any, Final
 
 import orjson
@@ -11,21 +12,22 @@ from aiohttp import web
 from gateway.api._context import load_notebook, now, principal, store
 from gateway.api._render import absolute_url, json_response, notebook_json
 from gateway.api._request import (
-    json_object,
     opt_bool,
     opt_int,
     opt_json_size,
     opt_str,
     query_int,
 )
+from gateway.api._schemas import NOTEBOOK, NOTEBOOK_PAGE, STRING_OR_NULL, obj
 from gateway.auth import requires
-from gateway.errors import InvalidRequest, MethodNotAllowed
+from gateway.contract import Body, Operation, Param, Reply, declared_body, operation
+from gateway.errors import Conflict, InvalidRequest, MethodNotAllowed
 from gateway.filters import parse_notebook_filter
 from gateway.keys import RENDER_CACHE_KEY
 from gateway.markdown import to_markdown
 from gateway.render_cache import Rendered
 from gateway.store import UNSET, NewNotebook, NotebookPatch
-from gateway.store.records import Maybe
+from gateway.store.records import ORDERABLE_FIELDS, Maybe
 
 routes = web.RouteTableDef()
 
@@ -33,6 +35,24 @@ PREFIX: Final = "/api/projects/{project_id}/notebooks"
 _SHORT_ID: Final = re.compile(r"^[A-Za-z0-9]{1,12}$")
 _MAX_TITLE: Final = 256
 MAX_PAGE: Final = 1000
+_SHORT_ID_MESSAGE: Final = "short_id must be an alphanumeric string up to 12 characters."
+
+_WRITABLE: Final[dict[str, Any]] = {
+    "title": {"type": ["string", "null"], "maxLength": _MAX_TITLE},
+    "content": {"description": "ProseMirror JSON document; needs the current `version`."},
+    "text_content": STRING_OR_NULL,
+    "version": {"type": "integer", "minimum": 0},
+    "deleted": {"type": "boolean"},
+    "_create_in_folder": {"type": "string", "description": "Write-only: a project-tree folder."},
+}
+_UPDATE: Final = Operation(
+    "",
+    replies=(Reply(200, "The updated notebook.", NOTEBOOK),),
+    errors=(Conflict,),
+    body=Body(obj(**_WRITABLE)),
+)
+_ORDERS: Final = sorted(f"{sign}{name}" for name in ORDERABLE_FIELDS for sign in ("", "-"))
+_TEXT: Final = {"type": "string"}
 
 
 def _content(body: dict[str, Any]) -> Any:
@@ -59,6 +79,25 @@ def _patch(body: dict[str, Any]) -> NotebookPatch:
 
 @routes.get(PREFIX, name="list_notebooks")
 @requires("notebook:read")
+@operation(
+    Operation(
+        "notebooks_list",
+        replies=(Reply(200, "A page of notebooks (minimal objects).", NOTEBOOK_PAGE),),
+        params=(
+            Param("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 100}),
+            Param("offset", {"type": "integer", "minimum": 0, "maximum": 2**31, "default": 0}),
+            Param("user", _TEXT, description="Any value: notebooks created by the caller."),
+            Param("created_by", _TEXT, description="A user's uuid."),
+            Param("last_modified_by", _TEXT, description="A user's uuid."),
+            Param("date_from", _TEXT, description="ISO 8601 or relative (`-7d`), exclusive."),
+            Param("date_to", _TEXT, description="ISO 8601 or relative (`-7d`), exclusive."),
+            Param("search", _TEXT, description="Text in the title or content."),
+            Param("contains", _TEXT, description="Node types, e.g. `recording:true`."),
+            Param("short_id", _TEXT),
+            Param("order", {"type": "string", "enum": _ORDERS, "default": "-last_modified_at"}),
+        ),
+    )
+)
 async def list_notebooks(request: web.Request) -> web.Response:
     """List notebooks (minimal objects), filtered and paginated."""
     caller = principal(request)
@@ -83,13 +122,28 @@ async def list_notebooks(request: web.Request) -> web.Response:
 
 @routes.post(PREFIX, name="create_notebook")
 @requires("notebook:write")
+@operation(
+    Operation(
+        "notebooks_create",
+        replies=(Reply(201, "The new notebook.", NOTEBOOK),),
+        body=Body(
+            obj(
+                **_WRITABLE,
+                short_id={
+                    "type": "string",
+                    "pattern": _SHORT_ID.pattern,
+                    "x-message": _SHORT_ID_MESSAGE,
+                },
+            )
+        ),
+    )
+)
 async def create_notebook(request: web.Request) -> web.Response:
     """Create a notebook; 201 with the full object."""
-    body = await json_object(request)
+    body = declared_body(request)
     short_id = opt_str(body, "short_id")
     if short_id is not UNSET and (short_id is None or not _SHORT_ID.match(short_id)):
-        msg = "short_id must be an alphanumeric string up to 12 characters."
-        raise InvalidRequest(msg, attr="short_id")
+        raise InvalidRequest(_SHORT_ID_MESSAGE, attr="short_id")
     patch = _patch(body)
     new = NewNotebook(
         short_id=None if short_id is UNSET else short_id,
@@ -108,6 +162,23 @@ async def create_notebook(request: web.Request) -> web.Response:
 
 @routes.get(PREFIX + "/{short_id}", name="get_notebook")
 @requires("notebook:read")
+@operation(
+    Operation(
+        "notebooks_retrieve",
+        replies=(
+            Reply(200, "The notebook.", NOTEBOOK),
+            Reply(304, "Not modified: `If-None-Match` names the current version."),
+        ),
+        params=(
+            Param(
+                "If-None-Match",
+                {"type": "string"},
+                where="header",
+                description="A version; the same as the notebook's gives 304.",
+            ),
+        ),
+    )
+)
 async def get_notebook(request: web.Request) -> web.Response:
     """Retrieve one notebook; `If-None-Match: <version>` → 304."""
     cache = request.app[RENDER_CACHE_KEY]
@@ -125,8 +196,7 @@ async def get_notebook(request: web.Request) -> web.Response:
 
 
 async def _update(request: web.Request) -> web.Response:
-    body = await json_object(request)
-    patch = _patch(body)
+    patch = _patch(declared_body(request))
     caller = principal(request)
     notebook = await store(request).update_notebook(
         caller.project.id,
@@ -140,6 +210,7 @@ async def _update(request: web.Request) -> web.Response:
 
 @routes.patch(PREFIX + "/{short_id}", name="update_notebook")
 @requires("notebook:write")
+@operation(replace(_UPDATE, operation_id="notebooks_partial_update"))
 async def update_notebook(request: web.Request) -> web.Response:
     """Partial update; `content` needs the current `version` (409 otherwise)."""
     return await _update(request)
@@ -147,6 +218,7 @@ async def update_notebook(request: web.Request) -> web.Response:
 
 @routes.put(PREFIX + "/{short_id}", name="replace_notebook")
 @requires("notebook:write")
+@operation(replace(_UPDATE, operation_id="notebooks_update"))
 async def replace_notebook(request: web.Request) -> web.Response:
     """Update (PUT behaves as PATCH, as in PostHog where every field is optional)."""
     return await _update(request)
@@ -154,6 +226,18 @@ async def replace_notebook(request: web.Request) -> web.Response:
 
 @routes.delete(PREFIX + "/{short_id}", name="delete_notebook")
 @requires("notebook:write")
+@operation(
+    Operation(
+        "notebooks_destroy",
+        replies=(
+            Reply(
+                405,
+                "Always: hard delete is not allowed (empty body). PATCH `deleted: true`.",
+            ),
+        ),
+        description="PostHog soft-deletes notebooks: this route exists only to say so.",
+    )
+)
 async def delete_notebook(request: web.Request) -> web.Response:
     """Always 405: hard delete is not allowed; PATCH `deleted: true` instead."""
     msg = 'Hard delete of this model is not allowed. Use a patch API call to set "deleted" to true'
@@ -162,6 +246,12 @@ async def delete_notebook(request: web.Request) -> web.Response:
 
 @routes.get(PREFIX + "/{short_id}/markdown", name="get_notebook_markdown")
 @requires("notebook:read")
+@operation(
+    Operation(
+        "notebooks_markdown_retrieve",
+        replies=(Reply(200, "The notebook as Markdown.", obj(("markdown",), markdown=_TEXT)),),
+    )
+)
 async def get_notebook_markdown(request: web.Request) -> web.Response:
     """The notebook rendered as Markdown."""
     notebook = await load_notebook(request)

@@ -7,14 +7,31 @@ A password-protected link needs a share token (cookie or Bearer), bought with a 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Final
 
 import orjson
 from aiohttp import web
 
 from gateway.api._render import json_response
-from gateway.api._request import form_fields, json_object
-from gateway.errors import NotAuthenticated, NotFound, ShareLoginFailed, TooManyRequests
+from gateway.api._request import form_fields
+from gateway.api._schemas import SCENE, obj
+from gateway.contract import (
+    ERROR,
+    Body,
+    Operation,
+    Reply,
+    body_schema,
+    check,
+    json_object,
+    operation,
+)
+from gateway.errors import (
+    InvalidRequest,
+    NotAuthenticated,
+    NotFound,
+    ShareLoginFailed,
+    TooManyRequests,
+)
 from gateway.keys import (
     CLOCK_KEY,
     SHARE_LIMITER_KEY,
@@ -35,6 +52,14 @@ from gateway.viewer import (
 )
 
 routes = web.RouteTableDef()
+
+_HTML: Final = "text/html"
+_PAGE: Final = {"type": "string"}
+_UNLOCK: Final = Body(
+    obj(password={"type": "string"}),
+    checked=False,  # JSON or a form: read by the handler, checked against this schema
+    media=("application/json", "application/x-www-form-urlencoded", "multipart/form-data"),
+)
 
 
 def _split(token_path: str) -> tuple[str, bool]:
@@ -108,6 +133,28 @@ async def _notebook_page(request: web.Request, config: SharingConfig, notebook: 
 
 
 @routes.get("/shared/{token}", name="view_shared")
+@operation(
+    Operation(
+        "shared_retrieve",
+        replies=(
+            Reply(
+                200,
+                "The notebook page, or its scene object.",
+                _PAGE,
+                media=_HTML,
+                also=(("application/json", SCENE),),
+            ),
+            Reply(
+                401,
+                "A password is needed: the unlock page, or the error in JSON.",
+                _PAGE,
+                media=_HTML,
+                also=(("application/json", ERROR),),
+            ),
+        ),
+        errors=(NotFound,),
+    )
+)
 async def view_shared(request: web.Request) -> web.Response:
     """A shared notebook, as HTML or (`.json` / Accept) as a scene object."""
     config, notebook, wants_json = await _lookup(request)
@@ -121,16 +168,47 @@ async def view_shared(request: web.Request) -> web.Response:
     return _html(await _notebook_page(request, config, notebook))
 
 
+async def _password(request: web.Request, *, is_form: bool) -> str | None:
+    """The `password` field of a JSON or form body, checked against the declared schema:
+    anything but a string (a number, a file upload) is a 400."""
+    fields: dict[str, Any] = (
+        dict(await form_fields(request)) if is_form else await json_object(request)
+    )
+    password = check(fields, body_schema(_UNLOCK)).get("password")
+    return password if isinstance(password, str) else None
+
+
 @routes.post("/shared/{token}", name="unlock_shared")
+@operation(
+    Operation(
+        "shared_unlock_create",
+        replies=(
+            Reply(
+                200,
+                "The share token (also set as a cookie).",
+                obj(("shareToken",), shareToken={"type": "string"}),
+            ),
+            Reply(
+                303,
+                "A form's password was right: back to the page, with the cookie.",
+                headers={"Location": "The shared page."},
+            ),
+            Reply(
+                401,
+                "Incorrect password (a form that wants HTML gets the unlock page again).",
+                obj(("error",), error={"type": "string"}),
+                also=((_HTML, _PAGE),),
+            ),
+        ),
+        errors=(NotFound, InvalidRequest, TooManyRequests),
+        body=_UNLOCK,
+    )
+)
 async def unlock_shared(request: web.Request) -> web.StreamResponse:
     """Trade a share password for a 24 h share token (JSON and a cookie)."""
     config, notebook, wants_json = await _lookup(request)
     is_form = request.content_type in {"application/x-www-form-urlencoded", "multipart/form-data"}
-    if is_form:
-        form = await form_fields(request)
-        password: Any = form.get("password")
-    else:
-        password = (await json_object(request)).get("password")
+    password = await _password(request, is_form=is_form)
     limiter = request.app[SHARE_LIMITER_KEY]
     client = (config.access_token, request.remote or "unknown")
     wait = limiter.retry_after(client)
@@ -141,7 +219,7 @@ async def unlock_shared(request: web.Request) -> web.StreamResponse:
             headers={"Retry-After": str(wait)},
         )
     matched = None
-    if isinstance(password, str) and password:
+    if password:
         for candidate in config.passwords:
             if await asyncio.to_thread(check_password, password, candidate.password_hash):
                 matched = candidate

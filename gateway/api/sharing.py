@@ -9,10 +9,12 @@ from aiohttp import web
 
 from gateway.api._context import load_notebook, now, principal, store
 from gateway.api._render import json_response, sharing_json
-from gateway.api._request import json_object, opt_bool, opt_str
+from gateway.api._request import opt_bool, opt_str
+from gateway.api._schemas import DATETIME, SHARING, STRING_OR_NULL, obj
 from gateway.api.notebooks import PREFIX
 from gateway.auth import requires
 from gateway.clock import isoformat
+from gateway.contract import Body, Operation, Reply, declared_body, operation
 from gateway.errors import InvalidRequest, NotFound, SharingError
 from gateway.keys import SETTINGS_KEY
 from gateway.sharing import KNOWN_SETTINGS, hash_password, new_access_token, new_share_password
@@ -20,7 +22,13 @@ from gateway.store import UNSET, SharingConfig, SharingPatch
 from gateway.store.records import Maybe
 
 routes = web.RouteTableDef()
-SHARING = PREFIX + "/{notebook_id}/sharing"
+SHARING_PATH = PREFIX + "/{notebook_id}/sharing"
+_CONFIG_REPLY = Reply(200, "The sharing configuration.", SHARING)
+_SETTINGS_SCHEMA = {
+    "type": ["object", "null"],
+    "description": "Known keys are kept: " + ", ".join(sorted(KNOWN_SETTINGS)) + ".",
+    "x-message": "Invalid settings format",
+}
 
 
 def _settings(body: dict[str, Any]) -> Maybe[dict[str, Any] | None]:
@@ -53,18 +61,32 @@ async def _current(request: web.Request) -> SharingConfig:
     return config
 
 
-@routes.get(SHARING, name="get_sharing")
+@routes.get(SHARING_PATH, name="get_sharing")
 @requires("sharing_configuration:read")
+@operation(Operation("notebooks_sharing_list", replies=(_CONFIG_REPLY,)))
 async def get_sharing(request: web.Request) -> web.Response:
     """The notebook's sharing configuration (an unsaved default when none exists)."""
     return json_response(sharing_json(await _current(request)))
 
 
-@routes.patch(SHARING, name="update_sharing")
+@routes.patch(SHARING_PATH, name="update_sharing")
 @requires("sharing_configuration:write")
+@operation(
+    Operation(
+        "notebooks_sharing_partial_update",
+        replies=(_CONFIG_REPLY,),
+        body=Body(
+            obj(
+                enabled={"type": "boolean"},
+                settings=_SETTINGS_SCHEMA,
+                password_required={"type": "boolean"},
+            )
+        ),
+    )
+)
 async def update_sharing(request: web.Request) -> web.Response:
     """Enable/disable the public link, set its settings and whether it needs a password."""
-    body = await json_object(request)
+    body = declared_body(request)
     patch = SharingPatch(
         enabled=opt_bool(body, "enabled"),
         settings=_settings(body),
@@ -81,8 +103,9 @@ async def update_sharing(request: web.Request) -> web.Response:
     return json_response(sharing_json(config))
 
 
-@routes.post(SHARING + "/refresh", name="refresh_sharing")
+@routes.post(SHARING_PATH + "/refresh", name="refresh_sharing")
 @requires("sharing_configuration:write")
+@operation(Operation("notebooks_sharing_refresh_create", replies=(_CONFIG_REPLY,)))
 async def refresh_sharing(request: web.Request) -> web.Response:
     """Issue a new access token; the old one keeps working for the grace period."""
     notebook = await load_notebook(request)
@@ -96,11 +119,41 @@ async def refresh_sharing(request: web.Request) -> web.Response:
     return json_response(sharing_json(config))
 
 
-@routes.post(SHARING + "/passwords", name="create_share_password")
+@routes.post(SHARING_PATH + "/passwords", name="create_share_password")
 @requires("sharing_configuration:write")
+@operation(
+    Operation(
+        "notebooks_sharing_passwords_create",
+        replies=(
+            Reply(
+                201,
+                "The new password, raw, shown this once.",
+                obj(
+                    ("id", "password", "note", "created_at", "created_by_email"),
+                    id={"type": "integer"},
+                    password={"type": "string"},
+                    note=STRING_OR_NULL,
+                    created_at=DATETIME,
+                    created_by_email=STRING_OR_NULL,
+                ),
+            ),
+        ),
+        errors=(SharingError,),
+        body=Body(
+            obj(
+                raw_password={
+                    "type": "string",
+                    "minLength": 8,
+                    "description": "Omitted: a random one is made.",
+                },
+                note={"type": ["string", "null"], "maxLength": 100},
+            )
+        ),
+    )
+)
 async def create_share_password(request: web.Request) -> web.Response:
     """Add a share password; the raw password is in this response only."""
-    body = await json_object(request)
+    body = declared_body(request)
     raw = opt_str(body, "raw_password")
     note = opt_str(body, "note", nullable=True, max_length=100)
     if isinstance(raw, str) and len(raw) < 8:
@@ -133,8 +186,15 @@ async def create_share_password(request: web.Request) -> web.Response:
     )
 
 
-@routes.delete(SHARING + "/passwords/{password_id}", name="delete_share_password")
+@routes.delete(SHARING_PATH + "/passwords/{password_id}", name="delete_share_password")
 @requires("sharing_configuration:write")
+@operation(
+    Operation(
+        "notebooks_sharing_passwords_destroy",
+        replies=(Reply(204, "Deactivated."),),
+        description="An unknown password id is 404.",
+    )
+)
 async def delete_share_password(request: web.Request) -> web.Response:
     """Deactivate a share password; 204."""
     raw_id = request.match_info["password_id"]

@@ -57,7 +57,7 @@ async def test_schema_lists_exactly_the_routes(client):
     doc = await (await client.get("/api/schema/")).json()
     assert doc["openapi"].startswith("3.")
     documented = {
-        (op["operationId"], method.upper(), path)
+        (op["x-handler"], method.upper(), path)
         for path, item in doc["paths"].items()
         for method, op in item.items()
         if method != "parameters"
