@@ -21,6 +21,10 @@ type Maybe[T] = T | _Unset
 
 @dataclass(frozen=True, kw_only=True)
 class User:
+    """A user account, created by `Store.ensure_user` and never changed afterwards (the SQLite store
+    caches users by id on that basis).
+    """
+
     id: int
     uuid: str
     distinct_id: str
@@ -31,6 +35,10 @@ class User:
 
 @dataclass(frozen=True, kw_only=True)
 class Project:
+    """A project: its id, name, the IANA `timezone` HogQL reads and shows datetimes in, and its
+    public capture token (`phc_…`).
+    """
+
     id: int
     name: str
     timezone: str
@@ -39,6 +47,10 @@ class Project:
 
 @dataclass(frozen=True, kw_only=True)
 class ApiKey:
+    """A personal API key as the store hands it out: never the raw key, only its `mask` and the
+    `scopes` that `auth.scope_allows` checks.
+    """
+
     id: int
     user_id: int
     label: str
@@ -48,6 +60,11 @@ class ApiKey:
 
 @dataclass(frozen=True, kw_only=True)
 class Notebook:
+    """One notebook row. Handlers serialise it and send changes back through
+    `Store.update_notebook`; `version` goes up with every content change (REST edit or collab
+    step).
+    """
+
     id: str
     project_id: int
     short_id: str
@@ -69,6 +86,9 @@ class Notebook:
 
     @cached_property
     def kernel_config(self) -> dict[str, Any]:
+        """The stored kernel settings, decoded on first use; `Store.set_kernel_config` merges into
+        them.
+        """
         config: dict[str, Any] = json.loads(self.kernel_config_json)
         return config
 
@@ -85,6 +105,9 @@ class NotebookPatch:
     create_in_folder: Maybe[str] = UNSET
 
     def is_empty(self) -> bool:
+        """True when the patch sets no field; `update_notebook` then returns the notebook unchanged,
+        with no version bump and no activity.
+        """
         return (
             all(
                 v is UNSET
@@ -96,6 +119,10 @@ class NotebookPatch:
 
 @dataclass(frozen=True, kw_only=True)
 class NewNotebook:
+    """What a create request may set, passed to `Store.create_notebook`; a None `short_id` gets a
+    fresh random one.
+    """
+
     short_id: str | None = None
     title: str | None = None
     content: Any = None
@@ -118,6 +145,11 @@ ORDERABLE_FIELDS = frozenset({"title", "created_at", "last_modified_at", "short_
 
 @dataclass(frozen=True, kw_only=True)
 class NotebookFilter:
+    """The notebook list's filters and order: built from the query string by
+    `filters.parse_notebook_filter`, applied by `Store.list_notebooks`. None (or empty) fields do
+    not filter.
+    """
+
     created_by_user_id: int | None = None
     created_by_uuid: str | None = None
     last_modified_by_uuid: str | None = None
@@ -132,6 +164,10 @@ class NotebookFilter:
 
 @dataclass(frozen=True, kw_only=True)
 class ActivityEntry:
+    """One activity log entry as `Store.list_activity` returns it; `detail` is PostHog's detail
+    object (see `notebook_detail`) and `user` is None when no user is known.
+    """
+
     id: str
     project_id: int
     user: User | None
@@ -144,6 +180,10 @@ class ActivityEntry:
 
 @dataclass(frozen=True, kw_only=True)
 class SharePassword:
+    """An active password of a sharing config, stored only as `password_hash`; `created_by_email`
+    reads "deleted user" when its creator is gone.
+    """
+
     id: int
     created_at: datetime
     note: str | None
@@ -153,6 +193,13 @@ class SharePassword:
 
 @dataclass(frozen=True, kw_only=True)
 class SharingConfig:
+    """A notebook's sharing configuration: the public link's `access_token`, whether it is enabled,
+    its settings and active passwords.
+
+    `expires_at` is None on the current config and set on one that `rotate_sharing` replaced (valid
+    until then); `id` is None only for the unsaved default the sharing API shows.
+    """
+
     id: int | None
     project_id: int
     notebook_id: str
@@ -167,6 +214,10 @@ class SharingConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class SharingPatch:
+    """The sharing fields a PATCH may set, passed to `Store.update_sharing`; UNSET means 'not in the
+    body'.
+    """
+
     enabled: Maybe[bool] = UNSET
     settings: Maybe[dict[str, Any] | None] = UNSET
     password_required: Maybe[bool] = UNSET
@@ -174,6 +225,8 @@ class SharingPatch:
 
 @dataclass(frozen=True, kw_only=True)
 class Page[T]:
+    """One page of a listing (`items`) and the `total` number of matches over all pages."""
+
     total: int
     items: list[T]
 
@@ -208,15 +261,21 @@ class CollabEntry:
 
     @property
     def id(self) -> str:
+        """The SSE event id, `<version>-<sub>`; a client resumes from it with `Last-Event-ID`."""
         return f"{self.version}-{self.sub}"
 
     @property
     def event(self) -> str:
+        """The SSE event name: `step` for a collab step, `update` for a REST edit."""
         return "step" if self.sub == STEP else "update"
 
 
 @dataclass(frozen=True, kw_only=True)
 class CollabSave:
+    """One collab save as the collab API parses it: `steps` from `client_id` to append at `version`,
+    with the client's resulting document. Passed to `Store.collab_save`.
+    """
+
     client_id: str
     version: int
     steps: list[Any]
@@ -228,11 +287,19 @@ class CollabSave:
 
 @dataclass(frozen=True, kw_only=True)
 class CollabAccepted:
+    """`Store.collab_save` outcome: the steps were appended; `notebook` is the saved row at its new
+    version.
+    """
+
     notebook: Notebook
 
 
 @dataclass(frozen=True, kw_only=True)
 class CollabConflict:
+    """`Store.collab_save` outcome: the client is behind. `steps` (and their `client_ids`) are what
+    it missed, up to `version`, to rebase over; the API answers 409.
+    """
+
     steps: list[Any]
     client_ids: list[str | None]
     version: int
@@ -240,6 +307,10 @@ class CollabConflict:
 
 @dataclass(frozen=True, kw_only=True)
 class CollabStale:
+    """`Store.collab_save` outcome: the client cannot rebase (missed steps trimmed or replaced by a
+    REST edit, or a version ahead of the store) and must reload at `version`; the API answers 410.
+    """
+
     version: int
 
 

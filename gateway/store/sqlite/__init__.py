@@ -28,9 +28,14 @@ class SQLiteStore(
 
     @classmethod
     def open(cls, path: Path | str, *, collab_keep: int = 5000) -> SQLiteStore:
+        """Connect to (creating if needed) and migrate the database at `path`; called by
+        `create_app` and the CLI. Each notebook's collab log keeps its last `collab_keep`
+        versions.
+        """
         return cls(path, collab_keep=collab_keep)
 
     async def close(self) -> None:
+        """`Store.close`: close the connection; the store is unusable afterwards."""
         self._conn.close()
 
 

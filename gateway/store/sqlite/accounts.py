@@ -14,9 +14,14 @@ from gateway.store.sqlite.connection import USER_COLUMNS, transaction, user_from
 
 
 class AccountsMixin:
+    """The `Store` methods for users, projects, memberships and personal API keys."""
+
     _conn: sqlite3.Connection
 
     async def ensure_user(self, email: str, *, first_name: str = "", now: datetime) -> User:
+        """`Store.ensure_user` in one transaction: a new user gets a random uuid and distinct_id; an
+        existing one is returned unchanged (`first_name` applies only on creation).
+        """
         with transaction(self._conn) as conn:
             row = conn.execute(
                 f"SELECT {USER_COLUMNS} FROM users WHERE email = ?", (email,)
@@ -36,6 +41,9 @@ class AccountsMixin:
         return user
 
     async def ensure_project(self, project_id: int, *, now: datetime) -> Project:
+        """`Store.ensure_project`: INSERT OR IGNORE, so an existing project keeps its name and
+        token.
+        """
         with transaction(self._conn) as conn:
             conn.execute(
                 "INSERT OR IGNORE INTO projects (id, name, api_token, created_at)"
@@ -53,6 +61,7 @@ class AccountsMixin:
         )
 
     async def add_member(self, user_id: int, project_id: int) -> None:
+        """`Store.add_member`: one INSERT OR IGNORE, committed at once."""
         self._conn.execute(
             "INSERT OR IGNORE INTO memberships (user_id, project_id) VALUES (?, ?)",
             (user_id, project_id),
@@ -68,6 +77,9 @@ class AccountsMixin:
         label: str,
         now: datetime,
     ) -> ApiKey:
+        """`Store.create_api_key`: one INSERT of the hash, mask, label and scopes, committed at
+        once.
+        """
         cur = self._conn.execute(
             "INSERT INTO api_keys (user_id, label, key_hash, mask, scopes, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?)",
@@ -77,6 +89,7 @@ class AccountsMixin:
         return ApiKey(id=cur.lastrowid, user_id=user_id, label=label, mask=mask, scopes=scopes)
 
     async def get_project(self, project_id: int) -> Project | None:
+        """`Store.get_project`: one lookup by id."""
         row = self._conn.execute("SELECT * FROM projects WHERE id = ?", (project_id,)).fetchone()
         if row is None:
             return None
@@ -85,10 +98,14 @@ class AccountsMixin:
         )
 
     async def set_project_timezone(self, project_id: int, timezone: str) -> None:
+        """`Store.set_project_timezone`: the value is not checked here, and a missing project is
+        left as it is (no error).
+        """
         with transaction(self._conn) as conn:
             conn.execute("UPDATE projects SET timezone = ? WHERE id = ?", (timezone, project_id))
 
     async def project_by_token(self, api_token: str) -> Project | None:
+        """`Store.project_by_token`: one lookup by capture token, None when unknown."""
         row = self._conn.execute(
             "SELECT * FROM projects WHERE api_token = ?", (api_token,)
         ).fetchone()
@@ -101,6 +118,10 @@ class AccountsMixin:
     async def find_principal(
         self, key_hash: str, project_id: int | None
     ) -> tuple[ApiKey, User, Project | None] | None:
+        """`Store.find_principal` in one query: the key joined to its user, left-joined to the
+        user's membership of `project_id`, so the project is None for a non-member or a None
+        `project_id`.
+        """
         row = self._conn.execute(
             "SELECT k.id AS key_id, k.label, k.mask, k.scopes,"
             " u.id, u.uuid, u.distinct_id, u.first_name, u.last_name, u.email,"

@@ -24,6 +24,9 @@ def insert_activity(
     detail: dict[str, Any],
     now: datetime,
 ) -> None:
+    """Append one `Notebook`-scoped activity row with a fresh uuid. The store's writes call it
+    inside their own transaction, so the entry commits (or rolls back) with the change.
+    """
     conn.execute(
         "INSERT INTO activity (id, project_id, user_id, activity, scope, item_id, detail,"
         " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -41,6 +44,8 @@ def insert_activity(
 
 
 class ActivityMixin:
+    """The `Store` methods that read and append the activity log."""
+
     _conn: sqlite3.Connection
 
     async def log_activity(
@@ -53,6 +58,7 @@ class ActivityMixin:
         detail: dict[str, Any],
         now: datetime,
     ) -> None:
+        """`Store.log_activity`: one INSERT through `insert_activity`, committed at once."""
         insert_activity(
             self._conn,
             project_id,
@@ -66,6 +72,9 @@ class ActivityMixin:
     async def list_activity(
         self, project_id: int, *, item_id: str | None, limit: int, offset: int
     ) -> Page[ActivityEntry]:
+        """`Store.list_activity`: newest first (insertion order), each entry's user joined in; one
+        count query and one page query.
+        """
         where = "a.project_id = ? AND a.scope = ?"
         params: list[Any] = [project_id, SCOPE]
         if item_id is not None:

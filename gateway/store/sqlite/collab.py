@@ -31,6 +31,8 @@ from gateway.store.sqlite.notebooks import NotebooksMixin
 
 
 class CollabMixin(NotebooksMixin):
+    """`Store.collab_save` and the collab log reads, over the notebook rows of `NotebooksMixin`."""
+
     _conn: sqlite3.Connection
 
     def _reject(
@@ -65,6 +67,11 @@ class CollabMixin(NotebooksMixin):
         user: User,
         now: datetime,
     ) -> CollabOutcome:
+        """`Store.collab_save` in one transaction: the steps as log entries, the client's content,
+        title and new version, the log trim and an `updated` activity. A rejection logs
+        save_rejected_conflict or save_rejected_stale with the attempted content instead; change and
+        commit listeners run only after an accepted COMMIT.
+        """
         entries: list[CollabEntry] = []
         with transaction(self._conn) as conn:
             notebook = self._fetch(project_id, short_id)
@@ -165,6 +172,7 @@ class CollabMixin(NotebooksMixin):
     async def collab_entries(
         self, notebook_id: str, *, after: tuple[int, int], limit: int = 1000
     ) -> list[CollabEntry]:
+        """`Store.collab_entries`: at most `limit` entries, ordered by (version, sub)."""
         rows = self._conn.execute(
             "SELECT version, sub, data FROM collab_log WHERE notebook_id = ?"
             " AND (version > ? OR (version = ? AND sub > ?)) ORDER BY version, sub LIMIT ?",
@@ -181,6 +189,7 @@ class CollabMixin(NotebooksMixin):
         ]
 
     async def collab_top(self, notebook_id: str) -> tuple[int, int]:
+        """`Store.collab_top`: the largest kept (version, sub), (0, 0) for an empty log."""
         row = self._conn.execute(
             "SELECT version, sub FROM collab_log WHERE notebook_id = ?"
             " ORDER BY version DESC, sub DESC LIMIT 1",

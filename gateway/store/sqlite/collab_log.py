@@ -22,6 +22,9 @@ def insert_entry(
     data: dict[str, Any],
     now: datetime,
 ) -> CollabEntry:
+    """Insert one collab log row and return it as a CollabEntry. Called inside the caller's
+    transaction by `collab_save` (steps) and `update_notebook` (a REST edit's update entry).
+    """
     conn.execute(
         "INSERT INTO collab_log (notebook_id, version, sub, client_id, user_id, data, created_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -50,6 +53,9 @@ def update_entry_data(user: User | None, version: int) -> dict[str, Any]:
 
 
 def trim_log(conn: sqlite3.Connection, notebook_id: str, *, top: int, keep: int) -> None:
+    """Delete the notebook's entries at versions up to `top - keep`, so its last `keep` versions
+    remain; called in the transaction that appended.
+    """
     conn.execute(
         "DELETE FROM collab_log WHERE notebook_id = ? AND version <= ?", (notebook_id, top - keep)
     )

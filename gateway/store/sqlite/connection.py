@@ -41,6 +41,9 @@ def connect(path: Path | str) -> sqlite3.Connection:
 
 
 def migrate(conn: sqlite3.Connection) -> None:
+    """Apply the MIGRATIONS newer than `PRAGMA user_version`, each in its own transaction; called by
+    `connect`. Raises RuntimeError for a database newer than this gateway.
+    """
     current = conn.execute("PRAGMA user_version").fetchone()[0]
     if current > len(MIGRATIONS):
         msg = f"Database schema version {current} is newer than this gateway ({len(MIGRATIONS)})."
@@ -66,6 +69,9 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 
 def user_from_row(row: sqlite3.Row | None, prefix: str = "") -> User | None:
+    """A User from the row's user columns (named `<prefix>id`, …), or None when the row or that id
+    is NULL (a LEFT JOIN without a user).
+    """
     if row is None or row[f"{prefix}id"] is None:
         return None
     return User(
@@ -86,6 +92,9 @@ class UserCache:
         self._users: dict[int, User] = {}
 
     def get(self, user_id: int | None) -> User | None:
+        """The user with `user_id`, queried once and then served from memory; None for None or an
+        unknown id.
+        """
         if user_id is None:
             return None
         user = self._users.get(user_id)
@@ -100,12 +109,15 @@ class UserCache:
 
 
 def load_json(value: str | None) -> Any:
+    """Decode a JSON column; NULL stays None."""
     return None if value is None else json.loads(value)
 
 
 def dump_json(value: Any) -> str:
+    """Encode a value for a JSON column, compactly (orjson)."""
     return orjson.dumps(value).decode()
 
 
 def opt_time(value: str | None) -> Any:
+    """Parse a nullable timestamp column written by `isoformat`; NULL stays None."""
     return None if value is None else parse_iso(value)

@@ -14,9 +14,14 @@ _COLUMNS = (
 
 
 class KernelRecordsMixin:
+    """The `Store` methods for live-kernel records, which the kernel manager writes and reads back
+    to re-attach its kernels after a gateway restart.
+    """
+
     _conn: sqlite3.Connection
 
     async def save_kernel(self, record: KernelRecord) -> None:
+        """`Store.save_kernel`: INSERT OR REPLACE by kernel id, committed at once."""
         self._conn.execute(
             f"INSERT OR REPLACE INTO kernel_runtimes ({_COLUMNS})"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -37,9 +42,11 @@ class KernelRecordsMixin:
         )
 
     async def forget_kernel(self, runtime_id: str) -> None:
+        """`Store.forget_kernel`: delete by id; no error when there is no such record."""
         self._conn.execute("DELETE FROM kernel_runtimes WHERE id = ?", (runtime_id,))
 
     async def kernels_of(self, instance: str) -> list[KernelRecord]:
+        """`Store.kernels_of`: every record of `instance`, in no particular order."""
         rows = self._conn.execute(
             f"SELECT {_COLUMNS} FROM kernel_runtimes WHERE instance = ?", (instance,)
         ).fetchall()

@@ -147,6 +147,10 @@ def _patch_activity(before: Notebook, patch: NotebookPatch) -> str:
 
 
 class NotebooksMixin:
+    """The `Store` methods for notebook rows, and the commit and change listeners they notify after
+    COMMIT.
+    """
+
     _conn: sqlite3.Connection
     _users: UserCache
     _listeners: list[CommitListener]
@@ -162,6 +166,9 @@ class NotebooksMixin:
             listener(entries)
 
     def add_change_listener(self, listener: ChangeListener) -> None:
+        """`Store.add_change_listener`: the listener runs synchronously after COMMIT of an update, a
+        kernel-config change or an accepted collab save (not of a creation).
+        """
         self._change_listeners.append(listener)
 
     def _changed(self, project_id: int, short_id: str) -> None:
@@ -178,6 +185,10 @@ class NotebooksMixin:
     async def create_notebook(
         self, project_id: int, new: NewNotebook, *, user: User, now: datetime
     ) -> Notebook:
+        """`Store.create_notebook` in one transaction: the row at version 0 and its `created`
+        activity. A generated short_id is redrawn until unused; a taken explicit one raises
+        InvalidRequest (attr `short_id`).
+        """
         stamp = isoformat(now)
         with transaction(self._conn) as conn:
             short_id = new.short_id
@@ -223,6 +234,9 @@ class NotebooksMixin:
     async def get_notebook(
         self, project_id: int, short_id: str, *, include_deleted: bool = False
     ) -> Notebook:
+        """`Store.get_notebook`: one lookup; NotFound for a missing notebook, or a deleted one
+        unless `include_deleted`.
+        """
         notebook = self._fetch(project_id, short_id)
         if notebook is None or (notebook.deleted and not include_deleted):
             msg = "Not found."
@@ -232,6 +246,9 @@ class NotebooksMixin:
     async def list_notebooks(
         self, project_id: int, flt: NotebookFilter, *, limit: int, offset: int
     ) -> Page[Notebook]:
+        """`Store.list_notebooks`: deleted notebooks left out, every filter value a bound parameter,
+        ties broken by insertion order in the same direction.
+        """
         where = ["n.project_id = ?", "n.deleted = 0"]
         params: list[Any] = [project_id]
         if flt.created_by_user_id is not None:
@@ -275,6 +292,10 @@ class NotebooksMixin:
     async def set_kernel_config(
         self, project_id: int, short_id: str, config: dict[str, Any]
     ) -> Notebook:
+        """`Store.set_kernel_config`: a shallow merge over the stored config in one transaction,
+        with no version bump and no activity. NotFound for a missing or deleted notebook; change
+        listeners are told.
+        """
         with transaction(self._conn) as conn:
             notebook = self._fetch(project_id, short_id)
             if notebook is None or notebook.deleted:
@@ -293,6 +314,10 @@ class NotebooksMixin:
     async def update_notebook(
         self, project_id: int, short_id: str, patch: NotebookPatch, *, user: User, now: datetime
     ) -> Notebook:
+        """`Store.update_notebook` in one transaction: the versioned UPDATE, its activity (updated,
+        deleted or restored) and, for a content change, an `update` collab entry that tells live
+        clients to reload. Conflict when `patch.version` is stale; listeners run after COMMIT.
+        """
         with transaction(self._conn) as conn:
             before = self._fetch(project_id, short_id)
             if before is None:

@@ -37,6 +37,10 @@ def _sharing_change(field: str, before: Any, after: Any) -> dict[str, Any]:
 
 
 class SharingMixin(NotebooksMixin):
+    """The `Store` methods for sharing configs and their passwords; each change logs its activity in
+    the same transaction.
+    """
+
     _conn: sqlite3.Connection
 
     def _passwords(self, config_id: int) -> tuple[SharePassword, ...]:
@@ -111,6 +115,7 @@ class SharingMixin(NotebooksMixin):
         return cur.lastrowid
 
     async def get_sharing(self, notebook: Notebook, *, now: datetime) -> SharingConfig | None:
+        """`Store.get_sharing`: the newest config without an expiry (`now` is not used here)."""
         return self._current(notebook)
 
     async def update_sharing(
@@ -122,6 +127,9 @@ class SharingMixin(NotebooksMixin):
         user: User,
         now: datetime,
     ) -> SharingConfig:
+        """`Store.update_sharing` in one transaction: the current config (created with `new_token`
+        when there is none), the fields the patch sets, and one activity listing the changes.
+        """
         with transaction(self._conn):
             before = self._current(notebook)
             config_id = (
@@ -154,6 +162,10 @@ class SharingMixin(NotebooksMixin):
     async def rotate_sharing(
         self, notebook: Notebook, *, new_token: str, grace_s: float, user: User, now: datetime
     ) -> SharingConfig:
+        """`Store.rotate_sharing` in one transaction: a new config with `new_token`, the old one's
+        enabled flag, settings and active passwords copied to it, the old one expiring `grace_s`
+        after `now`, and a sharing_token_refreshed activity.
+        """
         with transaction(self._conn) as conn:
             old = self._current(notebook)
             new_id = self._insert_config(notebook, new_token, now)
@@ -193,6 +205,9 @@ class SharingMixin(NotebooksMixin):
         user: User,
         now: datetime,
     ) -> SharePassword:
+        """`Store.add_share_password`: the hash and a share_password_created activity, in one
+        transaction.
+        """
         assert config.id is not None
         with transaction(self._conn) as conn:
             cur = conn.execute(
@@ -214,6 +229,9 @@ class SharingMixin(NotebooksMixin):
     async def deactivate_share_password(
         self, config: SharingConfig, password_id: int, *, user: User, now: datetime
     ) -> None:
+        """`Store.deactivate_share_password`: the row is kept, marked inactive, and
+        share_password_deleted logged. NotFound unless the password is active on `config`.
+        """
         with transaction(self._conn) as conn:
             cur = conn.execute(
                 "UPDATE share_passwords SET is_active = 0"
@@ -228,6 +246,9 @@ class SharingMixin(NotebooksMixin):
     async def find_shared(
         self, access_token: str, *, now: datetime
     ) -> tuple[SharingConfig, Notebook] | None:
+        """`Store.find_shared`: the config with `access_token` when enabled, unexpired at `now` and
+        its notebook not deleted, so a rotated-away token works until its grace ends.
+        """
         row = self._conn.execute(
             "SELECT s.* FROM sharing_configs s JOIN notebooks n ON n.id = s.notebook_id"
             " WHERE s.access_token = ? AND s.enabled = 1 AND n.deleted = 0"
