@@ -169,6 +169,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
 
 
 def serve(settings: Settings) -> None:
+    """Run the gateway until interrupted (the CLI's `serve`): logging at `log_level`,
+    `create_app(settings)` on host:port, no aiohttp access log, and `header_read_timeout_s` as the
+    keep-alive timeout.
+    """
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )

@@ -41,6 +41,9 @@ def new_api_key() -> tuple[str, str, str]:
 
 
 def hash_api_key(raw: str) -> str:
+    """The SHA-256 hex digest under which a key is stored (`new_api_key`) and looked up
+    (`authenticate`).
+    """
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
@@ -53,6 +56,9 @@ def scope_allows(granted: tuple[str, ...], needed: str) -> bool:
 
 
 def parse_scopes(text: str) -> tuple[str, ...]:
+    """A comma-separated scope list (the CLI's `--scopes`) as a tuple; ValueError for an empty list
+    or an unknown scope.
+    """
     scopes = tuple(s.strip() for s in text.split(",") if s.strip())
     unknown = [s for s in scopes if s not in SCOPES]
     if unknown or not scopes:
@@ -62,6 +68,9 @@ def parse_scopes(text: str) -> tuple[str, ...]:
 
 
 def bearer_token(request: web.Request) -> str | None:
+    """The token of an `Authorization: Bearer …` header (scheme case-insensitive, whitespace
+    stripped), or None when there is none.
+    """
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

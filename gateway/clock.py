@@ -7,13 +7,22 @@ from typing import Protocol
 
 
 class Clock(Protocol):
+    """The time source everything that stamps or expires things reads (`app[CLOCK_KEY]`, the auth
+    cache, share tokens and the login limiter): `SystemClock` in production, `FakeClock` in tests.
+    """
+
     def now(self) -> datetime:
         """Current time, timezone-aware UTC."""
         ...
 
 
 class SystemClock:
+    """The real clock; `create_app` uses it unless given another, and the CLI stamps its writes with
+    it.
+    """
+
     def now(self) -> datetime:
+        """The current wall-clock time, timezone-aware UTC."""
         return datetime.now(UTC)
 
 
@@ -24,9 +33,11 @@ class FakeClock:
         self._now = start or datetime(2026, 1, 1, tzinfo=UTC)
 
     def now(self) -> datetime:
+        """The time given at construction plus every `advance` since; it never moves on its own."""
         return self._now
 
     def advance(self, seconds: float) -> None:
+        """Move the clock by `seconds` (may be fractional)."""
         self._now += timedelta(seconds=seconds)
 
 

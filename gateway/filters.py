@@ -110,6 +110,9 @@ def parse_contains(text: str) -> tuple[ContainsTerm, ...]:
 
 
 def parse_order(text: str) -> tuple[str, bool]:
+    """The `order` parameter (`field` or `-field`) as (field, descending). Raises InvalidRequest
+    (attr `order`) for a field outside ORDERABLE_FIELDS.
+    """
     desc = text.startswith("-")
     name = text.removeprefix("-")
     if name not in ORDERABLE_FIELDS:
@@ -121,6 +124,10 @@ def parse_order(text: str) -> tuple[str, bool]:
 def parse_notebook_filter(
     query: Mapping[str, str], *, user: User, now: datetime, timezone: str
 ) -> NotebookFilter:
+    """The notebook list's query string as a NotebookFilter, for the list handler. Dates are read in
+    the project's `timezone` relative to `now`, and a `user` parameter (any value) means created by
+    `user`; a bad value raises InvalidRequest naming its parameter.
+    """
     tz = ZoneInfo(timezone)
     order_field, order_desc = parse_order(query.get("order") or "-last_modified_at")
 

@@ -23,9 +23,13 @@ from gateway.keys import SETTINGS_KEY
 
 _log = logging.getLogger(__name__)
 
+
 def error_response(
     status: int, body: dict[str, object] | None, headers: dict[str, str] | None = None
 ) -> web.Response:
+    """The HTTP response for an error: `body` as JSON, or no body when it is None. Only
+    `error_middleware` calls it, with a GatewayError's `body()` and `headers`.
+    """
     if body is None:
         return web.Response(status=status, headers=headers)
     return web.Response(

@@ -11,6 +11,10 @@ from gateway.store.records import ApiKey, Project, User
 
 @dataclass(frozen=True, kw_only=True)
 class Principal:
+    """The authenticated caller of an API request, built by `auth.authenticate` and kept on the
+    request under `PRINCIPAL_KEY`; `project` is the URL's project, of which `user` is a member.
+    """
+
     user: User
     key: ApiKey
     project: Project
@@ -34,6 +38,9 @@ class PrincipalCache:
         self._entries: dict[tuple[str, int], tuple[datetime, Found]] = {}
 
     def get(self, key_hash: str, project_id: int) -> Found | None:
+        """The cached lookup for (key hash, project), or None when absent or expired;
+        `auth.authenticate` still checks the scope on a hit.
+        """
         entry = self._entries.get((key_hash, project_id))
         if entry is None:
             return None
@@ -43,6 +50,9 @@ class PrincipalCache:
         return entry[1]
 
     def put(self, key_hash: str, project_id: int, found: Found) -> None:
+        """Keep a successful lookup for `ttl_s`; a no-op when the TTL is 0, and a full cache is
+        emptied first.
+        """
         if not self._ttl:
             return
         if len(self._entries) >= self._max:

@@ -17,11 +17,19 @@ type Key = tuple[int, str]
 
 @dataclass(frozen=True, slots=True)
 class Rendered:
+    """A notebook's serialised JSON `body` and the `version` it was rendered at (what
+    `If-None-Match` is compared with).
+    """
+
     version: int
     body: bytes
 
 
 class RenderCache:
+    """Rendered notebook bodies by (project id, short_id) for the single-notebook GET; `create_app`
+    sizes it from `render_cache_mb`. The module docstring states the invalidation contract.
+    """
+
     def __init__(self, *, max_bytes: int) -> None:
         self._max = max_bytes
         self._entries: OrderedDict[Key, Rendered] = OrderedDict()
@@ -29,12 +37,16 @@ class RenderCache:
         self._size = 0
 
     def get(self, key: Key) -> Rendered | None:
+        """The cached entry for `key`, now the most recently used; None when absent."""
         entry = self._entries.get(key)
         if entry is not None:
             self._entries.move_to_end(key)
         return entry
 
     def generation(self, key: Key) -> int:
+        """How many times `key` has been invalidated; a reader takes it before loading the notebook
+        and passes it to `put`.
+        """
         return self._generations.get(key, 0)
 
     def put(self, key: Key, entry: Rendered, *, generation: int) -> None:
@@ -49,6 +61,9 @@ class RenderCache:
             self._size -= len(evicted.body)
 
     def invalidate(self, project_id: int, short_id: str) -> None:
+        """Drop the notebook's entry and bump its generation, so a render begun earlier is not
+        cached; the store calls it (a change listener) after COMMIT.
+        """
         key = (project_id, short_id)
         self._generations[key] = self.generation(key) + 1
         self._drop(key)

@@ -271,6 +271,7 @@ class Settings:
 
     @property
     def database_path(self) -> Path:
+        """The SQLite database file, `gateway.sqlite3` in `data_dir`."""
         return self.data_dir / "gateway.sqlite3"
 
     @property
@@ -293,6 +294,9 @@ class Settings:
         return settings
 
     def with_changes(self, **changes: Any) -> Settings:
+        """A copy with `changes` applied (the CLI's `serve` flags); unlike `from_env`, it does not
+        call `validate`.
+        """
         return replace(self, **changes)
 
     def validate(self) -> None:

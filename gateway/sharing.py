@@ -31,10 +31,16 @@ KNOWN_SETTINGS: Final = (
 
 
 def new_access_token() -> str:
+    """A fresh random share-link token (22 random bytes, URL-safe), drawn by the sharing API for a
+    new config and for each rotation.
+    """
     return secrets.token_urlsafe(22)
 
 
 def new_share_password() -> str:
+    """A random share password (16 random bytes, URL-safe), for a create-password request that
+    brings none.
+    """
     return secrets.token_urlsafe(16)
 
 
@@ -60,6 +66,10 @@ def check_password(raw: str, encoded: str) -> bool:
 
 @dataclass(frozen=True, kw_only=True)
 class ShareClaims:
+    """What a share token carries: the password that unlocked it, the project, and the share link's
+    `access_token` it is valid for.
+    """
+
     share_password_id: int
     project_id: int
     access_token: str
@@ -73,6 +83,9 @@ class ShareTokens:
         self._clock = clock
 
     def issue(self, claims: ShareClaims) -> str:
+        """A signed HS256 JWT for `claims`, expiring SHARE_TOKEN_TTL after the clock's now; the
+        share unlock handler issues it after a correct password.
+        """
         now = self._clock.now()
         payload: dict[str, Any] = {
             "share_password_id": claims.share_password_id,
@@ -138,4 +151,7 @@ class ShareLoginLimiter:
         return max(1, int(wait.total_seconds()) + 1)
 
     def record_failure(self, key: tuple[str, str]) -> None:
+        """Count one failed attempt for `key` (link token, client address) at the clock's now; the
+        share unlock handler calls it on a wrong password.
+        """
         self._failures[key].append(self._clock.now())

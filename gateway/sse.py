@@ -22,6 +22,9 @@ def frame(event: str, data: Any, *, event_id: str | None = None) -> bytes:
 
 
 async def open_stream(request: web.Request) -> web.StreamResponse:
+    """Send the headers of a 200 `text/event-stream` response (no caching, no proxy buffering) and
+    return it for `frame`s to be written; used by the collab and kernel stream handlers.
+    """
     response = web.StreamResponse(status=200, headers=HEADERS)
     await response.prepare(request)
     return response
