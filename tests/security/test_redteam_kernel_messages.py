@@ -1,0 +1,168 @@
+"""Red-team (second pass, after issue #10): a hostile kernel speaks raw ZMQ to the gateway.
+
+`kernel_max_message_bytes` (iopub/shell/control) and the bridge's 1 MiB `MAXMSGSIZE` are ZMQ's
+`MAXMSGSIZE`, which libzmq checks per *frame*: a multipart message of many frames, each under
+the cap, is received whole, and the iopub reader parses the parent header of every message on
+the event loop, before the idle/busy byte accounting. Each test runs the attack in a real
+(Docker) kernel and measures this process, where the gateway runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from gateway.app import create_app
+from gateway.keys import KERNELS_KEY, STORE_KEY
+from tests.conftest import Accounts, assert_no_containers
+from tests.security.test_gateway_memory import peak_growth
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture
+async def gw(aiohttp_client, docker_settings, docker_engine, clock):
+    app = create_app(docker_settings.with_changes(kernel_pool_size=0), clock=clock)
+    client = await aiohttp_client(app)
+    owner = await Accounts(app[STORE_KEY], clock).make()
+    yield client, owner
+    instance = app[KERNELS_KEY].instance_id
+    await client.close()
+    assert_no_containers(docker_engine, instance)
+
+
+async def _execute(client, owner, code, timeout=90):  # noqa: ASYNC109 - the kernel's timeout
+    resp = await client.post(
+        owner.url("scratchpad/kernel/execute"),
+        json={"code": code, "timeout": timeout},
+        headers=owner.headers,
+    )
+    assert resp.status == 200, await resp.text()
+    body = await resp.json()
+    assert body["status"] == "ok", body.get("traceback")
+    return body
+
+
+@contextlib.asynccontextmanager
+async def loop_lag() -> AsyncIterator[dict[str, float]]:
+    """Yields a dict that gets `max`: the longest the event loop was late for a 10 ms tick."""
+    found = {"max": 0.0}
+
+    async def tick() -> None:
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(0.01)
+            found["max"] = max(found["max"], time.perf_counter() - before - 0.01)
+
+    task = asyncio.create_task(tick())
+    try:
+        yield found
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+# Runs `frames` through the kernel's own iopub PUB socket, from its IO thread.
+_IOPUB_SEND = """
+import threading
+_thread = get_ipython().kernel.iopub_thread
+_sent = threading.Event()
+def _send():
+    try:
+        _thread.socket.send_multipart(frames, copy=False)
+    finally:
+        _sent.set()
+_thread.schedule(_send)
+assert _sent.wait(60)
+"""
+
+MULTIPART_IOPUB = (
+    """
+blob = memoryview(b"A" * (48 * 1024 * 1024))  # under kernel_max_message_bytes (64 MiB)
+frames = [blob] * 16 + [b"end"]                # 768 MiB in one multipart message
+"""
+    + _IOPUB_SEND
+)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="MAXMSGSIZE is per frame: a multipart iopub message of 16 x 48 MiB is received whole"
+    " (gateway/kernels/client.py _read_iopub, recv_multipart before any accounting)",
+)
+async def test_a_multipart_iopub_message_cannot_grow_gateway_memory(gw):
+    client, owner = gw
+    await _execute(client, owner, "1")
+    connection = client.server.app[KERNELS_KEY].live_runtimes()[0].connection
+    dropped = connection.idle_dropped
+    with peak_growth() as growth:
+        await _execute(client, owner, MULTIPART_IOPUB)
+        await asyncio.sleep(2)  # the gateway's reader takes it off the socket
+    assert connection.idle_dropped >= dropped  # the gateway is still reading
+    assert growth["mb"] < 300, f"peak RSS rose {growth['mb']:.0f} MB from one kernel message"
+
+
+HUGE_PARENT = (
+    """
+# a well-formed frame layout; the parent header is 57 MiB of JSON (20 M empty lists)
+parent = b'{"x":[' + b'[],' * 20_000_000 + b'[]]}'
+frames = [b"<IDS|MSG>", b"sig", b"{}", parent, b"{}", b"{}"]
+"""
+    + _IOPUB_SEND
+)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the iopub reader parses every message's parent header on the event loop, before the"
+    " byte accounting (gateway/kernels/client.py _read_iopub: session.unpack(parts[2]))",
+)
+async def test_a_huge_parent_header_does_not_stall_the_event_loop(gw):
+    client, owner = gw
+    await _execute(client, owner, "1")
+    connection = client.server.app[KERNELS_KEY].live_runtimes()[0].connection
+    dropped = connection.idle_dropped
+    async with loop_lag() as lag:
+        await _execute(client, owner, HUGE_PARENT)
+        async with asyncio.timeout(60):
+            while connection.idle_dropped <= dropped:  # noqa: ASYNC110 - a counter, no event
+                await asyncio.sleep(0.05)
+    # the message was dropped as idle output, as it should be; but parsing it held the loop
+    assert lag["max"] < 0.5, f"the event loop stalled {lag['max']:.2f} s on one kernel message"
+
+
+MULTIPART_BRIDGE = """
+import zmq
+sock = zmq.Context.instance().socket(zmq.DEALER)
+sock.setsockopt(zmq.LINGER, 0)
+sock.connect("ipc:///run/kernel/gateway/bridge")
+frame = memoryview(b"B" * (1024 * 1024 - 64))  # under the bridge's 1 MiB MAXMSGSIZE
+for _ in range(3):
+    sock.send_multipart([frame] * 256 + [b'{"query": "select 1"}'], copy=False)  # 256 MiB each
+replies = 0
+poller = zmq.Poller()
+poller.register(sock, zmq.POLLIN)
+while replies < 3 and poller.poll(60_000):
+    sock.recv_multipart()
+    replies += 1
+sock.close()
+replies
+"""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the bridge's MAXMSGSIZE (1 MiB) is per frame: 3 requests of 256 x 1 MiB frames are"
+    " received whole (gateway/kernels/bridge.py _serve, recv_multipart)",
+)
+async def test_a_multipart_bridge_request_cannot_grow_gateway_memory(gw):
+    client, owner = gw
+    await _execute(client, owner, "1")
+    with peak_growth() as growth:
+        await _execute(client, owner, MULTIPART_BRIDGE)
+    assert growth["mb"] < 300, f"peak RSS rose {growth['mb']:.0f} MB from bridge requests"
