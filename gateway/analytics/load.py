@@ -25,6 +25,10 @@ _EVENTS: Final = (("$pageview", 70), ("$autocapture", 15), ("signed_up", 3), ("$
 
 @dataclass(frozen=True, kw_only=True)
 class BadRow:
+    """An input row a reader skipped: its line number (for Parquet, its row number) and why. The CLI
+    loaders collect them and report them.
+    """
+
     line: int
     reason: str
 
@@ -207,6 +211,9 @@ def _read_parquet(path: Path, bad: list[BadRow], progress: Progress) -> Iterator
 def read_persons(
     path: Path, bad: list[BadRow], progress: Progress | None = None
 ) -> Iterator[dict[str, Any]]:
+    """Persons from JSON Lines in PostHog's export shape (see `parse_person`), for the CLI's person
+    loader; bad rows go to `bad`.
+    """
     return read_rows(path, parse_person, bad, progress)
 
 
@@ -268,4 +275,5 @@ def demo_events(
 def read_groups(
     path: Path, bad: list[BadRow], progress: Progress | None = None
 ) -> Iterator[dict[str, Any]]:
+    """Groups from JSON Lines (see `parse_group`), for the CLI loader; bad rows go to `bad`."""
     return read_rows(path, parse_group, bad, progress)

@@ -84,6 +84,10 @@ _FETCH_BYTES: Final = 4 * 1024 * 1024
 
 
 def clickhouse_type(duckdb_type: str, timezone: str = "UTC") -> str:
+    """The ClickHouse type name PostHog reports (a HogQL response's `types`) for a DuckDB column
+    type: arrays element-wise, DECIMAL as Float64, timestamps as `DateTime64(6, '<timezone>')`,
+    anything unknown as String.
+    """
     if duckdb_type.endswith("[]"):
         return f"Array({clickhouse_type(duckdb_type[:-2], timezone)})"
     if duckdb_type.startswith("DECIMAL"):
@@ -146,6 +150,10 @@ def _zones(translation: Translation, width: int) -> list[str]:
 
 @dataclass(frozen=True, kw_only=True)
 class QueryResult:
+    """A HogQL query's result as `AnalyticsStore.run` returns it: column names, ClickHouse type
+    names and JSON-ready rows; `has_more` when rows beyond the row cap were left out.
+    """
+
     columns: list[str]
     types: list[str]
     rows: list[list[Any]]
@@ -201,6 +209,9 @@ class AnalyticsStore:
         self._max_bytes = max_result_bytes
 
     def close(self) -> None:
+        """Close the DuckDB connection; called once, at app cleanup (`analytics_ctx`) or when a CLI
+        loader is done.
+        """
         self._conn.close()
 
     def _write(self, project_id: int, incoming: dict[str, pa.Table], statements: list[str]) -> None:

@@ -40,6 +40,9 @@ class Subscription:
         self._ready = asyncio.Event()
 
     def push(self, item: Item) -> None:
+        """Buffer `item` and wake the reader, never waiting. A push onto a full buffer marks the
+        subscription overflowed and empties it; pushes after that are ignored.
+        """
         if self.overflowed:
             return
         if len(self._items) >= self._capacity:
@@ -50,6 +53,9 @@ class Subscription:
         self._ready.set()
 
     def close(self) -> None:
+        """Mark the subscription closed and wake its reader, so `next_batch` returns at once; called
+        by `CollabHub.close_all`.
+        """
         self.closed = True
         self._ready.set()
 
@@ -76,9 +82,14 @@ class CollabHub:
 
     @property
     def open_streams(self) -> int:
+        """How many subscriptions are open now (what `max_streams` caps)."""
         return self._count
 
     def subscribe(self, notebook_id: str) -> Subscription:
+        """A new subscription to a notebook's entries and presence, for the stream handler, which
+        must `unsubscribe` it when done. ServiceUnavailable (503, Retry-After) once `max_streams`
+        are open.
+        """
         if self._count >= self._max:
             msg = "Too many open collaboration streams; retry shortly."
             raise ServiceUnavailable(msg, headers={"Retry-After": "5"})
@@ -88,6 +99,7 @@ class CollabHub:
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
+        """Release `sub` and its slot under `max_streams`; idempotent."""
         subs = self._subs.get(sub.notebook_id)
         if subs is not None and sub in subs:
             subs.discard(sub)
@@ -96,11 +108,17 @@ class CollabHub:
                 del self._subs[sub.notebook_id]
 
     def publish_entries(self, entries: list[CollabEntry]) -> None:
+        """Push each entry to every subscription of its notebook, without waiting; the store calls
+        it (its commit listener) synchronously after COMMIT.
+        """
         for entry in entries:
             for sub in self._subs.get(entry.notebook_id, ()):
                 sub.push(entry)
 
     def publish_presence(self, presence: Presence) -> None:
+        """Push a caret broadcast to every subscription of its notebook, without waiting; called by
+        the `collab/presence` handler.
+        """
         for sub in self._subs.get(presence.notebook_id, ()):
             sub.push(presence)
 

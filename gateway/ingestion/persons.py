@@ -68,6 +68,11 @@ def person_uuid(project_id: int, distinct_id: str) -> str:
 
 @dataclass(slots=True, kw_only=True)
 class Person:
+    """A person as one capture batch sees it: loaded into `Known` by `gateway.ingestion.store`,
+    changed in place by `BatchProcessor` (properties, `is_identified`) and reported in
+    `Changes.persons`.
+    """
+
     id: str
     created_at: dt.datetime
     properties: dict[str, Any]
@@ -76,6 +81,11 @@ class Person:
 
 @dataclass(slots=True, kw_only=True)
 class Group:
+    """A group as one capture batch sees it: created or updated in place by `BatchProcessor` on
+    `$groupidentify` (`created_at` the earliest timestamp seen, `updated_at` the last applied
+    event's) and reported in `Changes.groups`.
+    """
+
     index: int
     key: str
     created_at: dt.datetime

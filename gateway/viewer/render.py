@@ -129,6 +129,10 @@ def hogql_queries(content: Any) -> list[str]:
 
 
 def plain_text(node: Mapping[str, Any], depth: int = 0) -> str:
+    """The text of `node` and its descendants, unescaped and without marks; anything nested deeper
+    than MAX_DEPTH is left out. Used for code blocks and to spot a first heading that repeats the
+    title.
+    """
     if node.get("type") == "text":
         return str(node.get("text", ""))
     if depth >= MAX_DEPTH:
@@ -283,6 +287,7 @@ class Renderer:
         return self.blocks(node, depth + 1)
 
     def blocks(self, node: Mapping[str, Any], depth: int) -> str:
+        """The children of `node`, each rendered as HTML by `block` at `depth`."""
         return "".join(self.block(child, depth) for child in _children(node))
 
 
