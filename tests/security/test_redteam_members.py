@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
 
@@ -36,13 +37,13 @@ async def victim(accounts: Accounts) -> Account:
     return await accounts.make("victim@example.com", project_id=2, scopes=("query:read",))
 
 
-async def _flood(client, attacker: Account, query: str, count: int) -> list[asyncio.Task]:
+async def _flood(client, attacker: Account, query: str, count: int) -> list[asyncio.Task[Any]]:
     tasks = [asyncio.create_task(_hogql(client, attacker, query)) for _ in range(count)]
     await asyncio.sleep(0.5)  # all of them are in: translating, waiting for a worker, or running
     return tasks
 
 
-async def _drain(tasks: list[asyncio.Task]) -> list[int]:
+async def _drain(tasks: list[asyncio.Task[Any]]) -> list[int]:
     responses = await asyncio.gather(*tasks)
     return [r.status for r in responses]
 
