@@ -1,0 +1,66 @@
+"""Red-team (second pass, after issue #10): malformed requests on the kernel bridge, with the
+real `KernelBridge` bound in a temporary run directory (no Docker, no kernel: the test speaks
+ZMQ to the bridge the way code in a kernel would)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import zmq
+import zmq.asyncio
+
+from gateway.kernels.bridge import SOCKET, KernelBridge
+from gateway.kernels.rundir import RunDir, remove_run_dir
+
+
+async def _echo(project_id: int, request: dict[str, Any]) -> tuple[dict[str, Any], bytes | None]:
+    return {"ok": True, "project": project_id, "query": request.get("query")}, None
+
+
+@pytest.fixture
+async def bridge(tmp_path: Path) -> AsyncIterator[zmq.asyncio.Socket]:
+    run_dir = RunDir.create(
+        tmp_path / "run", uid=None, quota_mb=0, quota_inodes=0, key="k", kernel_dir="/run/kernel"
+    )
+    served = KernelBridge(run_dir, project=lambda: 7, handler=_echo)
+    served.start()
+    kernel = zmq.asyncio.Context.instance().socket(zmq.DEALER)
+    kernel.setsockopt(zmq.LINGER, 0)
+    kernel.connect(f"ipc://{run_dir.gateway_dir / SOCKET}")
+    yield kernel
+    kernel.close()
+    served.close()
+    run_dir.close()
+    await remove_run_dir(run_dir.path)
+
+
+async def _ask(kernel: zmq.asyncio.Socket, payload: bytes) -> dict[str, Any]:
+    await kernel.send_multipart([b"", payload])
+    if not await kernel.poll(5000):
+        raise AssertionError("the bridge did not answer within 5 s")
+    frames = await kernel.recv_multipart()
+    reply: dict[str, Any] = json.loads(frames[-1])
+    return reply
+
+
+async def test_malformed_requests_get_an_error_reply(bridge):
+    for payload in (b"not json", b"[1]", b"\xff\xfe", b'"x"', b"{"):
+        reply = await _ask(bridge, payload)
+        assert reply == {"ok": False, "error": "Malformed bridge request."}, payload
+    assert (await _ask(bridge, b'{"query": "select 1"}'))["project"] == 7
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="json.loads raises RecursionError (not ValueError) on deeply nested JSON: the bridge's"
+    " serve task dies and every later hogql_execute() of that kernel hangs"
+    " (gateway/kernels/bridge.py KernelBridge._serve)",
+)
+async def test_deeply_nested_json_does_not_kill_the_bridge(bridge):
+    reply = await _ask(bridge, b"[" * 200_000)  # 200 KB, under the 1 MiB cap
+    assert reply["ok"] is False
+    assert (await _ask(bridge, b'{"query": "select 1"}'))["project"] == 7
