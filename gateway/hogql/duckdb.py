@@ -266,10 +266,26 @@ class DuckDBPrinter:
                 return "*"
         raise AssertionError(meaning)
 
-    def _call(self, node: ast.Call | ast.WindowFunction) -> str:
+    def _call(self, node: ast.Call | ast.WindowFunction, over: str = "") -> str:
         name, function = self._r.calls[id(node)]
         if function.handler is not None and isinstance(node, ast.Call):
             return function.handler(self, node)
+        sql = self._template_call(node, over)
+        if id(node) in self._r.dates:
+            return f"CAST({sql} AS DATE)"  # dateTrunc('month', <Date>) stays a Date
+        if over and "{over}" not in function.template:
+            return sql + over
+        return sql
+
+    def _template_call(self, node: ast.Call | ast.WindowFunction, over: str) -> str:
+        name, function = self._r.calls[id(node)]
+        template = function.template
+        if isinstance(node, ast.Call) and node.distinct and "DISTINCT" not in template:
+            # countIf(DISTINCT x, cond), sum(DISTINCT x): DISTINCT over the first argument
+            for first in ("{0}", "{args}"):
+                if first in template:
+                    template = template.replace(first, f"DISTINCT {first}", 1)
+                    break
         args = [self.expr(a) for a in node.args]
         if id(node) in self._r.zipped:
             zipped = f"list_zip({', '.join(args[1:])})"
@@ -284,22 +300,19 @@ class DuckDBPrinter:
             args = args[:-1]
             if name == "countIf" and not args:
                 return f"count(*) FILTER (WHERE {condition})"
-            template = function.template
             if template.count("(") == 1 and template.endswith(")"):
                 params = self._r.params.get(id(node), [])
                 call = template.format(
                     *args,
                     args=", ".join(args),
                     params=", ".join(params),
+                    over="",
                     **{f"p{i}": p for i, p in enumerate(params)},
                 )
                 return f"{call} FILTER (WHERE {condition})"
             args = [f"CASE WHEN coalesce({condition}, FALSE) THEN {a} END" for a in args]
         if name == "count" and not args:
             return "count(*)"
-        if name == "count" and isinstance(node, ast.Call) and node.distinct:
-            return f"count(DISTINCT {args[0]})"
-        template = function.template
         if function.array_template is not None and id(node) in self._r.over_arrays:
             template = function.array_template
         params = self._r.params.get(id(node), [])
@@ -308,6 +321,7 @@ class DuckDBPrinter:
             *padded,
             args=", ".join(args),
             params=", ".join(params),
+            over=over,
             **{f"p{i}": p for i, p in enumerate(params)},
         )
 
@@ -330,7 +344,7 @@ class DuckDBPrinter:
                 self._bound(over.frame_end) if over.frame_end else "CURRENT ROW"
             )
             parts.append(frame)
-        return f"{self._call(node)} OVER ({' '.join(parts)})"
+        return self._call(node, over=f" OVER ({' '.join(parts)})")
 
     @staticmethod
     def _bound(bound: ast.FrameBound) -> str:
@@ -356,44 +370,80 @@ class DuckDBPrinter:
                 return f"({self.expr(expr)} BETWEEN {self.expr(low)} AND {self.expr(high)})"
         return self.expr(node)
 
-    def _compare(  # noqa: C901 - one case per operator
-        self, node: ast.CompareOperation, *, positive: bool = False
-    ) -> str:
-        def guard(sql: str) -> str:
-            return f"({sql})" if positive else f"coalesce({sql}, FALSE)"
-
-        left, op = self.expr(node.left), node.op.lower()
+    def _compare(self, node: ast.CompareOperation, *, positive: bool = False) -> str:
+        """HogQL's NULL rules, as PostHog's printer applies them (docs/hogql.md, Semantics)."""
+        op = node.op.lower()
         if op in {"in", "not in"}:
-            if isinstance(node.right, ast.Constant) and isinstance(node.right.value, list):
-                # a list placeholder: one bound LIST value
-                found = guard(f"list_contains({self.expr(node.right)}, {left})")
-                return found if op == "in" else f"({left} IS NULL OR NOT {found})"
-            if isinstance(node.right, ast.Tuple | ast.Array):
-                right = "(" + ", ".join(self.expr(e) for e in node.right.exprs) + ")"
-            elif isinstance(node.right, ast.Constant):  # `x IN (1)`: one value
-                right = f"({self.expr(node.right)})"
-            else:  # a subquery (the resolver refuses anything else)
-                right = self.expr(node.right)
+            return self._in(node, op, positive=positive)
+        left, right = self.expr(node.left), self.expr(node.right)
+        if op in {"==", "="}:
+            if positive and (_value(node.left) or _value(node.right)):
+                return f"({left} = {right})"  # NULL = 'x' drops the row, as false does
+            return f"({left} IS NOT DISTINCT FROM {right})"
+        if op == "!=":
+            return f"({left} IS DISTINCT FROM {right})"
+        if op in {"<", ">", "<=", ">="}:
+            return _guard(f"{left} {op} {right}", positive=positive)
+        negated = op.startswith(("not", "!"))
+        if op in {"=~", "!~", "=~*", "!~*"}:
+            flags = ", 'i'" if op.endswith("*") else ""
+            matched = f"regexp_matches({left}, {right}{flags})"
+            test = f"(NOT {matched})" if negated else matched
+        else:  # like, ilike, not like, not ilike
+            test = f"{left} {op.upper()} {right}"
+        # A NULL constant side makes it an IS NULL test; with another constant side, NULL is
+        # no match; otherwise NULL on both sides is a match (negated: the reverse of each)
+        for side, other in ((node.right, left), (node.left, right)):
+            if _null(side):
+                return f"({other} IS {'NOT ' if negated else ''}NULL)"
+        if _value(node.left) or _value(node.right):
+            return f"coalesce({test}, TRUE)" if negated else _guard(test, positive=positive)
+        if negated:
+            return f"coalesce({test}, {left} IS NOT NULL OR {right} IS NOT NULL)"
+        return f"coalesce({test}, {left} IS NULL AND {right} IS NULL)"
+
+    def _in(self, node: ast.CompareOperation, op: str, *, positive: bool) -> str:
+        """IN as ClickHouse's transform_null_in (PostHog's setting): NULL is a value that
+        matches NULL, and the answer is never NULL."""
+        left, right = self.expr(node.left), node.right
+        has_null: str  # SQL: does the list hold a NULL?
+        if isinstance(right, ast.Constant) and isinstance(right.value, list):
+            # a list placeholder: one bound LIST value, its NULLs left out
+            values = [v for v in right.value if v is not None]
+            has_null = "TRUE" if len(values) < len(right.value) else "FALSE"
+            found = f"list_contains({self.sink.add(values)}, {left})"
+        elif isinstance(right, ast.Tuple | ast.Array | ast.Constant):
+            items = right.exprs if isinstance(right, ast.Tuple | ast.Array) else [right]
+            kept = [e for e in items if not _null(e)]
+            unknown = [self.expr(e) for e in kept if not isinstance(e, ast.Constant)]
+            has_null = (
+                "TRUE"
+                if len(kept) < len(items)
+                else " OR ".join(f"{e} IS NULL" for e in unknown) or "FALSE"
+            )
+            found = f"{left} IN ({', '.join(self.expr(e) for e in kept)})" if kept else "FALSE"
+        else:  # a subquery (the resolver refuses anything else)
+            query = self.expr(right)
+            has_null = f"EXISTS (SELECT 1 FROM {query} AS __in(__v) WHERE __v IS NULL)"
+            found = f"{left} IN {query}"
+        if has_null == "FALSE":
             if op == "in":
-                return guard(f"{left} IN {right}")
-            # HogQL keeps NULL x in `x NOT IN (…)`
-            return f"({left} IS NULL OR coalesce({left} NOT IN {right}, FALSE))"
-        right = self.expr(node.right)
-        match op:
-            case "==" | "=":
-                if positive and any(
-                    isinstance(side, ast.Constant) and side.value is not None
-                    for side in (node.left, node.right)
-                ):
-                    return f"({left} = {right})"  # NULL = 'x' drops the row, as false does
-                return f"({left} IS NOT DISTINCT FROM {right})"
-            case "!=":
-                return f"({left} IS DISTINCT FROM {right})"
-            case "<" | ">" | "<=" | ">=":
-                return guard(f"{left} {op} {right}")
-            case "like" | "ilike" | "not like" | "not ilike":
-                return guard(f"{left} {op.upper()} {right}")
-            case "=~":
-                return guard(f"regexp_matches({left}, {right})")
-        # "!~": the resolver refuses any other operator
-        return f"(NOT coalesce(regexp_matches({left}, {right}), FALSE))"
+                return _guard(found, positive=positive)
+            return f"({left} IS NULL OR NOT coalesce({found}, FALSE))"
+        null_in = f"{left} IS NULL" if has_null == "TRUE" else f"{left} IS NULL AND ({has_null})"
+        matched = f"({null_in} OR coalesce({found}, FALSE))"
+        return matched if op == "in" else f"(NOT {matched})"
+
+
+def _guard(sql: str, *, positive: bool) -> str:
+    """A comparison whose NULL is false: bare where NULL drops the row as FALSE does."""
+    return f"({sql})" if positive else f"coalesce({sql}, FALSE)"
+
+
+def _null(node: ast.Expr) -> bool:
+    return isinstance(node, ast.Constant) and node.value is None
+
+
+def _value(node: ast.Expr) -> bool:
+    """A constant other than NULL."""
+    return isinstance(node, ast.Constant) and node.value is not None

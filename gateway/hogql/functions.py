@@ -163,7 +163,7 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "groupArray": _f(
         1,
         1,
-        "coalesce(list({0}) FILTER (WHERE {0} IS NOT NULL), [])",
+        "coalesce(list({0}) FILTER (WHERE {0} IS NOT NULL){over}, [])",
         aggregate=True,
         kind="array",
     ),
@@ -226,8 +226,13 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "toIntOrNull": _f(1, 1, "TRY_CAST({0} AS BIGINT)"),
     "toFloatOrNull": _f(1, 1, "TRY_CAST({0} AS DOUBLE)"),
     "toUUID": _f(1, 1, "TRY_CAST({0} AS UUID)"),
-    "toIntOrZero": _f(1, 1, "coalesce(TRY_CAST({0} AS BIGINT), 0)"),
-    "toFloatOrZero": _f(1, 1, "coalesce(TRY_CAST({0} AS DOUBLE), 0)"),
+    # *OrZero: 0 for text that is no number, but NULL stays NULL (ClickHouse)
+    "toIntOrZero": _f(
+        1, 1, "CASE WHEN {0} IS NOT NULL THEN coalesce(TRY_CAST({0} AS BIGINT), 0) END"
+    ),
+    "toFloatOrZero": _f(
+        1, 1, "CASE WHEN {0} IS NOT NULL THEN coalesce(TRY_CAST({0} AS DOUBLE), 0) END"
+    ),
     # conditionals
     "if": _f(3, 3, "CASE WHEN {0} THEN {1} ELSE {2} END"),
     "coalesce": _f(1, 64, "coalesce({args})", kind_from=0, keeps_zone=True),
@@ -242,7 +247,7 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "groupUniqArray": _f(
         1,
         1,
-        "coalesce(list(DISTINCT {0}) FILTER (WHERE {0} IS NOT NULL), [])",
+        "coalesce(list(DISTINCT {0}) FILTER (WHERE {0} IS NOT NULL){over}, [])",
         aggregate=True,
         kind="array",
     ),
@@ -264,8 +269,11 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "parseDateTimeBestEffort": _PARSE_DATETIME,
     "parseDateTimeBestEffortOrNull": _PARSE_DATETIME,
     "toTimeZone": _f(2, 2, handler=h.to_time_zone, check=_check_zone),
-    "dateTrunc": _f(2, 2, "date_trunc({0}, {1})", unit_first=True, keeps_zone=True),
-    "date_trunc": _f(2, 2, "date_trunc({0}, {1})", unit_first=True, keeps_zone=True),
+    # a Date truncated to a day or longer stays a Date (ClickHouse)
+    "dateTrunc": _f(2, 2, "date_trunc({0}, {1})", unit_first=True, keeps_zone=True, kind_from=1),
+    "date_trunc": _f(
+        2, 2, "date_trunc({0}, {1})", unit_first=True, keeps_zone=True, kind_from=1
+    ),
     # dateAdd('unit', n, d), addDays(d, n) …: handlers (a Date stays a Date)
     "dateAdd": _DATE_ADD,
     "dateSub": _DATE_ADD,
@@ -278,7 +286,8 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "replace": _f(3, 3, "replace({0}, {1}, {2})"),
     "replaceOne": _f(3, 3, "regexp_replace({0}, regexp_escape({1}), replace({2}, '\\', '\\\\'))"),
     "replaceRegexpOne": _f(3, 3, "regexp_replace({0}, {1}, {2})"),
-    "extract": _f(2, 2, "regexp_extract({0}, {1})"),
+    # the first capture group, or the whole match when the pattern has none
+    "extract": _f(2, 2, handler=h.extract),
     "position": _f(2, 2, "strpos({0}, {1})"),
     "positionCaseInsensitive": _f(2, 2, "strpos(lower({0}), lower({1}))"),
     "trimLeft": _f(1, 1, "ltrim({0})"),
@@ -377,7 +386,8 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "pi": _f(0, 0, "pi()"),
     "e": _f(0, 0, "exp(1)"),
     # math
-    "round": _f(1, 2, "round({args})"),
+    # ClickHouse rounds floats half to even (banker's rounding)
+    "round": _f(1, 2, "round_even({0}, CAST(coalesce({1}, 0) AS INTEGER))"),
     "floor": _f(1, 1, "floor({0})"),
     "ceil": _f(1, 1, "ceil({0})"),
     "abs": _f(1, 1, "abs({0})"),

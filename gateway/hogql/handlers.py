@@ -5,6 +5,7 @@ node (as sqlglot's handlers are). The resolver has checked every argument a hand
 
 from __future__ import annotations
 
+import re
 from typing import Any, Final, Protocol
 
 from gateway.hogql import ast
@@ -232,3 +233,17 @@ def json_extract(p: SqlPrinter, node: ast.Call) -> str:
     extraction, default = _JSON[p.name_of(node)]
     inner = extraction.format(d=document, w=p.bind(json_path(tuple(path))))
     return f"coalesce(CASE WHEN json_valid({document}) THEN {inner} END, {default})"
+
+
+def extract(p: SqlPrinter, node: ast.Call) -> str:
+    """extract(s, pattern): the first capture group, or the whole match without one; '' when
+    nothing matches (ClickHouse)."""
+    pattern = node.args[1]
+    group = 0
+    if isinstance(pattern, ast.Constant) and isinstance(pattern.value, str):
+        try:
+            group = min(re.compile(pattern.value).groups, 1)
+        except re.error:  # RE2 syntax Python does not know: count groups by hand
+            group = int(re.search(r"\((?!\?)", pattern.value.replace("\\(", "")) is not None)
+    return f"regexp_extract({p.expr(node.args[0])}, {p.expr(pattern)}, {group})"
+

@@ -45,8 +45,10 @@ SET_OPERATORS: Final = {
 }
 ARITHMETIC: Final = frozenset({"+", "-", "*", "/", "%"})
 COMPARISONS: Final = frozenset(
-    {"==", "=", "!=", "<", ">", "<=", ">=", "like", "ilike", "not like", "not ilike", "=~", "!~"}
+    {"==", "=", "!=", "<", ">", "<=", ">=", "like", "ilike", "not like", "not ilike"}
+    | {"=~", "!~", "=~*", "!~*"}  # `~` and `~*` parse as `=~` and `=~*`
 )
+DAYS: Final = frozenset({"day", "week", "month", "quarter", "year"})
 # arrays, tuples, a constant (a list placeholder or one value) or a subquery
 _IN_LISTS: Final = (ast.Tuple, ast.Array, ast.Constant, ast.SelectQuery, ast.SelectSetQuery)
 
@@ -353,12 +355,11 @@ class Resolver:
         """Kinds the printer's SQL depends on, once the arguments are resolved."""
         if function.array_template is not None and kind(self.result, node.args[0]) == "array":
             self.result.over_arrays.add(id(node))
-        # addDays(d, n), dateAdd('day', n, d): a Date stays a Date (ClickHouse)
-        if (
-            function.handler is not None
-            and function.kind_from is not None
-            and kind(self.result, node.args[function.kind_from]) == "date"
-        ):
+        # addDays(d, n), dateAdd('day', n, d): a Date stays a Date (ClickHouse); dateTrunc
+        # of a Date too, to a day or longer
+        if function.kind_from is None or kind(self.result, node.args[function.kind_from]) != "date":
+            return
+        if function.handler is not None or self.result.literals.get(id(node.args[0])) in DAYS:
             self.result.dates.add(id(node))
 
     def _zip(self, node: ast.Call) -> None:
