@@ -166,3 +166,38 @@ async def test_a_multipart_bridge_request_cannot_grow_gateway_memory(gw):
     with peak_growth() as growth:
         await _execute(client, owner, MULTIPART_BRIDGE)
     assert growth["mb"] < 300, f"peak RSS rose {growth['mb']:.0f} MB from bridge requests"
+
+
+HOLD_PIPE = """
+import gateway_kernel, json, os, struct, threading
+held = []
+def export_frame(value, *, offset, limit, columns, max_bytes, name, frames_dir):
+    header = json.dumps({"status": "ok", "total": 1, "rows": 1, "columns": ["a"]}).encode()
+    fd = os.open(os.path.join(frames_dir, name), os.O_WRONLY)
+    os.write(fd, struct.pack("<I", len(header)) + header)
+    held.append(fd)  # kept open, never written again: the gateway never sees EOF
+    return gateway_kernel._Description({"status": "ok"})
+gateway_kernel.export_frame = export_frame
+import pandas as pd
+df = pd.DataFrame({"a": [1]})
+"""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="after the header nothing bounds the wait for the Arrow stream: a kernel that keeps"
+    " the FIFO open and silent holds the request (and the kernel's slot) forever"
+    " (gateway/kernels/frames.py FrameExport.chunks, api/dataframe.py _read_capped)",
+)
+async def test_a_silent_data_frame_pipe_is_cut_off_at_the_timeout(gw):
+    client, owner = gw
+    await _execute(client, owner, HOLD_PIPE)
+    url = owner.url("scratchpad/kernel/dataframe") + "?variable_name=df&timeout=2"
+    try:
+        async with asyncio.timeout(20):
+            resp = await client.get(url, headers=owner.headers)
+            status = resp.status
+    except TimeoutError:
+        status = None
+    assert status is not None, "GET kernel/dataframe?timeout=2 had no answer after 20 s"
+    assert status >= 400 and status != 500, status  # e.g. kernel_execute_failed, timed out
