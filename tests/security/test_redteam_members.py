@@ -93,3 +93,34 @@ async def test_slow_queries_do_not_stall_capture(client, attacker, victim):
     assert health.status == 200
     assert resp.status == 200, await resp.text()
     assert elapsed < 2, f"an anonymous capture took {elapsed:.1f} s (health {health_elapsed:.2f})"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="collab_max_streams is one process-wide pool with no per-member share: one read-only"
+    " key holding every stream makes everyone else's collab/stream a 503 for the stream lifetime"
+    " (gateway/collab/hub.py CollabHub.subscribe)",
+)
+async def test_one_member_cannot_hold_every_collab_stream(aiohttp_client, settings, clock):
+    from gateway.app import create_app
+    from gateway.keys import STORE_KEY
+    from tests.conftest import create_notebook
+
+    app = create_app(settings.with_changes(collab_max_streams=8), clock=clock)
+    client = await aiohttp_client(app)
+    accounts = Accounts(app[STORE_KEY], clock)
+    owner = await accounts.make("owner@example.com", project_id=1)
+    reader = await accounts.make("mallory@example.com", project_id=1, scopes=("notebook:read",))
+    victim = await accounts.make("victim@example.com", project_id=2)
+    await create_notebook(client, owner, short_id="nb")
+    await create_notebook(client, victim, short_id="nb")
+    held = []
+    for _ in range(8):  # a read-only key, opening streams and never reading them
+        resp = await client.get(reader.url("nb/collab/stream"), headers=reader.headers)
+        assert resp.status == 200
+        held.append(resp)
+    resp = await client.get(victim.url("nb/collab/stream"), headers=victim.headers)
+    status = resp.status
+    for stream in [*held, resp]:
+        stream.close()
+    assert status == 200, f"another project's collab/stream got {status}"
