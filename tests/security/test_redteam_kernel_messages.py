@@ -201,3 +201,33 @@ async def test_a_silent_data_frame_pipe_is_cut_off_at_the_timeout(gw):
         status = None
     assert status is not None, "GET kernel/dataframe?timeout=2 had no answer after 20 s"
     assert status >= 400 and status != 500, status  # e.g. kernel_execute_failed, timed out
+
+
+FILL_INODES = """
+import os
+n = 0
+try:
+    while True:
+        open(f"/run/kernel/sockets/f{n}", "w").close()
+        n += 1
+except OSError as err:
+    full = err.errno
+import pandas as pd
+df = pd.DataFrame({"a": [1]})
+(full, n)
+"""
+
+
+async def test_a_full_run_dir_makes_data_frames_a_clean_error(gw):
+    """Holds: the kernel uses up its tmpfs's inodes, so the gateway cannot make the FIFO; the
+    request is a clear error (not a 500, not stuck) and the kernel still runs cells."""
+    client, owner = gw
+    body = await _execute(client, owner, FILL_INODES)
+    assert body["result"]["text/plain"].startswith("(28,"), body["result"]  # ENOSPC
+    url = owner.url("scratchpad/kernel/dataframe") + "?variable_name=df&timeout=5"
+    async with asyncio.timeout(20):
+        resp = await client.get(url, headers=owner.headers)
+    assert resp.status >= 400 and resp.status != 500, (resp.status, await resp.text())
+    assert "pipe" in await resp.text()
+    body = await _execute(client, owner, "1 + 1")
+    assert body["result"] == {"text/plain": "2"}
