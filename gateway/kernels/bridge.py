@@ -49,6 +49,7 @@ class KernelBridge:
         self._run_dir.give_to_kernel(SOCKET)
         self._socket = socket
         self._task = asyncio.create_task(self._serve())
+        self._task.add_done_callback(_report_end)
 
     def close(self) -> None:
         if self._task is not None:
@@ -66,7 +67,9 @@ class KernelBridge:
                 request = json.loads(payload)
                 if not isinstance(request, dict):
                     raise TypeError(type(request).__name__)
-            except (ValueError, TypeError):
+            # RecursionError: deeply nested JSON; anything a hostile kernel sends must end
+            # in an error reply, never in the end of this loop.
+            except (ValueError, TypeError, RecursionError):
                 reply: dict[str, Any] = {"ok": False, "error": "Malformed bridge request."}
             else:
                 try:
@@ -78,3 +81,9 @@ class KernelBridge:
             if data is not None:
                 parts.append(data)
             await self._socket.send_multipart(parts, copy=False)
+
+
+def _report_end(task: asyncio.Task[None]) -> None:
+    """A bridge loop ends only when closed; anything else is a bug to log, not to lose."""
+    if not task.cancelled() and task.exception() is not None:
+        _log.error("kernel bridge stopped serving", exc_info=task.exception())
