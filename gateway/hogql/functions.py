@@ -11,63 +11,38 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any, Final
 
 import pytz
 
-from gateway.hogql import ast
+from gateway.hogql import (
+    ast,
+    functions_arrays,
+    functions_dates,
+    functions_json,
+    functions_ops,
+    functions_text,
+)
 from gateway.hogql import handlers as h
+from gateway.hogql.catalogue import REFUSED
+from gateway.hogql.entry import Function, error, f
 from gateway.hogql.errors import HogQLQueryError, HogQLUnsupported
 from gateway.hogql.handlers import INTERVAL_UNITS, SIZE_CAP, STRFTIME
 
-type Handler = Callable[[h.SqlPrinter, ast.Call], str]
-type Check = Callable[[str, ast.Call], None]
+__all__ = [
+    "DATE_UNITS",
+    "FUNCTIONS",
+    "WINDOW_FUNCTIONS",
+    "Function",
+    "known_timezone",
+    "lookup",
+    "registry",
+    "window_lookup",
+]
 
-
-@dataclass(frozen=True, kw_only=True)
-class Function:
-    """One HogQL function. The resolver reads the arity, argument shapes and `check`; the
-    printer reads `template` or `handler` (a handler wins: it is for what a template cannot
-    say). Entries are immutable and shared by every query."""
-
-    min_args: int
-    max_args: int
-    # DuckDB template: {0}, {1}… are the rendered arguments; {args} is all of them, comma-joined;
-    # {p0}… and {params} the checked parameters of a parametric aggregate
-    template: str = ""
-    # printed by this handler instead of the template (it receives the call node)
-    handler: Handler | None = None
-    # the template when the first argument is an array (length(arr) → len(arr))
-    array_template: str | None = None
-    # extra checks of the arguments, run by the resolver (it raises HogQLError)
-    check: Check | None = None
-    aggregate: bool = False
-    # what it returns, where the printer must know: "array", "date"; None: anything else
-    kind: str | None = None
-    # the result has the kind of this argument (coalesce(d, …), addDays(d, n): a Date stays one)
-    kind_from: int | None = None
-    # the result is shown in its first argument's zone (toStartOfDay(toTimeZone(ts, 'X')))
-    keeps_zone: bool = False
-    # the first argument is a date unit ('day'), printed as a checked literal
-    unit_first: bool = False
-    # the first argument is a lambda applied to the arrays that follow (arrayMap)
-    lambda_first: bool = False
-    # an INTERVAL (toIntervalDay(n)): a Date ± it stays a Date
-    interval: bool = False
-    # parametric aggregates take quantile(p)(x): (min, max) numeric constant parameters
-    params: tuple[int, int] | None = None
-    # the -If combinator: the last argument is a condition (sumIf(x, cond))
-    condition: bool = False
-
-
-def _f(min_args: int, max_args: int, template: str = "", **options: Any) -> Function:
-    return Function(min_args=min_args, max_args=max_args, template=template, **options)
-
-
-def _error(message: str, node: ast.Node) -> HogQLQueryError:
-    return HogQLQueryError(message, start=node.start, end=node.end)
+_f = f
+_error = error
 
 
 def known_timezone(name: str) -> bool:
@@ -129,6 +104,12 @@ def _check_json_keys(name: str, node: ast.Call) -> None:
         if isinstance(key, ast.Constant) and isinstance(key.value, int) and key.value < 1:
             msg = "Array indices start at 1."
             raise _error(msg, key)
+
+
+def _check_case(_name: str, node: ast.Call) -> None:
+    if len(node.args) % 2:
+        msg = "CASE x WHEN … takes WHEN value THEN result pairs and an ELSE."
+        raise _error(msg, node)
 
 
 # entries several names share
@@ -365,6 +346,8 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "range": _f(1, 2, handler=h.range_, kind="array"),  # with its size cap
     "array": _f(0, 64, "[{args}]", kind="array"),
     "tuple": _f(1, 64, "row({args})"),
+    # CASE x WHEN a THEN b … ELSE c END (the parser's name for it)
+    "_caseWithExpression": _f(4, 127, handler=h.case_with_expression, check=_check_case),
     # more conditionals and math
     "multiIf": _f(3, 63, handler=h.multi_if, check=_check_multi_if),  # as CASE
     "not": _f(1, 1, "(NOT coalesce({0}, FALSE))"),
@@ -401,6 +384,14 @@ for _unit in INTERVAL_UNITS:
     FUNCTIONS[f"subtract{_unit}s"] = _shift
     FUNCTIONS[f"toInterval{_unit}"] = _f(1, 1, handler=h.interval, interval=True)
 
+# the function families (functions_*.py) join the registry; their entries win
+FUNCTIONS.update(functions_ops.FUNCTIONS)
+FUNCTIONS.update(functions_json.FUNCTIONS)
+FUNCTIONS.update(functions_dates.FUNCTIONS)
+FUNCTIONS.update(functions_text.FUNCTIONS)
+FUNCTIONS.update(functions_arrays.FUNCTIONS)
+FUNCTIONS["to_char"] = FUNCTIONS["formatDateTime"]  # PostHog: to_char is formatDateTime
+
 # Window-only functions; aggregates from FUNCTIONS may also take OVER (…).
 WINDOW_FUNCTIONS: Final[dict[str, Function]] = {
     "row_number": _f(0, 0, "row_number()"),
@@ -410,6 +401,7 @@ WINDOW_FUNCTIONS: Final[dict[str, Function]] = {
     "lead": _f(1, 3, "lead({args})"),
     "first_value": _f(1, 1, "first_value({0})"),
     "last_value": _f(1, 1, "last_value({0})"),
+    **functions_arrays.WINDOW_FUNCTIONS,
 }
 
 
@@ -478,6 +470,9 @@ def registry() -> Iterator[tuple[str, Function, bool]]:
 def lookup(name: str, *, start: int | None, end: int | None) -> tuple[str, Function]:
     canonical = name if name in FUNCTIONS else _CASE_INSENSITIVE.get(name.lower(), name)
     function = FUNCTIONS.get(canonical) or _combinator(canonical)
+    if function is None and name in REFUSED:
+        msg = f"{name}(...) is not supported by this gateway: {REFUSED[name]}."
+        raise HogQLUnsupported(msg, start=start, end=end)
     if function is None:
         close = difflib.get_close_matches(name, FUNCTIONS, n=1)
         hint = f" Perhaps you meant '{close[0]}(...)'?" if close else ""

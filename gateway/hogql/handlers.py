@@ -64,7 +64,7 @@ STRFTIME: Final = {
     "t": "\t",
     "%": "%%",
 }
-_JSON: Final = {
+JSON_READERS: Final = {
     # name: (extraction, ClickHouse's answer for a missing key or text that is not JSON)
     "JSONExtractString": ("json_extract_string({d}, {w})", "''"),
     "JSONExtractInt": ("TRY_CAST(json_extract_string({d}, {w}) AS BIGINT)", "0"),
@@ -230,7 +230,7 @@ def json_extract(p: SqlPrinter, node: ast.Call) -> str:
         assert isinstance(key, ast.Constant)  # checked by the resolver
         path.append(key.value)
     document = p.expr(node.args[0])
-    extraction, default = _JSON[p.name_of(node)]
+    extraction, default = JSON_READERS[p.name_of(node)]
     inner = extraction.format(d=document, w=p.bind(json_path(tuple(path))))
     return f"coalesce(CASE WHEN json_valid({document}) THEN {inner} END, {default})"
 
@@ -247,3 +247,11 @@ def extract(p: SqlPrinter, node: ast.Call) -> str:
             group = int(re.search(r"\((?!\?)", pattern.value.replace("\\(", "")) is not None)
     return f"regexp_extract({p.expr(node.args[0])}, {p.expr(pattern)}, {group})"
 
+
+def case_with_expression(p: SqlPrinter, node: ast.Call) -> str:
+    """CASE x WHEN a THEN b … ELSE c END."""
+    args = node.args
+    whens = " ".join(
+        f"WHEN {p.expr(args[i])} THEN {p.expr(args[i + 1])}" for i in range(1, len(args) - 1, 2)
+    )
+    return f"CASE {p.expr(args[0])} {whens} ELSE {p.expr(args[-1])} END"
