@@ -44,8 +44,17 @@ def _truncate(value: datetime, unit: str, *, end: bool) -> datetime:
 def relative_date_parse(text: str, *, now: datetime, tz: tzinfo, attr: str) -> datetime:
     """PostHog's `relative_date_parse`: ISO date/datetime (naive → project tz) or `-7d`-style.
 
-    Unlike PostHog, an unparseable value is a 400 rather than silently "now".
+    Unlike PostHog, an unparseable value is a 400 rather than silently "now"; so is an amount
+    that leaves the calendar (`-99999999999d`).
     """
+    try:
+        return _relative_date_parse(text, now=now, tz=tz, attr=attr)
+    except (OverflowError, ValueError) as err:
+        msg = f"'{text}' is out of the range of dates."
+        raise InvalidRequest(msg, attr=attr) from err
+
+
+def _relative_date_parse(text: str, *, now: datetime, tz: tzinfo, attr: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
@@ -95,8 +104,7 @@ def parse_contains(text: str) -> tuple[ContainsTerm, ...]:
         target, sep, value_text = raw.partition(":")
         target = _depluralise(target.lower().removeprefix("ph-"))
         if not target:
-            msg = f"Invalid contains term '{raw}'."
-            raise InvalidRequest(msg, attr="contains")
+            continue  # no node type named: matches nothing, so it narrows nothing
         value: bool | int | str | None = None
         if sep:
             if value_text.lower() in {"true", "false"}:

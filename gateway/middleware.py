@@ -61,6 +61,17 @@ def _status_error(status: int) -> type[GatewayError]:
     return _OTHER_STATUS[status]
 
 
+async def _allow(request: web.Request, fallback: str) -> str:
+    """The methods of the first resource whose path matches, in the router's order. aiohttp's
+    own `Allow` merges every matching resource (`notebooks/activity` also matches
+    `notebooks/{short_id}`), but only the first one ever serves the path."""
+    for resource in request.app.router.resources():
+        match, allowed = await resource.resolve(request)
+        if match is None and allowed:
+            return ",".join(sorted(allowed))
+    return fallback
+
+
 def _from_http(err: web.HTTPException) -> GatewayError:
     """aiohttp's own HTTP errors (router 404/405, 413 from client_max_size) as the tree's."""
     if err.status == 404:
@@ -94,6 +105,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if err.status < 400:
             raise
         error = _from_http(err)
+        if "Allow" in error.headers:
+            error.headers["Allow"] = await _allow(request, error.headers["Allow"])
     except Exception:
         _log.exception("Unhandled error on %s %s", request.method, request.path)
         error = GatewayError("A server error occurred.")

@@ -19,6 +19,7 @@ from aiohttp import web
 from gateway import __version__
 from gateway.contract import (
     ERROR,
+    ERROR_DETAIL,
     ERROR_MESSAGE,
     PATH_PARAMS,
     Component,
@@ -99,6 +100,8 @@ def _emit(value: Any, components: dict[str, Any]) -> Any:
 
 
 def _error_schema(error: type[GatewayError]) -> Any:
+    if error.body is not GatewayError.body:
+        return ERROR_DETAIL  # kernel errors answer PostHog's bare `{"detail"}`
     if error.body_style == "posthog":
         return ERROR
     if error.body_style == "error":

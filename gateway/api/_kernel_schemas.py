@@ -127,19 +127,20 @@ RUN_ERRORS: Final[tuple[type[GatewayError], ...]] = (
 
 
 def _choice(values: tuple[float, ...], kind: str, attr: str) -> dict[str, Any]:
-    return {
-        "type": [kind, "null"],
-        "enum": [*values, None],
-        "x-message": f"{attr} must be a supported option.",
-    }
+    return {"type": kind, "enum": list(values), "x-message": f"{attr} must be a supported option."}
 
 
 def choices_body(
     cpu: tuple[float, ...], memory: tuple[float, ...], idle: tuple[float, ...]
 ) -> dict[str, Any]:
-    """`kernel/config`'s body: each field one of PostHog's options (null: unchanged)."""
-    return obj(
-        cpu_cores=_choice(cpu, "number", "cpu_cores"),
-        memory_gb=_choice(memory, "number", "memory_gb"),
-        idle_timeout_seconds=_choice(idle, "integer", "idle_timeout_seconds"),
-    )
+    """`kernel/config`'s body: one or more fields, each one of PostHog's options."""
+    names = ("cpu_cores", "memory_gb", "idle_timeout_seconds")
+    return {
+        **obj(
+            cpu_cores=_choice(cpu, "number", "cpu_cores"),
+            memory_gb=_choice(memory, "number", "memory_gb"),
+            idle_timeout_seconds=_choice(idle, "integer", "idle_timeout_seconds"),
+        ),
+        "anyOf": [{"required": [name]} for name in names],
+        "x-message": "Provide at least one kernel configuration option.",
+    }

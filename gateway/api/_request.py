@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.multipart import BadContentDispositionHeader
 
 from gateway.errors import InvalidRequest
@@ -20,8 +21,15 @@ async def form_fields(request: web.Request) -> Mapping[str, Any]:
     try:
         return await request.post()
     # UnicodeDecodeError is a ValueError; aiohttp's multipart parser warns about a broken
-    # Content-Disposition (an error where warnings are errors) and then finds no field name.
-    except (ValueError, AssertionError, TypeError, BadContentDispositionHeader) as err:
+    # Content-Disposition (an error where warnings are errors) and then finds no field name;
+    # a part whose headers do not parse raises the HTTP parser's InvalidHeader.
+    except (
+        ValueError,
+        AssertionError,
+        TypeError,
+        BadContentDispositionHeader,
+        HttpProcessingError,
+    ) as err:
         msg = "The form body could not be read: it must be UTF-8 `name=value` pairs."
         raise InvalidRequest(msg) from err
 

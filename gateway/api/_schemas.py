@@ -135,3 +135,13 @@ SCENE: Final = Component(
         ),
     ),
 )
+
+
+def sse_events(*names: str) -> dict[str, Any]:
+    """One server-sent event: its name (one of `names`) and its JSON `data`."""
+    return obj(
+        ("event", "data"),
+        event={"type": "string", "enum": list(names)},
+        data={"type": "string", "description": "JSON."},
+        id={"type": "string"},
+    )

@@ -55,11 +55,13 @@ _CAPTURE_BODY: Final = Body(
     ),
     required=True,
     checked=False,  # every SDK encoding (gzip, base64 forms, text/plain): decoded by ingestion
-    media=("application/json", "text/plain", "application/x-www-form-urlencoded"),
+    # text/plain and form bodies (`data=<base64 or JSON>`) carry the same JSON: described in
+    # words, since a schema cannot say "this object, base64-encoded in a form field"
+    media=("application/json",),
 )
-_CAPTURE_PARAMS: Final = (
-    Param("compression", {"type": "string", "enum": ["gzip", "gzip-js", "base64", ""]}),
-)
+# `?compression=gzip-js|base64` says how the body is encoded; a schema cannot tie a body to
+# it, so it is described in words rather than offered as a free parameter.
+_CAPTURE_PARAMS: tuple[Param, ...] = ()
 _CAPTURED: Final = Reply(200, "Accepted.", obj(("status",), status={"type": "integer"}))
 _FLAGS: Final = obj(
     ("flags", "featureFlags"),
@@ -76,7 +78,9 @@ def _capture_op(name: str) -> Operation:
         errors=(InvalidRequest, NotAuthenticated),
         params=_CAPTURE_PARAMS,
         body=_CAPTURE_BODY,
-        description="The project token may also be in the events' `token`/`api_key`.",
+        description="The project token may also be in the events' `token`/`api_key`. "
+        "`?compression=gzip-js` (gzip) or `base64`, and form bodies `data=<base64 or JSON>`, "
+        "carry the same JSON as posthog-js sends it.",
     )
 
 

@@ -11,7 +11,7 @@ from aiohttp import web
 from gateway.api._context import load_notebook, now, principal, store
 from gateway.api._render import json_response, notebook_json
 from gateway.api._request import opt_int, opt_json_size, opt_str, req_str
-from gateway.api._schemas import NOTEBOOK, STRING_OR_NULL, obj
+from gateway.api._schemas import NOTEBOOK, STRING_OR_NULL, obj, sse_events
 from gateway.api.notebooks import PREFIX
 from gateway.auth import requires
 from gateway.collab import Presence, Subscription
@@ -32,7 +32,8 @@ from gateway.store.records import (
 
 routes = web.RouteTableDef()
 
-_EVENT_ID: Final = re.compile(r"^(\d{1,18})-(\d{1,18})$")
+# `N` alone means `N-0`, as a Redis stream id does (PostHog hands the header to XREAD).
+_EVENT_ID: Final = re.compile(r"^(\d{1,18})(?:-(\d{1,18}))?$")
 _BACKLOG_PAGE: Final = 500
 _MAX_CLIENT_ID: Final = 200
 _CLIENT_ID: Final = {"type": "string", "maxLength": _MAX_CLIENT_ID}
@@ -87,7 +88,7 @@ _STREAM: Final = Operation(
             200,
             "Server-sent events: `step` and `update` (with ids `N-0`, `N-1`), `presence`, "
             "`error`, and `: keepalive` comments.",
-            {"type": "string"},
+            sse_events("step", "update", "presence", "error"),
             media="text/event-stream",
         ),
     ),
@@ -95,9 +96,9 @@ _STREAM: Final = Operation(
     params=(
         Param(
             "Last-Event-ID",
-            {"type": "string", "pattern": r"^\d{1,18}-\d{1,18}$"},
+            {"type": "string", "pattern": "^[0-9]{1,18}(-[0-9]{1,18})?$"},
             where="header",
-            description="Resume after this entry (`0-0`: everything kept).",
+            description="Resume after this entry (`0-0`: everything kept; `N` is `N-0`).",
         ),
     ),
 )
@@ -153,7 +154,7 @@ def _last_event_id(request: web.Request) -> tuple[int, int] | None:
     if match is None:
         msg = "Last-Event-ID must look like '<version>-<n>', e.g. '0-0'."
         raise InvalidRequest(msg, attr="Last-Event-ID")
-    return int(match.group(1)), int(match.group(2))
+    return int(match.group(1)), int(match.group(2) or 0)
 
 
 @routes.post(PREFIX + "/{short_id}/collab/save", name="save_collab")

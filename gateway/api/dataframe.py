@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import keyword
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import orjson
@@ -24,7 +25,12 @@ from gateway.auth import requires
 from gateway.contract import Operation, Param, Reply, operation
 from gateway.errors import InvalidRequest, NotFound
 from gateway.kernels import FrameExport, FrameRequest
-from gateway.kernels.errors import FrameTooLarge, InvalidDataframeRequest, KernelExecuteFailed
+from gateway.kernels.errors import (
+    FrameTooLarge,
+    InvalidDataframeRequest,
+    KernelExecuteFailed,
+    KernelNotRunning,
+)
 from gateway.keys import KERNELS_KEY, SETTINGS_KEY
 
 routes = web.RouteTableDef()
@@ -107,6 +113,16 @@ async def _read_capped(export: FrameExport, cap: int) -> bytes:
     return b"".join(chunks)
 
 
+def json_value(value: Any) -> Any:
+    """orjson's `default` for a page's cells: datetimes as PostHog's JSON has them (pandas'
+    `to_json(date_format="iso")`: UTC, milliseconds, `Z`; a naive value is taken as UTC),
+    anything else orjson cannot encode as its text."""
+    if isinstance(value, datetime):
+        utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    return str(value)
+
+
 def _read_page(data: bytes) -> tuple[list[str], list[dict[str, Any]]]:
     table = pyarrow.ipc.open_stream(pa.BufferReader(data)).read_all()
     return table.column_names, table.to_pylist()
@@ -126,7 +142,13 @@ def _read_page(data: bytes) -> tuple[list[str], list[dict[str, Any]]]:
                 DATAFRAME_PAGE,
             ),
         ),
-        errors=(InvalidDataframeRequest, FrameTooLarge, *START_ERRORS, KernelExecuteFailed),
+        errors=(
+            InvalidDataframeRequest,
+            KernelNotRunning,
+            FrameTooLarge,
+            *START_ERRORS,
+            KernelExecuteFailed,
+        ),
         params=(
             Param(
                 "variable_name",
@@ -185,8 +207,8 @@ async def get_kernel_dataframe(request: web.Request) -> web.StreamResponse:
         raise KernelExecuteFailed(msg) from err
     body = orjson.dumps(
         {"columns": columns, "rows": rows, "row_count": total},
-        default=str,
-        option=orjson.OPT_NON_STR_KEYS,
+        default=json_value,
+        option=orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME,
     )
     return web.Response(body=body, content_type="application/json")
 

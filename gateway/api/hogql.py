@@ -16,7 +16,7 @@ from gateway.api._schemas import obj
 from gateway.api.kernel import SCRATCHPAD
 from gateway.api.notebooks import PREFIX
 from gateway.auth import requires
-from gateway.contract import Body, Component, Operation, Reply, declared_body, operation
+from gateway.contract import ERROR, Body, Component, Operation, Reply, declared_body, operation
 from gateway.errors import ServiceUnavailable
 from gateway.hogql import Translation
 from gateway.hogql.duckdb import DEFAULT_LIMIT
@@ -43,6 +43,16 @@ _RESULT: Final = Component(
         hasMore={"type": "boolean"},
         limit={"type": "integer"},
         offset={"type": "integer"},
+    ),
+)
+_ERROR: Final = Component(
+    "HogQLError",
+    obj(
+        ("error", "code", "start", "end"),
+        error={"type": "string"},
+        code={"type": "string"},
+        start={"type": ["integer", "null"]},
+        end={"type": ["integer", "null"]},
     ),
 )
 _BODY: Final = Body(
@@ -86,9 +96,12 @@ async def _arrow(request: web.Request, translation: Translation) -> web.StreamRe
                 "Rows, columns and types; with `Accept: " + ARROW + "` an Arrow IPC stream.",
                 _RESULT,
             ),
+            Reply(400, "An invalid body, or a query HogQL refuses.", {"anyOf": [ERROR, _ERROR]}),
         ),
         errors=(ServiceUnavailable,),
         body=_BODY,
+        description="A query HogQL cannot parse or resolve is 400 with "
+        '`{"error", "code", "start", "end"}` (the span in the query).',
     )
 )
 async def execute_hogql(request: web.Request) -> web.StreamResponse:

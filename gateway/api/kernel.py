@@ -24,7 +24,7 @@ from gateway.api._kernel_schemas import (
 )
 from gateway.api._render import json_response
 from gateway.api._request import opt_bool, req_str
-from gateway.api._schemas import obj
+from gateway.api._schemas import obj, sse_events
 from gateway.api.notebooks import PREFIX
 from gateway.auth import requires
 from gateway.clock import isoformat
@@ -337,7 +337,7 @@ async def execute_code(request: web.Request) -> web.Response:
                 200,
                 "Server-sent events: `stdout`/`stderr` (`{text}`), `display` (`{data}`, for "
                 "`display()` output), then one `result` (the execute result) or `error`.",
-                {"type": "string"},
+                sse_events("stdout", "stderr", "display", "result", "error"),
                 media="text/event-stream",
             ),
         ),

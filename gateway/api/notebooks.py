@@ -53,6 +53,15 @@ _UPDATE: Final = Operation(
 )
 _ORDERS: Final = sorted(f"{sign}{name}" for name in ORDERABLE_FIELDS for sign in ("", "-"))
 _TEXT: Final = {"type": "string"}
+_DATE: Final = {
+    "anyOf": [
+        {"type": "string", "format": "date"},
+        {"type": "string", "format": "date-time"},
+        # naive: in the project's timezone
+        {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?$"},
+        {"type": "string", "pattern": r"^-?\d{0,4}[hdwmqysHDWMQY](Start|End)?$"},
+    ],
+}
 
 
 def _content(body: dict[str, Any]) -> Any:
@@ -89,8 +98,8 @@ def _patch(body: dict[str, Any]) -> NotebookPatch:
             Param("user", _TEXT, description="Any value: notebooks created by the caller."),
             Param("created_by", _TEXT, description="A user's uuid."),
             Param("last_modified_by", _TEXT, description="A user's uuid."),
-            Param("date_from", _TEXT, description="ISO 8601 or relative (`-7d`), exclusive."),
-            Param("date_to", _TEXT, description="ISO 8601 or relative (`-7d`), exclusive."),
+            Param("date_from", _DATE, description="ISO 8601 or relative (`-7d`), exclusive."),
+            Param("date_to", _DATE, description="ISO 8601 or relative (`-7d`), exclusive."),
             Param("search", _TEXT, description="Text in the title or content."),
             Param("contains", _TEXT, description="Node types, e.g. `recording:true`."),
             Param("short_id", _TEXT),

@@ -17,11 +17,12 @@ from gateway.contract.declare import (
     declared_operation,
     operation,
 )
-from gateway.contract.errors import ERROR, ERROR_MESSAGE
+from gateway.contract.errors import ERROR, ERROR_DETAIL, ERROR_MESSAGE
 from gateway.contract.validate import check
 
 __all__ = [
     "ERROR",
+    "ERROR_DETAIL",
     "ERROR_MESSAGE",
     "PATH_PARAMS",
     "Body",

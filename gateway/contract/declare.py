@@ -103,7 +103,7 @@ def _check_query(op: Operation, request: web.Request) -> None:
         if param.where != "query":
             continue
         raw = request.query.get(param.name)
-        if raw is None or raw == "":
+        if raw is None:
             if param.required:
                 msg = "This field is required."
                 raise InvalidRequest(msg, attr=param.name)

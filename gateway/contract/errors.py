@@ -38,3 +38,12 @@ ERROR_MESSAGE: Final = Component(
         "required": ["error"],
     },
 )
+ERROR_DETAIL: Final = Component(
+    "ErrorDetail",
+    {
+        "type": "object",
+        "description": 'The bare `{"detail": …}` body PostHog answers kernel failures with.',
+        "properties": {"detail": {"type": "string"}, "reason": {"type": "string"}},
+        "required": ["detail"],
+    },
+)

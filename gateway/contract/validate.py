@@ -2,10 +2,10 @@
 messages: an error is InvalidRequest (400) naming the field in `attr`.
 
 The subset: `type` (one or a list), `enum`, `minimum`/`maximum`, `minLength`/`maxLength`,
-`pattern`, `properties`/`required`/`additionalProperties` (false or a schema),
-`items`/`maxItems`, and `x-message` (our detail for any failure of that field). An `integer`
-accepts a float with no fraction (`1.0`), as JSON Schema and DRF's IntegerField do, and is
-returned as an int.
+`pattern`, `format` (date, date-time), `anyOf`, `properties`/`required`,
+`additionalProperties` (false or a schema), `items`/`maxItems`, and `x-message` (our detail
+for any failure of that value). An `integer` accepts a float with no fraction (`1.0`), as
+JSON Schema and DRF's IntegerField do, and is returned as an int.
 """
 
 from __future__ import annotations
@@ -33,6 +33,14 @@ _MESSAGES: Final = {
     "number": "A valid number is required.",
     "boolean": "Must be a valid boolean.",
     "null": "This field must be null.",
+}
+
+
+_FORMATS: Final = {
+    "date": re.compile(r"^\d{4}-\d{2}-\d{2}$"),
+    "date-time": re.compile(
+        r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+    ),
 }
 
 
@@ -93,6 +101,9 @@ def _bounds(value: Any, schema: Mapping[str, Any], attr: str | None) -> None:
         pattern = schema.get("pattern")
         if pattern is not None and not _pattern(pattern).search(value):
             raise _fail(schema, attr, "This value does not match the required pattern.")
+        form = _FORMATS.get(schema.get("format", ""))
+        if form is not None and not form.match(value):
+            raise _fail(schema, attr, f"Not a valid {schema['format']}.")
     if isinstance(value, list) and len(value) > schema.get("maxItems", len(value)):
         raise _fail(schema, attr, f"Ensure this field has no more than {schema['maxItems']} items.")
 
@@ -123,6 +134,18 @@ def _join(attr: str | None, name: str) -> str:
     return name if attr is None else f"{attr}__{name}"
 
 
+def _any_of(value: Any, schema: Mapping[str, Any], attr: str | None) -> Any:
+    first: InvalidRequest | None = None
+    for option in schema["anyOf"]:
+        try:
+            return check(value, option, attr)
+        except InvalidRequest as err:
+            first = first or err
+    if "x-message" in schema or first is None:
+        raise _fail(schema, attr, "Invalid value.")
+    raise first
+
+
 def check(value: Any, schema: Mapping[str, Any], attr: str | None = None) -> Any:
     """`value` checked against `schema`; returns it normalised (integers as ints).
 
@@ -130,6 +153,8 @@ def check(value: Any, schema: Mapping[str, Any], attr: str | None = None) -> Any
         InvalidRequest: the first rule `value` breaks, with `attr` naming the field (nested
             fields joined with `__`, as drf-exceptions-hog does).
     """
+    if "anyOf" in schema:
+        value = _any_of(value, schema, attr)
     value = _typed(value, schema, attr)
     if "enum" in schema and value not in schema["enum"]:
         raise _fail(schema, attr, f'"{value}" is not a valid choice.')

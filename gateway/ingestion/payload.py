@@ -80,7 +80,11 @@ def _base64(text: str) -> bytes:
 def _form(raw: bytes) -> tuple[bytes, str]:
     """`data=<base64 or JSON>&compression=…` → the data bytes and the form's compression."""
     # latin-1 never fails: a form with bytes that are not UTF-8 is a 400 below, not a crash
-    fields = urllib.parse.parse_qs(raw.decode("latin-1"), max_num_fields=16)
+    try:
+        fields = urllib.parse.parse_qs(raw.decode("latin-1"), max_num_fields=16)
+    except ValueError as err:  # more fields than that: no SDK sends such a form
+        msg = "The form has too many fields."
+        raise InvalidRequest(msg) from err
     data = fields.get("data")
     if not data:
         msg = "The form needs a `data` field."

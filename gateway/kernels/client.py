@@ -344,7 +344,8 @@ class KernelConnection:
         elif kind in {"execute_result", "display_data"}:
             data = self._admit_media(run, content.get("data") or {})
             run.result = data
-            await on_event("display", {"data": data})
+            if kind == "display_data":  # the cell's own value comes once, in the final result
+                await on_event("display", {"data": data})
         elif kind == "error":
             run.status = "error"
             run.error_name = content.get("ename")
