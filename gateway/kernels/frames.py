@@ -29,6 +29,7 @@ PIPE_SIZE: Final = 1 << 20  # Linux fcntl F_SETPIPE_SZ: a 1 MiB pipe means fewer
 _BUFFER: Final = 4 << 20  # the reader pauses the pipe past this much waiting
 _MAX_HEADER: Final = 1 << 20
 _F_SETPIPE_SZ: Final = 1031
+_EOF_GRACE_S: Final = 2.0  # after the helper returned, the pipe must close within this
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -139,10 +140,29 @@ class FrameExport:
         self._timeout = timeout
 
     async def chunks(self) -> AsyncIterator[bytes]:
+        """The Arrow stream's chunks until the kernel closes the pipe. Raises
+        KernelExecuteFailed when the kernel sends nothing for `timeout` seconds, or keeps the
+        pipe open after its helper has returned (a hostile kernel holding the request)."""
         if self._reader is None:
             return
-        while chunk := await self._reader.next():
+        while chunk := await self._next_chunk(self._reader):
             yield chunk
+
+    async def _next_chunk(self, reader: _PipeReader) -> bytes:
+        read = asyncio.ensure_future(reader.next())
+        try:
+            await asyncio.wait(
+                {read, self._reply}, timeout=self._timeout, return_when="FIRST_COMPLETED"
+            )
+            if not read.done() and self._reply.done():
+                # the helper has returned: what it wrote is in the pipe, EOF must follow
+                await asyncio.wait({read}, timeout=_EOF_GRACE_S)
+            if not read.done():
+                msg = f"The kernel stopped sending the data frame for over {self._timeout:g} s."
+                raise KernelExecuteFailed(msg)
+            return read.result()
+        finally:
+            read.cancel()
 
     async def read_all(self) -> bytes:
         return b"".join([chunk async for chunk in self.chunks()])

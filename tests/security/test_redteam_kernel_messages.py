@@ -183,12 +183,6 @@ df = pd.DataFrame({"a": [1]})
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="after the header nothing bounds the wait for the Arrow stream: a kernel that keeps"
-    " the FIFO open and silent holds the request (and the kernel's slot) forever"
-    " (gateway/kernels/frames.py FrameExport.chunks, api/dataframe.py _read_capped)",
-)
 async def test_a_silent_data_frame_pipe_is_cut_off_at_the_timeout(gw):
     client, owner = gw
     await _execute(client, owner, HOLD_PIPE)
