@@ -32,6 +32,7 @@ import pytz
 
 from gateway.hogql import Translation
 from gateway.hogql.errors import HogQLQueryError, HogQLResultTooLarge
+from gateway.hogql.types import type_name
 
 SCHEMA: Final = (
     """CREATE TABLE IF NOT EXISTS events (
@@ -83,13 +84,29 @@ _FIRST_FETCH_ROWS: Final = 64
 _FETCH_BYTES: Final = 4 * 1024 * 1024
 
 
+def _type_arguments(inner: str) -> list[str]:
+    """`INTEGER, MAP(INTEGER, VARCHAR)` → its top-level parts."""
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(inner):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(inner[start:i].strip())
+            start = i + 1
+    return [*parts, inner[start:].strip()]
+
+
 def clickhouse_type(duckdb_type: str, timezone: str = "UTC") -> str:
     """The ClickHouse type name PostHog reports (a HogQL response's `types`) for a DuckDB column
     type: arrays element-wise, DECIMAL as Float64, timestamps as `DateTime64(6, '<timezone>')`,
-    anything unknown as String.
+    tuples and maps element-wise, anything unknown as String (`gateway.hogql.types.type_name`
+    adds what the resolver knows better: UInt64 counts, Nullable).
     """
     if duckdb_type.endswith("[]"):
         return f"Array({clickhouse_type(duckdb_type[:-2], timezone)})"
+    for duck, click in (("TUPLE(", "Tuple"), ("MAP(", "Map")):
+        if duckdb_type.startswith(duck) and duckdb_type.endswith(")"):
+            parts = _type_arguments(duckdb_type[len(duck) : -1])
+            return f"{click}({', '.join(clickhouse_type(p, timezone) for p in parts)})"
     if duckdb_type.startswith("DECIMAL"):
         return "Float64"
     if duckdb_type.startswith("TIMESTAMP"):
@@ -145,6 +162,16 @@ def _zones(translation: Translation, width: int) -> list[str]:
     return [
         given[i] or translation.timezone if i < len(given) else translation.timezone
         for i in range(width)
+    ]
+
+
+def _types(translation: Translation, duckdb_types: list[str], zones: list[str]) -> list[str]:
+    """ClickHouse type names of the result columns: what the resolver knows (`count()` is
+    UInt64, a property Nullable(String)), else DuckDB's result type mapped."""
+    known = translation.column_types
+    return [
+        type_name(*(known[i] if i < len(known) else (None, False)), clickhouse_type(t, zone))
+        for i, (t, zone) in enumerate(zip(duckdb_types, zones, strict=True))
     ]
 
 
@@ -378,6 +405,9 @@ class AnalyticsStore:
             description = cursor.description or []
             names = _zones(translation, len(description))
             zones = [pytz.timezone(name) for name in names]
+            types = _types(translation, [str(d[1]) for d in description], names)
+            # ClickHouse's predicates are UInt8: 1 and 0, not true and false
+            numeric = [t.removeprefix("Nullable(").startswith("UInt8") for t in types]
             step = _FIRST_FETCH_ROWS
             while True:
                 want = min(step, limit + 1 - len(rows))
@@ -386,7 +416,10 @@ class AnalyticsStore:
                     if len(rows) == limit:
                         more = True
                         break
-                    cells = [_cell(v, zone) for v, zone in zip(row, zones, strict=True)]
+                    cells = [
+                        int(v) if flag and isinstance(v, bool) else _cell(v, zone)
+                        for v, zone, flag in zip(row, zones, numeric, strict=True)
+                    ]
                     size += sum(_json_size(c) + 1 for c in cells)
                     if size > self._max_bytes:
                         raise _too_large(self._max_bytes)
@@ -396,7 +429,7 @@ class AnalyticsStore:
                 step = max(1, min(10_000, _FETCH_BYTES * len(rows) // max(size, 1)))
         return QueryResult(
             columns=[d[0] for d in description],
-            types=[clickhouse_type(str(d[1]), z) for d, z in zip(description, names, strict=True)],
+            types=types,
             rows=rows,
             has_more=more,
         )

@@ -45,6 +45,9 @@ class Translation:
     timezone: str = "UTC"
     # per result column, a zone other than the project's (toTimeZone), or None
     column_timezones: tuple[str | None, ...] = ()
+    # per result column: (ClickHouse type the resolver knows, or None; nullable); see
+    # `gateway.hogql.types.type_name`
+    column_types: tuple[tuple[str | None, bool], ...] = ()
 
 
 def translate(
@@ -76,6 +79,7 @@ def translate(
         row_cap=row_cap,
         timezone=timezone,
         column_timezones=resolution.column_timezones,
+        column_types=resolution.column_types,
     )
 
 

@@ -267,7 +267,7 @@ class DuckDBPrinter:
         raise AssertionError(meaning)
 
     def _call(self, node: ast.Call | ast.WindowFunction, over: str = "") -> str:
-        name, function = self._r.calls[id(node)]
+        _, function = self._r.calls[id(node)]
         if function.handler is not None and isinstance(node, ast.Call):
             return function.handler(self, node)
         sql = self._template_call(node, over)

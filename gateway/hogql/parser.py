@@ -90,6 +90,12 @@ class _Builder:
                 array=self.expr(r["array"]), property=self.expr(r["property"]), **_span(r)
             ),
             "Placeholder": self._placeholder,
+            # t.1 is tupleElement(t, 1) (ClickHouse's own spelling of it)
+            "TupleAccess": lambda r: ast.Call(
+                name="tupleElement",
+                args=[self.expr(r["tuple"]), ast.Constant(value=r.get("index"))],
+                **_span(r),
+            ),
             "Lambda": lambda r: ast.Lambda(
                 args=[str(a) for a in r.get("args") or []], expr=self.expr(r["expr"]), **_span(r)
             ),

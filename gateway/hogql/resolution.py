@@ -105,3 +105,6 @@ class Resolution:
     # per result column of the first SELECT, the zone its datetimes are shown in when not the
     # project's (toTimeZone); empty for `SELECT *`
     column_timezones: tuple[str | None, ...] = ()
+    # per result column of the first SELECT: (ClickHouse type where known better than DuckDB's
+    # result type, nullable), as `types.result_type` decides; empty for `SELECT *`
+    column_types: tuple[tuple[str | None, bool], ...] = ()

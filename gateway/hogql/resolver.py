@@ -20,8 +20,8 @@ from gateway.hogql.resolution import (
     Star,
 )
 from gateway.hogql.schema import TABLES
-from gateway.hogql.scopes import Scope
-from gateway.hogql.types import column_timezone, kind
+from gateway.hogql.scopes import Scope, check_identifier
+from gateway.hogql.types import column_timezone, kind, result_type
 
 MAX_NUMBERS: Final = 100_000_000
 JOIN_TYPES: Final = {
@@ -129,7 +129,10 @@ class Resolver:
             empty = Scope(sources=[], aliases=set())
             for expr in node.column_ctes.values():
                 self.expr(expr, empty)
+            for name in node.column_ctes:
+                check_identifier(name, node)
             for cte in node.ctes or []:
+                check_identifier(cte.name, cte)
                 if cte.name in self._ctes[-1]:
                     msg = f"CTE '{cte.name}' is defined twice."
                     raise _error(msg, cte)
@@ -178,6 +181,7 @@ class Resolver:
         sources: list[Source] = []
         current: ast.JoinExpr | None = join
         while current is not None:
+            check_identifier(current.alias or "", current)
             source = self._source(current)
             if any(s.alias == source.alias for s in sources):
                 msg = f"Table alias '{source.alias}' is used twice."
@@ -226,14 +230,11 @@ class Resolver:
     def _numbers(self, call: ast.Call) -> tuple[int, int]:
         values = []
         for arg in call.args:
-            if (
-                not isinstance(arg, ast.Constant)
-                or isinstance(arg.value, bool)
-                or not isinstance(arg.value, int)
-            ):
-                msg = "numbers() takes integer constants."
+            value = _constant_int(arg)
+            if value is None:
+                msg = "numbers() takes integer constants (or arithmetic of them)."
                 raise _error(msg, arg)
-            values.append(arg.value)
+            values.append(value)
         if len(values) not in (1, 2):
             msg = "numbers() takes numbers(n) or numbers(start, n)."
             raise _error(msg, call)
@@ -309,6 +310,9 @@ class Resolver:
                 _check_frame(node.over)
             case ast.SelectQuery() | ast.SelectSetQuery():
                 self.query(node)
+            case ast.Alias(alias=alias, expr=expr):
+                check_identifier(alias, node)
+                self.expr(expr, scope)
             case ast.Lambda(args=args, expr=body):
                 names: dict[str, str] = {}
                 if id(node) in self._zipped:
@@ -399,6 +403,34 @@ class Resolver:
         self.result.params[id(node)] = printed
 
 
+_FOLD: Final = {"+": "plus", "-": "minus", "*": "multiply", "%": "modulo"}
+_FOLDED: Final = 1 << 62
+
+
+def _constant_int(node: ast.Expr) -> int | None:
+    """An integer constant, or arithmetic of them (`numbers(2 * 5)`, `numbers(plus(1, 2))`);
+    None for anything else. Operands are bounded, so folding never builds a huge integer."""
+    match node:
+        case ast.Constant(value=bool()):
+            return None
+        case ast.Constant(value=int() as value):
+            return value
+        case ast.ArithmeticOperation(op=op, left=left, right=right) if op in _FOLD:
+            return _constant_int(ast.Call(name=_FOLD[op], args=[left, right]))
+        case ast.Call(name="plus" | "minus" | "multiply" | "intDiv" | "modulo", args=[a, b]):
+            x, y = _constant_int(a), _constant_int(b)
+            if x is None or y is None or abs(x) > _FOLDED or abs(y) > _FOLDED:
+                return None
+            if node.name in {"intDiv", "modulo"}:
+                if y == 0:
+                    return None
+                # ClickHouse rounds integer division toward zero
+                quotient = abs(x) // abs(y) * (1 if (x >= 0) == (y >= 0) else -1)
+                return quotient if node.name == "intDiv" else x - quotient * y
+            return {"plus": x + y, "minus": x - y, "multiply": x * y}[node.name]
+    return None
+
+
 def _count(node: ast.Expr, what: str) -> int:
     if (
         isinstance(node, ast.Constant)
@@ -472,4 +504,5 @@ def resolve(tree: ast.SelectQuery | ast.SelectSetQuery) -> Resolution:
         first = first.initial
     if not any(isinstance(result.fields.get(id(item)), Star) for item in first.select):
         result.column_timezones = tuple(column_timezone(result, item) for item in first.select)
+        result.column_types = tuple(result_type(result, item) for item in first.select)
     return result

@@ -9,6 +9,7 @@ from typing import Any
 from gateway.hogql import ast
 from gateway.hogql.errors import HogQLQueryError
 from gateway.hogql.resolution import (
+    ARRAY_JOIN_ALIAS,
     Column,
     ColumnCte,
     FieldMeaning,
@@ -23,6 +24,13 @@ from gateway.hogql.schema import RESERVED
 
 def _error(message: str, node: ast.Node) -> HogQLQueryError:
     return HogQLQueryError(message, start=node.start, end=node.end)
+
+
+def check_identifier(name: str, node: ast.Node) -> None:
+    """PostHog refuses `%` in any identifier it prints (aliases, tables, columns)."""
+    if "%" in name:
+        msg = f'The HogQL identifier "{name}" is not permitted as it contains the "%" character'
+        raise _error(msg, node)
 
 
 def _json(alias: str, column: str, path: list[Any], node: ast.Field) -> JsonPath:
@@ -48,15 +56,9 @@ class Scope:
         first = str(chain[0])
         if first in self.lambdas and len(chain) == 1:
             return LambdaArg(name=self.lambdas[first])
+        check_identifier(first, node)
         if first == "*" and len(chain) == 1:
-            if not allow_star:
-                msg = "* is only allowed in SELECT."
-                raise _error(msg, node)
-            for source in self.sources:
-                if source.table is not None:
-                    source.lazy.update(source.table.computed.values())
-                    source.used.update(source.table.columns)
-            return Star()
+            return self._star(node, allow_star=allow_star)
         if first in RESERVED:
             msg = f"{first} is not selectable."
             raise _error(msg, node)
@@ -77,6 +79,25 @@ class Scope:
             return ColumnCte(expr=self.column_ctes[first])
         msg = f"Unable to resolve field: {first}"
         raise _error(msg, node)
+
+    def _star(self, node: ast.Field, *, allow_star: bool) -> Star:
+        if not allow_star:
+            msg = "* is only allowed in SELECT."
+            raise _error(msg, node)
+        tables = [s for s in self.sources if s.alias != ARRAY_JOIN_ALIAS]
+        if not tables:
+            msg = "Cannot use '*' when there are no tables in the query"
+            raise _error(msg, node)
+        if len(tables) > 1:
+            msg = (
+                "Cannot use '*' without table name when there are multiple tables in the query"
+            )
+            raise _error(msg, node)
+        for source in self.sources:
+            if source.table is not None:
+                source.lazy.update(source.table.computed.values())
+                source.used.update(source.table.columns)
+        return Star()
 
     def _in(self, source: Source, chain: list[Any], node: ast.Field) -> FieldMeaning:
         name = str(chain[0])
@@ -121,6 +142,9 @@ class Scope:
             msg = f"`{name}` is a table: name one of its fields (`{example}`)."
             raise _error(msg, node)
         field_name = str(chain[1])
+        if name == "pdi" and field_name in source.table.lazy:
+            # events.pdi.person is the person of the event's distinct id: events.person
+            return Scope._lazy(source, chain[1:], node)
         if field_name in RESERVED:
             msg = f"{field_name} is not selectable."
             raise _error(msg, node)

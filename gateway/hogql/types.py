@@ -6,8 +6,12 @@ Called by the resolver once a node's subtree is resolved (they read `Resolution`
 
 from __future__ import annotations
 
+from typing import Any, Final
+
 from gateway.hogql import ast
-from gateway.hogql.resolution import ColumnCte, Resolution
+from gateway.hogql.resolution import ColumnCte, JsonPath, Resolution
+
+type ResultType = tuple[str | None, bool]  # (ClickHouse type, if known; nullable)
 
 
 def kind(resolution: Resolution, node: ast.Expr) -> str | None:
@@ -50,3 +54,138 @@ def column_timezone(resolution: Resolution, node: ast.Expr) -> str | None:
         case ast.ArithmeticOperation(left=left):
             return column_timezone(resolution, left)
     return None
+
+
+# -- result types, as ClickHouse reports them for PostHog's printed SQL ----------------------
+
+_NAMED: Final = {
+    # counts and positions are UInt64 in ClickHouse (DuckDB: BIGINT)
+    **dict.fromkeys(
+        (
+            "count",
+            "countIf",
+            "uniq",
+            "uniqIf",
+            "uniqExact",
+            "uniqExactIf",
+            "length",
+            "lengthUTF8",
+            "position",
+            "positionCaseInsensitive",
+            "indexOf",
+        ),
+        "UInt64",
+    ),
+    # predicates are UInt8 (0/1), as ClickHouse's functions return them
+    **dict.fromkeys(
+        (
+            "isNull",
+            "isNotNull",
+            "empty",
+            "notEmpty",
+            "like",
+            "ilike",
+            "notLike",
+            "notILike",
+            "match",
+            "has",
+            "hasAny",
+            "hasAll",
+            "startsWith",
+            "endsWith",
+            "and",
+            "or",
+            "not",
+            "JSONHas",
+        ),
+        "UInt8",
+    ),
+    **dict.fromkeys(
+        ("toMonth", "toDayOfMonth", "toHour", "toMinute", "toSecond", "toDayOfWeek", "toQuarter"),
+        "UInt8",
+    ),
+    **dict.fromkeys(("toYear", "toDayOfYear"), "UInt16"),
+    "toYYYYMM": "UInt32",
+}
+# never NULL, whatever their arguments (aggregates that count, NULL tests, concat's '' for NULL)
+_NEVER_NULL: Final = frozenset(
+    {"count", "countIf", "uniq", "uniqIf", "uniqExact", "uniqExactIf", "isNull", "isNotNull"}
+    | {"concat", "groupArray", "groupUniqArray", "groupArrayIf", "empty", "notEmpty", "array"}
+)
+# NULL for input they cannot read (ClickHouse's *OrNull; toInt and toFloat are those in HogQL)
+_NULL_ON_BAD_INPUT: Final = frozenset(
+    {"toInt", "toFloat", "toIntOrNull", "toFloatOrNull", "toDateOrNull", "toDateTimeOrNull"}
+    | {"parseDateTimeBestEffortOrNull", "nullIf"}
+)
+_NOT_NULLABLE: Final = ("Nullable(", "Array(", "Tuple(", "Map(")
+
+
+def _literal_type(value: Any) -> ResultType:
+    """ClickHouse's type of a literal: the smallest integer type that holds it."""
+    if value is None:
+        return "Nullable(Nothing)", True
+    if isinstance(value, bool):
+        return "Bool", False
+    if isinstance(value, int):
+        for bits in (8, 16, 32, 64):
+            if 0 <= value < 1 << bits:
+                return f"UInt{bits}", False
+            if -(1 << (bits - 1)) <= value < 0:
+                return f"Int{bits}", False
+        return None, False
+    if isinstance(value, float):
+        return "Float64", False
+    if isinstance(value, str):
+        return "String", False
+    return None, False
+
+
+def _call_type(resolution: Resolution, node: ast.Call | ast.WindowFunction) -> ResultType:
+    found = resolution.calls.get(id(node))
+    name = found[0] if found else node.name
+    args = [result_type(resolution, a) for a in node.args]
+    nullable = any(n for _, n in args)
+    if name in {"coalesce", "ifNull"}:
+        nullable = all(n for _, n in args)
+    elif name in {"if", "multiIf"}:
+        values = [*args[1::2], args[-1]] if name == "multiIf" else args[1:]
+        nullable = any(n for _, n in values)
+    elif name in _NEVER_NULL:
+        nullable = False
+    elif name in _NULL_ON_BAD_INPUT:
+        nullable = True
+    return _NAMED.get(name), nullable
+
+
+def result_type(resolution: Resolution, node: ast.Expr) -> ResultType:
+    """(ClickHouse type where the resolver knows it better than DuckDB's result does, nullable)
+    of an expression, as ClickHouse would report it for PostHog's SQL: `count()` is UInt64,
+    a property Nullable(String), a comparison UInt8 (PostHog's printer makes it never NULL).
+    None: the type is read from DuckDB's result (`gateway.analytics.store`)."""
+    match node:
+        case ast.Alias(expr=expr):
+            return result_type(resolution, expr)
+        case ast.Constant(value=value):
+            return _literal_type(value)
+        case ast.CompareOperation() | ast.And() | ast.Or() | ast.Not() | ast.BetweenExpr():
+            return "UInt8", False
+        case ast.ArithmeticOperation(op=op, left=left, right=right):
+            nullable = result_type(resolution, left)[1] or result_type(resolution, right)[1]
+            return ("Float64" if op == "/" else None), nullable
+        case ast.Call() | ast.WindowFunction():
+            return _call_type(resolution, node)
+    meaning = resolution.fields.get(id(node))
+    if isinstance(meaning, JsonPath) and meaning.path:
+        return "String", True  # a property: missing or JSON null is NULL
+    if isinstance(meaning, ColumnCte):
+        return result_type(resolution, meaning.expr)
+    return None, False
+
+
+def type_name(known: str | None, nullable: bool, fallback: str) -> str:  # noqa: FBT001 - a pair
+    """The name `types` reports: `known` (else `fallback`, DuckDB's type mapped), Nullable where
+    the value may be NULL and ClickHouse allows it."""
+    name = fallback if known is None or known.startswith("DateTime") else known
+    if nullable and not name.startswith(_NOT_NULLABLE):
+        return f"Nullable({name})"
+    return name

@@ -34,7 +34,7 @@ async def test_response_shape(client, jane, loaded):
     body = await resp.json()
     assert set(body) == {"query", "results", "columns", "types", "hasMore", "limit", "offset"}
     assert body["columns"] == ["event", "count()"]
-    assert body["types"] == [["event", "String"], ["count()", "Int64"]]
+    assert body["types"] == [["event", "String"], ["count()", "UInt64"]]  # as ClickHouse
     assert sum(row[1] for row in body["results"]) == loaded
     assert (body["hasMore"], body["limit"], body["offset"]) == (False, 100, 0)
 

@@ -166,3 +166,17 @@ def test_persons_load_again_replaces_and_moves_ids():
     ).fetchall()
     assert rows == [("a", ALICE), ("b", BOB)]
     store.close()
+
+
+async def test_pdi_person_is_the_events_person(run):
+    result = await run(
+        "select distinct_id, pdi.person.properties.email, pdi.person.id = person.id"
+        " from events order by timestamp"
+    )
+    assert result.rows == [
+        ["anon-1", "alice@example.com", True],
+        ["alice", "alice@example.com", True],
+        ["alice", "alice@example.com", True],
+        ["bob", "bob@example.com", True],
+        ["nobody", None, True],
+    ]

@@ -74,8 +74,7 @@ async def test_null_rules_over_columns(run):
 async def test_missing_properties_in_where(run):
     """A missing property: NOT LIKE / NOT ILIKE / !~ keep the row, LIKE / =~ drop it."""
     result = await run(
-        "select distinct_id from events where properties.$os not like '%nux'"
-        " order by distinct_id"
+        "select distinct_id from events where properties.$os not like '%nux' order by distinct_id"
     )
     assert result.rows == [["alice"], ["alice"]]
     result = await run("select count() from events where properties.$os not ilike '%NUX'")

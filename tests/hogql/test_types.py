@@ -1,0 +1,70 @@
+"""Result `types` as PostHog reports them (ClickHouse's names for its printed SQL): UInt64
+counts, Nullable(String) properties, UInt8 predicates (rendered 1/0), literal integer types,
+Date vs DateTime64, arrays, tuples and maps."""
+
+from __future__ import annotations
+
+
+async def test_types_of_aggregates_literals_and_predicates(run):
+    result = await run(
+        "select count(), uniq(number), countIf(number > 1), sum(number), avg(number), 1, -1,"
+        " 300, 1.5, 'a', true, null, number = 1, toInt('3'), length('ab'), [1, 2], (1, 'a')"
+        " from numbers(3) group by number = 1 order by number = 1"
+    )
+    assert result.types == [
+        "UInt64",
+        "UInt64",
+        "UInt64",
+        "Int64",
+        "Float64",
+        "UInt8",
+        "Int8",
+        "UInt16",
+        "Float64",
+        "String",
+        "Bool",
+        "Nullable(Nothing)",
+        "UInt8",
+        "Nullable(Int64)",
+        "UInt64",
+        "Array(Int64)",
+        "Tuple(Int64, String)",
+    ]
+    # predicates are UInt8 in ClickHouse: 0 and 1, as PostHog returns them
+    assert [row[12] for row in result.rows] == [0, 1]
+    assert all(type(row[12]) is int for row in result.rows)
+
+
+async def test_types_of_columns_properties_and_functions(run):
+    result = await run(
+        "select event, properties.$browser, lower(properties.$browser),"
+        " coalesce(properties.$os, ''), timestamp, uuid, toDate(timestamp),"
+        " toStartOfMonth(timestamp), concat(properties.$os, 'x'), properties.$os = 'Linux',"
+        " toYear(timestamp), toDayOfWeek(timestamp), if(1 > 0, properties.$os, 'x'),"
+        " ifNull(properties.$os, 'none'), isNull(properties.$os)"
+        " from events where distinct_id = 'bob'"
+    )
+    assert result.types == [
+        "String",
+        "Nullable(String)",
+        "Nullable(String)",
+        "String",
+        "DateTime64(6, 'UTC')",
+        "UUID",
+        "Date",
+        "Date",
+        "String",
+        "UInt8",
+        "UInt16",
+        "UInt8",
+        "Nullable(String)",
+        "String",
+        "UInt8",
+    ]
+    assert result.rows[0][9:] == [1, 2026, 2, "Linux", "Linux", 0]
+
+
+async def test_types_from_duckdb_results_nested(run):
+    result = await run("select [(1, [toDate('2026-01-02')])], [[1.5]]")
+    # element types come from DuckDB's result: integers inside are Int64 (ClickHouse: UInt8)
+    assert result.types == ["Array(Tuple(Int64, Array(Date)))", "Array(Array(Float64))"]
