@@ -58,7 +58,11 @@ _DATE: Final = {
         {"type": "string", "format": "date"},
         {"type": "string", "format": "date-time"},
         # naive: in the project's timezone
-        {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?$"},
+        {
+            "type": "string",
+            "pattern": r"^(?!0000)\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[T ]"
+            r"([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?$",
+        },
         {"type": "string", "pattern": r"^-?\d{0,4}[hdwmqysHDWMQY](Start|End)?$"},
     ],
 }
