@@ -33,6 +33,8 @@ _IDLE_LIMIT: Final = 100
 _SMALL_MESSAGE: Final = 4096
 # iopub messages at least this large are verified and unpacked in a worker thread
 _THREAD_DESERIALIZE: Final = 256 * 1024
+# a parent header (msg_id, session, username, date, msg_type, version) is a few hundred bytes
+_MAX_PARENT_HEADER: Final = 16 * 1024
 _DIED: Final = object()  # sentinel the death watcher puts in every queue
 MARKER: Final = "\n[… {omitted} characters truncated by the gateway …]\n"
 
@@ -224,6 +226,10 @@ class KernelConnection:
                 frames = await channel.socket.recv_multipart(copy=False)
                 size = sum(len(frame) for frame in frames)
                 _, parts = session.feed_identities(frames, copy=False)
+                if len(parts) < 5 or len(parts[2]) > _MAX_PARENT_HEADER:
+                    # a real parent header is a few hundred bytes: never parse a huge one
+                    self.idle_dropped += 1
+                    continue
                 parent = session.unpack(parts[2].bytes).get("msg_id")
                 current = self._current
                 busy = current is not None and not current.idle and parent == current.msg_id

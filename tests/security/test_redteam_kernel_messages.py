@@ -117,11 +117,6 @@ frames = [b"<IDS|MSG>", b"sig", b"{}", parent, b"{}", b"{}"]
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the iopub reader parses every message's parent header on the event loop, before the"
-    " byte accounting (gateway/kernels/client.py _read_iopub: session.unpack(parts[2]))",
-)
 async def test_a_huge_parent_header_does_not_stall_the_event_loop(gw):
     client, owner = gw
     await _execute(client, owner, "1")
