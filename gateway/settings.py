@@ -109,6 +109,10 @@ class Settings:
     collab_max_streams: int = field(
         default=1000, metadata=_help("Open collab/stream connections per process (503 above).")
     )
+    collab_max_streams_per_user: int = field(
+        default=20,
+        metadata=_help("Open collab/stream connections one user may hold (429 above)."),
+    )
     collab_stream_lifetime_s: float = field(
         default=300.0, metadata=_help("Seconds a collab stream stays open; clients then resume.")
     )

@@ -282,7 +282,7 @@ async def stream_collab(request: web.Request) -> web.StreamResponse:
     hub = request.app[COLLAB_HUB_KEY]
     # Subscribe before reading the backlog: commits publish synchronously after COMMIT on
     # this loop, so anything not in the backlog read will be in the buffer.
-    sub = hub.subscribe(notebook.id)
+    sub = hub.subscribe(notebook.id, user_id=principal(request).user.id)
     response = web.StreamResponse()
     try:
         last = after if after is not None else await store(request).collab_top(notebook.id)

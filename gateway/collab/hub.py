@@ -9,11 +9,11 @@ closed by its handler, so one slow reader cannot block the others or grow memory
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.errors import ServiceUnavailable
+from gateway.errors import ServiceUnavailable, TooManyRequests
 from gateway.store.records import CollabEntry
 
 
@@ -33,6 +33,7 @@ class Subscription:
 
     def __init__(self, notebook_id: str, capacity: int) -> None:
         self.notebook_id = notebook_id
+        self.user_id: int | None = None  # whose stream (the per-user cap counts it)
         self.overflowed = False
         self.closed = False
         self._capacity = capacity
@@ -74,28 +75,40 @@ class Subscription:
 class CollabHub:
     """Subscriptions per notebook, with a cap on how many may be open in this process."""
 
-    def __init__(self, *, max_streams: int, buffer: int) -> None:
+    def __init__(self, *, max_streams: int, buffer: int, max_per_user: int | None = None) -> None:
         self._max = max_streams
+        self._max_per_user = max_streams if max_per_user is None else max_per_user
         self._buffer = buffer
         self._subs: defaultdict[str, set[Subscription]] = defaultdict(set)
         self._count = 0
+        self._per_user: Counter[int] = Counter()
 
     @property
     def open_streams(self) -> int:
         """How many subscriptions are open now (what `max_streams` caps)."""
         return self._count
 
-    def subscribe(self, notebook_id: str) -> Subscription:
+    def subscribe(self, notebook_id: str, *, user_id: int | None = None) -> Subscription:
         """A new subscription to a notebook's entries and presence, for the stream handler, which
-        must `unsubscribe` it when done. ServiceUnavailable (503, Retry-After) once `max_streams`
-        are open.
+        must `unsubscribe` it when done. TooManyRequests (429) once `user_id` holds
+        `max_per_user` streams, so one member cannot take the process's pool;
+        ServiceUnavailable (503, Retry-After) once `max_streams` are open.
         """
+        if user_id is not None and self._per_user[user_id] >= self._max_per_user:
+            msg = (
+                f"You already hold {self._per_user[user_id]} collaboration streams, the most one"
+                f" user may (collab_max_streams_per_user = {self._max_per_user}); close one."
+            )
+            raise TooManyRequests(msg, headers={"Retry-After": "5"})
         if self._count >= self._max:
             msg = "Too many open collaboration streams; retry shortly."
             raise ServiceUnavailable(msg, headers={"Retry-After": "5"})
         sub = Subscription(notebook_id, self._buffer)
+        sub.user_id = user_id
         self._subs[notebook_id].add(sub)
         self._count += 1
+        if user_id is not None:
+            self._per_user[user_id] += 1
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
@@ -104,6 +117,10 @@ class CollabHub:
         if subs is not None and sub in subs:
             subs.discard(sub)
             self._count -= 1
+            if sub.user_id is not None:
+                self._per_user[sub.user_id] -= 1
+                if not self._per_user[sub.user_id]:
+                    del self._per_user[sub.user_id]
             if not subs:
                 del self._subs[sub.notebook_id]
 

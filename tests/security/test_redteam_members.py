@@ -95,18 +95,14 @@ async def test_slow_queries_do_not_stall_capture(client, attacker, victim):
     assert elapsed < 2, f"an anonymous capture took {elapsed:.1f} s (health {health_elapsed:.2f})"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="collab_max_streams is one process-wide pool with no per-member share: one read-only"
-    " key holding every stream makes everyone else's collab/stream a 503 for the stream lifetime"
-    " (gateway/collab/hub.py CollabHub.subscribe)",
-)
 async def test_one_member_cannot_hold_every_collab_stream(aiohttp_client, settings, clock):
     from gateway.app import create_app
     from gateway.keys import STORE_KEY
     from tests.conftest import create_notebook
 
-    app = create_app(settings.with_changes(collab_max_streams=8), clock=clock)
+    app = create_app(
+        settings.with_changes(collab_max_streams=8, collab_max_streams_per_user=4), clock=clock
+    )
     client = await aiohttp_client(app)
     accounts = Accounts(app[STORE_KEY], clock)
     owner = await accounts.make("owner@example.com", project_id=1)
@@ -115,10 +111,13 @@ async def test_one_member_cannot_hold_every_collab_stream(aiohttp_client, settin
     await create_notebook(client, owner, short_id="nb")
     await create_notebook(client, victim, short_id="nb")
     held = []
-    for _ in range(8):  # a read-only key, opening streams and never reading them
+    for _ in range(4):  # a read-only key, opening streams and never reading them
         resp = await client.get(reader.url("nb/collab/stream"), headers=reader.headers)
         assert resp.status == 200
         held.append(resp)
+    refused = await client.get(reader.url("nb/collab/stream"), headers=reader.headers)
+    assert refused.status == 429, "the fifth stream of one user is refused"
+    held.append(refused)
     resp = await client.get(victim.url("nb/collab/stream"), headers=victim.headers)
     status = resp.status
     for stream in [*held, resp]:
