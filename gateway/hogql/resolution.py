@@ -61,6 +61,8 @@ class Source:
     table: Table | None = None
     numbers: tuple[int, int] | None = None
     subquery_columns: list[str] | None = None
+    # a FROM subquery's columns: (ClickHouse type if known, nullable), as types.result_type
+    subquery_types: dict[str, tuple[str | None, bool]] = field(default_factory=dict)
     cte: str | None = None
     # lazy joins this query names (`person`, `pdi`, `session`): the printer joins only these
     lazy: set[str] = field(default_factory=set)
@@ -108,3 +110,5 @@ class Resolution:
     # per result column of the first SELECT: (ClickHouse type where known better than DuckDB's
     # result type, nullable), as `types.result_type` decides; empty for `SELECT *`
     column_types: tuple[tuple[str | None, bool], ...] = ()
+    # fields that name a FROM subquery's column: that column's result type
+    field_types: dict[int, tuple[str | None, bool]] = field(default_factory=dict)

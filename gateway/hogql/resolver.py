@@ -14,6 +14,7 @@ from gateway.hogql.errors import HogQLQueryError, HogQLUnsupported
 from gateway.hogql.functions import DATE_UNITS, Function, lookup, window_lookup
 from gateway.hogql.resolution import (
     ARRAY_JOIN_ALIAS,
+    Column,
     JsonPath,
     Resolution,
     Source,
@@ -208,9 +209,11 @@ class Resolver:
         if isinstance(table, ast.SelectQuery | ast.SelectSetQuery):
             self.query(table)
             # ClickHouse lets a FROM subquery go unnamed: it gets a name no query can write
+            names = output_names(table, self._visible_ctes())
             return Source(
                 alias=join.alias or f"__subquery_{len(self.result.sources)}",
-                subquery_columns=output_names(table, self._visible_ctes()),
+                subquery_columns=names,
+                subquery_types=self._output_types(table, names),
             )
         if isinstance(table, ast.Call) and table.name == "numbers":
             return Source(alias=join.alias or "numbers", numbers=self._numbers(table))
@@ -247,7 +250,12 @@ class Resolver:
     def expr(self, node: ast.Expr, scope: Scope, *, allow_star: bool = False) -> None:  # noqa: C901 - one case per node type
         match node:
             case ast.Field():
-                self.result.fields[id(node)] = scope.field(node, allow_star=allow_star)
+                named = scope.field(node, allow_star=allow_star)
+                self.result.fields[id(node)] = named
+                if isinstance(named, Column):
+                    for source in scope.sources:
+                        if source.alias == named.alias and named.name in source.subquery_types:
+                            self.result.field_types[id(node)] = source.subquery_types[named.name]
             case ast.ArrayAccess(array=array, property=index):
                 self.expr(array, scope)
                 meaning = self.result.fields.get(id(array))
@@ -354,6 +362,18 @@ class Resolver:
             case _:
                 for child in _children(node):
                     self.expr(child, scope)
+
+    def _output_types(
+        self, query: ast.SelectQuery | ast.SelectSetQuery, names: list[str]
+    ) -> dict[str, tuple[str | None, bool]]:
+        """A subquery's column types by name (its first SELECT's; none through `*`)."""
+        while isinstance(query, ast.SelectSetQuery):
+            query = query.initial
+        if len(query.select) != len(names):
+            return {}
+        return {
+            n: result_type(self.result, item) for n, item in zip(names, query.select, strict=True)
+        }
 
     def _call_types(self, node: ast.Call, function: Function) -> None:
         """Kinds the printer's SQL depends on, once the arguments are resolved."""

@@ -174,6 +174,8 @@ def result_type(resolution: Resolution, node: ast.Expr) -> ResultType:
             return ("Float64" if op == "/" else None), nullable
         case ast.Call() | ast.WindowFunction():
             return _call_type(resolution, node)
+    if id(node) in resolution.field_types:  # a FROM subquery's column
+        return resolution.field_types[id(node)]
     meaning = resolution.fields.get(id(node))
     if isinstance(meaning, JsonPath) and meaning.path:
         return "String", True  # a property: missing or JSON null is NULL

@@ -68,3 +68,12 @@ async def test_types_from_duckdb_results_nested(run):
     result = await run("select [(1, [toDate('2026-01-02')])], [[1.5]]")
     # element types come from DuckDB's result: integers inside are Int64 (ClickHouse: UInt8)
     assert result.types == ["Array(Tuple(Int64, Array(Date)))", "Array(Array(Float64))"]
+
+
+async def test_types_through_from_subqueries(run):
+    result = await run(
+        "select c, b, x from (select count() as c, properties.$browser as b, c > 1 as x"
+        " from events group by b) order by b"
+    )
+    assert result.types == ["UInt64", "Nullable(String)", "UInt8"]
+    assert result.rows == [[2, "Chrome", 1], [1, "Firefox", 0]]
