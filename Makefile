@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: help install image engine browser run test unit test-docker check lint typecheck bench docs clean
+.PHONY: help install image engine browser run test unit test-docker check lint typecheck bench docs clean oracle
 
 help:
 	@echo "make run        install, prepare $(DATA_DIR)/, print an API key, serve on $(HOST):$(PORT)"
@@ -55,6 +55,15 @@ run: install engine
 test: install engine browser
 	@if docker info >/dev/null 2>&1; then $(PY) images/kernel/build.py >/dev/null; fi
 	$(PY) -m pytest
+
+# ClickHouse (chdb, ~0.9 GB) installed into the venv once, then the differential oracle suite
+# (tests/oracle: our DuckDB translation against ClickHouse for every implemented function).
+$(VENV)/.oracle: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,oracle]'
+	@touch $@
+
+oracle: $(VENV)/.oracle
+	GATEWAY_REQUIRE_ORACLE=1 $(PY) -m pytest tests/oracle -q -p no:cacheprovider
 
 test-docker: install
 	scripts/ensure-docker

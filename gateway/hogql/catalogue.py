@@ -397,12 +397,13 @@ class PostHogFunction:
 def posthog_functions() -> Iterator[PostHogFunction]:
     """PostHog's HogQL functions, as transcribed in data/posthog_functions.tsv."""
     with POSTHOG_LIST.open(encoding="utf-8") as handle:
-        rows = csv.DictReader((line for line in handle if not line.startswith("#")), delimiter="\t")
+        lines = (line for line in handle if not line.startswith("#"))
+        rows = csv.DictReader(lines, delimiter="\t", quoting=csv.QUOTE_NONE)
         for row in rows:
             yield PostHogFunction(
                 name=row["name"],
-                min_args=int(row["min_args",]),
-                max_args=int(row["max_args",]) if row["max_args"] else None,
+                min_args=int(row["min_args"]),
+                max_args=int(row["max_args"]) if row["max_args"] else None,
                 kind=row["kind"],
                 source=row["source"],
                 clickhouse=row["clickhouse"] or "",
