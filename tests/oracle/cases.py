@@ -1,4 +1,4 @@
-# ruff: noqa: RUF024, E501, S311 - read-only signature tables (shared lists are never mutated), long data rows, a seeded test RNG
+# ruff: noqa: RUF024, S311 - read-only signature tables (shared lists are never mutated), long data rows, a seeded test RNG
 """Generated arguments for the ClickHouse oracle: per function, argument signatures over pools
 of edge values, each value written twice: as HogQL and as the ClickHouse SQL PostHog prints for
 it. A fixed seed and a per-function bound keep the suite small and the same on every run."""
