@@ -252,9 +252,7 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "toTimeZone": _f(2, 2, handler=h.to_time_zone, check=_check_zone),
     # a Date truncated to a day or longer stays a Date (ClickHouse)
     "dateTrunc": _f(2, 2, "date_trunc({0}, {1})", unit_first=True, keeps_zone=True, kind_from=1),
-    "date_trunc": _f(
-        2, 2, "date_trunc({0}, {1})", unit_first=True, keeps_zone=True, kind_from=1
-    ),
+    "date_trunc": _f(2, 2, "date_trunc({0}, {1})", unit_first=True, keeps_zone=True, kind_from=1),
     # dateAdd('unit', n, d), addDays(d, n) …: handlers (a Date stays a Date)
     "dateAdd": _DATE_ADD,
     "dateSub": _DATE_ADD,
