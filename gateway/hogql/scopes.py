@@ -89,9 +89,7 @@ class Scope:
             msg = "Cannot use '*' when there are no tables in the query"
             raise _error(msg, node)
         if len(tables) > 1:
-            msg = (
-                "Cannot use '*' without table name when there are multiple tables in the query"
-            )
+            msg = "Cannot use '*' without table name when there are multiple tables in the query"
             raise _error(msg, node)
         for source in self.sources:
             if source.table is not None:
