@@ -12,14 +12,18 @@ from gateway.store import Notebook, Store
 
 
 def principal(request: web.Request) -> Principal:
+    """The authenticated caller (user, project, scopes) that `@requires` put on the request;
+    handlers behind it may rely on it."""
     return request[PRINCIPAL_KEY]
 
 
 def store(request: web.Request) -> Store:
+    """The app's record store (SQLite by default), for handlers."""
     return request.app[STORE_KEY]
 
 
 def now(request: web.Request) -> datetime:
+    """The app clock's current time (a fake clock in tests), for timestamps handlers write."""
     return request.app[CLOCK_KEY].now()
 
 

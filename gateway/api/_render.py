@@ -14,6 +14,7 @@ from gateway.store.records import ActivityEntry, Notebook, SharingConfig, User
 
 
 def user_json(user: User | None) -> dict[str, Any] | None:
+    """PostHog's nested user object (`created_by`, `last_modified_by`, activity users), or None."""
     if user is None:
         return None
     return {
@@ -30,6 +31,7 @@ def user_json(user: User | None) -> dict[str, Any] | None:
 
 
 def notebook_json(notebook: Notebook, *, minimal: bool = False) -> dict[str, Any]:
+    """A notebook in PostHog's shape; `minimal` is the list view's (no content)."""
     body: dict[str, Any] = {
         "id": notebook.id,
         "short_id": notebook.short_id,
@@ -54,6 +56,7 @@ def notebook_json(notebook: Notebook, *, minimal: bool = False) -> dict[str, Any
 
 
 def activity_json(entry: ActivityEntry) -> dict[str, Any]:
+    """One activity log entry in PostHog's shape, with its before/after changes."""
     user: dict[str, Any] = (
         {"first_name": "System", "email": None, "is_system": True}
         if entry.user is None
@@ -71,6 +74,7 @@ def activity_json(entry: ActivityEntry) -> dict[str, Any]:
 
 
 def sharing_json(config: SharingConfig) -> dict[str, Any]:
+    """A sharing configuration in PostHog's shape (its access token and settings)."""
     return {
         "created_at": None if config.created_at is None else isoformat(config.created_at),
         "enabled": config.enabled,
@@ -98,4 +102,5 @@ def absolute_url(request: web.Request, **query: int) -> str:
 
 
 def json_response(body: Any, *, status: int = 200) -> web.Response:
+    """A JSON response rendered with orjson (every handler's one way to answer JSON)."""
     return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")

@@ -41,6 +41,8 @@ def _wrong(attr: str, expected: str) -> InvalidRequest:
 def opt_str(
     body: Mapping[str, Any], attr: str, *, nullable: bool = False, max_length: int | None = None
 ) -> Maybe[str | None]:
+    """Body field `attr` as a string (or None when `nullable`), UNSET when absent;
+    InvalidRequest (400) naming it otherwise or when over `max_length`."""
     if attr not in body:
         return UNSET
     value = body[attr]
@@ -55,6 +57,8 @@ def opt_str(
 
 
 def req_str(body: Mapping[str, Any], attr: str, *, max_length: int | None = None) -> str:
+    """Body field `attr` as a string that must be present; InvalidRequest (400) naming it
+    otherwise."""
     value = opt_str(body, attr, max_length=max_length)
     if value is UNSET or value is None:
         msg = f"{attr} is required."
@@ -63,6 +67,8 @@ def req_str(body: Mapping[str, Any], attr: str, *, max_length: int | None = None
 
 
 def opt_bool(body: Mapping[str, Any], attr: str) -> Maybe[bool]:
+    """Body field `attr` as a boolean, UNSET when absent; InvalidRequest (400) naming it
+    otherwise."""
     if attr not in body:
         return UNSET
     value = body[attr]
@@ -72,6 +78,8 @@ def opt_bool(body: Mapping[str, Any], attr: str) -> Maybe[bool]:
 
 
 def opt_int(body: Mapping[str, Any], attr: str, *, minimum: int | None = None) -> Maybe[int]:
+    """Body field `attr` as an integer (booleans refused), at least `minimum`, UNSET when
+    absent; InvalidRequest (400) naming it otherwise."""
     if attr not in body:
         return UNSET
     value = body[attr]
@@ -100,6 +108,8 @@ def opt_json_size(value: Any, attr: str, *, max_depth: int = 200) -> Any:
 def query_int(
     query: Mapping[str, str], name: str, *, default: int, minimum: int, maximum: int
 ) -> int:
+    """Query parameter `name` as an integer from `minimum` to `maximum`, `default` when absent
+    or empty; InvalidRequest (400) naming it otherwise."""
     raw = query.get(name)
     if raw is None or raw == "":
         return default

@@ -112,6 +112,8 @@ def _check_query(op: Operation, request: web.Request) -> None:
 
 
 def body_schema(body: Body) -> Mapping[str, Any]:
+    """The JSON Schema of a declared request body (a named component's schema, or the inline
+    one)."""
     return body.schema.schema if isinstance(body.schema, Component) else body.schema
 
 

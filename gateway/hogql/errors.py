@@ -17,6 +17,9 @@ from gateway.errors import InvalidRequest
 
 
 class HogQLError(InvalidRequest):
+    """Base of HogQL errors: a 400 whose body is PostHog's `{error, code, start, end}` (the span
+    of the offending text)."""
+
     code = "hogql_error"
 
     def __init__(self, message: str, *, start: int | None = None, end: int | None = None) -> None:
@@ -25,18 +28,27 @@ class HogQLError(InvalidRequest):
         self.end = end
 
     def body(self) -> dict[str, Any] | None:
+        """PostHog's HogQL error body: the message, this class's code and the span (None when
+        unknown)."""
         return {"error": self.detail, "code": self.code, "start": self.start, "end": self.end}
 
 
 class HogQLSyntaxError(HogQLError):
+    """The parser refused the text (PostHog's own parser, so the same texts are refused)."""
+
     code = "hogql_syntax_error"
 
 
 class HogQLQueryError(HogQLError):
+    """The query parsed but cannot run: an unknown table, field or function, a wrong argument
+    count or type, a DuckDB refusal."""
+
     code = "hogql_query_error"
 
 
 class HogQLUnsupported(HogQLError):
+    """Valid HogQL this gateway does not run (yet): the message names the construct."""
+
     code = "hogql_unsupported"
 
 

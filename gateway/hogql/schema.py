@@ -15,6 +15,9 @@ DATETIME: Final = "DateTime64(6, 'UTC')"
 
 @dataclass(frozen=True, kw_only=True)
 class Table:
+    """A HogQL table the resolver knows: its stored columns and types, virtual fields, lazy
+    joins and computed fields."""
+
     name: str
     # column → ClickHouse type name (what `types` reports)
     columns: dict[str, str]
@@ -29,6 +32,7 @@ class Table:
     stored: bool = True
 
     def column_type(self, name: str) -> str:
+        """The HogQL type of column `name`, or None when the table has no such stored column."""
         return self.columns[name]
 
 

@@ -65,6 +65,7 @@ class CappedText:
         self.total = 0
 
     def add(self, text: str) -> None:
+        """Append output, keeping only the head and the latest tail within the cap."""
         self.total += len(text)
         room = self._half - self._head_len
         if room > 0:
@@ -79,9 +80,12 @@ class CappedText:
 
     @property
     def truncated(self) -> bool:
+        """Whether anything between the head and the tail was dropped."""
         return self.total > self._head_len + self._tail_len or self.total > 2 * self._half
 
     def text(self) -> str:
+        """The kept head, a marker saying how many characters were dropped (if any), and the
+        tail."""
         head = "".join(self._head)
         tail = "".join(self._tail)[-self._half :] if self._tail else ""
         omitted = self.total - len(head) - len(tail)
@@ -184,6 +188,8 @@ class KernelConnection:
             return content
 
     def close(self) -> None:
+        """Stop the channel readers and close the ZMQ sockets (the manager's release calls it
+        once)."""
         for reader in self._readers:
             reader.cancel()
         self._client.stop_channels()
@@ -294,6 +300,8 @@ class KernelConnection:
                     return msg
 
     def execute(self, code: str, user_expressions: dict[str, str]) -> RawExecution:
+        """Send an execute_request for `code` (with `user_expressions`) and return the record
+        its output is collected into; the reply is read by `collect()`."""
         msg_id = self._client.execute(
             code,
             silent=False,

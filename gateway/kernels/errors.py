@@ -36,6 +36,9 @@ class _DetailOnly(ServiceUnavailable):
 
 
 class KernelStartFailed(_DetailOnly):
+    """No kernel could be started (engine unreachable, image missing, limits, startup timeout):
+    a 503 with the reason."""
+
     code = "kernel_start_failed"
 
     def __init__(self, reason: str) -> None:
@@ -44,6 +47,9 @@ class KernelStartFailed(_DetailOnly):
 
 
 class KernelExecuteFailed(_DetailOnly):
+    """An execution or data-frame export failed in the gateway's dealings with the kernel (not
+    the user's code): a 503."""
+
     code = "kernel_execute_failed"
 
     def __init__(self, reason: str) -> None:
@@ -51,9 +57,12 @@ class KernelExecuteFailed(_DetailOnly):
 
 
 class KernelNotRunning(NotFound):
+    """The request needs a running kernel and there is none (execute a cell first): a 404."""
+
     code = "kernel_not_running"
 
     def body(self) -> dict[str, Any] | None:
+        """PostHog's bare `{"detail": …}` body for kernel routes."""
         return {"detail": self.detail}
 
 
@@ -63,14 +72,19 @@ class InvalidDataframeRequest(InvalidRequest):
     code = "invalid_dataframe_request"
 
     def body(self) -> dict[str, Any] | None:
+        """PostHog's bare `{"detail": …}` body for kernel routes."""
         return {"detail": self.detail, **self.extra}
 
 
 class FrameTooLarge(PayloadTooLarge):
+    """The requested data-frame slice is over its byte cap: a 413 naming the cap."""
+
     code = "frame_too_large"
 
 
 class KernelQueueFull(TooManyRequests):
+    """Too many executions already wait for this kernel (kernel_queue_size): a 429."""
+
     code = "kernel_queue_full"
 
 
@@ -87,6 +101,8 @@ class KernelConfigOverLimit(PermissionDenied):
 
 
 class CellTooLarge(PayloadTooLarge):
+    """A cell over kernel_max_cell_bytes: a 413, refused before anything parses it."""
+
     code = "cell_too_large"
 
 

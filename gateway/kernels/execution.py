@@ -57,6 +57,10 @@ class CellRunner:
         return_variables: bool,
         on_event: OnEvent,
     ) -> Execution:
+        """Run `code` on `runtime` while the caller holds the kernel's turn: collect its output
+        until idle or the timeout, then escalate (interrupt, SIGINT, restart, updating `slot`);
+        describe `variables` when asked. Raises KernelExecuteFailed only for the gateway's own
+        failures."""
         connection = runtime.connection
         assert connection is not None
         # in a thread: up to ~0.5 s of Python for a cell at kernel_max_cell_bytes (analysis.py)

@@ -46,6 +46,7 @@ class WarmPool:
 
     @property
     def ready(self) -> int:
+        """How many pooled kernels are alive and ready to be taken."""
         return sum(1 for r in self._ready if r.alive)
 
     @property
@@ -54,6 +55,7 @@ class WarmPool:
         return self._filling
 
     def runtimes(self) -> list[KernelRuntime]:
+        """The pooled kernels that are alive (counted among the gateway's live kernels)."""
         return [r for r in self._ready if r.alive]
 
     def drop(self, runtime: KernelRuntime) -> None:

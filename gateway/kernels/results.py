@@ -16,6 +16,8 @@ def describe_expressions(names: list[str]) -> dict[str, str]:
 
 
 def build_result(run: RawExecution, names: list[str]) -> ExecutionResult:
+    """The execution's result from what the kernel said (`run`), with the variables `names`
+    described by the kernel helper; called by CellRunner once the execution ended."""
     variables: dict[str, Any] = {}
     for name in names:
         value = run.user_expressions.get(name)

@@ -148,6 +148,7 @@ class RunDir:
 
     @property
     def gateway_dir(self) -> Path:
+        """The host path of `gateway/` (the gateway's own part; the bridge socket lives there)."""
         return self.path / GATEWAY_DIR
 
     @classmethod
@@ -294,6 +295,8 @@ class RunDir:
             os.chown(name, self.uid, self.uid, dir_fd=self._gateway_fd, follow_symlinks=False)
 
     def unlink(self, name: str) -> None:
+        """Remove `gateway/<name>` through the directory handle; a missing name is fine, other
+        failures are logged, never raised."""
         try:
             os.unlink(name, dir_fd=self._gateway_fd)
         except FileNotFoundError:
@@ -302,6 +305,8 @@ class RunDir:
             _log.warning("could not remove %s from %s: %s", name, self.gateway_dir, err)
 
     def close(self) -> None:
+        """Close the directory and pinned socket handles (after the kernel's connection is
+        closed); idempotent."""
         for fd in [self._gateway_fd, *self._socket_fds.values()]:
             if fd >= 0:
                 os.close(fd)

@@ -24,6 +24,9 @@ class ConnectionInfo(TypedDict):
 
 @dataclass(frozen=True, kw_only=True)
 class Resources:
+    """CPU cores and memory (GB) of one kernel's sandbox, from the notebook's config or the
+    defaults."""
+
     cpu_cores: float
     memory_gb: float
 
@@ -50,6 +53,9 @@ class Timings:
 
 @dataclass(kw_only=True)
 class ExecutionResult:
+    """What one execution produced, as the execute route renders it: status, capped output, the
+    last result, media, the error, variables, and what the gateway dropped or truncated."""
+
     status: str
     stdout: str = ""
     stderr: str = ""
