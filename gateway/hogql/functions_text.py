@@ -17,7 +17,8 @@ _AUTHORITY: Final = r"'^(?:[a-zA-Z][a-zA-Z0-9+.-]*:)?//([^/?#]*)'"
 _HOST: Final = r"'^(?:[a-zA-Z][a-zA-Z0-9+.-]*:)?//(?:[^/?#@]*@)?([^/?#:]*)'"
 _AFTER_HOST: Final = r"'^(?:[a-zA-Z][a-zA-Z0-9+.-]*:)?//[^/?#]*(.*)$'"
 _OCTET: Final = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-_IPV4: Final = "'^(" + _OCTET + r"\.){3}" + _OCTET + "$'"
+# {{3}}: the templates go through str.format
+_IPV4: Final = "'^(" + _OCTET + r"\.){{3}}" + _OCTET + "$'"
 _IPV6: Final = r"'^[0-9a-fA-F:.]*:[0-9a-fA-F:.]*$'"
 _V4_NUM: Final = (
     "CASE WHEN regexp_matches({0}, " + _IPV4 + ") THEN"

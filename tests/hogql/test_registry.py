@@ -25,3 +25,21 @@ def test_a_handler_and_its_check_come_from_the_entry():
         translate("select formatDateTime(now(), '%Q')", project_id=1)
     sql = translate("select formatDateTime(now(), '%Y')", project_id=1).sql
     assert "strftime(" in sql
+
+
+@pytest.mark.parametrize(("name", "function", "window"), ENTRIES, ids=[e[0] for e in ENTRIES])
+def test_every_template_formats_with_its_arguments(name, function, window):
+    # a literal brace in a template (a regex quantifier such as {3}) must be doubled, else the
+    # printer's str.format raises IndexError on every call: a 500 instead of an answer
+    for template in (function.template, function.array_template):
+        if not template:
+            continue
+        args = [f"a{i}" for i in range(function.max_args)]
+        params = ["p0", "p1", "p2"]
+        template.format(
+            *args,
+            args=", ".join(args),
+            params=", ".join(params),
+            over="",
+            **{f"p{i}": p for i, p in enumerate(params)},
+        )
