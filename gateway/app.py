@@ -8,6 +8,7 @@ the command line (`gateway.cli`) is the entry point and imports this module, nev
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
@@ -100,12 +101,15 @@ async def analytics_ctx(app: web.Application) -> AsyncIterator[None]:
         timeout_s=settings.hogql_timeout_s,
         memory_mb=settings.hogql_memory_mb,
         max_result_bytes=settings.hogql_max_result_bytes,
+        materialized=[p for p in settings.hogql_materialized_properties.split(",") if p],
     )
+    app[TRANSLATOR_KEY].materialized = store.materialized  # print what the store has
+    store.layout.start(settings.analytics_layout_interval_s)
     app[ANALYTICS_KEY] = store
     try:
         yield
     finally:
-        store.close()
+        await asyncio.to_thread(store.close)
 
 
 async def shared_queries_ctx(app: web.Application) -> AsyncIterator[None]:

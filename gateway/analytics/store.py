@@ -19,7 +19,7 @@ import functools
 import os
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -30,15 +30,13 @@ import pyarrow.compute as pc
 import pyarrow.ipc
 import pytz
 
+from gateway.analytics.layout import EventsLayout
 from gateway.hogql import Translation
 from gateway.hogql.errors import HogQLQueryError, HogQLResultTooLarge
 from gateway.hogql.types import type_name
 
+# `events` is a view over a clustered table and a write buffer: gateway/analytics/layout.py
 SCHEMA: Final = (
-    """CREATE TABLE IF NOT EXISTS events (
-        project_id BIGINT NOT NULL, uuid UUID NOT NULL, event VARCHAR NOT NULL,
-        properties JSON, timestamp TIMESTAMPTZ NOT NULL, distinct_id VARCHAR NOT NULL,
-        elements_chain VARCHAR, created_at TIMESTAMPTZ NOT NULL, person_id UUID)""",
     """CREATE TABLE IF NOT EXISTS persons (
         project_id BIGINT NOT NULL, id UUID NOT NULL, created_at TIMESTAMPTZ NOT NULL,
         properties JSON, is_identified BOOLEAN NOT NULL DEFAULT FALSE)""",
@@ -213,7 +211,9 @@ class AnalyticsStore:
         max_rows: int = 50_000,
         memory_mb: int = 4096,
         max_result_bytes: int = 64 * 1024 * 1024,
+        materialized: Sequence[str] | None = None,
     ) -> None:
+        """`materialized`: events properties kept as columns (None: those the file has)."""
         try:
             self._conn = duckdb.connect(":memory:" if path is None else str(path))
         except duckdb.IOException as err:
@@ -221,6 +221,7 @@ class AnalyticsStore:
             raise RuntimeError(msg) from err
         for statement in SCHEMA:
             self._conn.execute(statement)
+        self.layout = EventsLayout(self._conn, materialized)
         # DuckDB shares one database instance per file within a process: a second store on the
         # same file finds it already hardened and locked; it checks rather than re-applies.
         locked = self._conn.execute("SELECT current_setting('lock_configuration')").fetchone()
@@ -235,10 +236,19 @@ class AnalyticsStore:
         self._ingest_lock = threading.Lock()  # capture batches: read persons, then write
         self._max_bytes = max_result_bytes
 
-    def close(self) -> None:
+    @property
+    def materialized(self) -> tuple[str, ...]:
+        """The events properties stored as columns: translate with these (`materialized=`)."""
+        return self.layout.materialized
+
+    def close(self, *, flush: bool = True) -> None:
         """Close the DuckDB connection; called once, at app cleanup (`analytics_ctx`) or when a CLI
-        loader is done.
+        loader is done. The background layout work stops first; with `flush`, what is buffered
+        is clustered before (a bulk load ends sorted).
         """
+        self.layout.stop()
+        if flush:
+            self.layout.flush()
         self._conn.close()
 
     def _write(self, project_id: int, incoming: dict[str, pa.Table], statements: list[str]) -> None:
@@ -283,7 +293,7 @@ class AnalyticsStore:
             project_id,
             {"incoming_events": batch},
             [
-                "INSERT INTO events SELECT $1, CAST(uuid AS UUID), event, properties,"
+                "INSERT INTO events_buffer SELECT $1, CAST(uuid AS UUID), event, properties,"
                 " timestamp, distinct_id, elements_chain, created_at, CAST(person_id AS UUID)"
                 " FROM incoming_events"
             ],

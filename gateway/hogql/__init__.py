@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -56,9 +56,11 @@ def translate(
     project_id: int,
     values: Mapping[str, Any] | None = None,
     timezone: str = "UTC",
+    materialized: Collection[str] = (),
 ) -> Translation:
     """Parse, resolve and print one HogQL SELECT for `project_id`, whose datetimes are in
-    `timezone`. Raises HogQLError."""
+    `timezone`; `materialized` names the events properties the store keeps as columns (its
+    `AnalyticsStore.materialized`). Raises HogQLError."""
     if not known_timezone(timezone):
         msg = f"The project's timezone '{timezone}' is not a known timezone."
         raise HogQLQueryError(msg)
@@ -66,7 +68,12 @@ def translate(
     resolution = resolve(tree)
     sink = ValueSink()
     printer = DuckDBPrinter(
-        resolution, project_id=project_id, query=query, sink=sink, timezone=timezone
+        resolution,
+        project_id=project_id,
+        query=query,
+        sink=sink,
+        timezone=timezone,
+        materialized=materialized,
     )
     sql = printer.top(tree)
     paged = isinstance(tree, ast.SelectQuery) and tree.limit is None

@@ -2,7 +2,8 @@
 
 It reads requests from stdin and writes replies to its original stdout, each frame a 4-byte
 big-endian length and a pickle; anything else printed goes to stderr. First it sends `("ready",)`
-once its imports are done. A request is `(query, project_id, values, timezone)`; a reply is
+once its imports are done. A request is `(query, project_id, values, timezone, materialized)`;
+a reply is
 
     ("ok", {Translation field: value})           plain builtins only: the gateway unpickles
     ("error", code, message, start, end)          it with no classes allowed
@@ -37,9 +38,15 @@ def _send(out: IO[bytes], reply: tuple[Any, ...]) -> None:
 
 
 def _answer(request: tuple[Any, ...]) -> tuple[Any, ...]:
-    query, project_id, values, timezone = request
+    query, project_id, values, timezone, materialized = request
     try:
-        result = translate(query, project_id=project_id, values=values, timezone=timezone)
+        result = translate(
+            query,
+            project_id=project_id,
+            values=values,
+            timezone=timezone,
+            materialized=materialized,
+        )
     except HogQLError as err:
         return ("error", err.code, err.detail, err.start, err.end)
     except RecursionError:

@@ -7,6 +7,7 @@ GROUP BY checks)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any, Final
 
 from gateway.hogql import ast
@@ -44,13 +45,16 @@ class DuckDBPrinter:
         query: str,
         sink: ValueSink,
         timezone: str = "UTC",
+        materialized: Collection[str] = (),
     ) -> None:
         self._r = resolution
         self._query = query
         self.sink = sink
         # Outside UTC, datetimes are naive local times of the project's timezone from the
         # table subqueries up: buckets, literals and `now()` are all read in that zone.
-        self._tables = ProjectTables(sink, project_id=project_id, timezone=timezone)
+        self._tables = ProjectTables(
+            sink, project_id=project_id, timezone=timezone, materialized=materialized
+        )
         self._paged = False
 
     # -- what handlers ask (handlers.SqlPrinter) --------------------------------------------
@@ -249,10 +253,13 @@ class DuckDBPrinter:
         match meaning:
             case Column(alias=alias, name=name):
                 return f"{quote_identifier(alias)}.{quote_identifier(name)}"
-            case JsonPath(alias=alias, column=column, path=path):
+            case JsonPath(alias=alias, column=column, path=path, table=table):
                 ref = f"{quote_identifier(alias)}.{quote_identifier(column)}"
                 if not path:
                     return ref
+                stored = self._tables.materialized(table, column, path)
+                if stored is not None:  # the store's column: the same values, no JSON parse
+                    return f"{quote_identifier(alias)}.{quote_identifier(stored)}"
                 # json_extract_string: missing key or JSON null → NULL, numbers and booleans as
                 # their JSON text, objects and arrays as raw JSON (PostHog's property semantics).
                 return f"json_extract_string({ref}, {self.sink.add(json_path(path))})"

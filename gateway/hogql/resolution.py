@@ -26,6 +26,8 @@ class JsonPath:
     alias: str
     column: str
     path: tuple[str | int, ...]  # indices are 1-based and checked
+    # the stored table whose column this is (`events`): its hot properties may be columns
+    table: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

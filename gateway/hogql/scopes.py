@@ -33,12 +33,12 @@ def check_identifier(name: str, node: ast.Node) -> None:
         raise _error(msg, node)
 
 
-def _json(alias: str, column: str, path: list[Any], node: ast.Field) -> JsonPath:
+def _json(alias: str, column: str, path: list[Any], node: ast.Field, table: str = "") -> JsonPath:
     """A JSON path from a field chain (`properties.list.1`): indices are 1-based."""
     if any(isinstance(key, int) and key < 1 for key in path):
         msg = "Array indices start at 1."
         raise _error(msg, node)
-    return JsonPath(alias=alias, column=column, path=tuple(path))
+    return JsonPath(alias=alias, column=column, path=tuple(path), table=table)
 
 
 @dataclass(kw_only=True)
@@ -106,7 +106,7 @@ class Scope:
             table = source.table
             if name in table.virtual and len(chain) == 1:
                 column, key = table.virtual[name]
-                return JsonPath(alias=source.alias, column=column, path=(key,))
+                return JsonPath(alias=source.alias, column=column, path=(key,), table=table.name)
             if name in table.lazy:
                 return self._lazy(source, chain, node)
             if name not in table.columns:
@@ -116,7 +116,7 @@ class Scope:
                 source.lazy.add(table.computed[name])
             source.used.add(name)
             if name in table.json_columns:
-                return _json(source.alias, name, chain[1:], node)
+                return _json(source.alias, name, chain[1:], node, table.name)
             if len(chain) == 1:
                 return Column(alias=source.alias, name=name)
             if name not in table.json_columns:

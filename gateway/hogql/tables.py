@@ -9,6 +9,7 @@ Outside UTC, datetimes leave these subqueries as naive local times of the projec
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Final
 
 from gateway.hogql.binding import ValueSink, quote_identifier
@@ -31,6 +32,11 @@ _SESSION_FIELDS: Final = {
 }
 
 
+def materialized_column(key: str) -> str:
+    """The events column a materialized property is stored in (PostHog names them `mat_*`)."""
+    return f"mat_{key}"
+
+
 class ProjectTables:
     """Prints table references for one project (`project_id`, bound through `sink`).
 
@@ -38,11 +44,42 @@ class ProjectTables:
     Guarantee: every `FROM <stored table>` it prints is filtered on `project_id`.
     """
 
-    def __init__(self, sink: ValueSink, *, project_id: int, timezone: str) -> None:
+    def __init__(
+        self,
+        sink: ValueSink,
+        *,
+        project_id: int,
+        timezone: str,
+        materialized: Collection[str] = (),
+    ) -> None:
         self._sink = sink
         self._project = project_id
         self._timezone = timezone
         self.local = timezone != "UTC"
+        # events properties stored as columns by the analytics store (its `materialized`)
+        self._materialized = frozenset(materialized)
+
+    def materialized(self, table: str, column: str, path: tuple[str | int, ...]) -> str | None:
+        """The column holding `table.column` at `path` (`events.properties.$browser`) when the
+        store keeps it materialized: the same values as the JSON extraction, NULL and "" alike."""
+        if table == "events" and column == "properties" and len(path) == 1:
+            key = path[0]
+            if isinstance(key, str) and key in self._materialized:
+                return materialized_column(key)
+        return None
+
+    def _property(self, key: str, qualifier: str = "") -> str:
+        """`properties.<key>` of an events row, from its column when materialized."""
+        column = self.materialized("events", "properties", (key,))
+        if column is not None:
+            return f"{qualifier}{quote_identifier(column)}"
+        return f"json_extract_string({qualifier}properties, '$.\"{key}\"')"
+
+    def _materialized_columns(self, table: Table, qualifier: str = "") -> list[str]:
+        if table.name != "events":
+            return []
+        names = [quote_identifier(materialized_column(k)) for k in sorted(self._materialized)]
+        return [f"{qualifier}{n} AS {n}" if qualifier else n for n in names]
 
     def in_zone(self, sql: str) -> str:
         """Outside UTC, DuckDB's `timezone(zone, x)` both ways: an instant (TIMESTAMPTZ) becomes
@@ -62,7 +99,10 @@ class ProjectTables:
         # The project filter, on every reference to every table: joins, subqueries, set
         # members and lazy joins alike.
         refs = [(self._column(table, c), quote_identifier(c)) for c in table.columns]
-        listed = ", ".join(ref if ref == name else f"{ref} AS {name}" for ref, name in refs)
+        listed = ", ".join(
+            [ref if ref == name else f"{ref} AS {name}" for ref, name in refs]
+            + self._materialized_columns(table)
+        )
         return (
             f"(SELECT {listed} FROM {quote_identifier(table.name)} WHERE {self._project_filter()})"
         )
@@ -78,7 +118,7 @@ class ProjectTables:
             f"{self._column(table, c, 't.')} AS {quote_identifier(c)}"
             for c in table.columns
             if c not in table.computed
-        ]
+        ] + self._materialized_columns(table, "t.")
         joins = ""
         person_id = "t.person_id"
         if "pdi" in lazy or ("person" in lazy and table.name == "events"):
@@ -98,14 +138,14 @@ class ProjectTables:
             index = int(name.removeprefix("group_"))
             joins += (
                 f' LEFT JOIN {self._stored(GROUPS)} AS {name} ON {name}."index" = {index}'
-                f" AND {name}.key = json_extract_string(t.properties, '$.\"$group_{index}\"')"
+                f" AND {name}.key = {self._property(f'$group_{index}', 't.')}"
             )
             items += [f'{name}.{quote_identifier(c)} AS "{name}.{c}"' for c in GROUPS.columns]
         if "session" in lazy:
             fields = {c.removeprefix("session.") for c in used if c.startswith("session.")}
             joins += (
                 f" LEFT JOIN {self._sessions(fields)} AS session ON session.session_id ="
-                f" json_extract_string(t.properties, '$.\"$session_id\"')"
+                f" {self._property('$session_id', 't.')}"
             )
             items += [
                 f'session.{quote_identifier(c)} AS "session.{c}"'
@@ -121,9 +161,9 @@ class ProjectTables:
         """`sessions`, derived from the project's events grouped by `$session_id`; only the
         fields a query names are computed (the URLs are the costly ones)."""
         urls = used & {"$entry_current_url", "$end_current_url", "$exit_current_url"}
-        url = ", json_extract_string(properties, '$.\"$current_url\"') AS url" if urls else ""
+        url = f", {self._property('$current_url')} AS url" if urls else ""
         events = (
-            f"SELECT json_extract_string(properties, '$.\"$session_id\"') AS sid{url},"
+            f"SELECT {self._property('$session_id')} AS sid{url},"
             f" distinct_id, {self.in_zone('timestamp')} AS timestamp, event FROM events"
             f" WHERE {self._project_filter()}"
         )

@@ -128,6 +128,9 @@ class Translator:
         self._closed = False
         self._all: set[_Worker] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        # the events properties the analytics store keeps as columns (set by the app from
+        # `AnalyticsStore.materialized`): printed as those columns
+        self.materialized: tuple[str, ...] = ()
 
     @property
     def limits(self) -> TextLimits:
@@ -210,7 +213,9 @@ class Translator:
         done = False
         try:
             async with asyncio.timeout(self._timeout):
-                await worker.send((query, project_id, dict(values or {}), timezone))
+                await worker.send(
+                    (query, project_id, dict(values or {}), timezone, self.materialized)
+                )
                 reply = await worker.receive()
             done = True
         except TimeoutError:

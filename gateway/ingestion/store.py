@@ -101,7 +101,7 @@ def _events_table(events: list[CapturedEvent]) -> pa.Table:
 def _statements(changes: Changes) -> tuple[dict[str, pa.Table], list[str]]:
     tables: dict[str, pa.Table] = {}
     statements = [
-        "INSERT INTO events SELECT $1, CAST(uuid AS UUID), event, properties, timestamp,"
+        "INSERT INTO events_buffer SELECT $1, CAST(uuid AS UUID), event, properties, timestamp,"
         " distinct_id, elements_chain, $2, CAST(person_id AS UUID) FROM incoming_events"
     ]
     persons = list(changes.persons.values())
