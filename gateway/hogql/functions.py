@@ -154,8 +154,8 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "today": _f(0, 0, handler=h.now, kind="date"),
     "toDate": _f(1, 1, "TRY_CAST({0} AS DATE)", kind="date"),
     "toDateTime": _PARSE_DATETIME,
-    "toStartOfHour": _f(1, 1, "date_trunc('hour', {0})", keeps_zone=True),
-    "toStartOfDay": _f(1, 1, "date_trunc('day', {0})", keeps_zone=True),
+    "toStartOfHour": _f(1, 1, handler=h.start_of, keeps_zone=True),
+    "toStartOfDay": _f(1, 1, handler=h.start_of, keeps_zone=True),
     # ClickHouse returns a Date for these
     "toStartOfMonth": _f(
         1, 1, "CAST(date_trunc('month', {0}) AS DATE)", kind="date", keeps_zone=True
@@ -166,7 +166,7 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "toStartOfQuarter": _f(
         1, 1, "CAST(date_trunc('quarter', {0}) AS DATE)", kind="date", keeps_zone=True
     ),
-    "toStartOfMinute": _f(1, 1, "date_trunc('minute', {0})", keeps_zone=True),
+    "toStartOfMinute": _f(1, 1, handler=h.start_of, keeps_zone=True),
     # DuckDB weeks start on Monday, as toMonday does
     "toMonday": _f(1, 1, "CAST(date_trunc('week', {0}) AS DATE)", kind="date"),
     # ClickHouse's default week starts on Sunday, and the result is a Date

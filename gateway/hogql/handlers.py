@@ -148,6 +148,33 @@ def multi_if(p: SqlPrinter, node: ast.Call) -> str:
     return f"CASE {whens} ELSE {p.expr(args[-1])} END"
 
 
+_UNIT_US: Final = {
+    "toStartOfMinute": ("minute", 60_000_000),
+    "toStartOfHour": ("hour", 3_600_000_000),
+    "toStartOfDay": ("day", 86_400_000_000),
+}
+
+
+def _floor_us(value: str, unit_us: int) -> str:
+    """Microseconds since 1970 of `value`, floored to a multiple of `unit_us` (before 1970
+    too: DuckDB's `%` keeps the dividend's sign)."""
+    us = f"epoch_us({value})"
+    return f"({us} - ((({us} % {unit_us}) + {unit_us}) % {unit_us}))"
+
+
+def start_of(p: SqlPrinter, node: ast.Call) -> str:
+    """toStartOfMinute/Hour/Day. On a column (a timestamp of a table or subquery) by integer
+    arithmetic on its microseconds: the same instants as `date_trunc`, which goes through
+    calendar fields and costs ~4x more per row (trends group millions of rows by it)."""
+    unit, unit_us = _UNIT_US[p.name_of(node)]
+    value = p.expr(node.args[0])
+    if not isinstance(node.args[0], ast.Field):
+        return f"date_trunc('{unit}', {value})"
+    floor = _floor_us(value, unit_us)
+    # naive local times stay naive; instants (UTC projects) stay instants
+    return f"make_timestamp({floor})" if p.local else f"to_timestamp({floor} // 1000000)"
+
+
 def start_of_week(p: SqlPrinter, node: ast.Call) -> str:
     """toStartOfWeek(d[, mode]): mode 0 weeks start on Sunday (ClickHouse's default), 1 Monday."""
     mode = 0
@@ -156,6 +183,10 @@ def start_of_week(p: SqlPrinter, node: ast.Call) -> str:
         assert isinstance(given, ast.Constant)  # checked by the resolver
         mode = int(given.value)
     value = p.expr(node.args[0])
+    if isinstance(node.args[0], ast.Field):  # by day numbers (1970-01-01 was a Thursday)
+        day = f"({_floor_us(value, 86_400_000_000)} // 86400000000)"
+        back = f"((({day} + {4 - mode}) % 7 + 7) % 7)"
+        return f"CAST(DATE '1970-01-01' + CAST({day} - {back} AS INTEGER) AS DATE)"
     if mode == 1:
         return f"CAST(date_trunc('week', {value}) AS DATE)"
     return f"CAST(CAST({value} AS DATE) - CAST(dayofweek({value}) AS INTEGER) AS DATE)"

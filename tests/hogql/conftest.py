@@ -24,9 +24,17 @@ def _event(event, distinct_id, properties, hours=0.0):
     }
 
 
-@pytest.fixture
-def analytics():
-    store = AnalyticsStore(None, timeout_s=5)
+# every property these tests read, kept as columns in the "materialized" form (issue #16)
+MATERIALIZED = ("$browser", "$os", "price", "ok", "nothing", "obj", "empty", "plan", "token")
+
+
+@pytest.fixture(params=["json", "materialized"])
+def analytics(request):
+    """Each test runs on both forms of properties: parsed from JSON, and read from the
+    store's materialized columns; project 1's rows are merged into the clustered table, project
+    2's stay in the write buffer."""
+    materialized = MATERIALIZED if request.param == "materialized" else ()
+    store = AnalyticsStore(None, timeout_s=5, materialized=materialized)
     store.insert_events(
         1,
         [
@@ -46,6 +54,7 @@ def analytics():
             _event("signed_up", "alice", {"$browser": "Chrome", "plan": "pro"}, hours=50),
         ],
     )
+    store.layout.merge()
     store.insert_events(2, [_event("secret", "mallory", {"token": "s3cret"})])
     yield store
     store.close()
@@ -54,6 +63,9 @@ def analytics():
 @pytest.fixture
 def run(analytics):
     async def run(query, project_id=1, **values):
-        return await analytics.run(translate(query, project_id=project_id, values=values))
+        translation = translate(
+            query, project_id=project_id, values=values, materialized=analytics.materialized
+        )
+        return await analytics.run(translation)
 
     return run
