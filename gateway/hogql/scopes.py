@@ -153,7 +153,11 @@ class Scope:
         column = f"{name}.{field_name}"
         source.used.add(column)
         if field_name in joined.json_columns:
-            return _json(source.alias, column, chain[2:], node)
+            path = chain[2:]
+            if len(path) == 1 and isinstance(path[0], str):
+                # `person.properties.plan`: extracted once per joined row (tables.py)
+                source.used.add(f"{column}.{path[0]}")
+            return _json(source.alias, column, path, node, joined.name)
         if len(chain) > 2:
             msg = f"`{column}` has no fields."
             raise _error(msg, node)

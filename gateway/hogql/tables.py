@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Final
 
-from gateway.hogql.binding import ValueSink, quote_identifier
+from gateway.hogql.binding import ValueSink, json_path, quote_identifier
 from gateway.hogql.schema import GROUPS, PERSON_DISTINCT_IDS, PERSONS, SESSIONS, Table
 
 # sessions' fields over the project's events (sid, url, distinct_id, timestamp, event)
@@ -30,6 +30,20 @@ _SESSION_FIELDS: Final = {
     "$autocapture_count": "count(*) FILTER (WHERE event = '$autocapture')",
     "$event_count": "count(*)",
 }
+
+
+def _joined_keys(used: set[str], join: str) -> list[str]:
+    """The properties a query reads from a lazy join (`person.properties.plan` → `plan`)."""
+    prefix = f"{join}.properties."
+    return sorted(u.removeprefix(prefix) for u in used if u.startswith(prefix))
+
+
+def _joined_items(join: str, keys: list[str]) -> list[str]:
+    return [
+        f"{join}.{quote_identifier('properties.' + k)} AS"
+        f" {quote_identifier(f'{join}.properties.{k}')}"
+        for k in keys
+    ]
 
 
 def materialized_column(key: str) -> str:
@@ -62,10 +76,15 @@ class ProjectTables:
     def materialized(self, table: str, column: str, path: tuple[str | int, ...]) -> str | None:
         """The column holding `table.column` at `path` (`events.properties.$browser`) when the
         store keeps it materialized: the same values as the JSON extraction, NULL and "" alike."""
-        if table == "events" and column == "properties" and len(path) == 1:
-            key = path[0]
-            if isinstance(key, str) and key in self._materialized:
-                return materialized_column(key)
+        if len(path) != 1 or not isinstance(path[0], str):
+            return None
+        key = path[0]
+        if table == "events" and column == "properties" and key in self._materialized:
+            return materialized_column(key)
+        if table in {"persons", "groups"} and column.endswith(".properties"):
+            # a lazy join's property: extracted in the joined table's subquery, once per
+            # person or group rather than once per event (`table()`)
+            return f"{column}.{key}"
         return None
 
     def _property(self, key: str, qualifier: str = "") -> str:
@@ -95,13 +114,19 @@ class ProjectTables:
             ref = self.in_zone(ref)
         return ref
 
-    def _stored(self, table: Table) -> str:
+    def _stored(self, table: Table, keys: list[str] | None = None) -> str:
         # The project filter, on every reference to every table: joins, subqueries, set
         # members and lazy joins alike.
         refs = [(self._column(table, c), quote_identifier(c)) for c in table.columns]
+        extracted = [
+            f"json_extract_string(properties, {self._sink.add(json_path((k,)))})"
+            f" AS {quote_identifier('properties.' + k)}"
+            for k in keys or []
+        ]
         listed = ", ".join(
             [ref if ref == name else f"{ref} AS {name}" for ref, name in refs]
             + self._materialized_columns(table)
+            + extracted
         )
         return (
             f"(SELECT {listed} FROM {quote_identifier(table.name)} WHERE {self._project_filter()})"
@@ -131,16 +156,21 @@ class ProjectTables:
         for name in table.computed:
             items.append(f"{person_id} AS {quote_identifier(name)}")
         if "person" in lazy:
-            joins += f" LEFT JOIN {self._stored(PERSONS)} AS person ON person.id = {person_id}"
+            keys = _joined_keys(used, "person")
+            persons = self._stored(PERSONS, keys)
+            joins += f" LEFT JOIN {persons} AS person ON person.id = {person_id}"
             items += [f'person.{quote_identifier(c)} AS "person.{c}"' for c in PERSONS.columns]
+            items += _joined_items("person", keys)
         for name in sorted(n for n in lazy if n.startswith("group_")):
             # `group_2.properties.name`: the group whose key is the event's `$group_2`
             index = int(name.removeprefix("group_"))
+            keys = _joined_keys(used, name)
             joins += (
-                f' LEFT JOIN {self._stored(GROUPS)} AS {name} ON {name}."index" = {index}'
+                f' LEFT JOIN {self._stored(GROUPS, keys)} AS {name} ON {name}."index" = {index}'
                 f" AND {name}.key = {self._property(f'$group_{index}', 't.')}"
             )
             items += [f'{name}.{quote_identifier(c)} AS "{name}.{c}"' for c in GROUPS.columns]
+            items += _joined_items(name, keys)
         if "session" in lazy:
             fields = {c.removeprefix("session.") for c in used if c.startswith("session.")}
             joins += (
