@@ -24,6 +24,7 @@ _IPV6 = "IPv6 values: no IPv6 type without DuckDB's inet extension (off here); I
 _WIDTH = "the answer depends on ClickHouse's integer widths (UInt8 for small literals)"
 _TUPLE = "tuple arithmetic: not yet (tuples are DuckDB structs here)"
 _MAP_AGG = "aggregates over maps: not yet"
+_NOT_YET = "not implemented here yet: a clear 400 rather than an approximate answer"
 _WINDOW_VIEW = "ClickHouse window-view functions, for streaming tables"
 
 REFUSED: Final[dict[str, str]] = {
@@ -305,7 +306,7 @@ REFUSED: Final[dict[str, str]] = {
             "extractAllGroupsVertical",
             "extractTextFromHTML",
         ],
-        "not yet",
+        _NOT_YET,
     ),
     **dict.fromkeys(
         [
@@ -336,23 +337,23 @@ REFUSED: Final[dict[str, str]] = {
         ],
         "statistics aggregates: not yet",
     ),
-    "URLHierarchy": "not yet",
-    "URLPathHierarchy": "not yet",
-    "cutURLParameter": "not yet",
-    "multiSearchFirstIndex": "not yet",
+    "URLHierarchy": _NOT_YET,
+    "URLPathHierarchy": _NOT_YET,
+    "cutURLParameter": _NOT_YET,
+    "multiSearchFirstIndex": _NOT_YET,
     "arrayEnumerateUniq": "PostHog accepts only its several-array form: not yet",
-    "arrayAUC": "not yet",
-    "arrayFill": "not yet",
-    "arrayReverseFill": "not yet",
-    "arraySplit": "not yet",
-    "arrayReverseSplit": "not yet",
-    "arrayCumSumNonNegative": "not yet",
+    "arrayAUC": _NOT_YET,
+    "arrayFill": _NOT_YET,
+    "arrayReverseFill": _NOT_YET,
+    "arraySplit": _NOT_YET,
+    "arrayReverseSplit": _NOT_YET,
+    "arrayCumSumNonNegative": _NOT_YET,
     "generateSeries": "a table function in ClickHouse (use numbers(n))",
-    "avgArray": "not yet",
-    "medianArray": "not yet",
-    "medianExactWeighted": "not yet",
-    "medianTimingWeighted": "not yet",
-    "medianTDigestWeighted": "not yet",
+    "avgArray": _NOT_YET,
+    "medianArray": _NOT_YET,
+    "medianExactWeighted": _NOT_YET,
+    "medianTimingWeighted": _NOT_YET,
+    "medianTDigestWeighted": _NOT_YET,
     "groupArraySample": "a random sample: not reproducible here",
     "windowFunnel": "write funnels with window functions (bench/hogql.py shows how)",
     "multiplyDecimal": "Decimal arithmetic at a chosen scale: not yet",
@@ -360,26 +361,43 @@ REFUSED: Final[dict[str, str]] = {
     "toDecimal": "Decimal results: not yet",
     "toTypeName": "would name DuckDB's types, not ClickHouse's",
     "cityHash64": "CityHash is not in DuckDB",
-    "UUIDv7ToDateTime": "not yet",
+    "UUIDv7ToDateTime": _NOT_YET,
     "toDateTimeUS": "US-order date parsing: not yet",
     "toTime": "ClickHouse's Time type has no equivalent here",
-    "timeSlots": "not yet",
-    "toYearWeek": "not yet",
-    "timeZoneOf": "not yet",
-    "timeZoneOffset": "not yet",
-    "formatReadableTimeDelta": "not yet",
-    "bar": "not yet",
-    "transform": "not yet",
+    "timeSlots": _NOT_YET,
+    "toYearWeek": _NOT_YET,
+    "timeZoneOf": _NOT_YET,
+    "timeZoneOffset": _NOT_YET,
+    "formatReadableTimeDelta": _NOT_YET,
+    "bar": _NOT_YET,
+    "transform": _NOT_YET,
     "ifNotFinite": "PostHog registers it with one argument, ClickHouse needs two",
-    "extractIPv4Substrings": "not yet",
+    "extractIPv4Substrings": _NOT_YET,
     "untuple": "expands into columns: not yet",
     "mapAdd": _MAP_AGG,
     "mapSubtract": _MAP_AGG,
     "mapPopulateSeries": _MAP_AGG,
-    "mapExtractKeyLike": "not yet",
+    "mapExtractKeyLike": _NOT_YET,
     "mapApply": "lambdas over maps: not yet",
     "mapFilter": "lambdas over maps: not yet",
+    "erf": "DuckDB has no error function (erf), and no extension may be loaded here",
+    "erfc": "DuckDB has no error function (erfc), and no extension may be loaded here",
+    "JSONExtractKeysAndValues": "arrays of (key, typed value) tuples: not yet (JSONExtractKeys and"
+    " JSONExtract per key work)",
+    "JSONExtractKeysAndValuesRaw": "arrays of (key, raw value) tuples: not yet (JSONExtractKeys"
+    " and JSONExtractRaw per key work)",
 }
+
+
+def refusal(name: str) -> str | None:
+    """Why `name` is refused, or None when it is not: a listed name, or the -If combinator of a
+    refused aggregate (groupBitmapIf is refused as groupBitmap is)."""
+    if name in REFUSED:
+        return REFUSED[name]
+    base = name.removesuffix("If")
+    if base != name and base in REFUSED:
+        return f"the -If form of {base}, which is refused: {REFUSED[base]}"
+    return None
 
 
 @dataclass(frozen=True)

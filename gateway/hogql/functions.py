@@ -25,7 +25,7 @@ from gateway.hogql import (
     functions_text,
 )
 from gateway.hogql import handlers as h
-from gateway.hogql.catalogue import REFUSED
+from gateway.hogql.catalogue import refusal
 from gateway.hogql.entry import Function, error, f
 from gateway.hogql.errors import HogQLQueryError, HogQLUnsupported
 from gateway.hogql.handlers import INTERVAL_UNITS, SIZE_CAP, STRFTIME
@@ -119,6 +119,14 @@ _DATE_ADD: Final = Function(
     min_args=3, max_args=3, handler=h.date_add, unit_first=True, kind_from=2
 )
 _LAMBDA: Final[dict[str, Any]] = {"kind": "array", "lambda_first": True}
+_TIME_UNITS: Final = {"Second", "Minute", "Hour"}
+# toInt/accurateCastOrNull(x, 'Int64'): text only when it is an integer ('3.5' and ' 3' are
+# NULL), a number only when it is whole (3.7 is NULL); DuckDB's cast would round both
+_TO_INT: Final = (
+    "CASE WHEN typeof({0}) = 'VARCHAR' THEN CASE WHEN regexp_full_match(CAST({0} AS VARCHAR),"
+    " '[+-]?[0-9]+') THEN TRY_CAST({0} AS BIGINT) END WHEN TRY_CAST({0} AS DOUBLE)"
+    " = trunc(TRY_CAST({0} AS DOUBLE)) THEN TRY_CAST({0} AS BIGINT) END"
+)
 
 
 # URL parts (RE2, both engines): scheme-relative and schemeless URLs as ClickHouse takes them
@@ -202,15 +210,13 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "match": _f(2, 2, "regexp_matches({0}, {1})"),
     "replaceRegexpAll": _f(3, 3, "regexp_replace({0}, {1}, {2}, 'g')"),
     # conversions: NULL on bad input, as ClickHouse's *OrNull
-    "toInt": _f(1, 1, "TRY_CAST({0} AS BIGINT)"),
+    "toInt": _f(1, 1, _TO_INT),
     "toFloat": _f(1, 1, "TRY_CAST({0} AS DOUBLE)"),
-    "toIntOrNull": _f(1, 1, "TRY_CAST({0} AS BIGINT)"),
+    "toIntOrNull": _f(1, 1, _TO_INT),
     "toFloatOrNull": _f(1, 1, "TRY_CAST({0} AS DOUBLE)"),
     "toUUID": _f(1, 1, "TRY_CAST({0} AS UUID)"),
     # *OrZero: 0 for text that is no number, but NULL stays NULL (ClickHouse)
-    "toIntOrZero": _f(
-        1, 1, "CASE WHEN {0} IS NOT NULL THEN coalesce(TRY_CAST({0} AS BIGINT), 0) END"
-    ),
+    "toIntOrZero": _f(1, 1, "CASE WHEN {0} IS NOT NULL THEN coalesce(" + _TO_INT + ", 0) END"),
     "toFloatOrZero": _f(
         1, 1, "CASE WHEN {0} IS NOT NULL THEN coalesce(TRY_CAST({0} AS DOUBLE), 0) END"
     ),
@@ -247,6 +253,14 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "fromUnixTimestamp": _f(1, 1, handler=h.unix),
     "toDateOrNull": _f(1, 1, "TRY_CAST({0} AS DATE)", kind="date"),
     "toDateTimeOrNull": _PARSE_DATETIME,
+    # the precision (second argument) is accepted: datetimes here always keep microseconds
+    "toDateTime64": dataclasses.replace(_PARSE_DATETIME, max_args=2),
+    "parseDateTime": _f(
+        2,
+        2,
+        handler=functions_dates.parse_date_time,
+        check=_check_format,
+    ),
     "parseDateTimeBestEffort": _PARSE_DATETIME,
     "parseDateTimeBestEffortOrNull": _PARSE_DATETIME,
     "toTimeZone": _f(2, 2, handler=h.to_time_zone, check=_check_zone),
@@ -260,10 +274,17 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "date_sub": _DATE_ADD,
     "formatDateTime": _f(2, 2, handler=h.format_date_time, check=_check_format),
     # more strings
-    "substring": _f(2, 3, "substring({args})"),
+    # offset 0 is '' in ClickHouse (DuckDB would read it as before the first character)
+    "substring": _f(2, 3, "CASE WHEN {1} = 0 THEN left({0}, 0) ELSE substring({args}) END"),
     "substr": _f(2, 3, "substring({args})"),
     "replace": _f(3, 3, "replace({0}, {1}, {2})"),
-    "replaceOne": _f(3, 3, "regexp_replace({0}, regexp_escape({1}), replace({2}, '\\', '\\\\'))"),
+    # an empty needle replaces nothing (ClickHouse)
+    "replaceOne": _f(
+        3,
+        3,
+        "CASE WHEN {1} = '' THEN {0} ELSE"
+        " regexp_replace({0}, regexp_escape({1}), replace({2}, '\\', '\\\\')) END",
+    ),
     "replaceRegexpOne": _f(3, 3, "regexp_replace({0}, {1}, {2})"),
     # the first capture group, or the whole match when the pattern has none
     "extract": _f(2, 2, handler=h.extract),
@@ -291,10 +312,9 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "notILike": _f(2, 2, "coalesce({0} NOT ILIKE {1}, FALSE)"),
     "toLowCardinality": _f(1, 1, "{0}"),
     # empty/notEmpty and length work on strings and arrays: the resolver picks by kind
-    "empty": _f(1, 1, "(coalesce(CAST({0} AS VARCHAR), '') = '')", array_template="(len({0}) = 0)"),
-    "notEmpty": _f(
-        1, 1, "(coalesce(CAST({0} AS VARCHAR), '') <> '')", array_template="(len({0}) > 0)"
-    ),
+    # NULL stays NULL (ClickHouse over a Nullable argument)
+    "empty": _f(1, 1, "(CAST({0} AS VARCHAR) = '')", array_template="(len({0}) = 0)"),
+    "notEmpty": _f(1, 1, "(CAST({0} AS VARCHAR) <> '')", array_template="(len({0}) > 0)"),
     # JSON text (any string), keys as further arguments
     "JSONExtractString": _JSON,
     "JSONExtractInt": _JSON,
@@ -312,7 +332,8 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "extractURLParameter": _f(
         2, 2, "regexp_extract({0}, '[?&#]' || regexp_escape({1}) || '=([^&#]*)', 1)"
     ),
-    "cutQueryString": _f(1, 1, "regexp_replace({0}, '[?].*$', '')"),
+    # the fragment stays (ClickHouse cuts only '?…' up to '#')
+    "cutQueryString": _f(1, 1, "regexp_replace({0}, '[?][^#]*', '')"),
     # arrays and lambdas (`x -> …`; `(x, y) -> …` over several arrays, zipped by the printer)
     "arrayMap": _f(2, 9, "list_transform({1}, {0})", **_LAMBDA),
     "arrayFilter": _f(2, 9, "list_filter({1}, {0})", **_LAMBDA),
@@ -327,20 +348,12 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "arraySort": _f(1, 1, "list_sort({0})", kind="array"),
     "arrayReverseSort": _f(1, 1, "list_reverse_sort({0})", kind="array"),
     "arrayReverse": _f(1, 1, "list_reverse({0})", kind="array"),
-    "arrayDistinct": _f(1, 1, "list_distinct({0})", kind="array"),
     "arrayConcat": _f(2, 8, "list_concat({args})", kind="array"),
-    "arraySlice": _f(
-        2,
-        3,
-        "list_slice({0}, {1}, CASE WHEN {2} IS NULL THEN NULL ELSE {1} + {2} - 1 END)",
-        kind="array",
-    ),
     "arrayStringConcat": _f(1, 2, "array_to_string({0}, coalesce({1}, ''))"),
     "arraySum": _f(1, 1, "list_sum({0})"),
     "arrayMin": _f(1, 1, "list_min({0})"),
     "arrayMax": _f(1, 1, "list_max({0})"),
     "arrayAvg": _f(1, 1, "list_avg({0})"),
-    "arrayCompact": _f(1, 1, "list_filter({0}, lambda __c: __c IS NOT NULL)", kind="array"),
     "range": _f(1, 2, handler=h.range_, kind="array"),  # with its size cap
     "array": _f(0, 64, "[{args}]", kind="array"),
     "tuple": _f(1, 64, "row({args})"),
@@ -377,7 +390,10 @@ FUNCTIONS: Final[dict[str, Function]] = {
 # addDays(d, n), subtractHours(d, n), toIntervalWeek(n): the interval is added and a Date
 # stays a Date (ClickHouse) where DuckDB would make it a timestamp
 for _unit in INTERVAL_UNITS:
-    _shift = _f(2, 2, handler=h.shift, kind_from=0, keeps_zone=True)
+    # a Date plus hours, minutes or seconds is a DateTime (addHours(toDate(…), 1) is 01:00)
+    _shift = _f(
+        2, 2, handler=h.shift, keeps_zone=True, kind_from=None if _unit in _TIME_UNITS else 0
+    )
     FUNCTIONS[f"add{_unit}s"] = _shift
     FUNCTIONS[f"subtract{_unit}s"] = _shift
     FUNCTIONS[f"toInterval{_unit}"] = _f(1, 1, handler=h.interval, interval=True)
@@ -468,8 +484,9 @@ def registry() -> Iterator[tuple[str, Function, bool]]:
 def lookup(name: str, *, start: int | None, end: int | None) -> tuple[str, Function]:
     canonical = name if name in FUNCTIONS else _CASE_INSENSITIVE.get(name.lower(), name)
     function = FUNCTIONS.get(canonical) or _combinator(canonical)
-    if function is None and name in REFUSED:
-        msg = f"{name}(...) is not supported by this gateway: {REFUSED[name]}."
+    refused = refusal(name) if function is None else None
+    if refused is not None:
+        msg = f"{name}(...) is not supported by this gateway: {refused}."
         raise HogQLUnsupported(msg, start=start, end=end)
     if function is None:
         close = difflib.get_close_matches(name, FUNCTIONS, n=1)

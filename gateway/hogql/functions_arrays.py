@@ -55,11 +55,37 @@ def _check_tuple_index(_name: str, node: ast.Call) -> None:
         raise error(msg, node.args[1])
 
 
+def _slice(p: SqlPrinter, node: ast.Call) -> str:
+    """arraySlice(a, offset[, length]): a negative offset counts from the end, offset 0 is [],
+    a negative length leaves that many off the end (ClickHouse)."""
+    a, offset = p.expr(node.args[0]), p.expr(node.args[1])
+    start = f"(CASE WHEN {offset} > 0 THEN {offset} ELSE len({a}) + {offset} + 1 END)"
+    if len(node.args) == 2:
+        end = f"len({a})"
+    else:
+        n = p.expr(node.args[2])
+        end = f"(CASE WHEN {n} >= 0 THEN {start} + {n} - 1 ELSE len({a}) + {n} END)"
+    # DuckDB reads a negative bound from the end: clamp both to the array
+    sliced = f"list_slice({a}, greatest({start}, 1), greatest({end}, 0))"
+    return f"CASE WHEN {offset} = 0 THEN list_slice({a}, 1, 0) ELSE {sliced} END"
+
+
+def _intersect(p: SqlPrinter, node: ast.Call) -> str:
+    """arrayIntersect(a, b, …): the distinct elements of `a` (in its order, NULL included)
+    found in every other array."""
+    first, others = p.expr(node.args[0]), [p.expr(a) for a in node.args[1:]]
+    tests = " AND ".join(f"list_position({o}, __x) IS NOT NULL" for o in others) or "TRUE"
+    return f"list_filter({first}, lambda __x, __i: list_position({first}, __x) = __i AND {tests})"
+
+
 def _rotate(direction: str) -> str:
     shift = "(({1}) % greatest(len({0}), 1) + greatest(len({0}), 1)) % greatest(len({0}), 1)"
     if direction == "right":
         shift = f"(len({{0}}) - {shift}) % greatest(len({{0}}), 1)"
-    return f"list_concat(list_slice({{0}}, {shift} + 1, len({{0}})), list_slice({{0}}, 1, {shift}))"
+    rotated = (
+        f"list_concat(list_slice({{0}}, {shift} + 1, len({{0}})), list_slice({{0}}, 1, {shift}))"
+    )
+    return f"CASE WHEN {{1}} IS NOT NULL THEN {rotated} END"
 
 
 FUNCTIONS: Final[dict[str, Function]] = {
@@ -69,8 +95,8 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "hasSubstr": f(
         2,
         2,
-        "(len({1}) = 0 OR list_bool_or(list_transform(range(1, len({0}) - len({1}) + 2),"
-        " lambda __i: list_slice({0}, __i, __i + len({1}) - 1) = {1})))",
+        "(len({1}) = 0 OR coalesce(list_bool_or(list_transform(range(1, len({0}) - len({1}) + 2),"
+        " lambda __i: list_slice({0}, __i, __i + len({1}) - 1) = {1})), FALSE))",
     ),
     "arrayEnumerate": f(1, 1, _INDICES, kind="array"),
     "arrayEnumerateDense": f(
@@ -109,7 +135,22 @@ FUNCTIONS: Final[dict[str, Function]] = {
         kind="array",
     ),
     "arrayProduct": f(1, 1, "CAST(coalesce(list_product({0}), 1) AS DOUBLE)"),
-    "arrayIntersect": f(1, 8, "list_intersect({args})", kind="array"),
+    "arrayIntersect": f(1, 8, handler=_intersect, kind="array"),
+    "arraySlice": f(2, 3, handler=_slice, kind="array"),
+    # the first occurrence of each element, in order, without NULL (ClickHouse)
+    "arrayDistinct": f(
+        1,
+        1,
+        "list_filter({0}, lambda __x, __i: __x IS NOT NULL AND list_position({0}, __x) = __i)",
+        kind="array",
+    ),
+    # consecutive duplicates collapse to one (NULLs too)
+    "arrayCompact": f(
+        1,
+        1,
+        "list_filter({0}, lambda __x, __i: __i = 1 OR __x IS DISTINCT FROM ({0})[__i - 1])",
+        kind="array",
+    ),
     "arrayFlatten": f(1, 1, "flatten({0})", kind="array"),
     "arrayZip": f(2, 8, "list_zip({args})", kind="array"),
     "arrayReduce": f(2, 2, handler=_reduce, check=_check_reduce),
@@ -134,7 +175,7 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "mapFromArrays": f(2, 2, "map({0}, {1})"),
     "mapKeys": f(1, 1, "map_keys({0})", kind="array"),
     "mapValues": f(1, 1, "map_values({0})", kind="array"),
-    "mapContains": f(2, 2, "list_contains(map_keys({0}), {1})"),
+    "mapContains": f(2, 2, "coalesce(list_contains(map_keys({0}), {1}), FALSE)"),
     "mapContainsKeyLike": f(
         2, 2, "(len(list_filter(map_keys({0}), lambda __k: __k LIKE {1})) > 0)"
     ),

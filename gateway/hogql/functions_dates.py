@@ -16,14 +16,15 @@ _INTERVAL_CALLS: Final = {f"toInterval{unit}": unit for unit in INTERVAL_UNITS}
 # ClickHouse counts buckets from these origins: the epoch, weeks from Monday 1970-01-05,
 # months and years from year 0
 _ORIGINS: Final = {"Week": "1970-01-05", "Month": "0000-01-01", "Quarter": "0000-01-01"}
-_DATE_UNITS: Final = {"Day", "Week", "Month", "Quarter", "Year"}
+# buckets of a week or longer are Dates; a day bucket stays a DateTime (ClickHouse)
+_DATE_UNITS: Final = {"Week", "Month", "Quarter", "Year"}
 _PARTS: Final = {
     "year": "year({0})",
     "quarter": "quarter({0})",
     "month": "month({0})",
     "week": "week({0})",
     "day": "day({0})",
-    "dow": "isodow({0})",
+    "dow": "dayofweek({0})",  # Postgres: Sunday is 0
     "doy": "dayofyear({0})",
     "hour": "hour({0})",
     "minute": "minute({0})",
@@ -64,7 +65,7 @@ def _bucket(p: SqlPrinter, value: str, unit: str, amount: int, origin: str | Non
         width, unit = f"INTERVAL {amount * 12} months", "Month"
     start = origin or f"TIMESTAMP '{_ORIGINS.get(unit, '1970-01-01')}'"
     bucket = f"time_bucket({width}, CAST({value} AS TIMESTAMP), {start})"
-    if unit in _DATE_UNITS:
+    if unit in _DATE_UNITS and origin is None:  # with an origin, buckets start at its time
         return f"CAST({bucket} AS DATE)"
     return bucket
 
@@ -91,6 +92,16 @@ def _check_date_bin(_name: str, node: ast.Call) -> None:
 
 def _every(minutes: int) -> Function:
     return f(1, 1, handler=lambda p, n: _bucket(p, p.expr(n.args[0]), "Minute", minutes, None))
+
+
+def parse_date_time(p: SqlPrinter, node: ast.Call) -> str:
+    """parseDateTime(text, format): the format as formatDateTime's (checked); NULL when the
+    text does not match (PostHog prints parseDateTimeOrNull)."""
+    fmt = constant(node.args[1])
+    assert isinstance(fmt, str)  # checked by the resolver
+    text, spec = p.expr(node.args[0]), p.bind(h.strftime_format(fmt))
+    parsed = f"try_strptime(CAST({text} AS VARCHAR), {spec})"
+    return parsed if p.local else f"CAST({parsed} AS TIMESTAMPTZ)"
 
 
 def _check_part(name: str, node: ast.Call) -> None:

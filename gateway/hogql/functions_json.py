@@ -96,7 +96,9 @@ def _path(p: SqlPrinter, keys: list[ast.Expr]) -> str:
 
 
 def _guarded(document: str, inner: str, default: str) -> str:
-    return f"coalesce(CASE WHEN json_valid({document}) THEN {inner} END, {default})"
+    """NULL for a NULL document (a missing property), the default for text that is no JSON."""
+    guarded = f"coalesce(CASE WHEN json_valid({document}) THEN {inner} END, {default})"
+    return f"CASE WHEN {document} IS NOT NULL THEN {guarded} END"
 
 
 def _extract_typed(p: SqlPrinter, node: ast.Call) -> str:

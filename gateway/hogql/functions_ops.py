@@ -107,13 +107,13 @@ def _readable(p: SqlPrinter, node: ast.Call) -> str:
 def _round_duration(p: SqlPrinter, node: ast.Call) -> str:
     x = p.expr(node.args[0])
     whens = " ".join(f"WHEN {x} >= {b} THEN {b}" for b in reversed(_ROUND_DURATION))
-    return f"CASE {whens} ELSE 0 END"
+    return f"CASE WHEN {x} IS NULL THEN NULL {whens} ELSE 0 END"
 
 
 def _round_age(p: SqlPrinter, node: ast.Call) -> str:
     x = p.expr(node.args[0])
     whens = " ".join(f"WHEN {x} >= {low} THEN {to}" for low, to in _ROUND_AGE)
-    return f"CASE {whens} ELSE 0 END"
+    return f"CASE WHEN {x} IS NULL THEN NULL {whens} ELSE 0 END"
 
 
 def _norm(body: str) -> str:
@@ -126,6 +126,7 @@ def _pairs(body: str) -> str:
 
 
 _DIFF: Final = "abs(__z[1] - __z[2])"
+_BOTH: Final = "CASE WHEN {0} IS NOT NULL AND {1} IS NOT NULL THEN "
 
 FUNCTIONS: Final[dict[str, Function]] = {
     # operators as functions (PostHog prints them as the operator)
@@ -134,15 +135,16 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "notIn": f(2, 2, handler=_compare, check=_check_in),
     **{name: f(2, 2, handler=_arithmetic) for name in _ARITHMETIC},
     "xor": f(2, 64, handler=_xor),
-    "intDivOrZero": f(2, 2, "CASE WHEN {1} = 0 THEN 0 ELSE ({0} // {1}) END"),
+    "intDivOrZero": f(2, 2, "CASE WHEN {1} = 0 AND {0} IS NOT NULL THEN 0 ELSE ({0} // {1}) END"),
     "moduloOrZero": f(2, 2, "CASE WHEN {1} = 0 THEN 0 ELSE ({0} % {1}) END"),
     "positiveModulo": f(
         2, 2, "CASE WHEN ({0} % {1}) < 0 THEN ({0} % {1}) + abs({1}) ELSE ({0} % {1}) END"
     ),
     "gcd": f(2, 2, "gcd({0}, {1})"),
     "lcm": f(2, 2, "lcm({0}, {1})"),
-    "max2": f(2, 2, "CAST(greatest({0}, {1}) AS DOUBLE)"),
-    "min2": f(2, 2, "CAST(least({0}, {1}) AS DOUBLE)"),
+    # NULL if either is (DuckDB's greatest/least skip NULL)
+    "max2": f(2, 2, _BOTH + "CAST(greatest({0}, {1}) AS DOUBLE) END"),
+    "min2": f(2, 2, _BOTH + "CAST(least({0}, {1}) AS DOUBLE) END"),
     # math (ClickHouse computes in Float64)
     "exp2": f(1, 1, "pow(2, {0})"),
     "exp10": f(1, 1, "pow(10, {0})"),
@@ -155,7 +157,10 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "cosh": f(1, 1, "((exp({0}) + exp(-({0}))) / 2)"),
     "asinh": f(1, 1, "ln({0} + sqrt({0} * {0} + 1))"),
     "acosh": f(
-        1, 1, "CASE WHEN {0} >= 1 THEN ln({0} + sqrt({0} * {0} - 1)) ELSE 'nan'::DOUBLE END"
+        1,
+        1,
+        "CASE WHEN {0} >= 1 THEN ln({0} + sqrt({0} * {0} - 1))"
+        " WHEN {0} IS NOT NULL THEN 'nan'::DOUBLE END",
     ),
     "atanh": f(1, 1, "(0.5 * ln((1 + {0}) / (1 - {0})))"),
     "atan2": f(2, 2, "atan2({0}, {1})"),
@@ -184,13 +189,28 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "roundToExp2": f(1, 1, "CASE WHEN {0} < 1 THEN 0 ELSE pow(2, floor(log2({0}))) END"),
     "roundDuration": f(1, 1, handler=_round_duration),
     "roundAge": f(1, 1, handler=_round_age),
-    "roundDown": f(2, 2, "coalesce(list_max(list_filter({1}, lambda __r: __r <= {0})), ({1})[1])"),
+    "roundDown": f(
+        2,
+        2,
+        "CASE WHEN {0} IS NOT NULL THEN"
+        " coalesce(list_max(list_filter({1}, lambda __r: __r <= {0})), ({1})[1]) END",
+    ),
     # bits (of the 64-bit integers DuckDB computes in)
     "bitAnd": f(2, 2, "({0} & {1})"),
     "bitOr": f(2, 2, "({0} | {1})"),
     "bitXor": f(2, 2, "xor({0}, {1})"),
-    "bitShiftLeft": f(2, 2, "({0} << {1})"),
+    # DuckDB refuses to shift a negative number: two's complement, -a << n is -(a << n)
+    "bitShiftLeft": f(2, 2, "({0} * (CAST(1 AS BIGINT) << {1}))"),
     "bitShiftRight": f(2, 2, "({0} >> {1})"),
+    # conversions
+    "toBool": f(1, 1, "TRY_CAST({0} AS BOOLEAN)"),
+    "toFloatOrDefault": f(
+        1, 2, "CASE WHEN {0} IS NOT NULL THEN coalesce(TRY_CAST({0} AS DOUBLE), {1}, 0) END"
+    ),
+    # no Nullable wrapper here: both are the value itself (assumeNotNull(NULL) stays NULL, where
+    # ClickHouse leaves the answer undefined)
+    "assumeNotNull": f(1, 1, "{0}", kind_from=0, keeps_zone=True),
+    "toNullable": f(1, 1, "{0}", kind_from=0, keeps_zone=True),
     "bitTest": f(2, 2, "((({0}) >> ({1})) & 1)"),
     "bitTestAll": f(3, 64, handler=_bit_test),
     "bitTestAny": f(3, 64, handler=_bit_test),

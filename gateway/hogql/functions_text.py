@@ -52,6 +52,26 @@ def _extract_all(p: SqlPrinter, node: ast.Call) -> str:
     return f"regexp_extract_all({p.expr(node.args[0])}, {p.expr(node.args[1])}, {group})"
 
 
+def _concat_with_separator(p: SqlPrinter, node: ast.Call) -> str:
+    """concatWithSeparator(sep, a, …): NULL when any argument is (DuckDB's concat_ws skips)."""
+    args = [p.expr(a) for a in node.args]
+    present = " AND ".join(f"({a}) IS NOT NULL" for a in args)
+    return f"CASE WHEN {present} THEN concat_ws({', '.join(args)}) END"
+
+
+def _regexp_extract(p: SqlPrinter, node: ast.Call) -> str:
+    """regexpExtract(s, re[, group]): group 1 by default, the whole match when the pattern has
+    no group (ClickHouse)."""
+    group = p.expr(node.args[2]) if len(node.args) == 3 else "1"
+    pattern = constant(node.args[1])
+    if len(node.args) == 2 and isinstance(pattern, str):
+        try:
+            group = "1" if re.compile(pattern).groups else "0"
+        except re.error:
+            group = "1"
+    return f"regexp_extract({p.expr(node.args[0])}, {p.expr(node.args[1])}, {group})"
+
+
 def _position(p: SqlPrinter, node: ast.Call) -> str:
     """position(haystack, needle[, start]) (1-based characters; 0 when absent)."""
     name = p.name_of(node)
@@ -108,7 +128,9 @@ FUNCTIONS: Final[dict[str, Function]] = {
     # pieces of strings
     "left": f(2, 2, "left({0}, CAST({1} AS BIGINT))"),
     "right": f(2, 2, "right({0}, CAST({1} AS BIGINT))"),
-    "substringUTF8": f(3, 3, "substring({0}, {1}, {2})"),
+    "substringUTF8": f(
+        3, 3, "CASE WHEN {1} = 0 THEN left({0}, 0) ELSE substring({0}, {1}, {2}) END"
+    ),
     "reverseUTF8": f(1, 1, "reverse({0})"),
     "split_part": f(3, 3, handler=_split_part),
     "initcap": f(
@@ -120,10 +142,16 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "appendTrailingCharIfAbsent": f(
         2, 2, "CASE WHEN {0} = '' OR ends_with({0}, {1}) THEN {0} ELSE {0} || {1} END"
     ),
-    "concatWithSeparator": f(2, 64, "concat_ws({args})"),
+    # NULL when any argument is (DuckDB's concat_ws skips NULL)
+    "concatWithSeparator": f(2, 64, handler=_concat_with_separator),
+    # whole bytes, upper case (ClickHouse: hex(256) is '0100')
+    "hex": f(1, 1, "CASE WHEN len(hex({0})) % 2 = 1 THEN '0' || hex({0}) ELSE hex({0}) END"),
+    # NULL for text that is not hex or bytes that are not UTF-8 (ClickHouse returns raw bytes)
+    "unhex": f(1, 1, "try(decode(unhex({0})))"),
+    "toJSONString": f(1, 1, "coalesce(CAST(to_json({0}) AS VARCHAR), 'null')"),
     "format": f(2, 64, "format({args})"),
     "ascii": f(1, 1, "CASE WHEN {0} = '' THEN 0 ELSE ascii({0}) END"),
-    "isValidUTF8": f(1, 1, "({0} IS NOT NULL OR {0} IS NULL)"),
+    "isValidUTF8": f(1, 1, "CASE WHEN {0} IS NOT NULL THEN TRUE END"),
     "toValidUTF8": f(1, 1, "{0}"),
     "translate": f(3, 3, "translate({0}, {1}, {2})"),
     "translateUTF8": f(3, 3, "translate({0}, {1}, {2})"),
@@ -158,14 +186,15 @@ FUNCTIONS: Final[dict[str, Function]] = {
     ),
     "countMatches": f(2, 2, "len(regexp_extract_all({0}, {1}))"),
     "extractAll": f(2, 2, handler=_extract_all, kind="array"),
-    "regexpExtract": f(
-        2, 3, "regexp_extract({0}, {1}, coalesce({2}, 1))", check=_check_regex_group
-    ),
+    "regexpExtract": f(2, 3, handler=_regexp_extract, check=_check_regex_group),
     "regexpQuoteMeta": f(
         1, 1, "regexp_replace({0}, '([\\\\|()^$.\\[\\]?*+{{}}:-])', '\\\\\\1', 'g')"
     ),
     "multiSearchAllPositions": f(
-        2, 2, "list_transform({1}, lambda __s: strpos({0}, __s))", kind="array"
+        2,
+        2,
+        "CASE WHEN {0} IS NOT NULL THEN list_transform({1}, lambda __s: strpos({0}, __s)) END",
+        kind="array",
     ),
     "multiSearchAllPositionsUTF8": f(
         2, 2, "list_transform({1}, lambda __s: strpos({0}, __s))", kind="array"
@@ -174,8 +203,8 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "multiSearchFirstPosition": f(
         2,
         2,
-        "coalesce(list_min(list_filter(list_transform({1}, lambda __s: strpos({0}, __s)),"
-        " lambda __i: __i > 0)), 0)",
+        "CASE WHEN {0} IS NOT NULL THEN coalesce(list_min(list_filter(list_transform({1},"
+        " lambda __s: strpos({0}, __s)), lambda __i: __i > 0)), 0) END",
     ),
     "multiMatchAny": f(2, 2, "(len(list_filter({1}, lambda __s: regexp_matches({0}, __s))) > 0)"),
     "multiMatchAnyIndex": f(
@@ -218,7 +247,10 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "topLevelDomain": f(1, 1, f"regexp_extract(regexp_extract({{0}}, {_HOST}, 1), '([^.]*)$', 1)"),
     **{name: f(1, 1, _query_parts(name)) for name in ("queryString", "fragment", "pathFull")},
     "queryStringAndFragment": f(1, 1, _query_parts("queryStringAndFragment")),
-    "cutWWW": f(1, 1, "regexp_replace({0}, '^((?:[a-zA-Z][a-zA-Z0-9+.-]*:)?//)www\\.', '\\1')"),
+    # after the scheme and any user info (https://user@www.x → https://user@x)
+    "cutWWW": f(
+        1, 1, "regexp_replace({0}, '^((?:[a-zA-Z][a-zA-Z0-9+.-]*:)?//(?:[^/?#@]*@)?)www\\.', '\\1')"
+    ),
     "cutFragment": f(1, 1, "regexp_replace({0}, '#.*$', '')"),
     "cutQueryStringAndFragment": f(1, 1, "regexp_replace({0}, '[?#].*$', '')"),
     "extractURLParameters": f(1, 1, _PARAMS, kind="array"),

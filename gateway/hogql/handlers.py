@@ -96,7 +96,8 @@ def _shifted(
 ) -> str:
     """date ± n units; a Date stays a Date (ClickHouse), DuckDB would make it a timestamp."""
     shifted = f"({p.expr(date)} {sign} to_{unit}(CAST({amount} AS INTEGER)))"
-    return f"CAST({shifted} AS DATE)" if p.is_date(node) else shifted
+    whole_days = unit not in {"seconds", "minutes", "hours"}
+    return f"CAST({shifted} AS DATE)" if p.is_date(node) and whole_days else shifted
 
 
 def shift(p: SqlPrinter, node: ast.Call) -> str:
@@ -263,7 +264,9 @@ def json_extract(p: SqlPrinter, node: ast.Call) -> str:
     document = p.expr(node.args[0])
     extraction, default = JSON_READERS[p.name_of(node)]
     inner = extraction.format(d=document, w=p.bind(json_path(tuple(path))))
-    return f"coalesce(CASE WHEN json_valid({document}) THEN {inner} END, {default})"
+    # NULL for a NULL document (a missing property), the default for text that is no JSON
+    guarded = f"coalesce(CASE WHEN json_valid({document}) THEN {inner} END, {default})"
+    return f"CASE WHEN {document} IS NOT NULL THEN {guarded} END"
 
 
 def extract(p: SqlPrinter, node: ast.Call) -> str:
