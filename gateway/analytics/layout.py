@@ -186,11 +186,20 @@ class EventsLayout:
     # -- background work ------------------------------------------------------------------------
 
     def _select_sorted(self, source: str) -> str:
+        """`source`'s rows in cluster order with their materialized columns, each document
+        parsed once (the list form of json_extract_string gives the same values)."""
+        if not self.materialized:
+            return f"SELECT {_base()} FROM {source} ORDER BY {CLUSTER_KEY}"
+        paths = ", ".join("'" + json_path((k,)).replace("'", "''") + "'" for k in self.materialized)
         mats = [
-            f"{_extract(k)} AS {quote_identifier(materialized_column(k))}"
-            for k in self.materialized
+            f"__mat[{i}] AS {quote_identifier(materialized_column(k))}"
+            for i, k in enumerate(self.materialized, start=1)
         ]
-        return f"SELECT {', '.join([_base(), *mats])} FROM {source} ORDER BY {CLUSTER_KEY}"
+        return (
+            f"SELECT {', '.join([_base(), *mats])} FROM (SELECT *,"
+            f" json_extract_string(properties, [{paths}]) AS __mat FROM {source})"
+            f" ORDER BY {CLUSTER_KEY}"
+        )
 
     def merge(self) -> int:
         """Move the buffer's committed rows into `events_main`, sorted, in one transaction;
