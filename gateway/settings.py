@@ -280,21 +280,6 @@ class Settings:
         ),
     )
     analytics_layout_interval_s: float = field(
-        default=5.0,
-        metadata=_help(
-            "Seconds between background merges of newly written events into the clustered"
-            " events table (docs/hogql.md, Storage layout); 0 turns the background work off."
-        ),
-    )
-    hogql_materialized_properties: str = field(
-        default="$session_id,$window_id,$browser,$os,$device_type,$pathname,$current_url,$host",
-        metadata=_help(
-            "Events properties kept as typed columns (comma-separated; PostHog's materialized"
-            " columns): HogQL reads them without parsing JSON, with the same values. Changing it"
-            " adds or drops the columns at the next start."
-        ),
-    )
-    analytics_layout_interval_s: float = field(
         default=30.0,
         metadata=_help(
             "Seconds between background merges of newly written events into the clustered"
