@@ -148,7 +148,7 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "hex": f(1, 1, "CASE WHEN len(hex({0})) % 2 = 1 THEN '0' || hex({0}) ELSE hex({0}) END"),
     # NULL for text that is not hex or bytes that are not UTF-8 (ClickHouse returns raw bytes)
     "unhex": f(1, 1, "try(decode(unhex({0})))"),
-    "toJSONString": f(1, 1, "coalesce(CAST(to_json({0}) AS VARCHAR), 'null')"),
+    "toJSONString": f(1, 1, "CAST(to_json({0}) AS VARCHAR)"),
     "format": f(2, 64, "format({args})"),
     "ascii": f(1, 1, "CASE WHEN {0} = '' THEN 0 ELSE ascii({0}) END"),
     "isValidUTF8": f(1, 1, "CASE WHEN {0} IS NOT NULL THEN TRUE END"),
