@@ -132,7 +132,17 @@ class Settings:
     )
     kernel_runtime: str = field(
         default="runc",
-        metadata=_help("Container runtime: `runc`, or `runsc` (gVisor) if installed."),
+        metadata=_help(
+            "Container runtime: `runc`, or `runsc` (gVisor; `scripts/ensure-gvisor` registers it"
+            " with `--network=none --host-uds=all`). Checked at start-up: never a silent fallback."
+        ),
+    )
+    kernel_transport: str = field(
+        default="ipc",
+        metadata=_help(
+            "`ipc` (ZMQ unix sockets in the kernel's run directory). `tcp` (issue #15) is not"
+            " built yet and is refused at start-up."
+        ),
     )
     kernel_uid: int = field(default=1000, metadata=_help("Uid/gid kernels run as (never 0)."))
     kernel_cpu_cores: float = field(
@@ -280,7 +290,7 @@ class Settings:
         ),
     )
     analytics_layout_interval_s: float = field(
-        default=30.0,
+        default=5.0,
         metadata=_help(
             "Seconds between background merges of newly written events into the clustered"
             " events table (docs/hogql.md, Storage layout); 0 turns the background work off."
@@ -328,6 +338,9 @@ class Settings:
             raise ValueError(msg)
         if self.kernel_backend not in {"docker", "subprocess"}:
             msg = "GATEWAY_KERNEL_BACKEND must be `docker` or `subprocess`."
+            raise ValueError(msg)
+        if self.kernel_transport != "ipc":
+            msg = "GATEWAY_KERNEL_TRANSPORT must be `ipc` (`tcp` is not built yet: issue #15)."
             raise ValueError(msg)
         if self.max_body_bytes < 1024:
             msg = "GATEWAY_MAX_BODY_BYTES must be at least 1024."

@@ -91,7 +91,11 @@ def kernel_image(docker_engine) -> str:
 
 @pytest.fixture
 def docker_settings(settings: Settings, kernel_image: str) -> Settings:
-    return settings.with_changes(kernel_backend="docker", kernel_image=kernel_image)
+    # KERNEL_TEST_RUNTIME=runsc runs every Docker kernel test under gVisor (make test does)
+    runtime = os.environ.get("KERNEL_TEST_RUNTIME", "runc")
+    return settings.with_changes(
+        kernel_backend="docker", kernel_image=kernel_image, kernel_runtime=runtime
+    )
 
 
 def assert_no_containers(engine, instance: str) -> None:

@@ -41,7 +41,15 @@ _STATE: Final[dict[str, Any]] = {
         },
     },
 }
-KERNEL_STATUS: Final = Component("KernelStatus", obj(tuple(_STATE), **_STATE))
+_SANDBOX: Final = obj(
+    ("runtime", "transport", "problem"),
+    runtime=STRING_OR_NULL,
+    transport={"type": "string", "enum": ["ipc", "tcp"]},
+    problem=STRING_OR_NULL,
+)
+KERNEL_STATUS: Final = Component(
+    "KernelStatus", obj((*_STATE, "sandbox"), **_STATE, sandbox=_SANDBOX)
+)
 KERNEL_RUNTIME: Final = Component(
     "KernelRuntime", obj(("id", *_STATE), id={"type": "string"}, **_STATE)
 )

@@ -99,7 +99,7 @@ def _total(meta: dict[str, Any]) -> int:
 async def _read_capped(export: FrameExport, cap: int) -> bytes:
     """The whole Arrow stream, refusing past `cap` bytes whatever the kernel's header said:
     reading stops there, and leaving the export closes the pipe on the kernel."""
-    chunks: list[bytes] = []
+    chunks: list[bytes | memoryview] = []
     size = 0
     async for chunk in export.chunks():
         size += len(chunk)

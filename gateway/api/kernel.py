@@ -149,6 +149,7 @@ async def get_kernel_status(request: web.Request) -> web.Response:
     key, config, _ = await kernel_target(request)
     runtime = request.app[KERNELS_KEY].runtime(key)
     body = status_json(runtime, backend=_backend(request), config=config)
+    body["sandbox"] = request.app[KERNELS_KEY].backend.describe()
     return json_response(whole_numbers(body))
 
 

@@ -14,6 +14,7 @@ import abc
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from gateway.kernels.provisioner import KernelProvisioner
 from gateway.kernels.rundir import CONTAINER_RUN_DIR
@@ -39,6 +40,19 @@ class KernelBackend(abc.ABC):
     uid: int | None = None
     #: MB of the run directory's own tmpfs (0: a plain directory)
     run_dir_quota_mb: int = 0
+    #: the container runtime kernels run in (None: not a container)
+    runtime: str | None = None
+    #: why kernels cannot start as configured (found by check() at start-up), else None
+    problem: str | None = None
+
+    async def check(self) -> None:
+        """Find out at start-up whether the configured sandbox can run here; set `problem`
+        when not (starts then fail with it: never a silent fallback to a weaker sandbox)."""
+        return None
+
+    def describe(self) -> dict[str, Any]:
+        """The sandbox as `kernel/status` reports it."""
+        return {"runtime": self.runtime, "transport": "ipc", "problem": self.problem}
 
     @abc.abstractmethod
     def provisioner(self) -> KernelProvisioner:

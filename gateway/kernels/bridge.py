@@ -1,7 +1,8 @@
 """The kernel → gateway channel behind `hogql_execute()` in a kernel.
 
-A ZMQ ROUTER socket the gateway binds in its own part of the kernel's run directory
-(`gateway/bridge`, which the kernel cannot replace): no TCP, so the sandbox keeps no network. A
+A ZMQ ROUTER socket: with the ipc transport the gateway binds it in its own part of the kernel's
+run directory (`gateway/bridge`, which the kernel cannot replace); with tcp the kernel binds the
+port and the gateway connects as a CurveZMQ client (the kernel reaches nothing; channels.py). A
 request carries only a query and placeholder values; the project a query runs for always comes
 from the gateway's record of who owns the kernel, never from the kernel. The reply is a JSON
 frame, followed by the result as an Arrow IPC stream frame when the query succeeded: nothing is
@@ -19,6 +20,7 @@ from typing import Any, Final
 import zmq
 import zmq.asyncio
 
+from gateway.kernels.channels import Endpoint, router
 from gateway.kernels.rundir import RunDir
 
 _log = logging.getLogger(__name__)
@@ -33,20 +35,29 @@ class KernelBridge:
     """Serves one kernel's bridge requests, one at a time, until closed."""
 
     def __init__(
-        self, run_dir: RunDir, *, project: Callable[[], int], handler: BridgeHandler
+        self,
+        run_dir: RunDir | None,
+        *,
+        project: Callable[[], int],
+        handler: BridgeHandler,
+        endpoint: Endpoint | None = None,
     ) -> None:
         self._run_dir = run_dir
+        self._endpoint = endpoint
         self._project = project
         self._handler = handler
         self._socket: zmq.asyncio.Socket | None = None
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        socket = zmq.asyncio.Context.instance().socket(zmq.ROUTER)
-        socket.setsockopt(zmq.MAXMSGSIZE, MAX_REQUEST_BYTES)
-        socket.setsockopt(zmq.LINGER, 0)
-        socket.bind(f"ipc://{self._run_dir.gateway_dir / SOCKET}")
-        self._run_dir.give_to_kernel(SOCKET)
+        """Bind (ipc: `gateway/bridge`, handed to the kernel's uid) or connect (tcp) and serve."""
+        endpoint = self._endpoint
+        if endpoint is None:
+            assert self._run_dir is not None
+            endpoint = Endpoint(url=f"ipc://{self._run_dir.gateway_dir / SOCKET}", bind=True)
+        socket = router(endpoint, max_message=MAX_REQUEST_BYTES, queue=1000)
+        if endpoint.bind and self._run_dir is not None:
+            self._run_dir.give_to_kernel(SOCKET)
         self._socket = socket
         self._task = asyncio.create_task(self._serve())
         self._task.add_done_callback(_report_end)
@@ -77,6 +88,10 @@ class KernelBridge:
                 except Exception:
                     _log.exception("bridge request failed")
                     reply = {"ok": False, "error": "The gateway could not run the query."}
+                ident = request.get("id")
+                if isinstance(ident, str) and len(ident) <= 64:
+                    # a kernel with one long-lived socket (tcp) matches replies to requests
+                    reply = {**reply, "id": ident}
             parts = [identity, b"", json.dumps(reply).encode()]
             if data is not None:
                 parts.append(data)

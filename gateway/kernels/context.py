@@ -107,6 +107,9 @@ async def running_kernels(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.kernel_run_root.mkdir(parents=True, exist_ok=True)
     backend = backend_for(settings)
+    await backend.check()
+    if backend.problem is not None:
+        _log.error("kernels cannot start: %s", backend.problem)
     manager = KernelManager(
         settings,
         clock,

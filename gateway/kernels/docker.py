@@ -31,6 +31,9 @@ from gateway.settings import Settings
 
 LABEL_INSTANCE: Final = "gateway.instance"
 _CPU_PERIOD: Final = 100_000
+# gVisor on hosts like ours: its own network stack cannot start in the root network namespace,
+# and the kernel's ipc sockets only cross its file proxy with host unix sockets allowed.
+RUNSC_ARGS: Final = ("--network=none", "--host-uds=all")
 
 
 class DockerEngine:
@@ -42,6 +45,7 @@ class DockerEngine:
             max_workers=settings.kernel_max_count + 8, thread_name_prefix="docker"
         )
         self._client: docker.DockerClient | None = None
+        self.problem: str | None = None  # set by DockerBackend.check(): starts refuse with it
 
     async def run[T](self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a blocking SDK call on the engine's thread pool, never on the loop; every Docker call
@@ -130,6 +134,8 @@ class DockerProvisioner(KernelProvisioner):
         """Create, then start, the container (create + start: a missing image is reported
         with how to build it, never pulled). Sets `created_after_s`. Raises SandboxError."""
         settings = self._settings
+        if self._engine.problem is not None:
+            raise SandboxError(self._engine.problem)
         client = await self._engine.client()
         uid = settings.kernel_uid
         loop = asyncio.get_running_loop()
@@ -248,10 +254,24 @@ class DockerBackend(KernelBackend):
         self._engine = DockerEngine(settings)
         self.uid = settings.kernel_uid
         self.run_dir_quota_mb = settings.kernel_run_dir_mb
+        self.runtime = settings.kernel_runtime
 
     def provisioner(self) -> KernelProvisioner:
         """A new DockerProvisioner on the backend's shared engine (called per launch)."""
         return DockerProvisioner(self._engine)
+
+    async def check(self) -> None:
+        """The configured runtime must be registered with the engine, and runsc with the
+        arguments it needs here (RUNSC_ARGS); otherwise every start fails with the reason. An
+        engine that does not answer is not a problem of the runtime (starts say so)."""
+        try:
+            client = await self._engine.client()
+            info = await self._engine.run(client.info)
+        except (SandboxError, docker.errors.DockerException):
+            return
+        self.problem = self._engine.problem = runtime_problem(
+            self.runtime or "runc", info.get("Runtimes") or {}
+        )
 
     async def leftovers(self, instance: str) -> list[Leftover] | None:
         """Containers labelled with `instance`, each able to attach or remove itself."""
@@ -273,3 +293,24 @@ class DockerBackend(KernelBackend):
     def close(self) -> None:
         """Close the engine's client and thread pool (after every kernel was stopped)."""
         self._engine.close()
+
+
+def runtime_problem(runtime: str, registered: dict[str, Any]) -> str | None:
+    """Why `runtime` cannot run kernels on an engine with `registered` runtimes (its
+    `docker info` Runtimes), or None."""
+    if runtime not in registered:
+        names = ", ".join(sorted(registered)) or "none"
+        return (
+            f"Container runtime {runtime!r} is not registered with the Docker engine (it has:"
+            f" {names}). For gVisor run scripts/ensure-gvisor; kernels do not start until then."
+        )
+    if runtime == "runsc" or registered[runtime].get("path", "").endswith("runsc"):
+        args = registered[runtime].get("runtimeArgs") or []
+        missing = [arg for arg in RUNSC_ARGS if arg not in args]
+        if missing:
+            return (
+                f"Container runtime {runtime!r} lacks the runtime arguments {' '.join(missing)}"
+                " in the engine's daemon.json (gVisor's own network stack does not start here,"
+                " and ipc sockets need host unix sockets): run scripts/ensure-gvisor."
+            )
+    return None

@@ -1,34 +1,42 @@
-"""Data-frame exports: the helper call a `kernel/dataframe` request makes, and the pipe its
-answer comes through.
+"""Data-frame exports: the helper call a `kernel/dataframe` request makes, and the ZMQ
+stream its answer comes through.
 
-The gateway makes a FIFO in its own part of the kernel's run directory (`gateway/`, which the
-kernel cannot change: see rundir.py) and opens its read end; the kernel's helper opens the
-write end and writes a header (4-byte little-endian length, then JSON: status,
-total, rows, columns, or an error) and then the Arrow IPC stream. The gateway reads while the
-kernel writes, so the export and the transfer overlap, and a bounded buffer is all it holds.
+Each kernel has a frames channel (channels.py): with ipc a ROUTER the gateway binds in its own
+part of the run directory (`gateway/frames`, which the kernel cannot replace; a unix socket,
+which also crosses gVisor's file proxy, unlike a FIFO); with tcp the kernel binds the port
+and the gateway connects through CurveZMQ. Messages are `[name, kind, payload]`:
+
+    kernel → gateway   H <JSON header: status, total, rows, columns, or an error>
+                       D <a chunk of the Arrow IPC stream, at most CHUNK bytes>   (on credit)
+                       E                                                          (the end)
+    gateway → kernel   C <n>: room for n more chunks   S: stop (the client went away)
+
+The kernel sends a chunk only on credit, and the gateway grants one per chunk it hands on, so
+it never holds more than WINDOW chunks of a frame, however fast the kernel writes; chunks are
+received without a copy. Messages for another export (a stale one) are dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
-import fcntl
 import json
-import os
-import struct
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
+import zmq
+import zmq.asyncio
+
+from gateway.kernels.channels import Endpoint, router
 from gateway.kernels.errors import KernelDied, KernelExecuteFailed
-from gateway.kernels.rundir import RunDir
 
 FRAME: Final = "frame"  # the user_expression's name
-PIPE_SIZE: Final = 1 << 20  # Linux fcntl F_SETPIPE_SZ: a 1 MiB pipe means fewer wake-ups
-_BUFFER: Final = 4 << 20  # the reader pauses the pipe past this much waiting
+SOCKET: Final = "frames"  # the ipc socket's name in the run directory's gateway/ part
+CHUNK: Final = 1 << 20  # the kernel's helper sends the Arrow stream in chunks of this size
+WINDOW: Final = 4  # chunks the kernel may send ahead of the gateway
 _MAX_HEADER: Final = 1 << 20
-_F_SETPIPE_SZ: Final = 1031
+_MAX_MESSAGE: Final = max(CHUNK, _MAX_HEADER) + 4096
 _EOF_GRACE_S: Final = 2.0  # after the helper returned, the pipe must close within this
 
 
@@ -42,81 +50,90 @@ class FrameRequest:
     timeout: float
 
 
-def frame_expression(request: FrameRequest, name: str, frames_dir: str) -> str:
+def frame_expression(request: FrameRequest, name: str) -> str:
     """The kernel helper call; the variable is a checked identifier, the rest are literals."""
     columns = "None" if request.columns is None else json.dumps(request.columns)
     return (
         f"__import__('gateway_kernel').export_frame({request.variable}, "
         f"offset={request.offset}, limit={request.limit}, columns={columns}, "
-        f"max_bytes={request.max_bytes}, name={name!r}, frames_dir={frames_dir!r})"
+        f"max_bytes={request.max_bytes}, name={name!r}, timeout={request.timeout!r})"
     )
 
 
-class _PipeReader(asyncio.Protocol):
-    """The pipe's data as it arrives, chunk by chunk (nothing re-buffered or copied); reading
-    pauses while more than `_BUFFER` bytes wait, so the kernel waits for a slow client."""
+class FrameChannel:
+    """One kernel's frames socket (bound or connected per `endpoint`), open while it lives.
+    Exports on it are serialized by the kernel's turn, so one reads at a time."""
 
-    def __init__(self) -> None:
-        self._chunks: collections.deque[bytes] = collections.deque()
-        self._queued = 0
-        self._eof = False
-        self._paused = False
-        self._waiter: asyncio.Future[None] | None = None
-        self._transport: asyncio.ReadTransport | None = None
+    def __init__(self, endpoint: Endpoint) -> None:
+        self._socket = router(endpoint, max_message=_MAX_MESSAGE, queue=2 * WINDOW)
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.ReadTransport)
-        self._transport = transport
+    async def receive(self, name: bytes) -> tuple[bytes, bytes, zmq.Frame | None]:
+        """The next message of export `name`: (peer, kind, payload); others are dropped."""
+        while True:
+            try:
+                frames = await self._socket.recv_multipart(copy=False)
+            except zmq.ZMQError as err:  # closed under us: the kernel was stopped
+                msg = "The kernel stopped while sending the data frame."
+                raise KernelExecuteFailed(msg) from err
+            except asyncio.CancelledError as err:
+                # pyzmq cancels a pending receive when the socket is closed (kernel stopped)
+                task = asyncio.current_task()
+                if not self._socket.closed or (task is not None and task.cancelling()):
+                    raise
+                msg = "The kernel stopped while sending the data frame."
+                raise KernelExecuteFailed(msg) from err
+            if len(frames) < 3 or frames[1].bytes != name:
+                continue
+            payload = frames[3] if len(frames) > 3 else None
+            return frames[0].bytes, frames[2].bytes, payload
 
-    def data_received(self, data: bytes) -> None:
-        self._chunks.append(data)
-        self._queued += len(data)
-        if self._queued > _BUFFER and not self._paused and self._transport is not None:
-            self._transport.pause_reading()
-            self._paused = True
-        self._wake()
+    def send(self, peer: bytes, name: bytes, kind: bytes, payload: bytes = b"") -> None:
+        """Credit or stop for the kernel's helper; dropped when the peer cannot take it."""
+        if self._socket.closed:
+            return
+        with contextlib.suppress(zmq.ZMQError):
+            sent = self._socket.send_multipart([peer, name, kind, payload], flags=zmq.NOBLOCK)
+            asyncio.ensure_future(sent).add_done_callback(_retrieve)
 
-    def eof_received(self) -> bool | None:
-        self._eof = True
-        self._wake()
-        return None
+    def close(self) -> None:
+        self._socket.close(linger=0)
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._eof = True
-        self._wake()
 
-    def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()  # a send the kernel could not take is dropped, by design
 
-    async def next(self) -> bytes:
-        """The next chunk; b"" once the writer has closed and everything was read."""
-        while not self._chunks and not self._eof:
-            self._waiter = asyncio.get_running_loop().create_future()
-            await self._waiter
-        if not self._chunks:
+
+class _Stream:
+    """The chunks of one export as they arrive, granting the kernel one chunk of credit per
+    chunk handed on."""
+
+    def __init__(self, channel: FrameChannel, peer: bytes, name: bytes) -> None:
+        self._channel = channel
+        self._peer = peer
+        self._name = name
+        self.ended = False
+
+    def start(self) -> None:
+        self._channel.send(self._peer, self._name, b"C", str(WINDOW).encode())
+
+    async def next(self) -> memoryview | bytes:
+        """The next chunk; b"" at the end. Raises KernelExecuteFailed on a broken stream."""
+        if self.ended:
             return b""
-        chunk = self._chunks.popleft()
-        self._queued -= len(chunk)
-        if self._paused and self._queued <= _BUFFER // 2 and self._transport is not None:
-            self._transport.resume_reading()
-            self._paused = False
-        return chunk
+        _, kind, payload = await self._channel.receive(self._name)
+        if kind == b"D" and payload is not None:
+            self._channel.send(self._peer, self._name, b"C", b"1")
+            return payload.buffer
+        self.ended = True
+        if kind != b"E":
+            msg = "The kernel sent a broken data frame stream."
+            raise KernelExecuteFailed(msg)
+        return b""
 
-    async def readexactly(self, size: int) -> bytes | None:
-        """`size` bytes (the header), or None at EOF before them."""
-        parts, have = [], 0
-        while have < size:
-            chunk = await self.next()
-            if not chunk:
-                return None
-            parts.append(chunk)
-            have += len(chunk)
-        data = b"".join(parts)
-        if have > size:  # the rest is the Arrow stream: back to the front of the queue
-            self._chunks.appendleft(data[size:])
-            self._queued += have - size
-        return data[:size]
+    def stop(self) -> None:
+        if not self.ended:
+            self._channel.send(self._peer, self._name, b"S")
 
 
 class FrameExport:
@@ -129,7 +146,7 @@ class FrameExport:
         *,
         error: str | None,
         meta: dict[str, Any],
-        reader: _PipeReader | None,
+        reader: _Stream | None,
         reply: asyncio.Task[dict[str, Any]],
         timeout: float,
     ) -> None:
@@ -139,23 +156,23 @@ class FrameExport:
         self._reply = reply
         self._timeout = timeout
 
-    async def chunks(self) -> AsyncIterator[bytes]:
-        """The Arrow stream's chunks until the kernel closes the pipe. Raises
-        KernelExecuteFailed when the kernel sends nothing for `timeout` seconds, or keeps the
-        pipe open after its helper has returned (a hostile kernel holding the request)."""
+    async def chunks(self) -> AsyncIterator[bytes | memoryview]:
+        """The Arrow stream's chunks until the kernel's end message. Raises
+        KernelExecuteFailed when the kernel sends nothing for `timeout` seconds, or does not end
+        the stream once its helper has returned (a hostile kernel holding the request)."""
         if self._reader is None:
             return
         while chunk := await self._next_chunk(self._reader):
             yield chunk
 
-    async def _next_chunk(self, reader: _PipeReader) -> bytes:
+    async def _next_chunk(self, reader: _Stream) -> bytes | memoryview:
         read = asyncio.ensure_future(reader.next())
         try:
             await asyncio.wait(
                 {read, self._reply}, timeout=self._timeout, return_when="FIRST_COMPLETED"
             )
             if not read.done() and self._reply.done():
-                # the helper has returned: what it wrote is in the pipe, EOF must follow
+                # the helper has returned: what it sent is on its way, the end must follow
                 await asyncio.wait({read}, timeout=_EOF_GRACE_S)
             if not read.done():
                 msg = f"The kernel stopped sending the data frame for over {self._timeout:g} s."
@@ -201,8 +218,8 @@ def _helper_result(found: dict[str, Any]) -> dict[str, Any]:
 
 
 @contextlib.asynccontextmanager
-async def frame_pipe(
-    run_dir: RunDir,
+async def frame_stream(
+    channel: FrameChannel,
     name: str,
     *,
     evaluate: Callable[[], Awaitable[dict[str, Any]]],
@@ -210,44 +227,28 @@ async def frame_pipe(
     # `async with` (which streams the frame to the client): asyncio.timeout() cannot say that.
     timeout: float,  # noqa: ASYNC109 - a per-wait bound, see above
 ) -> AsyncIterator[FrameExport]:
-    """Make the FIFO `gateway/<name>` in `run_dir`, start `evaluate()` (the helper call) and
-    yield the export once its header (or the helper's failure) is known. On exit the pipe is
-    closed and removed and the helper's answer awaited, so the kernel is idle again before the
+    """Start `evaluate()` (the helper call, which sends export `name` on `channel`) and yield
+    the export once its header (or the helper's failure) is known. On exit a helper still
+    sending is told to stop and its answer awaited, so the kernel is idle again before the
     caller goes on."""
-    loop = asyncio.get_running_loop()
-    transport: asyncio.ReadTransport | None = None
-    reply: asyncio.Task[dict[str, Any]] | None = None
-    # Opening the read end first means the kernel's open never blocks; Linux reports no
-    # readiness on a FIFO until a writer has come, so nothing is read before the kernel.
+    key = name.encode()
+    reply = asyncio.ensure_future(evaluate())
+    header = asyncio.ensure_future(channel.receive(key))
+    stream: _Stream | None = None
     try:
-        fd = run_dir.make_fifo(name)
-    except OSError as err:
-        msg = f"Could not make the data-frame pipe ({err.strerror or err})."
-        raise KernelExecuteFailed(msg) from err
-    pipe = None
-    try:
-        with contextlib.suppress(OSError):
-            fcntl.fcntl(fd, _F_SETPIPE_SZ, PIPE_SIZE)
-        pipe = os.fdopen(fd, "rb", buffering=0)
-        transport, reader = await loop.connect_read_pipe(_PipeReader, pipe)
-        reply = asyncio.ensure_future(evaluate())
-        header = asyncio.ensure_future(_header(reader))
         # the helper's own evaluation carries the timeout, so one of the two ends
         await asyncio.wait({header, reply}, return_when=asyncio.FIRST_COMPLETED)
-        if header.done() and header.result() is not None:
-            meta = header.result()
-            assert meta is not None
+        if header.done() and not header.cancelled() and header.exception() is None:
+            peer, kind, payload = header.result()
+            meta = _header(kind, payload)
             error = None if meta.get("status") == "ok" else str(meta.get("error", "error"))
-            yield FrameExport(
-                error=error,
-                meta=meta,
-                reader=reader if error is None else None,
-                reply=reply,
-                timeout=timeout,
-            )
+            if error is None:
+                stream = _Stream(channel, peer, key)
+                stream.start()
+            yield FrameExport(error=error, meta=meta, reader=stream, reply=reply, timeout=timeout)
             return
         header.cancel()
-        # The helper never wrote: the expression failed before it (NameError), or the kernel
+        # The helper never sent: the expression failed before it (NameError), or the kernel
         # died or timed out.
         with _export_failures(timeout):
             async with asyncio.timeout(timeout):
@@ -261,32 +262,25 @@ async def frame_pipe(
             timeout=timeout,
         )
     finally:
-        if transport is not None:
-            transport.close()  # a helper still writing gets EPIPE and returns
-        elif pipe is not None:
-            pipe.close()
-        else:
-            os.close(fd)
-        run_dir.unlink(name)
-        if reply is not None and not reply.done():
+        header.cancel()
+        if header.done() and not header.cancelled():
+            header.exception()  # retrieved: the reply says why
+        if stream is not None:
+            stream.stop()  # a helper still sending returns at its next credit wait
+        if not reply.done():
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(reply, timeout)
-        if reply is not None and reply.done() and not reply.cancelled():
+        if reply.done() and not reply.cancelled():
             reply.exception()  # retrieved: a failure here was already reported
 
 
-async def _header(reader: _PipeReader) -> dict[str, Any] | None:
-    size_field = await reader.readexactly(4)
-    if size_field is None:
-        return None
-    (size,) = struct.unpack("<I", size_field)
-    if size > _MAX_HEADER:
+def _header(kind: bytes, payload: zmq.Frame | None) -> dict[str, Any]:
+    if kind != b"H" or payload is None or len(payload) > _MAX_HEADER:
         return {"status": "error", "error": "bad_header"}
-    encoded = await reader.readexactly(size)
-    if encoded is None:
-        return None
     try:
-        meta: dict[str, Any] = json.loads(encoded)
+        meta = json.loads(payload.bytes)
     except ValueError:
-        return None
+        return {"status": "error", "error": "bad_header"}
+    if not isinstance(meta, dict):
+        return {"status": "error", "error": "bad_header"}
     return meta

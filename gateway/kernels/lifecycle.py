@@ -20,8 +20,11 @@ from typing import Final, Protocol
 from gateway.clock import Clock
 from gateway.kernels.backend import KernelBackend
 from gateway.kernels.bridge import BridgeHandler, KernelBridge
+from gateway.kernels.channels import Endpoint
 from gateway.kernels.client import KernelConnection
 from gateway.kernels.errors import KernelDied, KernelStartFailed, SandboxError
+from gateway.kernels.frames import SOCKET as FRAMES_SOCKET
+from gateway.kernels.frames import FrameChannel
 from gateway.kernels.provisioner import KernelProvisioner
 from gateway.kernels.rundir import CONTAINER_RUN_DIR, RunDir, kernel_view, remove_run_dir
 from gateway.kernels.runtime import KernelConfig, KernelKey, KernelRuntime
@@ -140,12 +143,18 @@ class KernelLifecycle:
         return runtime
 
     def _start_bridge(self, runtime: KernelRuntime) -> None:
-        """The channel `hogql_execute()` uses; the project is read from the runtime's key at
-        each request (a pooled kernel gets one when a user takes it)."""
+        """The gateway's own channels: data-frame exports, and the one `hogql_execute()` uses
+        (the project is read from the runtime's key at each request: a pooled kernel gets one
+        when a user takes it)."""
+        run_dir = runtime.run_dir
+        runtime.frames = FrameChannel(
+            Endpoint(url=f"ipc://{run_dir.gateway_dir / FRAMES_SOCKET}", bind=True)
+        )
+        run_dir.give_to_kernel(FRAMES_SOCKET)
         if self._bridge is None:
             return
         runtime.bridge = KernelBridge(
-            runtime.run_dir, project=lambda: runtime.key.project_id, handler=self._bridge
+            run_dir, project=lambda: runtime.key.project_id, handler=self._bridge
         )
         runtime.bridge.start()
 
@@ -303,6 +312,8 @@ class KernelLifecycle:
     async def release(self, runtime: KernelRuntime) -> None:
         if runtime.bridge is not None:
             runtime.bridge.close()
+        if runtime.frames is not None:
+            runtime.frames.close()
         if self._records is not None:
             await self._records.forget_kernel(runtime.id)
         if runtime.connection is not None:

@@ -26,11 +26,16 @@ from gateway.kernels.errors import (
     KernelStartFailed,
 )
 from gateway.kernels.execution import CellRunner, Execution
-from gateway.kernels.frames import FRAME, FrameExport, FrameRequest, frame_expression, frame_pipe
+from gateway.kernels.frames import (
+    FRAME,
+    FrameExport,
+    FrameRequest,
+    frame_expression,
+    frame_stream,
+)
 from gateway.kernels.lifecycle import KernelLifecycle, KernelRecords
 from gateway.kernels.pool import WarmPool
 from gateway.kernels.provisioner import KernelProvisioner
-from gateway.kernels.rundir import GATEWAY_DIR
 from gateway.kernels.runtime import KernelConfig, KernelKey, KernelRuntime, KernelSlot
 from gateway.kernels.types import Resources
 from gateway.settings import Settings
@@ -270,13 +275,16 @@ class KernelManager:
             if runtime is None or not runtime.alive or runtime.connection is None:
                 msg = "The kernel stopped before the data frame could be read."
                 raise KernelNotRunning(msg)
+            if runtime.frames is None:
+                msg = "This kernel has no data-frame channel."
+                raise KernelNotRunning(msg)
             connection = runtime.connection
             name = f"frame-{uuid.uuid4().hex}"
-            expression = frame_expression(request, name, f"{runtime.kernel_run_dir}/{GATEWAY_DIR}")
+            expression = frame_expression(request, name)
             runtime.execution_state = "busy"
             try:
-                async with frame_pipe(
-                    runtime.run_dir,
+                async with frame_stream(
+                    runtime.frames,
                     name,
                     evaluate=lambda: connection.evaluate({FRAME: expression}, request.timeout),
                     timeout=request.timeout,

@@ -10,6 +10,7 @@ from typing import Any
 from gateway.clock import isoformat
 from gateway.kernels.bridge import KernelBridge
 from gateway.kernels.client import KernelConnection
+from gateway.kernels.frames import FrameChannel
 from gateway.kernels.provisioner import KernelProvisioner
 from gateway.kernels.rundir import RunDir
 from gateway.kernels.types import Resources, Timings
@@ -52,6 +53,7 @@ class KernelRuntime:
     timings: Timings = field(default_factory=Timings)
     watcher: asyncio.Task[None] | None = None
     bridge: KernelBridge | None = None
+    frames: FrameChannel | None = None  # where data-frame exports arrive
     # the kernel's uid, for files the gateway makes in its run dir (None: the gateway's own)
     uid: int | None = None
     stopping: bool = False

@@ -5,11 +5,19 @@
 - Output caps: stdout/stderr keep the first `HEAD` and last `TAIL` characters of each cell's
   output, with a marker in between, so a cell that prints gigabytes never ships them.
 - `hogql_execute(query, placeholders=None, timeout=30)`: HogQL for this notebook's project, as a
-  pandas DataFrame, through a ZMQ socket the gateway binds in its part of the run directory
-  (`gateway/bridge`); the Arrow result comes back in the reply itself.
-- `export_frame(...)`: a slice of a data frame written as an Arrow IPC stream into a pipe in the
-  kernel's run directory, for `GET kernel/dataframe`. The gateway calls it from a silent
-  execution: the execution count does not move and nothing is printed into the notebook.
+  pandas DataFrame, through the gateway's bridge channel; the Arrow result comes back in the
+  reply itself.
+- `export_frame(...)`: a slice of a data frame sent as an Arrow IPC stream over the gateway's
+  frames channel (in chunks, on the gateway's credit), for `GET kernel/dataframe`. The gateway
+  calls it from a silent execution: the execution count does not move and nothing is printed
+  into the notebook.
+
+Channels (`GATEWAY_TRANSPORT`): with `ipc` the gateway binds `gateway/bridge` and
+`gateway/frames` in the run directory and these helpers connect; with `tcp` the kernel can
+reach nothing, so it binds both ports itself at start-up (CurveZMQ servers with the kernel's
+own key from its connection file) and the gateway connects. `python -m gateway_kernel` starts
+a tcp kernel: it writes the connection info from `GATEWAY_CONNECTION` into the tmpfs and
+starts ipykernel on it (no file is shared with the host).
 """
 
 from __future__ import annotations
@@ -18,8 +26,8 @@ import collections
 import json
 import os
 import re
-import struct
 import sys
+import uuid
 from typing import Any
 
 HEAD = int(os.environ.get("GATEWAY_OUTPUT_HEAD_CHARS", str(512 * 1024)))
@@ -62,7 +70,48 @@ def describe(value: Any) -> _Description:
     return _Description(data)
 
 
-FRAMES_DIR = "/run/kernel/gateway"  # the gateway's part of the run dir: read-only for us
+CHUNK = 1 << 20  # bytes of Arrow stream per message
+_BOUND: dict[str, Any] = {}  # tcp: the sockets this kernel bound at start-up, by channel
+
+
+def _channel(name: str, timeout: float) -> tuple[Any, bool]:
+    """A DEALER socket on the gateway's channel `name`, and whether the caller closes it."""
+    import zmq  # noqa: PLC0415
+
+    if name in _BOUND:
+        return _BOUND[name], False
+    run_dir = os.environ.get("GATEWAY_RUN_DIR", "/run/kernel")
+    socket = zmq.Context.instance().socket(zmq.DEALER)
+    socket.setsockopt(zmq.LINGER, int(timeout * 1000))
+    socket.setsockopt(zmq.SNDTIMEO, int(timeout * 1000))
+    socket.connect(f"ipc://{run_dir}/gateway/{name}")
+    return socket, True
+
+
+def _bind_channels() -> None:
+    """tcp: bind the bridge and frames ports as CurveZMQ servers (the gateway connects)."""
+    if os.environ.get("GATEWAY_TRANSPORT") != "tcp" or _BOUND:
+        return
+    import zmq  # noqa: PLC0415
+    from ipykernel.kernelapp import IPKernelApp  # noqa: PLC0415
+
+    app = IPKernelApp.instance()
+    ports = json.loads(os.environ.get("GATEWAY_CHANNEL_PORTS", "{}"))
+    for name in ("bridge", "frames"):
+        socket = zmq.Context.instance().socket(zmq.DEALER)
+        socket.setsockopt(zmq.LINGER, 1000)
+        if app.curve_secretkey is not None:
+            socket.curve_secretkey = app.curve_secretkey
+            socket.curve_publickey = app.curve_publickey
+            socket.curve_server = True
+        socket.bind(f"tcp://0.0.0.0:{int(ports[name])}")
+        _BOUND[name] = socket
+
+
+def _drain(socket: Any) -> None:
+    """Drop what an earlier, abandoned request left on a long-lived socket."""
+    while socket.poll(0):
+        socket.recv_multipart()
 
 
 def _as_arrow(value: Any) -> Any:
@@ -112,27 +161,98 @@ def export_frame(
     columns: list[str] | None,
     max_bytes: int,
     name: str,
-    frames_dir: str = FRAMES_DIR,
+    timeout: float = 30.0,
 ) -> _Description:
-    """Write `value[offset:offset+limit]` (and `columns`) to the pipe `frames_dir/name`, which
-    the gateway made and is reading: a 4-byte length, a JSON header, then Arrow IPC."""
-    import pyarrow as pa  # noqa: PLC0415
-
+    """Send `value[offset:offset+limit]` (and `columns`) as export `name` on the frames channel:
+    a JSON header, then the Arrow IPC stream in chunks, each on the gateway's credit."""
     header, page = _frame_slice(
         value, offset=offset, limit=limit, columns=columns, max_bytes=max_bytes
     )
-    encoded = json.dumps(header).encode()
+    socket, owned = _channel("frames", timeout)
     try:
-        # O_WRONLY without O_CREAT: only the gateway's pipe, never a new file
-        fd = os.open(os.path.join(frames_dir, name), os.O_WRONLY)
-        with os.fdopen(fd, "wb", buffering=1 << 20) as sink:
-            sink.write(struct.pack("<I", len(encoded)) + encoded)
-            if page is not None:
-                with pa.ipc.new_stream(sink, page.schema) as writer:
-                    writer.write_table(page, max_chunksize=65536)
-    except (BrokenPipeError, FileNotFoundError):
+        sent = _send_frame(socket, name.encode(), header, page, timeout)
+    finally:
+        if owned:
+            socket.close()
+    if not sent:
         return _Description({"status": "error", "error": "reader_gone"})
     return _Description(header)
+
+
+class _Stopped(Exception):
+    """The gateway stopped granting credit (it went away, or said stop)."""
+
+
+class _CreditSink:
+    """A file for pyarrow's IPC writer that sends what it is given as `D` messages of up to
+    CHUNK bytes, each only on the gateway's credit: the kernel never holds the whole stream."""
+
+    def __init__(self, socket: Any, name: bytes, wait_ms: int) -> None:
+        self._socket = socket
+        self._name = name
+        self._wait_ms = wait_ms
+        self._credit = 0
+        self._pending = bytearray()
+        self.closed = False
+
+    def _send(self, data: Any, *, copy: bool) -> None:
+        while self._credit <= 0:
+            if not self._socket.poll(self._wait_ms):
+                raise _Stopped
+            message = self._socket.recv_multipart()
+            if len(message) < 2 or message[0] != self._name:
+                continue
+            if message[1] == b"S":
+                raise _Stopped
+            if message[1] == b"C" and len(message) > 2:
+                self._credit += int(message[2])
+        self._socket.send_multipart([self._name, b"D", data], copy=copy)
+        self._credit -= 1
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        if len(view) < CHUNK // 4:
+            if len(self._pending) + len(view) > CHUNK:
+                self.flush()
+            self._pending += view
+            return len(view)
+        self.flush()
+        for start in range(0, len(view), CHUNK):
+            # Arrow's buffers are immutable: sent without a copy
+            self._send(view[start : start + CHUNK], copy=False)
+        return len(view)
+
+    def flush(self) -> None:
+        if self._pending:
+            self._send(bytes(self._pending), copy=True)
+            self._pending = bytearray()
+
+    def tell(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _send_frame(
+    socket: Any, name: bytes, header: dict[str, Any], page: Any, timeout: float
+) -> bool:
+    import pyarrow as pa  # noqa: PLC0415
+    import zmq  # noqa: PLC0415
+
+    _drain(socket)
+    try:
+        socket.send_multipart([name, b"H", json.dumps(header).encode()])
+        if page is None:
+            return True
+        sink = _CreditSink(socket, name, int(timeout * 1000))
+        with pa.ipc.new_stream(pa.PythonFile(sink, mode="w"), page.schema) as writer:
+            writer.write_table(page, max_chunksize=65536)
+        sink.flush()
+        socket.send_multipart([name, b"E"])
+    except (zmq.Again, _Stopped):
+        return False
+    return True
 
 
 class HogQLError(Exception):
@@ -165,23 +285,45 @@ def hogql_execute(
             values[name] = value
         elif isinstance(value, list | tuple | set) and all(isinstance(v, _SCALARS) for v in value):
             values[name] = list(value)
-    run_dir = os.environ.get("GATEWAY_RUN_DIR", "/run/kernel")
-    socket = zmq.Context.instance().socket(zmq.REQ)
-    socket.setsockopt(zmq.LINGER, 0)
+    request_id = uuid.uuid4().hex
+    socket, owned = _channel("bridge", timeout)
     try:
-        socket.connect(f"ipc://{run_dir}/gateway/bridge")
-        socket.send_json({"query": query, "placeholders": values})
-        if not socket.poll(int(timeout * 1000)):
-            msg = f"hogql_execute: no answer from the gateway within {timeout:g} s"
-            raise TimeoutError(msg)
-        frames = socket.recv_multipart(copy=False)
+        _drain(socket)
+        payload = {"query": query, "placeholders": values, "id": request_id}
+        socket.send_multipart([b"", json.dumps(payload).encode()])
+        frames = _bridge_reply(socket, request_id, timeout)
+    except zmq.Again:
+        msg = f"hogql_execute: the gateway did not take the query within {timeout:g} s"
+        raise TimeoutError(msg) from None
     finally:
-        socket.close()
+        if owned:
+            socket.close(linger=0)
     reply = json.loads(frames[0].bytes)
     if not reply.get("ok") or len(frames) < 2:
         raise HogQLError(reply.get("error", "HogQL query failed"))
     table = pa.ipc.open_stream(pa.py_buffer(frames[1].buffer)).read_all()
     return table.to_pandas()
+
+
+def _bridge_reply(socket: Any, request_id: str, timeout: float) -> list[Any]:
+    """The reply frames (JSON, then Arrow) to request `request_id`; earlier ones are dropped."""
+    import time  # noqa: PLC0415
+
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not socket.poll(int(remaining * 1000)):
+            msg = f"hogql_execute: no answer from the gateway within {timeout:g} s"
+            raise TimeoutError(msg)
+        frames = socket.recv_multipart(copy=False)
+        if frames and not frames[0].bytes:
+            frames = frames[1:]  # the envelope's empty delimiter
+        try:
+            found = json.loads(frames[0].bytes).get("id")
+        except (ValueError, IndexError, AttributeError):
+            continue
+        if found in (None, request_id):
+            return list(frames)
 
 
 class _CappedStream:
@@ -243,6 +385,31 @@ def setup() -> None:
     shell.events.register("post_execute", finish)
     shell.user_ns["hogql_execute"] = hogql_execute
     shell.user_ns["HogQLError"] = HogQLError
+    _bind_channels()
 
 
-setup()
+def launch() -> None:
+    """tcp kernels: write `GATEWAY_CONNECTION` into the tmpfs (0600) and exec ipykernel on it."""
+    info = os.environ.pop("GATEWAY_CONNECTION")
+    folder = "/tmp/gateway"  # the container's own size-limited tmpfs
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    path = os.path.join(folder, "connection.json")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(info)
+    argv = [
+        sys.executable,
+        "-m",
+        "ipykernel_launcher",
+        "--IPKernelApp.exec_lines=import gateway_kernel",
+        "--HistoryManager.enabled=False",
+        "-f",
+        path,
+    ]
+    os.execv(sys.executable, argv)
+
+
+if __name__ == "__main__":
+    launch()
+else:
+    setup()

@@ -323,7 +323,8 @@ async def test_kernel_cannot_see_the_run_dirs_host_path(gateway, docker_settings
 
 
 async def test_bridge_results_never_touch_the_run_dir(gateway, docker_settings):
-    """hogql_execute() results come back in the reply: no file appears in the run dir."""
+    """hogql_execute() results come back in the reply: no file appears in the run dir (the
+    gateway's two sockets, bridge and frames, made at start, are all there is)."""
     client, owner = gateway
     app = client.server.app
     app[ANALYTICS_KEY].insert_events(
@@ -344,6 +345,6 @@ async def test_bridge_results_never_touch_the_run_dir(gateway, docker_settings):
         "df = hogql_execute('select event from events')\n"
         "import os\n(list(df['event']), sorted(os.listdir('/run/kernel/gateway')))",
     )
-    assert body["result"]["text/plain"] == "(['$pageview'], ['bridge'])"
+    assert body["result"]["text/plain"] == "(['$pageview'], ['bridge', 'frames'])"
     for run_dir in docker_settings.kernel_run_root.iterdir():
-        assert sorted(os.listdir(run_dir / "gateway")) == ["bridge"]
+        assert sorted(os.listdir(run_dir / "gateway")) == ["bridge", "frames"]

@@ -1,0 +1,77 @@
+"""Where the gateway's own channels to a kernel (the HogQL bridge, the data-frame stream) live.
+
+Two transports (`kernel_transport`):
+- `ipc`: the gateway binds a unix socket in its part of the kernel's run directory
+  (`gateway/<name>`, which the kernel cannot replace) and the kernel connects to it.
+- `tcp`: the kernel can reach nothing, the gateway included, so the kernel binds the port and
+  the gateway connects to the address the engine reports, as a CurveZMQ client of the
+  kernel's per-kernel key (a listener on the kernel network learns nothing, forges nothing).
+
+Either way the gateway's end is a ROUTER socket with a bounded message size and queue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+import zmq
+import zmq.asyncio
+
+# Ports a tcp kernel binds inside its own network namespace (every kernel has its own address).
+TCP_PORTS: Final = {
+    "shell": 5001,
+    "iopub": 5002,
+    "stdin": 5003,
+    "control": 5004,
+    "hb": 5005,
+    "bridge": 5006,
+    "frames": 5007,
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class CurveKeys:
+    """A kernel's CurveZMQ key pair (Z85). The kernel is the server; the gateway's client sockets
+    use the same pair, as jupyter_client does, so one secret in the records re-attaches."""
+
+    public: bytes
+    secret: bytes
+
+    @classmethod
+    def new(cls) -> CurveKeys:
+        public, secret = zmq.curve_keypair()
+        return cls(public=public, secret=secret)
+
+    @classmethod
+    def from_secret(cls, secret: str) -> CurveKeys:
+        raw = secret.encode("ascii")
+        return cls(public=zmq.curve_public(raw), secret=raw)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Endpoint:
+    """One gateway channel: `bind` (ipc, in the run directory) or connect (tcp, with Curve)."""
+
+    url: str
+    bind: bool
+    curve: CurveKeys | None = None
+
+
+def router(endpoint: Endpoint, *, max_message: int, queue: int = 16) -> zmq.asyncio.Socket:
+    """The gateway's ROUTER socket for `endpoint`: messages over `max_message` bytes drop the
+    peer, at most `queue` messages wait in either direction."""
+    socket = zmq.asyncio.Context.instance().socket(zmq.ROUTER)
+    socket.setsockopt(zmq.MAXMSGSIZE, max_message)
+    socket.setsockopt(zmq.LINGER, 0)
+    socket.setsockopt(zmq.RCVHWM, queue)
+    socket.setsockopt(zmq.SNDHWM, queue)
+    if endpoint.curve is not None:
+        socket.curve_secretkey = endpoint.curve.secret
+        socket.curve_publickey = endpoint.curve.public
+        socket.curve_serverkey = endpoint.curve.public
+    if endpoint.bind:
+        socket.bind(endpoint.url)
+    else:
+        socket.connect(endpoint.url)
+    return socket
