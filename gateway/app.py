@@ -84,6 +84,7 @@ async def translator_ctx(app: web.Application) -> AsyncIterator[None]:
             max_tokens=settings.hogql_max_tokens,
             max_depth=settings.hogql_max_depth,
         ),
+        per_project=settings.hogql_translations_per_project,
     )
     app[TRANSLATOR_KEY] = translator
     try:
@@ -102,6 +103,8 @@ async def analytics_ctx(app: web.Application) -> AsyncIterator[None]:
         memory_mb=settings.hogql_memory_mb,
         max_result_bytes=settings.hogql_max_result_bytes,
         materialized=[p for p in settings.hogql_materialized_properties.split(",") if p],
+        max_queries=settings.hogql_max_concurrent_queries,
+        queries_per_project=settings.hogql_queries_per_project,
     )
     app[TRANSLATOR_KEY].materialized = store.materialized  # print what the store has
     store.layout.start(settings.analytics_layout_interval_s)

@@ -274,6 +274,22 @@ class Settings:
     hogql_translate_workers: int = field(
         default=2, metadata=_help("Worker processes that translate HogQL (started on first use).")
     )
+    hogql_translations_per_project: int = field(
+        default=1,
+        metadata=_help(
+            "HogQL translations one project runs at once; more wait their turn (429 after 10 s)."
+        ),
+    )
+    hogql_max_concurrent_queries: int = field(
+        default=4,
+        metadata=_help("HogQL queries the analytics store runs at once, on threads of its own."),
+    )
+    hogql_queries_per_project: int = field(
+        default=2,
+        metadata=_help(
+            "HogQL queries one project runs at once; more wait their turn (429 after 10 s)."
+        ),
+    )
     hogql_max_result_bytes: int = field(
         default=64 * 1024 * 1024,
         metadata=_help(

@@ -18,6 +18,7 @@ LAYERS: dict[str, int] = {
     "gateway.clock": 0,
     "gateway.sse": 0,
     "gateway.markdown": 0,
+    "gateway.fairness": 0,
     # 1 records and the embedded database
     "gateway.store": 1,
     # 2 domain: each owns one subsystem

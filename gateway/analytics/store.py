@@ -20,6 +20,7 @@ import os
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -31,6 +32,8 @@ import pyarrow.ipc
 import pytz
 
 from gateway.analytics.layout import EventsLayout
+from gateway.errors import ServiceUnavailable
+from gateway.fairness import ProjectGate
 from gateway.hogql import Translation
 from gateway.hogql.errors import HogQLQueryError, HogQLResultTooLarge
 from gateway.hogql.types import type_name
@@ -200,6 +203,9 @@ def _zoned(table: pa.Table, translation: Translation) -> pa.Table:
     return pa.table(columns, names=table.column_names)
 
 
+_QUEUE_WAIT_S: Final = 10.0  # a query waits at most this long for one of the store's threads
+
+
 class AnalyticsStore:
     """One DuckDB database (a file in the data directory, or in memory for tests)."""
 
@@ -212,8 +218,12 @@ class AnalyticsStore:
         memory_mb: int = 4096,
         max_result_bytes: int = 64 * 1024 * 1024,
         materialized: Sequence[str] | None = None,
+        max_queries: int = 4,
+        queries_per_project: int = 2,
     ) -> None:
-        """`materialized`: events properties kept as columns (None: those the file has)."""
+        """`materialized`: events properties kept as columns (None: those the file has).
+        `max_queries` run at once on the store's own threads (never asyncio's default pool,
+        which capture and share logins use); one project may hold `queries_per_project`."""
         try:
             self._conn = duckdb.connect(":memory:" if path is None else str(path))
         except duckdb.IOException as err:
@@ -235,6 +245,14 @@ class AnalyticsStore:
         self._max_rows = max_rows
         self._ingest_lock = threading.Lock()  # capture batches: read persons, then write
         self._max_bytes = max_result_bytes
+        self._executor = ThreadPoolExecutor(max_workers=max_queries, thread_name_prefix="hogql")
+        self._slots = asyncio.Semaphore(max_queries)
+        self._projects = ProjectGate(
+            per_project=queries_per_project,
+            what="queries",
+            setting="hogql_queries_per_project",
+            wait_s=_QUEUE_WAIT_S,
+        )
 
     @property
     def materialized(self) -> tuple[str, ...]:
@@ -249,6 +267,7 @@ class AnalyticsStore:
         self.layout.stop()
         if flush:
             self.layout.flush()
+        self._executor.shutdown(wait=True, cancel_futures=True)
         self._conn.close()
 
     def _write(self, project_id: int, incoming: dict[str, pa.Table], statements: list[str]) -> None:
@@ -488,19 +507,42 @@ class AnalyticsStore:
             os.chown(path, uid, uid)
         return int(table.num_rows)
 
-    async def _in_thread[T](self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
-        """Run `work` on a fresh cursor in a worker thread; interrupt it at the timeout."""
+    async def _in_thread[T](
+        self, work: Callable[[duckdb.DuckDBPyConnection], T], project_id: int | None
+    ) -> T:
+        """Run `work` on a fresh cursor on one of the store's threads; interrupt it at the
+        timeout. TooManyRequests (429) when `project_id`'s share of the threads stays busy
+        (fairness.py), ServiceUnavailable (503) when no thread frees up within `_QUEUE_WAIT_S`."""
+        if project_id is None:
+            return await self._on_a_thread(work)
+        async with self._projects.turn(project_id):
+            return await self._on_a_thread(work)
+
+    async def _on_a_thread[T](self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        try:
+            async with asyncio.timeout(_QUEUE_WAIT_S):
+                await self._slots.acquire()
+        except TimeoutError:
+            msg = "The analytics store is busy with other queries; retry shortly."
+            raise ServiceUnavailable(msg, headers={"Retry-After": "5"}) from None
+        try:
+            return await self._run_on_thread(work)
+        finally:
+            self._slots.release()
+
+    async def _run_on_thread[T](self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         loop = asyncio.get_running_loop()
         cursor = self._conn.cursor()  # its own connection: the timer interrupts only this query
         timer = loop.call_later(self._timeout, cursor.interrupt)
         try:
-            return await asyncio.to_thread(work, cursor)
+            return await loop.run_in_executor(self._executor, work, cursor)
         finally:
             timer.cancel()
 
-    async def run(self, translation: Translation) -> QueryResult:
-        """Run `translation`; rows as JSON-ready values."""
-        return await self._in_thread(functools.partial(self._rows, translation))
+    async def run(self, translation: Translation, *, project_id: int | None = None) -> QueryResult:
+        """Run `translation`; rows as JSON-ready values. `project_id`: whose query (its share
+        of the store's threads is capped)."""
+        return await self._in_thread(functools.partial(self._rows, translation), project_id)
 
     def _arrow_bytes(
         self, translation: Translation, cursor: duckdb.DuckDBPyConnection
@@ -511,12 +553,21 @@ class AnalyticsStore:
             writer.write_table(table)
         return sink.getvalue().to_pybytes(), int(table.num_rows)
 
-    async def run_arrow(self, translation: Translation) -> tuple[bytes, int]:
+    async def run_arrow(
+        self, translation: Translation, *, project_id: int | None = None
+    ) -> tuple[bytes, int]:
         """Run `translation`; the rows as Arrow IPC stream bytes, and their count."""
-        return await self._in_thread(functools.partial(self._arrow_bytes, translation))
+        return await self._in_thread(functools.partial(self._arrow_bytes, translation), project_id)
 
-    async def run_to_file(self, translation: Translation, path: Path, *, uid: int | None) -> int:
+    async def run_to_file(
+        self,
+        translation: Translation,
+        path: Path,
+        *,
+        uid: int | None,
+        project_id: int | None = None,
+    ) -> int:
         """Run `translation` and write the rows to `path` as an Arrow IPC stream."""
         return await self._in_thread(
-            functools.partial(self._arrow_file, translation, path=path, uid=uid)
+            functools.partial(self._arrow_file, translation, path=path, uid=uid), project_id
         )

@@ -73,13 +73,17 @@ _BODY: Final = Body(
 )
 
 
-async def _arrow(request: web.Request, translation: Translation) -> web.StreamResponse:
+async def _arrow(
+    request: web.Request, translation: Translation, project_id: int
+) -> web.StreamResponse:
     """The result as an Arrow IPC stream (types kept), via a temporary file sent zero-copy."""
     directory = request.app[SETTINGS_KEY].data_dir / "hogql-results"
     directory.mkdir(mode=0o700, exist_ok=True)
     path = directory / f"{uuid.uuid4().hex}.arrow"
     try:
-        rows = await request.app[ANALYTICS_KEY].run_to_file(translation, path, uid=None)
+        rows = await request.app[ANALYTICS_KEY].run_to_file(
+            translation, path, uid=None, project_id=project_id
+        )
         return await send_arrow_file(request, path, total=rows)
     finally:
         path.unlink(missing_ok=True)
@@ -116,8 +120,8 @@ async def execute_hogql(request: web.Request) -> web.StreamResponse:
         request.app, query=query, values=values, project_id=project.id, timezone=project.timezone
     )
     if ARROW in request.headers.get("Accept", ""):
-        return await _arrow(request, translation)
-    result = await request.app[ANALYTICS_KEY].run(translation)
+        return await _arrow(request, translation, project.id)
+    result = await request.app[ANALYTICS_KEY].run(translation, project_id=project.id)
     response: dict[str, Any] = {
         "query": query,
         "results": result.rows,

@@ -39,7 +39,7 @@ def kernel_query_handler(app: web.Application) -> BridgeHandler:
                 project_id=project_id,
                 timezone=project.timezone if project is not None else "UTC",
             )
-            data, rows = await app[ANALYTICS_KEY].run_arrow(translation)
+            data, rows = await app[ANALYTICS_KEY].run_arrow(translation, project_id=project_id)
         except GatewayError as err:
             reply: dict[str, Any] = {"ok": False, "error": err.detail, "code": err.code}
             reply["start"] = getattr(err, "start", None)

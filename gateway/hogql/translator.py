@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from gateway.errors import ServiceUnavailable
+from gateway.fairness import ProjectGate
 from gateway.hogql import Translation
 from gateway.hogql.errors import (
     HogQLError,
@@ -118,9 +119,22 @@ class Translator:
     """
 
     def __init__(
-        self, *, workers: int = 2, timeout_s: float = 3.0, limits: TextLimits | None = None
+        self,
+        *,
+        workers: int = 2,
+        timeout_s: float = 3.0,
+        limits: TextLimits | None = None,
+        per_project: int | None = None,
     ) -> None:
+        """`per_project`: translations one project may have in flight (default: all workers
+        but one, so one member's slow queries cannot take every worker)."""
         self._size = max(1, workers)
+        self._projects = ProjectGate(
+            per_project=per_project or max(1, self._size - 1),
+            what="translations",
+            setting="hogql_translations_per_project",
+            wait_s=_WAIT_S,
+        )
         self._timeout = timeout_s
         self._limits = limits or TextLimits()
         self._idle: asyncio.Queue[_Worker] = asyncio.Queue()
@@ -134,6 +148,7 @@ class Translator:
 
     @property
     def limits(self) -> TextLimits:
+        """The text limits checked before any translation (the settings' values)."""
         return self._limits
 
     def _spawn_soon(self) -> None:
@@ -207,8 +222,15 @@ class Translator:
         values: Mapping[str, Any] | None = None,
         timezone: str = "UTC",
     ) -> Translation:
-        """Check `query`'s text, then translate it in a worker within the time budget."""
+        """Check `query`'s text, then translate it in a worker within the time budget.
+        TooManyRequests (429) when `project_id`'s share of the workers stays busy (fairness.py)."""
         check_text(query, self._limits)
+        async with self._projects.turn(project_id):
+            return await self._translate(query, project_id, values, timezone)
+
+    async def _translate(
+        self, query: str, project_id: int, values: Mapping[str, Any] | None, timezone: str
+    ) -> Translation:
         worker = await self._acquire()
         done = False
         try:

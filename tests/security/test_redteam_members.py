@@ -48,12 +48,6 @@ async def _drain(tasks: list[asyncio.Task[Any]]) -> list[int]:
     return [r.status for r in responses]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="no per-member bound on translator use: one read-only key with 8 slow queries holds"
-    " both workers and the FIFO queue, so another project's `select 1` waits 10 s and gets 503"
-    " (gateway/hogql/translator.py Translator._acquire)",
-)
 async def test_one_member_cannot_take_every_translator(client, attacker, victim):
     assert (await _hogql(client, victim, "select 1")).status == 200  # the workers are up
     tasks = await _flood(client, attacker, SLOW_TRANSLATION, 8)
@@ -72,13 +66,6 @@ def settings(settings):
     return settings.with_changes(hogql_timeout_s=8.0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DuckDB queries run in asyncio's default executor (6 threads on 2 cores), shared with"
-    " capture, share passwords, run-dir setup and removal: 6 slow queries from one read-only"
-    " key stall anonymous capture for the whole query timeout"
-    " (gateway/analytics/store.py AnalyticsStore._in_thread)",
-)
 async def test_slow_queries_do_not_stall_capture(client, attacker, victim):
     tasks = await _flood(client, attacker, SLOW_QUERY, 6)
     event = {"event": "e", "distinct_id": "d", "api_key": victim.project.api_token}
@@ -89,7 +76,9 @@ async def test_slow_queries_do_not_stall_capture(client, attacker, victim):
     health = await client.get("/_health")
     health_elapsed = time.perf_counter() - health_started
     statuses = await _drain(tasks)
-    assert statuses == [400] * 6, statuses  # each stopped at the query timeout
+    # what runs is stopped at the query timeout (400); the rest are over this project's share
+    # of translations or queries (429)
+    assert set(statuses) <= {400, 429} and 400 in statuses, statuses
     assert health.status == 200
     assert resp.status == 200, await resp.text()
     assert elapsed < 2, f"an anonymous capture took {elapsed:.1f} s (health {health_elapsed:.2f})"
