@@ -54,7 +54,7 @@ class KernelBridge:
         endpoint = self._endpoint
         if endpoint is None:
             assert self._run_dir is not None
-            endpoint = Endpoint(url=f"ipc://{self._run_dir.gateway_dir / SOCKET}", bind=True)
+            endpoint = Endpoint(url=self._run_dir.gateway_url(SOCKET), bind=True)
         socket = router(endpoint, max_message=MAX_REQUEST_BYTES, queue=1000)
         if endpoint.bind and self._run_dir is not None:
             self._run_dir.give_to_kernel(SOCKET)

@@ -70,8 +70,12 @@ def router(endpoint: Endpoint, *, max_message: int, queue: int = 16) -> zmq.asyn
         socket.curve_secretkey = endpoint.curve.secret
         socket.curve_publickey = endpoint.curve.public
         socket.curve_serverkey = endpoint.curve.public
-    if endpoint.bind:
-        socket.bind(endpoint.url)
-    else:
-        socket.connect(endpoint.url)
+    try:
+        if endpoint.bind:
+            socket.bind(endpoint.url)
+        else:
+            socket.connect(endpoint.url)
+    except zmq.ZMQError:
+        socket.close(linger=0)
+        raise
     return socket

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final, Protocol
 
+import zmq
+
 from gateway.clock import Clock
 from gateway.kernels.backend import KernelBackend
 from gateway.kernels.bridge import BridgeHandler, KernelBridge
@@ -145,18 +147,22 @@ class KernelLifecycle:
     def _start_bridge(self, runtime: KernelRuntime) -> None:
         """The gateway's own channels: data-frame exports, and the one `hogql_execute()` uses
         (the project is read from the runtime's key at each request: a pooled kernel gets one
-        when a user takes it)."""
+        when a user takes it). Raises SandboxError when a socket cannot be bound."""
         run_dir = runtime.run_dir
-        runtime.frames = FrameChannel(
-            Endpoint(url=f"ipc://{run_dir.gateway_dir / FRAMES_SOCKET}", bind=True)
-        )
-        run_dir.give_to_kernel(FRAMES_SOCKET)
-        if self._bridge is None:
-            return
-        runtime.bridge = KernelBridge(
-            run_dir, project=lambda: runtime.key.project_id, handler=self._bridge
-        )
-        runtime.bridge.start()
+        try:
+            runtime.frames = FrameChannel(
+                Endpoint(url=run_dir.gateway_url(FRAMES_SOCKET), bind=True)
+            )
+            run_dir.give_to_kernel(FRAMES_SOCKET)
+            if self._bridge is None:
+                return
+            runtime.bridge = KernelBridge(
+                run_dir, project=lambda: runtime.key.project_id, handler=self._bridge
+            )
+            runtime.bridge.start()
+        except zmq.ZMQError as err:
+            msg = f"Could not open the gateway's sockets in the kernel's run directory ({err})."
+            raise SandboxError(msg) from err
 
     def _connection(self, info: ConnectionInfo, run_dir: RunDir) -> KernelConnection:
         settings = self._settings

@@ -146,6 +146,12 @@ class RunDir:
         self._gateway_fd = gateway_fd
         self._socket_fds: dict[str, int] = {}
 
+    def gateway_url(self, name: str) -> str:
+        """The ipc url to bind `gateway/<name>` at, through the directory handle: the path is
+        short whatever the data directory's length (unix socket paths stop at 107 bytes), and
+        no component of it is looked up again."""
+        return f"ipc:///proc/self/fd/{self._gateway_fd}/{name}"
+
     @property
     def gateway_dir(self) -> Path:
         """The host path of `gateway/` (the gateway's own part; the bridge socket lives there)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import io
 
 import aiohttp
@@ -121,8 +122,17 @@ async def test_json_page_and_arrow_agree_cell_for_cell(gw):
     assert len(page["rows"]) == len(arrow_rows) == 3
     for json_row, arrow_row in zip(page["rows"], arrow_rows, strict=True):
         for column, value in arrow_row.items():
-            expected = value.isoformat() if hasattr(value, "isoformat") else value
-            assert json_row[column] == expected, column
+            assert json_row[column] == _as_json(value), column
+
+
+def _as_json(value):
+    """PostHog's JSON for a cell: datetimes in UTC with milliseconds and `Z`, dates ISO."""
+    if isinstance(value, dt.datetime):
+        utc = value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
 
 
 @pytest.mark.parametrize(("variable", "rows"), [("plf", 3), ("tbl", 3), ("batch", 2), ("rel", 5)])
