@@ -499,5 +499,5 @@ def cases(name: str) -> list[tuple[str, ...]]:
         assert pools is not None
         combos = list(itertools.product(*pools))
         rng.shuffle(combos)
-        out.extend(combos[: max(1, PER_FUNCTION // len(SIGNATURES[name]))])  # type: ignore[arg-type]
+        out.extend(combos[: max(1, PER_FUNCTION // len(SIGNATURES[name]))])  # type: ignore[arg-type, unused-ignore]
     return out

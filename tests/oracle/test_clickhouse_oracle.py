@@ -33,7 +33,7 @@ from tests.oracle.cases import SIGNATURES, cases
 try:
     import chdb  # type: ignore[import-not-found, unused-ignore]
 except ImportError:  # pragma: no cover - depends on the machine
-    chdb = None
+    chdb = None  # type: ignore[assignment, unused-ignore]
     if os.environ.get("GATEWAY_REQUIRE_ORACLE") == "1":
         raise
     pytestmark = pytest.mark.skip(reason="chdb not installed: `make oracle` installs it")
@@ -120,7 +120,7 @@ def _equal(ours: Any, theirs: Any) -> bool:
         return math.isclose(ours, theirs, rel_tol=1e-9, abs_tol=1e-12)
     if isinstance(ours, list) and isinstance(theirs, list):
         return len(ours) == len(theirs) and all(map(_equal, ours, theirs))
-    return ours == theirs
+    return bool(ours == theirs)
 
 
 def _implemented() -> list[tuple[str, str]]:
