@@ -30,7 +30,7 @@ def _targets(node: ast.expr) -> Iterator[str]:
         yield from _targets(node.value)
 
 
-def _walk(body: list[ast.stmt]) -> Iterator[str]:
+def _walk(body: list[ast.stmt]) -> Iterator[str]:  # noqa: C901 - one branch per statement kind that binds names: a table read top to bottom
     for node in body:
         match node:
             case ast.Assign(targets=targets):

@@ -153,7 +153,7 @@ class KernelConnection:
         self._control: asyncio.Queue[Any] = asyncio.Queue(maxsize=_QUEUE_LIMIT)
         self._readers: list[asyncio.Task[None]] = []
 
-    async def start(self, timeout: float) -> dict[str, Any]:
+    async def start(self, timeout: float) -> dict[str, Any]:  # noqa: ASYNC109 - bounds each wait inside (kernel replies race its death), not the caller
         """Open channels; ready once a kernel_info_reply arrives AND iopub carries its status.
 
         The iopub check matters: a SUB socket that has not finished subscribing silently drops
@@ -279,7 +279,7 @@ class KernelConnection:
         for queue in (self._iopub, self._shell, self._control):
             self._put(queue, _DIED)
 
-    async def _next(self, queue: asyncio.Queue[Any], timeout: float) -> dict[str, Any]:
+    async def _next(self, queue: asyncio.Queue[Any], timeout: float) -> dict[str, Any]:  # noqa: ASYNC109 - bounds each wait inside (kernel replies race its death), not the caller
         async with asyncio.timeout(timeout):
             item = await queue.get()
         self._removed(queue)
@@ -291,7 +291,10 @@ class KernelConnection:
         return msg
 
     async def _reply(
-        self, queue: asyncio.Queue[Any], msg_id: str, timeout: float
+        self,
+        queue: asyncio.Queue[Any],
+        msg_id: str,
+        timeout: float,  # noqa: ASYNC109 - bounds each wait inside (kernel replies race its death), not the caller
     ) -> dict[str, Any]:
         async with asyncio.timeout(timeout):
             while True:
@@ -387,7 +390,7 @@ class KernelConnection:
             run.media.append({"mime_type": mime, "data": value})
         return kept
 
-    async def evaluate(self, expressions: dict[str, str], timeout: float) -> dict[str, Any]:
+    async def evaluate(self, expressions: dict[str, str], timeout: float) -> dict[str, Any]:  # noqa: ASYNC109 - bounds each wait inside (kernel replies race its death), not the caller
         """Evaluate user_expressions in a silent execution (no count, no broadcast).
 
         IPython skips user_expressions when a cell fails; this gets them anyway.
@@ -403,7 +406,7 @@ class KernelConnection:
         found: dict[str, Any] = reply["content"].get("user_expressions") or {}
         return found
 
-    async def interrupt(self, timeout: float) -> bool:
+    async def interrupt(self, timeout: float) -> bool:  # noqa: ASYNC109 - bounds each wait inside (kernel replies race its death), not the caller
         """interrupt_request on the control channel; True when the kernel acknowledged."""
         msg = self._client.session.msg("interrupt_request", {})
         self._client.control_channel.send(msg)

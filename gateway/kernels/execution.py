@@ -53,7 +53,7 @@ class CellRunner:
         config: KernelConfig,
         code: str,
         *,
-        timeout: float,
+        timeout: float,  # noqa: ASYNC109 - the cell's own timeout, escalated inside (interrupt, SIGINT, restart)
         return_variables: bool,
         on_event: OnEvent,
     ) -> Execution:

@@ -220,7 +220,7 @@ class KernelManager:
         config: KernelConfig,
         code: str,
         *,
-        timeout: float,
+        timeout: float,  # noqa: ASYNC109 - the cell's own timeout, passed to the cell runner that escalates it
         return_variables: bool,
         on_event: OnEvent = _noop,
     ) -> Execution:

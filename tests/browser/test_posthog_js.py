@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -51,15 +52,16 @@ def _need_browser() -> str:
     pytest.skip(reason)
 
 
-async def _hogql(client, account, query: str) -> list[list]:
+async def _hogql(client, account, query: str) -> list[list[Any]]:
     resp = await client.post(
         account.url("scratchpad/hogql/execute"), json={"query": query}, headers=account.headers
     )
     assert resp.status == 200, await resp.text()
-    return (await resp.json())["results"]
+    rows: list[list[Any]] = (await resp.json())["results"]
+    return rows
 
 
-async def _page_server(aiohttp_server, host: str, token: str, reports: list):
+async def _page_server(aiohttp_server, host: str, token: str, reports: list[Any]):
     async def page(request: web.Request) -> web.Response:
         html = _PAGE % {"token": json.dumps(token), "host": json.dumps(host)}
         return web.Response(text=html, content_type="text/html")
@@ -87,9 +89,9 @@ async def test_posthog_js_in_chromium_lands_events_persons_and_groups(
 ):
     chromium = _need_browser()
     host = str(client.make_url("")).rstrip("/")
-    reports: list = []
+    reports: list[Any] = []
     site = await _page_server(aiohttp_server, host, jane.project.api_token, reports)
-    browser = subprocess.Popen(
+    browser = subprocess.Popen(  # noqa: ASYNC220 - a browser process for the test's whole length
         [
             chromium,
             "--headless",
@@ -104,7 +106,7 @@ async def test_posthog_js_in_chromium_lands_events_persons_and_groups(
     )
     try:
         deadline = time.monotonic() + 60
-        rows: list = []
+        rows: list[Any] = []
         while time.monotonic() < deadline:
             rows = await _hogql(
                 client,

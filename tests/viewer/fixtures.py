@@ -8,6 +8,7 @@ import json
 import struct
 import uuid
 import zlib
+from typing import Any
 
 # Running this in a page sets data-pwned on <html>: the browser tests look for it.
 PWN = "document.documentElement.setAttribute('data-pwned','1')"
@@ -34,9 +35,9 @@ def png(width: int, height: int, rgb: tuple[int, int, int]) -> str:
     return "data:image/png;base64," + base64.b64encode(body).decode()
 
 
-def text(value: str, *marks: str, href: str | None = None) -> dict:
-    node: dict = {"type": "text", "text": value}
-    mark_list: list[dict] = [{"type": m} for m in marks]
+def text(value: str, *marks: str, href: str | None = None) -> dict[str, Any]:
+    node: dict[str, Any] = {"type": "text", "text": value}
+    mark_list: list[dict[str, Any]] = [{"type": m} for m in marks]
     if href is not None:
         mark_list.append({"type": "link", "attrs": {"href": href}})
     if mark_list:
@@ -44,21 +45,25 @@ def text(value: str, *marks: str, href: str | None = None) -> dict:
     return node
 
 
-def para(*children: dict) -> dict:
+def para(*children: dict[str, Any]) -> dict[str, Any]:
     return {"type": "paragraph", "content": list(children)}
 
 
-def heading(level: int, value: str) -> dict:
+def heading(level: int, value: str) -> dict[str, Any]:
     return {"type": "heading", "attrs": {"level": level}, "content": [text(value)]}
 
 
-def item(*children: dict) -> dict:
+def item(*children: dict[str, Any]) -> dict[str, Any]:
     return {"type": "listItem", "content": list(children)}
 
 
-def hogql_node(query: str, *, wrapper: str | None = "DataTableNode", title: str = "") -> dict:
-    source: dict = {"kind": "HogQLQuery", "query": query}
-    attrs: dict = {"query": source if wrapper is None else {"kind": wrapper, "source": source}}
+def hogql_node(
+    query: str, *, wrapper: str | None = "DataTableNode", title: str = ""
+) -> dict[str, Any]:
+    source: dict[str, Any] = {"kind": "HogQLQuery", "query": query}
+    attrs: dict[str, Any] = {
+        "query": source if wrapper is None else {"kind": wrapper, "source": source}
+    }
     if title:
         attrs["title"] = title
     attrs["nodeId"] = str(uuid.uuid4())
@@ -174,7 +179,7 @@ HOSTILE = {
 }
 
 
-def events() -> list[dict]:
+def events() -> list[dict[str, Any]]:
     """The three events HOGQL_ROWS lists, in project 1."""
     return [
         {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from gateway.viewer import QueryOutcome, hogql_queries, render_notebook
@@ -199,7 +201,7 @@ def test_inline_nodes():
 
 
 def test_deep_documents_are_cut_off_not_crashed():
-    node: dict = para(text("bottom"))
+    node: dict[str, Any] = para(text("bottom"))
     for _ in range(5_000):
         node = {"type": "blockquote", "content": [node]}
     html = render_notebook("T", _doc(node))
