@@ -17,9 +17,10 @@ rows (approximate ClickHouse aggregates within 2 %). Times are taken inside each
 is translate + run + rows as JSON values (`AnalyticsStore.run`), ClickHouse's is the query to
 an Arrow table and its rows as Python values.
 
-    .venv/bin/python bench/hogql_vs_clickhouse.py [--events 1000000] [--rounds 5]
+    .venv/bin/python bench/hogql_vs_clickhouse.py [--events 1000000] [--rounds 5] [--exact]
+        [--only NAME …]
 
-Needs chdb 4.4.0 (the dev/oracle dependency of the HogQL work).
+Needs chdb 4.4.0: `make oracle` installs it (the `.[oracle]` extra of the HogQL work).
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ def _same(name: str, ours: list[list[Any]], theirs: list[list[Any]]) -> str | No
     """None when the rows agree (as multisets; approximate columns within the tolerance)."""
     approx = APPROXIMATE.get(name, set())
 
-    def key(row: list[Any]) -> str:
+    def key(row: list[Any]) -> str:  # approximate columns cannot order the rows
         return repr([v for i, v in enumerate(row) if i not in approx])
 
     ours_sorted, theirs_sorted = sorted(ours, key=key), sorted(theirs, key=key)
@@ -216,7 +217,7 @@ def _load_clickhouse(data: Path, folder: Path) -> Any:
     return sess
 
 
-def _duckdb_worker(pipe: Connection, data: str, folder: str) -> None:
+def _duckdb_worker(pipe: Connection, data: str, folder: str, _aggregates: str) -> None:
     from gateway.hogql import translate
 
     begin = time.perf_counter()
@@ -233,18 +234,30 @@ def _duckdb_worker(pipe: Connection, data: str, folder: str) -> None:
     store.close(flush=False)
 
 
-def _clickhouse_worker(pipe: Connection, data: str, folder: str) -> None:
+def exact(sql: str) -> str:
+    """ClickHouse's exact aggregates in place of PostHog's approximate ones (`--exact`)."""
+    for approximate, precise in (
+        ("uniq(", "uniqExact("),
+        ("quantile(", "quantileExact("),
+        ("median(", "medianExact("),
+    ):
+        sql = sql.replace(approximate, precise)
+    return sql
+
+
+def _clickhouse_worker(pipe: Connection, data: str, folder: str, aggregates: str) -> None:
+    queries = {n: exact(q) if aggregates == "exact" else q for n, q in CLICKHOUSE.items()}
     begin = time.perf_counter()
     sess = _load_clickhouse(Path(data), Path(folder))
     pipe.send(("loaded", time.perf_counter() - begin, _du(Path(data)), _memory()))
     kinds: dict[str, list[str]] = {}
     while (name := pipe.recv()) is not None:
         begin = time.perf_counter()
-        table = sess.query(CLICKHOUSE[name], "ArrowTable")
+        table = sess.query(queries[name], "ArrowTable")
         rows = [list(r.values()) for r in table.to_pylist()]
         elapsed = time.perf_counter() - begin
         if name not in kinds:  # ClickHouse's DateTime leaves as Arrow UInt32 (seconds)
-            described = sess.query(f"DESCRIBE TABLE ({CLICKHOUSE[name]})", "ArrowTable")
+            described = sess.query(f"DESCRIBE TABLE ({queries[name]})", "ArrowTable")
             kinds[name] = [str(t) for t in described.column("type").to_pylist()]
         for row in rows:
             for i, kind in enumerate(kinds[name]):
@@ -255,10 +268,12 @@ def _clickhouse_worker(pipe: Connection, data: str, folder: str) -> None:
     sess.close()
 
 
-def _start(target: Any, data: Path, folder: Path) -> tuple[Any, Connection, tuple[Any, ...]]:
+def _start(
+    target: Any, data: Path, folder: Path, aggregates: str
+) -> tuple[Any, Connection, tuple[Any, ...]]:
     ours, theirs = mp.Pipe()
     process = mp.get_context("spawn").Process(
-        target=target, args=(theirs, str(data), str(folder)), daemon=True
+        target=target, args=(theirs, str(data), str(folder), aggregates), daemon=True
     )
     process.start()
     loaded = ours.recv()
@@ -319,6 +334,12 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--only", nargs="*", help="query names (default: all)")
+    parser.add_argument(
+        "--exact",
+        action="store_true",
+        help="ClickHouse runs uniqExact/quantileExact/medianExact instead of PostHog's"
+        " approximate uniq/quantile/median (for context: the gateway's are exact)",
+    )
     args = parser.parse_args()
     names = args.only or list(HOGQL)
     with tempfile.TemporaryDirectory(prefix="hogql-vs-ch-") as tmp:
@@ -331,7 +352,9 @@ def main() -> None:
         for engine, target in workers.items():  # one at a time: loads do not compete
             data = root / engine
             data.mkdir()
-            processes[engine], pipes[engine], loaded = _start(target, data, root)
+            processes[engine], pipes[engine], loaded = _start(
+                target, data, root, "exact" if args.exact else "posthog"
+            )
             loads[engine] = loaded[1:]
         times = _rounds(pipes, names, args.rounds)
         memory = {}
