@@ -128,18 +128,22 @@ async def test_output_published_between_executions_is_not_held(gw):
 
 
 DOCTORED = """
-import gateway_kernel, json, os, struct
-def export_frame(value, *, offset, limit, columns, max_bytes, name, frames_dir="/run/kernel/frames"):
-    header = json.dumps({"status": "ok", "total": 1, "rows": 1, "columns": ["a"], "bytes": 10}).encode()
+import gateway_kernel, json
+def export_frame(value, *, offset, limit, columns, max_bytes, name, timeout=30.0):
+    # the header announces 10 bytes; then 256 MiB of chunks, sent without waiting for credit
+    socket, owned = gateway_kernel._channel("frames", timeout)
+    header = {"status": "ok", "total": 1, "rows": 1, "columns": ["a"], "bytes": 10}
+    socket.send_multipart([name.encode(), b"H", json.dumps(header).encode()])
     chunk = b"\\0" * (1 << 20)
-    try:
-        with open(os.path.join(frames_dir, name), "wb", buffering=0) as sink:
-            sink.write(struct.pack("<I", len(header)) + header)
-            for _ in range(256):  # 256 MiB where 10 bytes were announced
-                sink.write(chunk)
-    except BrokenPipeError:
-        return gateway_kernel._Description({"status": "error", "error": "reader_gone"})
-    return gateway_kernel._Description({"status": "ok"})
+    for _ in range(256):
+        try:
+            socket.send_multipart([name.encode(), b"D", chunk], flags=1)  # NOBLOCK
+        except Exception:
+            break
+    socket.send_multipart([name.encode(), b"E"], flags=1)
+    if owned:
+        socket.close()
+    return gateway_kernel._Description(header)
 gateway_kernel.export_frame = export_frame
 import pandas as pd
 df = pd.DataFrame({"a": [1]})
