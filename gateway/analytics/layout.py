@@ -292,7 +292,7 @@ class EventsLayout:
                 started = time.monotonic()
                 try:
                     self.maintain()
-                except duckdb.Error:
+                except Exception:  # a bug or a conflict must not end the thread silently
                     _log.exception("events layout maintenance failed; retried next round")
                 _log.debug("events layout round took %.3f s", time.monotonic() - started)
 
