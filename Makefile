@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: help install image engine browser run test test-gvisor unit test-docker check lint typecheck bench docs clean oracle
+.PHONY: help install image engine browser run test test-gvisor unit test-docker check lint typecheck bench bench-clickhouse docs clean oracle
 
 help:
 	@echo "make run        install, prepare $(DATA_DIR)/, print an API key, serve on $(HOST):$(PORT)"
@@ -17,6 +17,7 @@ help:
 	@echo "make image      build (or reuse) the kernel image"
 	@echo "make check      lint (ruff) + type check (mypy) + tests"
 	@echo "make bench      benchmarks (figures go to docs/benchmarks.md by hand)"
+	@echo "make bench-clickhouse  HogQL vs ClickHouse (chdb) at 10M events (docs/benchmarks.md, #16)"
 	@echo "make docs       regenerate the route and settings tables in docs/"
 
 $(STAMP): pyproject.toml
@@ -99,6 +100,10 @@ bench: install
 	$(PY) bench/health_under_attack.py  # kernel phases skip (and say so) without Docker or the image
 	@if docker info >/dev/null 2>&1; then $(PY) bench/kernels.py && $(PY) bench/dataframe.py; \
 	else echo "bench/kernels.py and bench/dataframe.py skipped: no Docker engine"; fi
+
+# HogQL on the analytics store vs the same queries in ClickHouse (issue #16); reuses the oracle's chdb
+bench-clickhouse: $(VENV)/.oracle
+	$(PY) bench/hogql_vs_clickhouse.py --events 10000000 --rounds 5
 
 docs: install
 	$(PY) scripts/update_docs.py
