@@ -177,6 +177,17 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     return app
 
 
+def _set_priority(nice: int) -> None:
+    """Give the gateway's threads (set before any starts, so all inherit it) the niceness
+    `nice`: the event loop that answers every client outranks tenants' kernels, which the
+    engine starts elsewhere, and HogQL workers (nice 10 above it). Lowering it below 0 needs
+    root; without, the gateway keeps its niceness and says so."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, nice)
+    except OSError as err:
+        logging.getLogger(__name__).warning("process_nice %d not applied: %s", nice, err)
+
+
 def serve(settings: Settings) -> None:
     """Run the gateway until interrupted (the CLI's `serve`): logging at `log_level`,
     `create_app(settings)` on host:port, no aiohttp access log, and `header_read_timeout_s` as the
@@ -185,6 +196,7 @@ def serve(settings: Settings) -> None:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    _set_priority(settings.process_nice)
     web.run_app(
         create_app(settings),
         host=settings.host,

@@ -312,6 +312,13 @@ class Settings:
             " events table (docs/hogql.md, Storage layout); 0 turns the background work off."
         ),
     )
+    process_nice: int = field(
+        default=-5,
+        metadata=_help(
+            "Niceness `serve` gives the gateway (below 0 needs root): its event loop outranks"
+            " kernels and HogQL workers for the CPU."
+        ),
+    )
     log_level: str = field(default="INFO", metadata=_help("Python logging level."))
 
     @property
