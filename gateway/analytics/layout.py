@@ -90,8 +90,9 @@ class EventsLayout:
     """Creates, migrates and maintains the layout on one DuckDB database.
 
     `materialized` is the set of properties to keep as columns; None keeps what the database
-    has (a loader must not drop the gateway's columns). Every method takes the lock: at most one
-    layout change at a time; writers to the buffer and readers never wait for it.
+    has (a loader must not drop the gateway's columns). Changes (set-up, merge, recluster) take
+    the lock: one at a time. Writers to the buffer and readers do not wait for their work, only
+    for DuckDB's own brief commit (and, after a large change, checkpoint) locks.
     """
 
     def __init__(
