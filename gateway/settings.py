@@ -306,7 +306,7 @@ class Settings:
         ),
     )
     analytics_layout_interval_s: float = field(
-        default=5.0,
+        default=30.0,
         metadata=_help(
             "Seconds between background merges of newly written events into the clustered"
             " events table (docs/hogql.md, Storage layout); 0 turns the background work off."
