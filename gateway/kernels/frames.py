@@ -34,7 +34,7 @@ from gateway.kernels.errors import KernelDied, KernelExecuteFailed
 FRAME: Final = "frame"  # the user_expression's name
 SOCKET: Final = "frames"  # the ipc socket's name in the run directory's gateway/ part
 CHUNK: Final = 1 << 20  # the kernel's helper sends the Arrow stream in chunks of this size
-WINDOW: Final = 4  # chunks the kernel may send ahead of the gateway
+WINDOW: Final = 16  # chunks the kernel may send ahead of the gateway (16 MiB held at most)
 _MAX_HEADER: Final = 1 << 20
 _MAX_MESSAGE: Final = max(CHUNK, _MAX_HEADER) + 4096
 _EOF_GRACE_S: Final = 2.0  # after the helper returned, the pipe must close within this

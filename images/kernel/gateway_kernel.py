@@ -72,20 +72,27 @@ def describe(value: Any) -> _Description:
 
 CHUNK = 1 << 20  # bytes of Arrow stream per message
 _BOUND: dict[str, Any] = {}  # tcp: the sockets this kernel bound at start-up, by channel
+_CONNECTED: dict[tuple[str, int], Any] = {}  # ipc: one connected socket per channel and process
 
 
 def _channel(name: str, timeout: float) -> tuple[Any, bool]:
-    """A DEALER socket on the gateway's channel `name`, and whether the caller closes it."""
+    """A DEALER socket on the gateway's channel `name`, and whether the caller closes it.
+    Sockets are kept for the next call (no connect per request; callers drain what an abandoned
+    request left), one per process: a forked child makes its own."""
     import zmq  # noqa: PLC0415
 
     if name in _BOUND:
         return _BOUND[name], False
-    run_dir = os.environ.get("GATEWAY_RUN_DIR", "/run/kernel")
-    socket = zmq.Context.instance().socket(zmq.DEALER)
-    socket.setsockopt(zmq.LINGER, int(timeout * 1000))
+    key = (name, os.getpid())
+    socket = _CONNECTED.get(key)
+    if socket is None or socket.closed:
+        run_dir = os.environ.get("GATEWAY_RUN_DIR", "/run/kernel")
+        socket = zmq.Context.instance().socket(zmq.DEALER)
+        socket.setsockopt(zmq.LINGER, 1000)
+        socket.connect(f"ipc://{run_dir}/gateway/{name}")
+        _CONNECTED[key] = socket
     socket.setsockopt(zmq.SNDTIMEO, int(timeout * 1000))
-    socket.connect(f"ipc://{run_dir}/gateway/{name}")
-    return socket, True
+    return socket, False
 
 
 def _bind_channels() -> None:
