@@ -20,7 +20,6 @@ PUBLIC = {
         "translate",
     ],
     "gateway.kernels": [
-        "Execution",
         "ExecutionResult",
         "FrameExport",
         "FrameRequest",

@@ -30,7 +30,7 @@ from gateway.auth import requires
 from gateway.clock import isoformat
 from gateway.contract import Body, Operation, Reply, declared_body, operation
 from gateway.errors import GatewayError, InvalidRequest
-from gateway.kernels import Execution, KernelConfig, KernelKey, Resources, status_json
+from gateway.kernels import ExecutionResult, KernelConfig, KernelKey, Resources, status_json
 from gateway.kernels.errors import CellTooLarge, KernelConfigOverLimit
 from gateway.keys import KERNELS_KEY, SETTINGS_KEY
 from gateway.settings import Settings
@@ -270,8 +270,8 @@ def _execute_args(body: dict[str, Any], max_cell_bytes: int) -> tuple[str, bool,
     return code, flag if isinstance(flag, bool) else True, float(timeout)
 
 
-def _execution_json(execution: Execution) -> dict[str, Any]:
-    result = execution.result
+def _execution_json(result: ExecutionResult) -> dict[str, Any]:
+    assert result.runtime is not None and result.started_at and result.completed_at
     body: dict[str, Any] = {
         "status": result.status,
         "stdout": result.stdout,
@@ -284,12 +284,12 @@ def _execution_json(execution: Execution) -> dict[str, Any]:
         "traceback": result.traceback,
         "variables": result.variables,
         "truncated": result.truncated,
-        "started_at": isoformat(execution.started_at),
-        "completed_at": isoformat(execution.completed_at),
+        "started_at": isoformat(result.started_at),
+        "completed_at": isoformat(result.completed_at),
         "kernel_runtime": {
-            "id": execution.runtime.id,
-            "status": execution.runtime.status,
-            "last_used_at": isoformat(execution.runtime.last_used_at),
+            "id": result.runtime.id,
+            "status": result.runtime.status,
+            "last_used_at": isoformat(result.runtime.last_used_at),
         },
     }
     if result.variables_survived is not None:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from gateway.kernels.frames import FrameExport, FrameRequest
-from gateway.kernels.manager import Execution, KernelManager
+from gateway.kernels.manager import KernelManager
 from gateway.kernels.provisioner import KernelProvisioner
 from gateway.kernels.runtime import KernelConfig, KernelKey, KernelRuntime, status_json
 from gateway.kernels.types import ExecutionResult, Resources
 
 __all__ = [
-    "Execution",
     "ExecutionResult",
     "FrameExport",
     "FrameRequest",

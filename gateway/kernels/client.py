@@ -11,7 +11,6 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any, Final
 
 import zmq
@@ -19,7 +18,7 @@ from jupyter_client.asynchronous.client import AsyncKernelClient
 
 from gateway.kernels.errors import KernelDied
 from gateway.kernels.provisioner import ExitStatus
-from gateway.kernels.types import ConnectionInfo
+from gateway.kernels.types import ConnectionInfo, ExecutionResult
 
 _log = logging.getLogger(__name__)
 MEDIA_TYPES: Final = ("image/png", "image/jpeg", "image/svg+xml")
@@ -36,7 +35,6 @@ _THREAD_DESERIALIZE: Final = 256 * 1024
 # a parent header (msg_id, session, username, date, msg_type, version) is a few hundred bytes
 _MAX_PARENT_HEADER: Final = 16 * 1024
 _DIED: Final = object()  # sentinel the death watcher puts in every queue
-MARKER: Final = "\n[… {omitted} characters truncated by the gateway …]\n"
 
 type OnEvent = Callable[[str, dict[str, Any]], Awaitable[None]]
 
@@ -51,67 +49,6 @@ class _PinnedClient(AsyncKernelClient):
         if self.pinned_urls is not None:
             return self.pinned_urls()[channel]
         return super()._make_url(channel)
-
-
-class CappedText:
-    """Keeps the first and last `limit // 2` characters of a stream, counting what it drops."""
-
-    def __init__(self, limit: int) -> None:
-        self._half = max(1, limit // 2)
-        self._head: list[str] = []
-        self._head_len = 0
-        self._tail: deque[str] = deque()
-        self._tail_len = 0
-        self.total = 0
-
-    def add(self, text: str) -> None:
-        """Append output, keeping only the head and the latest tail within the cap."""
-        self.total += len(text)
-        room = self._half - self._head_len
-        if room > 0:
-            self._head.append(text[:room])
-            self._head_len += min(room, len(text))
-            text = text[room:]
-        if text:
-            self._tail.append(text)
-            self._tail_len += len(text)
-            while self._tail and self._tail_len - len(self._tail[0]) >= self._half:
-                self._tail_len -= len(self._tail.popleft())
-
-    @property
-    def truncated(self) -> bool:
-        """Whether anything between the head and the tail was dropped."""
-        return self.total > self._head_len + self._tail_len or self.total > 2 * self._half
-
-    def text(self) -> str:
-        """The kept head, a marker saying how many characters were dropped (if any), and the
-        tail."""
-        head = "".join(self._head)
-        tail = "".join(self._tail)[-self._half :] if self._tail else ""
-        omitted = self.total - len(head) - len(tail)
-        return head + (MARKER.format(omitted=omitted) if omitted > 0 else "") + tail
-
-
-@dataclass(kw_only=True)
-class RawExecution:
-    """What the kernel said about one execute_request (before the manager adds its view)."""
-
-    msg_id: str
-    stdout: CappedText
-    stderr: CappedText
-    status: str = "ok"
-    result: dict[str, Any] | None = None
-    media: list[dict[str, str]] = field(default_factory=list)
-    execution_count: int | None = None
-    error_name: str | None = None
-    error_value: str | None = None
-    traceback: list[str] = field(default_factory=list)
-    user_expressions: dict[str, Any] = field(default_factory=dict)
-    idle: bool = False
-    replied: bool = False
-    media_bytes: int = 0
-    media_dropped: int = 0  # images over the per-image or per-execution cap, left out
-    messages_dropped: int = 0  # output messages over the queue's byte bound, never seen
 
 
 async def _noop(event: str, data: dict[str, Any]) -> None:
@@ -147,7 +84,7 @@ class KernelConnection:
         self._iopub_sizes: deque[tuple[int, bool]] = deque()
         self._iopub_bytes = 0
         self._idle_queued = 0
-        self._current: RawExecution | None = None  # the execution whose output is kept
+        self._current: ExecutionResult | None = None  # the execution whose output is kept
         self.idle_dropped = 0  # iopub messages of no running execution, dropped
         self._shell: asyncio.Queue[Any] = asyncio.Queue(maxsize=_QUEUE_LIMIT)
         self._control: asyncio.Queue[Any] = asyncio.Queue(maxsize=_QUEUE_LIMIT)
@@ -302,7 +239,7 @@ class KernelConnection:
                 if msg["parent_header"].get("msg_id") == msg_id:
                     return msg
 
-    def execute(self, code: str, user_expressions: dict[str, str]) -> RawExecution:
+    def execute(self, code: str, user_expressions: dict[str, str]) -> ExecutionResult:
         """Send an execute_request for `code` (with `user_expressions`) and return the record
         its output is collected into; the reply is read by `collect()`."""
         msg_id = self._client.execute(
@@ -313,15 +250,13 @@ class KernelConnection:
             allow_stdin=False,
             stop_on_error=False,
         )
-        run = RawExecution(
-            msg_id=msg_id, stdout=CappedText(self._output_cap), stderr=CappedText(self._output_cap)
-        )
+        run = ExecutionResult(msg_id=msg_id, output_cap=self._output_cap)
         self._current = run  # set before any reply can be read: this loop runs the reader
         return run
 
     async def collect(
-        self, run: RawExecution, *, deadline: float, on_event: OnEvent = _noop
-    ) -> RawExecution:
+        self, run: ExecutionResult, *, deadline: float, on_event: OnEvent = _noop
+    ) -> ExecutionResult:
         """Read iopub until idle and the shell reply, or until `deadline` (loop time).
 
         Raises TimeoutError at the deadline (run keeps what arrived) and KernelDied.
@@ -349,13 +284,13 @@ class KernelConnection:
             run.user_expressions = content.get("user_expressions") or {}
         return run
 
-    async def _handle(self, run: RawExecution, msg: dict[str, Any], on_event: OnEvent) -> None:
+    async def _handle(self, run: ExecutionResult, msg: dict[str, Any], on_event: OnEvent) -> None:
         kind = msg["msg_type"]
         content = msg["content"]
         if kind == "stream":
             name = "stderr" if content.get("name") == "stderr" else "stdout"
             text = str(content.get("text", ""))
-            (run.stderr if name == "stderr" else run.stdout).add(text)
+            (run.stderr_buffer if name == "stderr" else run.stdout_buffer).add(text)
             if text:
                 await on_event(name, {"text": text})
         elif kind in {"execute_result", "display_data"}:
@@ -373,7 +308,7 @@ class KernelConnection:
         elif kind == "status" and content.get("execution_state") == "idle":
             run.idle = True
 
-    def _admit_media(self, run: RawExecution, data: dict[str, Any]) -> dict[str, Any]:
+    def _admit_media(self, run: ExecutionResult, data: dict[str, Any]) -> dict[str, Any]:
         """Keep each image while the execution's images stay within `max_media_total_bytes`
         (and it within `max_media_bytes`); the others are removed from `data` too (the result
         and the stream event) and counted in `run.media_dropped`."""

@@ -11,31 +11,18 @@ import asyncio
 import logging
 import signal
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import datetime
 
 from gateway.clock import Clock
 from gateway.kernels.analysis import cell_globals
-from gateway.kernels.client import OnEvent, RawExecution
+from gateway.kernels.client import OnEvent
 from gateway.kernels.errors import KernelDied, KernelExecuteFailed
 from gateway.kernels.lifecycle import KernelLifecycle
-from gateway.kernels.results import build_result, describe_expressions
+from gateway.kernels.results import describe_expressions, describe_variables
 from gateway.kernels.runtime import KernelConfig, KernelRuntime, KernelSlot
 from gateway.kernels.types import ExecutionResult
 from gateway.settings import Settings
 
 _log = logging.getLogger(__name__)
-
-
-@dataclass(kw_only=True)
-class Execution:
-    """One finished execution: the result, the runtime that ran it (a new one after a
-    restart), and when it started and ended."""
-
-    result: ExecutionResult
-    runtime: KernelRuntime
-    started_at: datetime
-    completed_at: datetime
 
 
 class CellRunner:
@@ -56,7 +43,7 @@ class CellRunner:
         timeout: float,  # noqa: ASYNC109 - the cell's own timeout, escalated inside (interrupt, SIGINT, restart)
         return_variables: bool,
         on_event: OnEvent,
-    ) -> Execution:
+    ) -> ExecutionResult:
         """Run `code` on `runtime` while the caller holds the kernel's turn: collect its output
         until idle or the timeout, then escalate (interrupt, SIGINT, restart, updating `slot`);
         describe `variables` when asked. Raises KernelExecuteFailed only for the gateway's own
@@ -71,48 +58,44 @@ class CellRunner:
         loop = asyncio.get_running_loop()
         expressions = describe_expressions(names)
         run = connection.execute(code, expressions)
-        result: ExecutionResult
         try:
             await connection.collect(run, deadline=loop.time() + timeout, on_event=on_event)
             if run.status != "ok" and names:
                 run.user_expressions = await connection.evaluate(expressions, timeout)
-            result = build_result(run, names)
+            describe_variables(run, names)
         except TimeoutError:
             survived = await self._interrupt(slot, runtime, config, run, on_event)
             if survived and names:
                 run.user_expressions = await connection.evaluate(
                     expressions, self._settings.kernel_interrupt_grace_s
                 )
-            result = build_result(run, names if survived else [])
-            result.status = "timeout"
-            result.variables_survived = survived
+            describe_variables(run, names if survived else [])
+            run.status = "timeout"
+            run.variables_survived = survived
         except KernelDied as died:
-            result = build_result(run, [])
-            result.status = "error"
-            result.error_name = "KernelStopped" if runtime.stopping else "KernelDied"
-            result.error_value = runtime.last_error or "The kernel was stopped."
-            result.oom_killed = died.oom_killed
+            describe_variables(run, [])
+            run.status = "error"
+            run.error_name = "KernelStopped" if runtime.stopping else "KernelDied"
+            run.error_value = runtime.last_error or "The kernel was stopped."
+            run.oom_killed = died.oom_killed
         except Exception as err:
             _log.exception("execution on kernel %s failed", runtime.id)
             raise KernelExecuteFailed(str(err)) from err
         finally:
             if runtime.alive:
                 runtime.execution_state = "idle"
-        completed_at = self._clock.now()
-        runtime.last_used_at = completed_at
-        return Execution(
-            result=result,
-            runtime=slot.runtime or runtime,
-            started_at=started_at,
-            completed_at=completed_at,
-        )
+        run.completed_at = self._clock.now()
+        run.started_at = started_at
+        run.runtime = slot.runtime or runtime
+        runtime.last_used_at = run.completed_at
+        return run
 
     async def _interrupt(
         self,
         slot: KernelSlot,
         runtime: KernelRuntime,
         config: KernelConfig,
-        run: RawExecution,
+        run: ExecutionResult,
         on_event: OnEvent,
     ) -> bool:
         """Control-channel interrupt, then SIGINT, then a restart. True if state survived."""

@@ -25,7 +25,7 @@ from gateway.kernels.errors import (
     KernelQuotaExceeded,
     KernelStartFailed,
 )
-from gateway.kernels.execution import CellRunner, Execution
+from gateway.kernels.execution import CellRunner
 from gateway.kernels.frames import (
     FRAME,
     FrameExport,
@@ -37,7 +37,7 @@ from gateway.kernels.lifecycle import KernelLifecycle, KernelRecords
 from gateway.kernels.pool import WarmPool
 from gateway.kernels.provisioner import KernelProvisioner
 from gateway.kernels.runtime import KernelConfig, KernelKey, KernelRuntime, KernelSlot
-from gateway.kernels.types import Resources
+from gateway.kernels.types import ExecutionResult, Resources
 from gateway.settings import Settings
 from gateway.store.records import KernelRecord
 
@@ -223,7 +223,7 @@ class KernelManager:
         timeout: float,  # noqa: ASYNC109 - the cell's own timeout, passed to the cell runner that escalates it
         return_variables: bool,
         on_event: OnEvent = _noop,
-    ) -> Execution:
+    ) -> ExecutionResult:
         self.check_queue(key)
         slot = self._slot(key)
         slot.waiting += 1
@@ -374,4 +374,4 @@ async def culling(manager: KernelManager) -> AsyncIterator[None]:
             await task
 
 
-__all__ = ["Execution", "KernelConfig", "KernelManager", "culling"]
+__all__ = ["KernelConfig", "KernelManager", "culling"]
