@@ -43,7 +43,7 @@ from gateway.middleware import body_timeout_middleware, error_middleware
 from gateway.principal import PrincipalCache
 from gateway.render_cache import RenderCache
 from gateway.settings import Settings
-from gateway.sharing import ShareLoginLimiter, ShareTokens
+from gateway.share_links import ShareLoginLimiter, ShareTokens
 from gateway.store import SQLiteStore
 from gateway.viewer.queries import SharedQueries
 

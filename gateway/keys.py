@@ -12,7 +12,7 @@ from gateway.kernels.manager import KernelManager
 from gateway.principal import Principal, PrincipalCache
 from gateway.render_cache import RenderCache
 from gateway.settings import Settings
-from gateway.sharing import ShareLoginLimiter, ShareTokens
+from gateway.share_links import ShareLoginLimiter, ShareTokens
 from gateway.store import Store
 from gateway.viewer.queries import SharedQueries
 

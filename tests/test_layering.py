@@ -24,7 +24,7 @@ LAYERS: dict[str, int] = {
     # 2 domain: each owns one subsystem
     "gateway.collab": 2,
     "gateway.filters": 2,
-    "gateway.sharing": 2,
+    "gateway.share_links": 2,
     "gateway.principal": 2,
     "gateway.render_cache": 2,
     "gateway.kernels": 2,

@@ -29,7 +29,6 @@ PUBLIC = {
         "KernelProvisioner",
         "KernelRuntime",
         "Resources",
-        "status_json",
     ],
     "gateway.store": [
         "UNSET",

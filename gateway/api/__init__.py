@@ -15,8 +15,8 @@ from gateway.api import (
     kernel,
     meta,
     notebooks,
-    shared,
     sharing,
+    viewer,
 )
 
 # The router tries resources in this order, so the hottest come first. Where paths overlap,
@@ -30,7 +30,7 @@ _MODULES = (
     hogql,
     collab,
     sharing,
-    shared,
+    viewer,
     capture,
     meta,
 )

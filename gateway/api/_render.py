@@ -9,6 +9,7 @@ from aiohttp import web
 from yarl import URL
 
 from gateway.clock import isoformat
+from gateway.kernels import ExecutionResult, KernelConfig, KernelRuntime
 from gateway.keys import SETTINGS_KEY
 from gateway.store.records import ActivityEntry, Notebook, SharingConfig, User
 
@@ -104,3 +105,87 @@ def absolute_url(request: web.Request, **query: int) -> str:
 def json_response(body: Any, *, status: int = 200) -> web.Response:
     """A JSON response rendered with orjson (every handler's one way to answer JSON)."""
     return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
+
+
+def runtime_json(runtime: KernelRuntime) -> dict[str, Any]:
+    """A kernel's state in PostHog's kernel status shape (start, restart and status)."""
+    alive = runtime.alive
+    return {
+        "backend": runtime.provisioner.backend,
+        "status": runtime.status,
+        "execution_state": runtime.execution_state if alive else None,
+        "last_used_at": isoformat(runtime.last_used_at),
+        "last_error": runtime.last_error,
+        "runtime_id": runtime.id,
+        "kernel_id": runtime.kernel_id,
+        "container_id": runtime.provisioner.sandbox_id,
+        "cpu_cores": runtime.resources.cpu_cores,
+        "memory_gb": runtime.resources.memory_gb,
+        "idle_timeout_seconds": runtime.idle_timeout_s,
+        "started_at": isoformat(runtime.started_at),
+        "idle_expires_at": isoformat(runtime.idle_expires_at()) if alive else None,
+        "timings": {
+            "sandbox_created_s": runtime.timings.created,
+            "sandbox_started_s": runtime.timings.started,
+            "kernel_ready_s": runtime.timings.ready,
+        },
+    }
+
+
+def kernel_status_json(
+    runtime: KernelRuntime | None, *, backend: str, config: KernelConfig
+) -> dict[str, Any]:
+    """`kernel/status`: the running kernel's state, or a stopped one with the notebook's config."""
+    if runtime is not None:
+        return runtime_json(runtime)
+    return {
+        "backend": backend,
+        "status": "stopped",
+        "execution_state": None,
+        "last_used_at": None,
+        "last_error": None,
+        "runtime_id": None,
+        "kernel_id": None,
+        "container_id": None,
+        "cpu_cores": config.resources.cpu_cores,
+        "memory_gb": config.resources.memory_gb,
+        "idle_timeout_seconds": config.idle_timeout_s,
+        "started_at": None,
+        "idle_expires_at": None,
+        "timings": None,
+    }
+
+
+def execution_json(result: ExecutionResult) -> dict[str, Any]:
+    """An execution in PostHog's execute result shape (execute, and execute/stream's last event)."""
+    assert result.runtime is not None and result.started_at and result.completed_at
+    body: dict[str, Any] = {
+        "status": result.status,
+        "stdout": result.stdout,
+        "stderr": result.stderr,
+        "result": result.result,
+        "media": result.media,
+        "execution_count": result.execution_count,
+        "error_name": result.error_name,
+        "error_value": result.error_value,
+        "traceback": result.traceback,
+        "variables": result.variables,
+        "truncated": result.truncated,
+        "started_at": isoformat(result.started_at),
+        "completed_at": isoformat(result.completed_at),
+        "kernel_runtime": {
+            "id": result.runtime.id,
+            "status": result.runtime.status,
+            "last_used_at": isoformat(result.runtime.last_used_at),
+        },
+    }
+    if result.variables_survived is not None:
+        body["variables_survived"] = result.variables_survived
+    if result.oom_killed is not None:
+        body["oom_killed"] = result.oom_killed
+    # what the gateway left out to stay within its memory bounds, said so rather than hidden
+    if result.media_dropped:
+        body["media_dropped"] = result.media_dropped
+    if result.messages_dropped:
+        body["messages_dropped"] = result.messages_dropped
+    return body

@@ -22,15 +22,14 @@ from gateway.api._kernel_schemas import (
     START_ERRORS,
     choices_body,
 )
-from gateway.api._render import json_response
+from gateway.api._render import execution_json, json_response, kernel_status_json, runtime_json
 from gateway.api._request import opt_bool, req_str
 from gateway.api._schemas import obj, sse_events
 from gateway.api.notebooks import PREFIX
 from gateway.auth import requires
-from gateway.clock import isoformat
 from gateway.contract import Body, Operation, Reply, declared_body, operation
 from gateway.errors import GatewayError, InvalidRequest
-from gateway.kernels import ExecutionResult, KernelConfig, KernelKey, Resources, status_json
+from gateway.kernels import KernelConfig, KernelKey, Resources
 from gateway.kernels.errors import CellTooLarge, KernelConfigOverLimit
 from gateway.keys import KERNELS_KEY, SETTINGS_KEY
 from gateway.settings import Settings
@@ -101,7 +100,7 @@ async def start_kernel(request: web.Request) -> web.Response:
     """Start the caller's kernel for this notebook, or reuse the live one."""
     key, config, _ = await kernel_target(request)
     runtime = await request.app[KERNELS_KEY].start(key, config)
-    return json_response(whole_numbers({"id": runtime.id, **runtime.to_json()}))
+    return json_response(whole_numbers({"id": runtime.id, **runtime_json(runtime)}))
 
 
 @routes.post(KERNEL + "/restart", name="restart_kernel")
@@ -113,7 +112,7 @@ async def restart_kernel(request: web.Request) -> web.Response:
     """Replace the caller's kernel with a fresh one (variables are lost)."""
     key, config, _ = await kernel_target(request)
     runtime = await request.app[KERNELS_KEY].restart(key, config)
-    return json_response(whole_numbers({"id": runtime.id, **runtime.to_json()}))
+    return json_response(whole_numbers({"id": runtime.id, **runtime_json(runtime)}))
 
 
 @routes.post(KERNEL + "/stop", name="stop_kernel")
@@ -148,7 +147,7 @@ async def get_kernel_status(request: web.Request) -> web.Response:
     """The caller's kernel state and config; never starts anything."""
     key, config, _ = await kernel_target(request)
     runtime = request.app[KERNELS_KEY].runtime(key)
-    body = status_json(runtime, backend=_backend(request), config=config)
+    body = kernel_status_json(runtime, backend=_backend(request), config=config)
     body["sandbox"] = request.app[KERNELS_KEY].backend.describe()
     return json_response(whole_numbers(body))
 
@@ -270,40 +269,6 @@ def _execute_args(body: dict[str, Any], max_cell_bytes: int) -> tuple[str, bool,
     return code, flag if isinstance(flag, bool) else True, float(timeout)
 
 
-def _execution_json(result: ExecutionResult) -> dict[str, Any]:
-    assert result.runtime is not None and result.started_at and result.completed_at
-    body: dict[str, Any] = {
-        "status": result.status,
-        "stdout": result.stdout,
-        "stderr": result.stderr,
-        "result": result.result,
-        "media": result.media,
-        "execution_count": result.execution_count,
-        "error_name": result.error_name,
-        "error_value": result.error_value,
-        "traceback": result.traceback,
-        "variables": result.variables,
-        "truncated": result.truncated,
-        "started_at": isoformat(result.started_at),
-        "completed_at": isoformat(result.completed_at),
-        "kernel_runtime": {
-            "id": result.runtime.id,
-            "status": result.runtime.status,
-            "last_used_at": isoformat(result.runtime.last_used_at),
-        },
-    }
-    if result.variables_survived is not None:
-        body["variables_survived"] = result.variables_survived
-    if result.oom_killed is not None:
-        body["oom_killed"] = result.oom_killed
-    # what the gateway left out to stay within its memory bounds, said so rather than hidden
-    if result.media_dropped:
-        body["media_dropped"] = result.media_dropped
-    if result.messages_dropped:
-        body["messages_dropped"] = result.messages_dropped
-    return body
-
-
 @routes.post(KERNEL + "/execute", name="execute_code")
 @requires("notebook:write")
 @operation(
@@ -325,7 +290,7 @@ async def execute_code(request: web.Request) -> web.Response:
     execution = await request.app[KERNELS_KEY].execute(
         key, config, code, timeout=timeout, return_variables=return_variables
     )
-    return json_response(_execution_json(execution))
+    return json_response(execution_json(execution))
 
 
 @routes.post(KERNEL + "/execute/stream", name="execute_code_stream")
@@ -389,7 +354,7 @@ async def execute_code_stream(request: web.Request) -> web.StreamResponse:
                 await response.write(KEEPALIVE)
         error = task.exception()
         if error is None:
-            await response.write(frame("result", _execution_json(task.result())))
+            await response.write(frame("result", execution_json(task.result())))
         else:
             detail = (
                 error.detail

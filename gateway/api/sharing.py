@@ -17,7 +17,7 @@ from gateway.clock import isoformat
 from gateway.contract import Body, Operation, Reply, declared_body, operation
 from gateway.errors import InvalidRequest, NotFound, SharingError
 from gateway.keys import SETTINGS_KEY
-from gateway.sharing import KNOWN_SETTINGS, hash_password, new_access_token, new_share_password
+from gateway.share_links import KNOWN_SETTINGS, hash_password, new_access_token, new_share_password
 from gateway.store import UNSET, SharingConfig, SharingPatch
 from gateway.store.records import Maybe
 

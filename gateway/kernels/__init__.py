@@ -5,7 +5,7 @@ from __future__ import annotations
 from gateway.kernels.frames import FrameExport, FrameRequest
 from gateway.kernels.manager import KernelManager
 from gateway.kernels.provisioner import KernelProvisioner
-from gateway.kernels.runtime import KernelConfig, KernelKey, KernelRuntime, status_json
+from gateway.kernels.runtime import KernelConfig, KernelKey, KernelRuntime
 from gateway.kernels.types import ExecutionResult, Resources
 
 __all__ = [
@@ -18,5 +18,4 @@ __all__ = [
     "KernelProvisioner",
     "KernelRuntime",
     "Resources",
-    "status_json",
 ]

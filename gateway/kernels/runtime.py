@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
-from gateway.clock import isoformat
 from gateway.kernels.bridge import KernelBridge
 from gateway.kernels.client import KernelConnection
 from gateway.kernels.frames import FrameChannel
@@ -69,28 +67,6 @@ class KernelRuntime:
     def idle_expires_at(self) -> datetime:
         return self.last_used_at + timedelta(seconds=self.idle_timeout_s)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "backend": self.provisioner.backend,
-            "status": self.status,
-            "execution_state": self.execution_state if self.alive else None,
-            "last_used_at": isoformat(self.last_used_at),
-            "last_error": self.last_error,
-            "runtime_id": self.id,
-            "kernel_id": self.kernel_id,
-            "container_id": self.provisioner.sandbox_id,
-            "cpu_cores": self.resources.cpu_cores,
-            "memory_gb": self.resources.memory_gb,
-            "idle_timeout_seconds": self.idle_timeout_s,
-            "started_at": isoformat(self.started_at),
-            "idle_expires_at": isoformat(self.idle_expires_at()) if self.alive else None,
-            "timings": {
-                "sandbox_created_s": self.timings.created,
-                "sandbox_started_s": self.timings.started,
-                "kernel_ready_s": self.timings.ready,
-            },
-        }
-
 
 @dataclass(kw_only=True)
 class KernelSlot:
@@ -99,26 +75,3 @@ class KernelSlot:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     waiting: int = 0
     runtime: KernelRuntime | None = None
-
-
-def status_json(
-    runtime: KernelRuntime | None, *, backend: str, config: KernelConfig
-) -> dict[str, Any]:
-    if runtime is None:
-        return {
-            "backend": backend,
-            "status": "stopped",
-            "execution_state": None,
-            "last_used_at": None,
-            "last_error": None,
-            "runtime_id": None,
-            "kernel_id": None,
-            "container_id": None,
-            "cpu_cores": config.resources.cpu_cores,
-            "memory_gb": config.resources.memory_gb,
-            "idle_timeout_seconds": config.idle_timeout_s,
-            "started_at": None,
-            "idle_expires_at": None,
-            "timings": None,
-        }
-    return runtime.to_json()

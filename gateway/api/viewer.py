@@ -39,7 +39,7 @@ from gateway.keys import (
     SHARED_QUERIES_KEY,
     STORE_KEY,
 )
-from gateway.sharing import SHARE_COOKIE, SHARE_TOKEN_TTL, ShareClaims, check_password
+from gateway.share_links import SHARE_COOKIE, SHARE_TOKEN_TTL, ShareClaims, check_password
 from gateway.store import Notebook, SharingConfig
 from gateway.store.records import notebook_detail
 from gateway.viewer import (
