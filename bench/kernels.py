@@ -221,7 +221,13 @@ async def main() -> None:
     parser.add_argument("--parallel", type=int, default=20)
     args = parser.parse_args()
     engine = docker.from_env()
-    env = {"GATEWAY_KERNEL_IMAGE": IMAGE, "GATEWAY_KERNEL_MAX_COUNT": "64"}
+    # one benchmark user starts every kernel: lift the per-user and per-project quotas
+    env = {
+        "GATEWAY_KERNEL_IMAGE": IMAGE,
+        "GATEWAY_KERNEL_MAX_COUNT": "64",
+        "GATEWAY_KERNEL_MAX_PER_USER": "64",
+        "GATEWAY_KERNEL_MAX_PER_PROJECT": "64",
+    }
     with gateway({**env, "GATEWAY_KERNEL_POOL_SIZE": "0"}) as gw:
         bare, api = await cold_starts(gw, engine, args.rounds)
         http, direct = await round_trips(gw, gw.data_dir, args.executes)
