@@ -78,3 +78,18 @@ def gateway(env: dict[str, str] | None = None) -> Iterator[Gateway]:
         proc.terminate()
         proc.wait()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+_LOAD = (sys.executable, "-m", "gateway", "load-events")
+
+
+def load_events_rate(source: Path, data_dir: str, count: int) -> float:
+    """Events per second of `python -m gateway load-events` reading `source` into project 1
+    of `data_dir` (process start included)."""
+    begin = time.perf_counter()
+    subprocess.run(
+        [*_LOAD, "--data-dir", data_dir, "--project-id", "1", str(source)],
+        check=True,
+        capture_output=True,
+    )
+    return count / (time.perf_counter() - begin)

@@ -29,7 +29,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._server import gateway
+from bench._server import gateway, load_events_rate
 from gateway.analytics.load import demo_events
 
 BATCH = 1000
@@ -64,23 +64,7 @@ def _load_events(events: list[dict[str, Any]]) -> float:
         with source.open("w") as handle:
             for event in events:
                 handle.write(json.dumps(event) + "\n")
-        begin = time.perf_counter()
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "gateway",
-                "load-events",
-                "--data-dir",
-                tmp,
-                "--project-id",
-                "1",
-                str(source),
-            ],
-            check=True,
-            capture_output=True,
-        )
-        return len(events) / (time.perf_counter() - begin)
+        return load_events_rate(source, tmp, len(events))
 
 
 async def _send(base: str, bodies: list[bytes]) -> None:

@@ -18,12 +18,14 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._server import load_events_rate
 from gateway.analytics.load import demo_events
 from gateway.analytics.store import AnalyticsStore
 from gateway.hogql import translate
@@ -266,23 +268,7 @@ def _load_rate(count: int) -> float:
                     )
                     + "\n"
                 )
-        begin = time.perf_counter()
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "gateway",
-                "load-events",
-                "--data-dir",
-                tmp,
-                "--project-id",
-                "1",
-                str(source),
-            ],
-            check=True,
-            capture_output=True,
-        )
-        return count / (time.perf_counter() - begin)
+        return load_events_rate(source, tmp, count)
 
 
 async def main() -> None:

@@ -107,6 +107,22 @@ def assert_no_containers(engine, instance: str) -> None:
 
 
 @pytest.fixture
+async def docker_gateway(aiohttp_client, docker_settings, docker_engine, clock):
+    """A test client on an app with the Docker backend, and an owner account of project 1.
+    After the test: no container of that gateway and no kernel run directory may be left."""
+    from gateway.keys import KERNELS_KEY
+
+    app = create_app(docker_settings, clock=clock)
+    client = await aiohttp_client(app)
+    owner = await Accounts(app[STORE_KEY], clock).make("owner@example.com")
+    yield client, owner
+    instance = app[KERNELS_KEY].instance_id
+    await client.close()
+    assert_no_containers(docker_engine, instance)
+    assert list(docker_settings.kernel_run_root.iterdir()) == [], "no run dir left behind"
+
+
+@pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
 

@@ -12,30 +12,21 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
-from urllib.request import urlopen
 
 import pytest
+
+from tests.live import clean_env, demo_key, serve, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 DEFAULT_BASE = "http://127.0.0.1:8000"
-_SERVE = (sys.executable, "-m", "gateway", "serve", "--host", "127.0.0.1")
 _BLOCK = re.compile(r"<!-- readme-test(?:: (\w+))? -->\n```sh\n(.*?)```", re.DOTALL)
 
 
 def blocks(kinds: set[str]) -> list[str]:
     return [body for kind, body in _BLOCK.findall(README.read_text()) if (kind or "") in kinds]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -45,51 +36,18 @@ def gateway(tmp_path):
     if shutil.which("curl") is None:
         pytest.fail("README examples use curl; install it (apt-get install curl)")
     data = tmp_path / "data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-    env["GATEWAY_SECRET_KEY"] = "readme-test-secret-0123456789abcdef"
-    demo = subprocess.run(
-        [sys.executable, "-m", "gateway", "demo-key", "--data-dir", str(data)],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=env,
-        cwd=ROOT,
-        timeout=120,
-    )
-    key = demo.stdout.strip().splitlines()[-1]
-    log_path = tmp_path / "gateway.log"
+    env = clean_env(GATEWAY_SECRET_KEY="readme-test-secret-0123456789abcdef")
+    key = demo_key(data, env)
     processes: list[subprocess.Popen[bytes]] = []
 
     def start(**settings: str) -> tuple[str, str]:
-        port = _free_port()
-        with log_path.open("ab") as log:
-            process = subprocess.Popen(
-                [*_SERVE, "--port", str(port), "--data-dir", str(data)],
-                env=env | settings,
-                cwd=ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        process, base = serve(data, env | settings, tmp_path / "gateway.log")
         processes.append(process)
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while process.poll() is None and time.monotonic() < deadline:
-            try:
-                with urlopen(f"{base}/_health", timeout=2) as resp:
-                    if resp.status == 200:
-                        return base, key
-            except OSError:
-                time.sleep(0.2)
-        pytest.fail(f"the gateway did not start:\n{log_path.read_text()}")
+        return base, key
 
     yield start
     for process in processes:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, timeout=20)
 
 
 def _run(script_blocks: list[str], base: str, key: str, tmp_path: Path) -> str:

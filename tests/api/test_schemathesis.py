@@ -11,15 +11,14 @@ operation's expected statuses say so below (and docs/api.md explains each).
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from urllib.request import Request, urlopen
 
 import pytest
+
+from tests.live import clean_env, demo_key, serve, stop
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = 14
@@ -46,12 +45,6 @@ _POSITIVE_ALSO = {
 _DEFAULT_POSITIVE = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _call(
     base: str, method: str, path: str, key: str, body: dict[str, object]
 ) -> dict[str, object]:
@@ -69,63 +62,18 @@ def _call(
 @pytest.fixture
 def live_gateway(tmp_path):
     data = tmp_path / "data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-    env |= {
-        "GATEWAY_SECRET_KEY": "schemathesis-secret-0123456789abcdef",
-        "GATEWAY_KERNEL_BACKEND": "subprocess",
-        "GATEWAY_KERNEL_POOL_SIZE": "0",
-        "GATEWAY_COLLAB_STREAM_LIFETIME_S": "1",
-    }
-    demo = subprocess.run(
-        [sys.executable, "-m", "gateway", "demo-key", "--data-dir", str(data)],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=env,
-        cwd=ROOT,
-        timeout=120,
+    env = clean_env(
+        GATEWAY_SECRET_KEY="schemathesis-secret-0123456789abcdef",
+        GATEWAY_KERNEL_BACKEND="subprocess",
+        GATEWAY_KERNEL_POOL_SIZE="0",
+        GATEWAY_COLLAB_STREAM_LIFETIME_S="1",
     )
-    key = demo.stdout.strip().splitlines()[-1]
-    port = _free_port()
-    log = (tmp_path / "gateway.log").open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gateway",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(data),
-        ],
-        env=env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while process.poll() is None and time.monotonic() < deadline:
-        try:
-            with urlopen(f"{base}/_health", timeout=2):
-                break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        pytest.fail(f"the gateway did not start:\n{(tmp_path / 'gateway.log').read_text()}")
+    key = demo_key(data, env)
+    process, base = serve(data, env, tmp_path / "gateway.log")
     try:
         yield base, key, env
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+        stop(process)
 
 
 def _config(token: str) -> str:

@@ -18,14 +18,8 @@ GVISOR = os.environ.get("KERNEL_TEST_RUNTIME") == "runsc"  # the suite's gVisor 
 
 
 @pytest.fixture
-async def gateway(aiohttp_client, docker_settings, docker_engine, clock):
-    app = create_app(docker_settings, clock=clock)
-    client = await aiohttp_client(app)
-    owner = await Accounts(app[STORE_KEY], clock).make("owner@example.com")
-    yield client, owner
-    instance = app[KERNELS_KEY].instance_id
-    await client.close()
-    assert_no_containers(docker_engine, instance)
+def gateway(docker_gateway):
+    return docker_gateway
 
 
 async def _execute(client, owner, code, short_id="scratchpad", **extra):

@@ -23,15 +23,8 @@ pytestmark = pytest.mark.docker
 
 
 @pytest.fixture
-async def gateway(aiohttp_client, docker_settings, docker_engine, clock):
-    app = create_app(docker_settings, clock=clock)
-    client = await aiohttp_client(app)
-    owner = await Accounts(app[STORE_KEY], clock).make("owner@example.com")
-    yield client, owner
-    instance = app[KERNELS_KEY].instance_id
-    await client.close()
-    assert_no_containers(docker_engine, instance)
-    assert list(docker_settings.kernel_run_root.iterdir()) == [], "no run dir left behind"
+def gateway(docker_gateway):
+    return docker_gateway
 
 
 async def _execute(client, owner, code, short_id="scratchpad", **extra):
