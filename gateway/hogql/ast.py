@@ -176,10 +176,12 @@ class CTE(Node):
 
 @dataclass(kw_only=True)
 class OrderExpr(Node):
-    """An ORDER BY item: an expression and ASC or DESC."""
+    """An ORDER BY item: an expression, ASC or DESC, and where NULLs go ("FIRST", "LAST"; None:
+    ClickHouse's default, last in either direction)."""
 
     expr: Expr
     order: str = "ASC"
+    nulls: str | None = None
 
 
 @dataclass(kw_only=True)

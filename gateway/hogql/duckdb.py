@@ -151,11 +151,19 @@ class DuckDBPrinter:
             sql += f" LIMIT {limit}"
         if node.offset is not None:
             sql += f" OFFSET {self._r.counts[id(node.offset)]}"
+        elif limit is not None:
+            # DuckDB 2.0's projection_pullup drops a bare LIMIT over a LEFT JOIN whose right side
+            # it knows is empty (`select * from events limit 1` gave every row while no person
+            # existed); with an OFFSET the limit stays, in the same plan (Limit / Top N)
+            sql += " OFFSET 0"
         return sql
 
     def _order_sql(self, order_by: list[ast.OrderExpr]) -> str:
+        # NULLs go last in either direction unless the query says (ClickHouse's default, and
+        # the store's DuckDB default_null_order)
         return ", ".join(
             f"{self.expr(o.expr)} {'DESC' if o.order.upper() == 'DESC' else 'ASC'}"
+            + (f" NULLS {o.nulls}" if o.nulls in {"FIRST", "LAST"} else "")
             for o in order_by
         )
 
@@ -338,13 +346,7 @@ class DuckDBPrinter:
         if over.partition_by:
             parts.append("PARTITION BY " + ", ".join(self.expr(e) for e in over.partition_by))
         if over.order_by:
-            parts.append(
-                "ORDER BY "
-                + ", ".join(
-                    f"{self.expr(o.expr)} {'DESC' if o.order.upper() == 'DESC' else 'ASC'}"
-                    for o in over.order_by
-                )
-            )
+            parts.append("ORDER BY " + self._order_sql(over.order_by))
         if over.frame_method is not None and over.frame_start is not None:
             method = over.frame_method.upper()
             frame = f"{method} BETWEEN {self._bound(over.frame_start)} AND " + (

@@ -8,6 +8,7 @@ it silently dropped.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -56,11 +57,28 @@ def _span(raw: Mapping[str, Any]) -> dict[str, Any]:
     return {"start": _offset(raw.get("start")), "end": _offset(raw.get("end"))}
 
 
+# what may follow an ORDER BY expression: comments and string literals (COLLATE 'x') are
+# skipped before looking for NULLS FIRST / NULLS LAST, which the parser reads but drops
+_ORDER_TAIL_NOISE: Final = re.compile(r"/\*.*?\*/|--[^\n]*|'(?:[^'\\]|\\.)*'", re.DOTALL)
+_NULLS: Final = re.compile(r"\bNULLS\s+(FIRST|LAST)\b", re.IGNORECASE)
+
+
+def _nulls_order(query: str, raw: Mapping[str, Any]) -> str | None:
+    """NULLS FIRST / LAST as written after an ORDER BY expression (from the query text: the
+    parser's OrderExpr has no field for it), or None."""
+    start, end = _offset(raw["expr"].get("end")), _offset(raw.get("end"))
+    if start is None or end is None:
+        return None
+    found = _NULLS.search(_ORDER_TAIL_NOISE.sub(" ", query[start:end]))
+    return found.group(1).upper() if found else None
+
+
 class _Builder:
     """Converts the parser's JSON dicts; `values` fill `{placeholders}`."""
 
-    def __init__(self, values: Mapping[str, Any]) -> None:
+    def __init__(self, values: Mapping[str, Any], query: str = "") -> None:
         self._values = values
+        self._query = query
         # named windows of the SELECTs being built, innermost last
         self._windows: list[dict[str, dict[str, Any]]] = []
         self._kinds: dict[str, Callable[[dict[str, Any]], ast.Expr]] = {
@@ -126,8 +144,17 @@ class _Builder:
         )
 
     def _order(self, raws: list[dict[str, Any]] | None) -> list[ast.OrderExpr] | None:
+        for o in raws or []:
+            if o.get("with_fill") is not None:
+                msg = "ORDER BY … WITH FILL is not supported by this gateway yet."
+                raise HogQLUnsupported(msg, **_span(o["with_fill"]))
         orders = [
-            ast.OrderExpr(expr=self.expr(o["expr"]), order=o.get("order", "ASC"), **_span(o))
+            ast.OrderExpr(
+                expr=self.expr(o["expr"]),
+                order=o.get("order", "ASC"),
+                nulls=_nulls_order(self._query, o),
+                **_span(o),
+            )
             for o in raws or []
         ]
         return orders or None
@@ -303,7 +330,7 @@ def parse_select(
         if raw.get("type") == "NotImplementedError":
             raise HogQLSyntaxError(message, **_span(raw))
         raise HogQLSyntaxError(message, **_span(raw))
-    tree = _Builder(values or {}).expr(raw)
+    tree = _Builder(values or {}, query).expr(raw)
     if not isinstance(tree, ast.SelectQuery | ast.SelectSetQuery):
         msg = "Only SELECT queries can be run."
         raise HogQLSyntaxError(msg, start=tree.start, end=tree.end)

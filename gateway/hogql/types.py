@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from gateway.hogql import ast
+from gateway.hogql.functions_ops import COMPARISONS
 from gateway.hogql.resolution import ColumnCte, JsonPath, Resolution
 
 type ResultType = tuple[str | None, bool]  # (ClickHouse type, if known; nullable)
@@ -97,6 +98,7 @@ _NAMED: Final = {
             "or",
             "not",
             "JSONHas",
+            *COMPARISONS,
         ),
         "UInt8",
     ),
@@ -107,10 +109,12 @@ _NAMED: Final = {
     **dict.fromkeys(("toYear", "toDayOfYear"), "UInt16"),
     "toYYYYMM": "UInt32",
 }
-# never NULL, whatever their arguments (aggregates that count, NULL tests, concat's '' for NULL)
+# never NULL, whatever their arguments (aggregates that count, NULL tests, concat's '' for NULL,
+# and the function forms of operators: PostHog prints like(a, b) as a LIKE b, with its NULL rules)
 _NEVER_NULL: Final = frozenset(
     {"count", "countIf", "uniq", "uniqIf", "uniqExact", "uniqExactIf", "isNull", "isNotNull"}
     | {"concat", "groupArray", "groupUniqArray", "groupArrayIf", "empty", "notEmpty", "array"}
+    | COMPARISONS.keys()
 )
 # NULL for input they cannot read (ClickHouse's *OrNull; toInt and toFloat are those in HogQL)
 _NULL_ON_BAD_INPUT: Final = frozenset(

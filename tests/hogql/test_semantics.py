@@ -71,6 +71,53 @@ async def test_null_rules_over_columns(run):
     ]
 
 
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        # PostHog prints like(a, b) … notIn(a, b) as the operators themselves
+        # (HOGQL_COMPARISON_MAPPING), so their NULL rules are the operators', never NULL
+        ("like(null, 'a%')", 0),
+        ("like('a', null)", 0),
+        ("like(null, null)", 1),
+        ("ilike(null, 'A%')", 0),
+        ("notLike(null, 'a%')", 1),
+        ("notLike('abc', null)", 1),
+        ("notILike(null, 'A%')", 1),
+        ("notILike(null, null)", 0),
+        ("equals(1, null)", 0),
+        ("equals(null, null)", 1),
+        ("notEquals(1, null)", 1),
+        ("less(null, 1)", 0),
+        ("greaterOrEquals(2, 1)", 1),
+        ("in(null, (1, null))", 1),
+        ("notIn(null, (1, 2))", 1),
+        # match() is a plain ClickHouse function: NULL in, NULL out
+        ("match(null, 'a')", None),
+        ("match('abc', null)", None),
+        ("match('abc', 'b')", 1),
+    ],
+)
+async def test_function_forms_of_operators(run, expression, expected):
+    result = await run(f"select {expression}")
+    assert result.rows == [[expected]]
+    assert result.types == ["Nullable(UInt8)" if expected is None else "UInt8"]
+
+
+async def test_function_forms_over_columns_match_the_operators(run):
+    result = await run(
+        "select like(a, b), notLike(a, b), ilike(a, b), notILike(a, b), equals(a, b) from ("
+        " select 'x' as a, 'x' as b union all select null, null"
+        " union all select 'x', null union all select null, 'x'"
+        ") order by a nulls first, b nulls first"
+    )
+    assert result.rows == [
+        [1, 0, 1, 0, 1],
+        [0, 1, 0, 1, 0],
+        [0, 1, 0, 1, 0],
+        [1, 0, 1, 0, 1],
+    ]
+
+
 async def test_missing_properties_in_where(run):
     """A missing property: NOT LIKE / NOT ILIKE / !~ keep the row, LIKE / =~ drop it."""
     result = await run(
