@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: help install image engine browser run test test-gvisor unit test-docker check lint typecheck bench bench-clickhouse docs clean oracle
+.PHONY: help install image engine browser run test test-tcp test-gvisor unit test-docker check lint typecheck bench bench-clickhouse docs clean oracle
 
 help:
 	@echo "make run        install, prepare $(DATA_DIR)/, print an API key, serve on $(HOST):$(PORT)"
@@ -56,7 +56,13 @@ run: install engine
 test: install engine browser
 	@if docker info >/dev/null 2>&1; then $(PY) images/kernel/build.py >/dev/null; fi
 	$(PY) -m pytest
+	@$(MAKE) --no-print-directory test-tcp
 	@$(MAKE) --no-print-directory test-gvisor
+
+# The kernel suites again over the tcp transport (runc, CurveZMQ on the internal kernel network;
+# needs root for the host firewall rules). Skipped without an engine, like every Docker test.
+test-tcp: install
+	KERNEL_TEST_TRANSPORT=tcp $(PY) -m pytest -m docker -p no:cacheprovider tests/kernels
 
 # The kernel suites again with every kernel in gVisor (runsc, ipc transport). Skipped, saying so,
 # when gVisor cannot be set up here; a failure in CI (GATEWAY_REQUIRE_DOCKER=1).

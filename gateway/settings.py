@@ -7,6 +7,7 @@ the two in step. No other module reads `os.environ`.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -140,8 +141,28 @@ class Settings:
     kernel_transport: str = field(
         default="ipc",
         metadata=_help(
-            "`ipc` (ZMQ unix sockets in the kernel's run directory). `tcp` (issue #15) is not"
-            " built yet and is refused at start-up."
+            "`ipc` (ZMQ unix sockets in the kernel's gateway-owned run directory) or `tcp` (no"
+            " shared directory: CurveZMQ over an internal kernel network the kernel cannot"
+            " leave; Docker backend, runc). See docs/kernels.md."
+        ),
+    )
+    kernel_network: str = field(
+        default="gateway-kernels",
+        metadata=_help(
+            "tcp: the Docker network kernels join (made at start-up: internal, no"
+            " inter-container traffic)."
+        ),
+    )
+    kernel_network_bridge: str = field(
+        default="gw-kernels",
+        metadata=_help("tcp: the host interface name of that network's bridge (≤ 15 chars)."),
+    )
+    kernel_firewall: str = field(
+        default="iptables",
+        metadata=_help(
+            "tcp: `iptables` (the gateway installs host rules dropping every packet a kernel"
+            " sends to the host itself, replies excepted) or `external` (you installed the same"
+            " rules where the engine runs, e.g. a remote DOCKER_HOST; docs/kernels.md)."
         ),
     )
     kernel_uid: int = field(default=1000, metadata=_help("Uid/gid kernels run as (never 0)."))
@@ -362,8 +383,14 @@ class Settings:
         if self.kernel_backend not in {"docker", "subprocess"}:
             msg = "GATEWAY_KERNEL_BACKEND must be `docker` or `subprocess`."
             raise ValueError(msg)
-        if self.kernel_transport != "ipc":
-            msg = "GATEWAY_KERNEL_TRANSPORT must be `ipc` (`tcp` is not built yet: issue #15)."
+        if self.kernel_transport not in {"ipc", "tcp"}:
+            msg = "GATEWAY_KERNEL_TRANSPORT must be `ipc` or `tcp`."
+            raise ValueError(msg)
+        if self.kernel_firewall not in {"iptables", "external"}:
+            msg = "GATEWAY_KERNEL_FIREWALL must be `iptables` or `external`."
+            raise ValueError(msg)
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,15}", self.kernel_network_bridge):
+            msg = "GATEWAY_KERNEL_NETWORK_BRIDGE must be 1-15 letters, digits, '.', '_' or '-'."
             raise ValueError(msg)
         if self.max_body_bytes < 1024:
             msg = "GATEWAY_MAX_BODY_BYTES must be at least 1024."

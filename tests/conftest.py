@@ -91,10 +91,15 @@ def kernel_image(docker_engine) -> str:
 
 @pytest.fixture
 def docker_settings(settings: Settings, kernel_image: str) -> Settings:
-    # KERNEL_TEST_RUNTIME=runsc runs every Docker kernel test under gVisor (make test does)
+    # KERNEL_TEST_RUNTIME=runsc runs every Docker kernel test under gVisor, and
+    # KERNEL_TEST_TRANSPORT=tcp over the tcp transport (make test does both)
     runtime = os.environ.get("KERNEL_TEST_RUNTIME", "runc")
+    transport = os.environ.get("KERNEL_TEST_TRANSPORT", "ipc")
     return settings.with_changes(
-        kernel_backend="docker", kernel_image=kernel_image, kernel_runtime=runtime
+        kernel_backend="docker",
+        kernel_image=kernel_image,
+        kernel_runtime=runtime,
+        kernel_transport=transport,
     )
 
 

@@ -26,3 +26,21 @@ def test_bad_value_names_the_variable():
 def test_weak_password_hashing_is_refused():
     with pytest.raises(ValueError, match="ITERATIONS"):
         Settings.from_env({"GATEWAY_SHARE_PASSWORD_ITERATIONS": "1000"})
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("GATEWAY_KERNEL_TRANSPORT", "udp"),
+        ("GATEWAY_KERNEL_FIREWALL", "none"),
+        ("GATEWAY_KERNEL_NETWORK_BRIDGE", "a-bridge-name-too-long"),
+        ("GATEWAY_KERNEL_NETWORK_BRIDGE", "br0; rm -rf /"),
+    ],
+)
+def test_kernel_network_settings_are_checked(variable, value):
+    with pytest.raises(ValueError, match=variable):
+        Settings.from_env({variable: value})
+
+
+def test_tcp_transport_is_accepted():
+    assert Settings.from_env({"GATEWAY_KERNEL_TRANSPORT": "tcp"}).kernel_transport == "tcp"

@@ -42,9 +42,10 @@ _STATE: Final[dict[str, Any]] = {
     },
 }
 _SANDBOX: Final = obj(
-    ("runtime", "transport", "problem"),
+    ("runtime", "transport", "firewall", "problem"),
     runtime=STRING_OR_NULL,
     transport={"type": "string", "enum": ["ipc", "tcp"]},
+    firewall={"type": ["string", "null"], "enum": ["iptables", "external", None]},
     problem=STRING_OR_NULL,
 )
 KERNEL_STATUS: Final = Component(

@@ -44,6 +44,11 @@ class KernelBackend(abc.ABC):
     runtime: str | None = None
     #: why kernels cannot start as configured (found by check() at start-up), else None
     problem: str | None = None
+    #: how the gateway reaches a kernel: `ipc` (its run directory) or `tcp` (its address)
+    transport: str = "ipc"
+    #: tcp: who keeps kernels off the host's own addresses (`iptables`: this gateway's rules,
+    #: `external`: the operator's), else None
+    firewall: str | None = None
 
     async def check(self) -> None:
         """Find out at start-up whether the configured sandbox can run here; set `problem`
@@ -52,7 +57,12 @@ class KernelBackend(abc.ABC):
 
     def describe(self) -> dict[str, Any]:
         """The sandbox as `kernel/status` reports it."""
-        return {"runtime": self.runtime, "transport": "ipc", "problem": self.problem}
+        return {
+            "runtime": self.runtime,
+            "transport": self.transport,
+            "firewall": self.firewall,
+            "problem": self.problem,
+        }
 
     @abc.abstractmethod
     def provisioner(self) -> KernelProvisioner:
@@ -66,6 +76,10 @@ class KernelBackend(abc.ABC):
         """Sandboxes of `instance` that exist now, or None when this backend cannot find or
         re-attach them (records of its kernels are then forgotten). Raises SandboxError when
         the engine does not answer (records are then kept for next time)."""
+        return None
+
+    async def shutdown(self) -> None:
+        """Remove what check() set up for kernels (after every kernel was stopped)."""
         return None
 
     def close(self) -> None:

@@ -18,6 +18,8 @@ from typing import Final
 import zmq
 import zmq.asyncio
 
+from gateway.kernels.types import ConnectionInfo
+
 # Ports a tcp kernel binds inside its own network namespace (every kernel has its own address).
 TCP_PORTS: Final = {
     "shell": 5001,
@@ -47,6 +49,29 @@ class CurveKeys:
     def from_secret(cls, secret: str) -> CurveKeys:
         raw = secret.encode("ascii")
         return cls(public=zmq.curve_public(raw), secret=raw)
+
+
+def tcp_view(key: str, curve: CurveKeys) -> ConnectionInfo:
+    """The connection info of a tcp kernel (it binds every port on its own address)."""
+    return ConnectionInfo(
+        transport="tcp",
+        ip="0.0.0.0",  # noqa: S104 - inside the kernel's own network namespace
+        shell_port=TCP_PORTS["shell"],
+        iopub_port=TCP_PORTS["iopub"],
+        stdin_port=TCP_PORTS["stdin"],
+        control_port=TCP_PORTS["control"],
+        hb_port=TCP_PORTS["hb"],
+        key=key,
+        signature_scheme="hmac-sha256",
+        kernel_name="python3",
+        curve_publickey=curve.public.decode("ascii"),
+        curve_secretkey=curve.secret.decode("ascii"),
+    )
+
+
+def tcp_urls(address: str) -> dict[str, str]:
+    """ZMQ urls of every channel of the tcp kernel at `address` (from the engine)."""
+    return {name: f"tcp://{address}:{port}" for name, port in TCP_PORTS.items()}
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -132,4 +132,7 @@ async def running_kernels(
             yield manager
     finally:
         await manager.shutdown()
-        backend.close()
+        try:
+            await backend.shutdown()
+        finally:
+            backend.close()

@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
@@ -22,7 +24,9 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 
+from gateway.kernels import firewall
 from gateway.kernels.backend import KernelBackend, Leftover
+from gateway.kernels.channels import TCP_PORTS
 from gateway.kernels.errors import SandboxError
 from gateway.kernels.provisioner import ExitStatus, KernelProvisioner
 from gateway.kernels.rundir import CONNECTION_FILE, CONTAINER_RUN_DIR
@@ -34,6 +38,10 @@ _CPU_PERIOD: Final = 100_000
 # gVisor on hosts like ours: its own network stack cannot start in the root network namespace,
 # and the kernel's ipc sockets only cross its file proxy with host unix sockets allowed.
 RUNSC_ARGS: Final = ("--network=none", "--host-uds=all")
+# tcp kernels: the image's launcher writes GATEWAY_CONNECTION into the kernel's own tmpfs
+TCP_ENTRYPOINT: Final = ["/opt/kernel/bin/python", "-m", "gateway_kernel"]
+_ICC: Final = "com.docker.network.bridge.enable_icc"
+_BRIDGE_NAME: Final = "com.docker.network.bridge.name"
 
 
 class DockerEngine:
@@ -78,6 +86,52 @@ class DockerEngine:
         """Force-remove `container`; one already gone is not an error."""
         with contextlib.suppress(docker.errors.NotFound):
             await self.run(container.remove, force=True)
+
+    async def ensure_network(self) -> str | None:
+        """tcp: make the kernel network (internal, no inter-container traffic, IPv4 only, its
+        bridge named by the settings) unless it exists; returns why it cannot be used, or None."""
+        settings = self.settings
+        client = await self.client()
+        name, bridge = settings.kernel_network, settings.kernel_network_bridge
+        try:
+            network = await self.run(client.networks.get, name)
+        except docker.errors.NotFound:
+            try:
+                network = await self.run(
+                    client.networks.create,
+                    name,
+                    driver="bridge",
+                    internal=True,
+                    enable_ipv6=False,
+                    options={_ICC: "false", _BRIDGE_NAME: bridge},
+                    labels={"gateway.network": "kernels"},
+                )
+            except docker.errors.APIError as err:
+                return f"Could not create the kernel network {name!r}: {err.explanation or err}"
+            await self.run(network.reload)
+        attrs = network.attrs
+        options = attrs.get("Options") or {}
+        if (
+            attrs.get("Driver") != "bridge"
+            or not attrs.get("Internal")
+            or attrs.get("EnableIPv6")
+            or options.get(_ICC) != "false"
+            or options.get(_BRIDGE_NAME) != bridge
+        ):
+            return (
+                f"Docker network {name!r} exists but is not an internal IPv4 bridge named"
+                f" {bridge!r} without inter-container traffic; remove it (`docker network rm"
+                f" {name}`) and the gateway makes it."
+            )
+        return None
+
+    async def remove_network(self) -> None:
+        """tcp, at shutdown: remove the kernel network unless a container still uses it."""
+        client = await self.client()
+        with contextlib.suppress(docker.errors.DockerException):
+            network = await self.run(client.networks.get, self.settings.kernel_network)
+            if not network.attrs.get("Containers"):
+                await self.run(network.remove)
 
     async def version(self) -> str:
         """The engine's version string (`?` when it does not say)."""
@@ -146,13 +200,10 @@ class DockerProvisioner(KernelProvisioner):
             self._container = await self._engine.run(
                 client.containers.create,
                 settings.kernel_image,
-                command=["-f", f"{CONTAINER_RUN_DIR}/{CONNECTION_FILE}"],
                 detach=True,
                 name=f"gateway-kernel-{spec.runtime_id}",
                 labels=spec.labels,
-                environment=spec.env,
                 user=f"{uid}:{uid}",
-                network_mode="none",
                 read_only=True,
                 tmpfs={
                     "/tmp": f"size={settings.kernel_tmpfs_mb}m,mode=1777",  # noqa: S108 - in the container
@@ -160,12 +211,12 @@ class DockerProvisioner(KernelProvisioner):
                         f"size={settings.kernel_tmpfs_mb}m,uid={uid},gid={uid},mode=700"
                     ),
                 },
-                volumes={str(spec.run_dir): {"bind": CONTAINER_RUN_DIR, "mode": "rw"}},
                 cap_drop=["ALL"],
                 security_opt=["no-new-privileges:true"],
                 pids_limit=settings.kernel_pids_limit,
                 runtime=settings.kernel_runtime,
                 **_limits(spec.resources),
+                **self._wiring(spec, info),
             )
             self.created_after_s = round(loop.time() - begin, 4)
             await self._engine.run(self._container.start)
@@ -181,6 +232,42 @@ class DockerProvisioner(KernelProvisioner):
         except docker.errors.DockerException as err:
             msg = f"Docker engine unreachable ({err})."
             raise SandboxError(msg) from err
+
+    def _wiring(self, spec: KernelLaunchSpec, info: ConnectionInfo) -> dict[str, Any]:
+        """ipc: no network, the run directory as the only mount. tcp: the kernel network and
+        no mount at all; the connection info (keys included) travels in the environment and
+        the kernel writes it into its own tmpfs."""
+        if self._settings.kernel_transport != "tcp":
+            return {
+                "command": ["-f", f"{CONTAINER_RUN_DIR}/{CONNECTION_FILE}"],
+                "environment": spec.env,
+                "network_mode": "none",
+                "volumes": {str(spec.run_dir): {"bind": CONTAINER_RUN_DIR, "mode": "rw"}},
+            }
+        ports = {name: TCP_PORTS[name] for name in ("bridge", "frames")}
+        return {
+            "entrypoint": TCP_ENTRYPOINT,
+            "command": [],
+            "environment": {
+                **spec.env,
+                "GATEWAY_TRANSPORT": "tcp",
+                "GATEWAY_CONNECTION": json.dumps({**info, "ip": "0.0.0.0"}),  # noqa: S104 - its own namespace
+                "GATEWAY_CHANNEL_PORTS": json.dumps(ports),
+            },
+            "network": self._settings.kernel_network,
+        }
+
+    async def address(self) -> str | None:
+        """tcp: the kernel's address on the kernel network, as the engine reports it."""
+        if self._container is None:
+            return None
+        try:
+            await self._engine.run(self._container.reload)
+        except docker.errors.DockerException:
+            return None
+        networks = self._container.attrs.get("NetworkSettings", {}).get("Networks") or {}
+        found = networks.get(self._settings.kernel_network) or {}
+        return str(found.get("IPAddress") or "") or None
 
     async def _inspect(self) -> dict[str, Any] | None:
         if self._container is None:
@@ -255,6 +342,8 @@ class DockerBackend(KernelBackend):
         self.uid = settings.kernel_uid
         self.run_dir_quota_mb = settings.kernel_run_dir_mb
         self.runtime = settings.kernel_runtime
+        self.transport = settings.kernel_transport
+        self._settings = settings
 
     def provisioner(self) -> KernelProvisioner:
         """A new DockerProvisioner on the backend's shared engine (called per launch)."""
@@ -269,9 +358,54 @@ class DockerBackend(KernelBackend):
             info = await self._engine.run(client.info)
         except (SandboxError, docker.errors.DockerException):
             return
-        self.problem = self._engine.problem = runtime_problem(
-            self.runtime or "runc", info.get("Runtimes") or {}
-        )
+        registered = info.get("Runtimes") or {}
+        problem = runtime_problem(self.runtime or "runc", registered)
+        if problem is None and self.transport == "tcp":
+            problem = await self._check_network(registered)
+        self.problem = self._engine.problem = problem
+
+    async def _check_network(self, registered: dict[str, Any]) -> str | None:
+        """tcp: the runtime must network, the kernel network must exist as it should, and the
+        host rules must be in place (installed here unless the operator installed them)."""
+        runtime = self.runtime or "runc"
+        if "--network=none" in (registered.get(runtime, {}).get("runtimeArgs") or []):
+            return (
+                f"The tcp transport cannot run under {runtime!r}: it is registered with"
+                " --network=none (gVisor's network stack does not start on hosts like this"
+                " one); use GATEWAY_KERNEL_TRANSPORT=ipc with it."
+            )
+        problem = await self._engine.ensure_network()
+        if problem is not None:
+            return problem
+        settings = self._settings
+        if settings.kernel_firewall == "external":
+            self.firewall = "external"
+            return None
+        if not _engine_is_local():
+            return (
+                "The tcp transport's host firewall rules can only be installed where the engine"
+                " runs, and DOCKER_HOST names another host: install them there (docs/kernels.md)"
+                " and set GATEWAY_KERNEL_FIREWALL=external."
+            )
+        try:
+            await asyncio.to_thread(firewall.install, settings.kernel_network_bridge)
+        except SandboxError as err:
+            return err.reason
+        self.firewall = "iptables"
+        return None
+
+    async def shutdown(self) -> None:
+        """tcp, after every kernel was stopped: remove the kernel network and the host rules
+        this gateway installed, unless another container still uses the network."""
+        if self.transport != "tcp" or self.problem is not None:
+            return
+        await self._engine.remove_network()
+        if self.firewall == "iptables":
+            client = await self._engine.client()
+            with contextlib.suppress(docker.errors.DockerException):
+                await self._engine.run(client.networks.get, self._settings.kernel_network)
+                return  # still there (in use): its kernels keep their rules
+            await asyncio.to_thread(firewall.remove, self._settings.kernel_network_bridge)
 
     async def leftovers(self, instance: str) -> list[Leftover] | None:
         """Containers labelled with `instance`, each able to attach or remove itself."""
@@ -293,6 +427,12 @@ class DockerBackend(KernelBackend):
     def close(self) -> None:
         """Close the engine's client and thread pool (after every kernel was stopped)."""
         self._engine.close()
+
+
+def _engine_is_local() -> bool:
+    """Whether DOCKER_HOST names this host's engine (unset, or a unix socket)."""
+    host = os.environ.get("DOCKER_HOST", "")
+    return not host or host.startswith("unix://")
 
 
 def runtime_problem(runtime: str, registered: dict[str, Any]) -> str | None:

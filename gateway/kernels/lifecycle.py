@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import secrets
 import uuid
@@ -21,8 +22,9 @@ import zmq
 
 from gateway.clock import Clock
 from gateway.kernels.backend import KernelBackend
+from gateway.kernels.bridge import SOCKET as BRIDGE_SOCKET
 from gateway.kernels.bridge import BridgeHandler, KernelBridge
-from gateway.kernels.channels import Endpoint
+from gateway.kernels.channels import CurveKeys, Endpoint, tcp_urls, tcp_view
 from gateway.kernels.client import KernelConnection
 from gateway.kernels.errors import KernelDied, KernelStartFailed, SandboxError
 from gateway.kernels.frames import SOCKET as FRAMES_SOCKET
@@ -84,8 +86,10 @@ class KernelLifecycle:
                 short_id=key.short_id,
                 user_id=key.user_id,
                 sandbox_id=runtime.provisioner.sandbox_id,
-                run_dir=str(runtime.run_dir.path),
+                run_dir="" if runtime.run_dir is None else str(runtime.run_dir.path),
                 connection_key=runtime.connection_key,
+                transport="ipc" if runtime.curve is None else "tcp",
+                curve_secret="" if runtime.curve is None else runtime.curve.secret.decode(),
                 cpu_cores=runtime.resources.cpu_cores,
                 memory_gb=runtime.resources.memory_gb,
                 idle_timeout_s=runtime.idle_timeout_s,
@@ -104,13 +108,22 @@ class KernelLifecycle:
         )
         now = self._clock.now()
         uid = self._backend.uid
+        tcp = record.transport == "tcp"
+        run_dir: RunDir | None = None
+        curve: CurveKeys | None = None
         try:
-            # The key comes from the gateway's records, never from the run directory.
+            # The keys come from the gateway's records, never from the run directory.
             if not record.connection_key:
                 msg = "no connection key recorded"
                 raise ValueError(msg)
-            run_dir = RunDir.reopen(Path(record.run_dir), uid=uid)
-        except (OSError, ValueError) as err:
+            if record.transport != self._backend.transport:
+                msg = f"it uses the {record.transport} transport, this gateway another"
+                raise ValueError(msg)
+            if tcp:
+                curve = CurveKeys.from_secret(record.curve_secret)
+            else:
+                run_dir = RunDir.reopen(Path(record.run_dir), uid=uid)
+        except (OSError, ValueError, zmq.ZMQError) as err:
             msg = f"kernel {record.id} cannot be re-attached: {err}"
             raise KernelStartFailed(msg) from err
         runtime = KernelRuntime(
@@ -124,18 +137,23 @@ class KernelLifecycle:
             idle_timeout_s=record.idle_timeout_s,
             started_at=record.started_at,
             last_used_at=now,
+            curve=curve,
         )
         try:
-            if not run_dir.sockets_ready():
+            if curve is not None:
+                info = tcp_view(record.connection_key, curve)
+                await self._locate(runtime)
+            elif run_dir is None or not run_dir.sockets_ready():
                 msg = "the kernel's sockets are gone"
                 raise OSError(msg)
-            info = kernel_view(record.connection_key, CONTAINER_RUN_DIR)
-            runtime.connection = self._connection(info, run_dir)
+            else:
+                info = kernel_view(record.connection_key, CONTAINER_RUN_DIR)
+            runtime.connection = self._connection(info, runtime)
             runtime.watcher = asyncio.create_task(self.watch(runtime))
             runtime.uid = uid
             self._start_bridge(runtime)
             await runtime.connection.start(min(10.0, self._settings.kernel_startup_timeout_s))
-        except (OSError, ValueError, TimeoutError, KernelDied) as err:
+        except (OSError, ValueError, TimeoutError, KernelDied, SandboxError) as err:
             await self.discard(runtime)
             msg = f"kernel {record.id} did not answer: {err!r}"
             raise KernelStartFailed(msg) from err
@@ -150,25 +168,51 @@ class KernelLifecycle:
         when a user takes it). Raises SandboxError when a socket cannot be bound."""
         run_dir = runtime.run_dir
         try:
-            runtime.frames = FrameChannel(
-                Endpoint(url=run_dir.gateway_url(FRAMES_SOCKET), bind=True)
-            )
-            run_dir.give_to_kernel(FRAMES_SOCKET)
+            runtime.frames = FrameChannel(self._endpoint(runtime, FRAMES_SOCKET))
+            if run_dir is not None:
+                run_dir.give_to_kernel(FRAMES_SOCKET)
             if self._bridge is None:
                 return
             runtime.bridge = KernelBridge(
-                run_dir, project=lambda: runtime.key.project_id, handler=self._bridge
+                run_dir,
+                project=lambda: runtime.key.project_id,
+                handler=self._bridge,
+                endpoint=self._endpoint(runtime, BRIDGE_SOCKET),
             )
             runtime.bridge.start()
         except zmq.ZMQError as err:
-            msg = f"Could not open the gateway's sockets in the kernel's run directory ({err})."
+            msg = f"Could not open the gateway's channels to the kernel ({err})."
             raise SandboxError(msg) from err
 
-    def _connection(self, info: ConnectionInfo, run_dir: RunDir) -> KernelConnection:
+    @staticmethod
+    def _endpoint(runtime: KernelRuntime, name: str) -> Endpoint:
+        """ipc: bind `gateway/<name>` in the run directory; tcp: connect to the kernel's port
+        as a CurveZMQ client of its key."""
+        if runtime.run_dir is not None:
+            return Endpoint(url=runtime.run_dir.gateway_url(name), bind=True)
+        assert runtime.address is not None
+        return Endpoint(url=tcp_urls(runtime.address)[name], bind=False, curve=runtime.curve)
+
+    async def _locate(self, runtime: KernelRuntime) -> None:
+        """tcp: where the kernel is, from the engine (never from anything the kernel says)."""
+        address = await runtime.provisioner.address()
+        if address is None:
+            msg = "The engine reports no address for the kernel on its network."
+            raise SandboxError(msg)
+        runtime.address = address
+
+    def _connection(self, info: ConnectionInfo, runtime: KernelRuntime) -> KernelConnection:
         settings = self._settings
+        run_dir = runtime.run_dir
+        address = runtime.address
+        if run_dir is not None:
+            urls = run_dir.socket_urls
+        else:
+            assert address is not None
+            urls = functools.partial(tcp_urls, address)
         return KernelConnection(
             info,
-            urls=run_dir.socket_urls,
+            urls=urls,
             output_cap=settings.kernel_output_cap_chars,
             max_media_bytes=settings.kernel_max_media_bytes,
             max_message_bytes=settings.kernel_max_message_bytes,
@@ -187,18 +231,22 @@ class KernelLifecycle:
         key_hex = secrets.token_hex(32)
         loop = asyncio.get_running_loop()
         begin = loop.time()
-        try:
-            run_dir = await asyncio.to_thread(
-                RunDir.create,
-                path,
-                uid=uid,
-                quota_mb=self._backend.run_dir_quota_mb,
-                quota_inodes=settings.kernel_run_dir_inodes,
-                key=key_hex,
-                kernel_dir=kernel_run_dir,
-            )
-        except SandboxError as err:
-            raise KernelStartFailed(err.reason) from err
+        tcp = self._backend.transport == "tcp"
+        curve = CurveKeys.new() if tcp else None
+        run_dir: RunDir | None = None
+        if not tcp:
+            try:
+                run_dir = await asyncio.to_thread(
+                    RunDir.create,
+                    path,
+                    uid=uid,
+                    quota_mb=self._backend.run_dir_quota_mb,
+                    quota_inodes=settings.kernel_run_dir_inodes,
+                    key=key_hex,
+                    kernel_dir=kernel_run_dir,
+                )
+            except SandboxError as err:
+                raise KernelStartFailed(err.reason) from err
         runtime = KernelRuntime(
             id=runtime_id,
             key=key,
@@ -211,25 +259,29 @@ class KernelLifecycle:
             started_at=now,
             last_used_at=now,
             uid=uid,
+            curve=curve,
         )
-        info = kernel_view(key_hex, kernel_run_dir)
+        info = tcp_view(key_hex, curve) if curve else kernel_view(key_hex, kernel_run_dir)
         try:
             spec = KernelLaunchSpec(
                 runtime_id=runtime_id,
                 run_dir=path,
                 resources=config.resources,
                 labels=self.labels(key, runtime_id),
-                env={**self.environment(key), "GATEWAY_RUN_DIR": kernel_run_dir},
+                env=self.environment(key, run_dir=None if tcp else kernel_run_dir),
             )
             await provisioner.launch_kernel(spec, info)
             runtime.timings.started = round(loop.time() - begin, 4)
             if provisioner.created_after_s is not None:
                 runtime.timings.created = provisioner.created_after_s
-            runtime.connection = self._connection(info, run_dir)
+            if tcp:
+                await self._locate(runtime)
+            runtime.connection = self._connection(info, runtime)
             runtime.watcher = asyncio.create_task(self.watch(runtime))
             self._start_bridge(runtime)
             remaining = settings.kernel_startup_timeout_s - (loop.time() - begin)
-            await run_dir.wait_for_sockets(remaining, runtime.connection.died)
+            if run_dir is not None:
+                await run_dir.wait_for_sockets(remaining, runtime.connection.died)
             if runtime.connection.died.done():
                 status = runtime.connection.died.result()
                 raise KernelDied(exit_code=status.exit_code, oom_killed=status.oom_killed)
@@ -281,16 +333,20 @@ class KernelLifecycle:
             "gateway.kernel-id": f"kernel-{runtime_id}",
         }
 
-    def environment(self, key: KernelKey) -> dict[str, str]:
+    def environment(self, key: KernelKey, *, run_dir: str | None = None) -> dict[str, str]:
         """Built from an allowlist: never a copy of the gateway's own environment. It names no
-        project or user: a pooled kernel is created before it has either."""
+        project or user: a pooled kernel is created before it has either. `run_dir`: where an
+        ipc kernel sees its run directory."""
         half = str(self._settings.kernel_output_cap_chars // 2)
-        return {
+        env = {
             "GATEWAY_OUTPUT_HEAD_CHARS": half,
             "GATEWAY_OUTPUT_TAIL_CHARS": half,
             "LANG": "C.UTF-8",
             "TZ": "UTC",
         }
+        if run_dir is not None:
+            env["GATEWAY_RUN_DIR"] = run_dir
+        return env
 
     async def watch(self, runtime: KernelRuntime) -> None:
         """Await the sandbox's exit; then fail whoever is talking to it and mark the runtime."""
@@ -326,8 +382,9 @@ class KernelLifecycle:
             runtime.connection.close()
         runtime.execution_state = None
         await runtime.provisioner.cleanup()
-        runtime.run_dir.close()
-        await remove_run_dir(runtime.run_dir.path)
+        if runtime.run_dir is not None:
+            runtime.run_dir.close()
+            await remove_run_dir(runtime.run_dir.path)
 
     async def discard(self, runtime: KernelRuntime) -> None:
         runtime.status = "error"

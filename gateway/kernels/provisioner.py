@@ -61,6 +61,10 @@ class KernelProvisioner(abc.ABC):
     async def cleanup(self) -> None:
         """Remove what launch created (container, process). Idempotent; after kill()."""
 
+    async def address(self) -> str | None:
+        """tcp: the kernel's network address, as the engine reports it (None: no network)."""
+        return None
+
     async def resize(self, resources: Resources) -> bool:
         """Apply new limits to the running sandbox; False when that needs a restart."""
         return False

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from gateway.kernels.bridge import KernelBridge
+from gateway.kernels.channels import CurveKeys
 from gateway.kernels.client import KernelConnection
 from gateway.kernels.frames import FrameChannel
 from gateway.kernels.provisioner import KernelProvisioner
@@ -36,7 +37,7 @@ class KernelRuntime:
     id: str
     key: KernelKey
     provisioner: KernelProvisioner
-    run_dir: RunDir
+    run_dir: RunDir | None  # ipc: where its sockets are; tcp: None (nothing is shared)
     kernel_run_dir: str
     # the HMAC key of its connection, kept here and in the records (never re-read from run_dir)
     connection_key: str
@@ -44,6 +45,9 @@ class KernelRuntime:
     idle_timeout_s: float
     started_at: datetime
     last_used_at: datetime
+    # tcp: the kernel's CurveZMQ key pair and its address on the kernel network (the engine's)
+    curve: CurveKeys | None = None
+    address: str | None = None
     connection: KernelConnection | None = None
     status: str = "starting"
     execution_state: str | None = None

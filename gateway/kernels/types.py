@@ -6,14 +6,15 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, TypedDict
+from typing import TYPE_CHECKING, Any, Final, NotRequired, TypedDict
 
 if TYPE_CHECKING:
     from gateway.kernels.runtime import KernelRuntime
 
 
 class ConnectionInfo(TypedDict):
-    """jupyter_client's connection-file dict (ipc transport): `load_connection_info` takes it."""
+    """jupyter_client's connection-file dict: `load_connection_info` takes it (tcp kernels
+    also carry their CurveZMQ key pair, Z85)."""
 
     transport: str
     ip: str
@@ -25,6 +26,8 @@ class ConnectionInfo(TypedDict):
     key: str
     signature_scheme: str
     kernel_name: str
+    curve_publickey: NotRequired[str]
+    curve_secretkey: NotRequired[str]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -343,3 +343,6 @@ class KernelRecord:
     started_at: datetime
     # the kernel's HMAC connection key: re-attachment never reads the kernel's run directory
     connection_key: str = ""
+    # `ipc` (run_dir holds its sockets) or `tcp` (run_dir is empty; curve_secret is its key)
+    transport: str = "ipc"
+    curve_secret: str = ""

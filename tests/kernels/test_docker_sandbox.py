@@ -15,6 +15,7 @@ from tests.conftest import Accounts, assert_no_containers, create_notebook
 
 pytestmark = pytest.mark.docker
 GVISOR = os.environ.get("KERNEL_TEST_RUNTIME") == "runsc"  # the suite's gVisor pass (make test)
+TCP = os.environ.get("KERNEL_TEST_TRANSPORT") == "tcp"  # the suite's tcp pass (make test)
 
 
 @pytest.fixture
@@ -44,7 +45,7 @@ async def test_container_is_hardened_and_labelled(gateway, docker_engine, docker
     assert 0 < timings["sandbox_created_s"] <= timings["sandbox_started_s"]
     assert timings["sandbox_started_s"] < timings["kernel_ready_s"]
     host = container.attrs["HostConfig"]
-    assert host["NetworkMode"] == "none"
+    assert host["NetworkMode"] == (docker_settings.kernel_network if TCP else "none")
     assert host["ReadonlyRootfs"] is True
     assert host["CapDrop"] == ["ALL"]
     assert "no-new-privileges:true" in host["SecurityOpt"]
@@ -53,8 +54,11 @@ async def test_container_is_hardened_and_labelled(gateway, docker_engine, docker
     assert host["CpuQuota"] == 100_000 and host["CpuPeriod"] == 100_000
     assert host["Privileged"] is False
     assert set(host["Tmpfs"]) == {"/tmp", "/home/kernel"}
-    binds = host["Binds"]
-    assert len(binds) == 1 and binds[0].endswith(":/run/kernel:rw"), "only its own run dir"
+    if TCP:
+        assert not host["Binds"] and not container.attrs["Mounts"], "nothing shared with the host"
+    else:
+        binds = host["Binds"]
+        assert len(binds) == 1 and binds[0].endswith(":/run/kernel:rw"), "only its own run dir"
     assert container.attrs["Config"]["User"] == "1000:1000"
     labels = container.labels
     assert labels["gateway.project"] == "1"
@@ -65,12 +69,17 @@ async def test_container_is_hardened_and_labelled(gateway, docker_engine, docker
     env = dict(e.split("=", 1) for e in container.attrs["Config"]["Env"])
     # An allowlist (plus what the image itself sets), never the gateway's own environment.
     image_env = {e.split("=", 1)[0] for e in container.image.attrs["Config"]["Env"]}
+    wiring = (
+        {"GATEWAY_TRANSPORT", "GATEWAY_CONNECTION", "GATEWAY_CHANNEL_PORTS"}
+        if TCP
+        else {"GATEWAY_RUN_DIR"}
+    )
     assert set(env) - image_env == {
         "GATEWAY_OUTPUT_HEAD_CHARS",
         "GATEWAY_OUTPUT_TAIL_CHARS",
-        "GATEWAY_RUN_DIR",
         "LANG",
         "TZ",
+        *wiring,
     }
 
 
@@ -107,7 +116,8 @@ async def test_escape_attempts_fail_inside(gateway, docker_engine):
     assert results["docker_sock"] is False
     assert results["setuid"] == "PermissionError"
     assert results["uid"] == 1000
-    assert results["interfaces"] == ["lo"], "no network but loopback"
+    # tcp: one interface on the kernel network (what it can reach there: tests/security)
+    assert results["interfaces"] == (["eth0", "lo"] if TCP else ["lo"]), "no other network"
 
 
 @pytest.mark.xfail(

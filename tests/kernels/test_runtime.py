@@ -56,7 +56,13 @@ async def test_status_reports_the_configured_runtime(kernel_client, owner):
         await kernel_client.get(owner.url("scratchpad/kernel/status"), headers=owner.headers)
     ).json()
     expected = os.environ.get("KERNEL_TEST_RUNTIME", "runc")
+    transport = os.environ.get("KERNEL_TEST_TRANSPORT", "ipc")
     if status["backend"] == "docker":
-        assert status["sandbox"] == {"runtime": expected, "transport": "ipc", "problem": None}
+        assert status["sandbox"] == {
+            "runtime": expected,
+            "transport": transport,
+            "firewall": "iptables" if transport == "tcp" else None,
+            "problem": None,
+        }
     else:
         assert status["sandbox"]["runtime"] is None

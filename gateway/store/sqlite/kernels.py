@@ -9,7 +9,7 @@ from gateway.store.records import KernelRecord
 
 _COLUMNS = (
     "id, instance, project_id, short_id, user_id, sandbox_id, run_dir, cpu_cores, memory_gb,"
-    " idle_timeout_s, started_at, connection_key"
+    " idle_timeout_s, started_at, connection_key, transport, curve_secret"
 )
 
 
@@ -24,7 +24,7 @@ class KernelRecordsMixin:
         """`Store.save_kernel`: INSERT OR REPLACE by kernel id, committed at once."""
         self._conn.execute(
             f"INSERT OR REPLACE INTO kernel_runtimes ({_COLUMNS})"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 record.id,
                 record.instance,
@@ -38,6 +38,8 @@ class KernelRecordsMixin:
                 record.idle_timeout_s,
                 isoformat(record.started_at),
                 record.connection_key,
+                record.transport,
+                record.curve_secret,
             ),
         )
 
@@ -64,6 +66,8 @@ class KernelRecordsMixin:
                 idle_timeout_s=r["idle_timeout_s"],
                 started_at=parse_iso(r["started_at"]),
                 connection_key=r["connection_key"],
+                transport=r["transport"],
+                curve_secret=r["curve_secret"],
             )
             for r in rows
         ]

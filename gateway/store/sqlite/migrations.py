@@ -123,4 +123,10 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     """
     ALTER TABLE kernel_runtimes ADD COLUMN connection_key TEXT NOT NULL DEFAULT '';
     """,
+    # 5: tcp kernels: the transport and the kernel's CurveZMQ secret (its address is asked of
+    # the engine again at re-attachment).
+    """
+    ALTER TABLE kernel_runtimes ADD COLUMN transport TEXT NOT NULL DEFAULT 'ipc';
+    ALTER TABLE kernel_runtimes ADD COLUMN curve_secret TEXT NOT NULL DEFAULT '';
+    """,
 )
