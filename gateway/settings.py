@@ -392,6 +392,9 @@ class Settings:
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,15}", self.kernel_network_bridge):
             msg = "GATEWAY_KERNEL_NETWORK_BRIDGE must be 1-15 letters, digits, '.', '_' or '-'."
             raise ValueError(msg)
+        if self.kernel_pool_fill_parallel < 1:
+            msg = "GATEWAY_KERNEL_POOL_FILL_PARALLEL must be at least 1."
+            raise ValueError(msg)
         if self.max_body_bytes < 1024:
             msg = "GATEWAY_MAX_BODY_BYTES must be at least 1024."
             raise ValueError(msg)

@@ -41,6 +41,9 @@ class WarmPool:
         self._capacity = capacity
         self._ready: list[KernelRuntime] = []
         self._filling = 0
+        self.starting = 0  # pool kernels being launched right now (≤ kernel_pool_fill_parallel)
+        # refills start at most this many kernels at once (a burst of takes is no start storm)
+        self._starts = asyncio.Semaphore(settings.kernel_pool_fill_parallel)
         self.fills: set[asyncio.Task[None]] = set()
         self.closing = False
 
@@ -91,7 +94,14 @@ class WarmPool:
 
     async def _fill_one(self) -> None:
         try:
-            runtime = await self._lifecycle.launch(POOL_KEY, self._config)
+            async with self._starts:
+                if self.closing:
+                    return
+                self.starting += 1
+                try:
+                    runtime = await self._lifecycle.launch(POOL_KEY, self._config)
+                finally:
+                    self.starting -= 1
         except KernelStartFailed as err:
             _log.warning("warm pool: could not start a kernel: %s", err.reason)
             return

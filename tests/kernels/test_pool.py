@@ -46,3 +46,17 @@ async def test_non_default_config_does_not_use_the_pool(make_gateway, clock):
     assert body["id"] != pooled_id
     assert body["cpu_cores"] == 2
     assert manager._pool.runtimes()[0].id == pooled_id
+
+
+async def test_refills_start_a_few_kernels_at_a_time(make_gateway, clock):
+    client = await make_gateway(kernel_pool_size=4, kernel_pool_fill_parallel=1)
+    pool = client.server.app[KERNELS_KEY]._pool
+    most = 0
+
+    def full() -> bool:
+        nonlocal most
+        most = max(most, pool.starting)
+        return pool.ready == 4
+
+    await _until(full)
+    assert most == 1, "one start at a time, never four at once"
