@@ -190,6 +190,13 @@ class Settings:
             "Ready kernels kept with the default config; `start` takes one (never reused)."
         ),
     )
+    kernel_pool_fill_parallel: int = field(
+        default=2,
+        metadata=_help(
+            "Pool kernels started at once while refilling (in the background): a burst of"
+            " takes never turns into a burst of starts competing with running kernels."
+        ),
+    )
     kernel_pids_limit: int = field(default=256, metadata=_help("Processes per kernel container."))
     kernel_run_dir_mb: int = field(
         default=16,
