@@ -10,7 +10,9 @@ A 1,000,000-row x 10-column float64 frame lives in a kernel.
 (c) `hogql_execute()` of a 50,000-row result (HogQL's cap) into the kernel as a DataFrame
     (timed inside the kernel) vs the same query through `hogql/execute` as JSON over HTTP.
 
-    .venv/bin/python bench/dataframe.py [--rounds 3] [--json-pages 40]
+`--transport tcp` serves the frame over the tcp transport (CurveZMQ frames channel).
+
+    .venv/bin/python bench/dataframe.py [--rounds 3] [--json-pages 40] [--transport ipc|tcp]
 """
 
 from __future__ import annotations
@@ -54,10 +56,15 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json-pages", type=int, default=40)
+    parser.add_argument("--transport", choices=["ipc", "tcp"], default="ipc")
     args = parser.parse_args()
     local = pa.table({f"c{i}": np.arange(ROWS, dtype="float64") for i in range(COLS)})
     with gateway(
-        {"GATEWAY_KERNEL_POOL_SIZE": "0", "GATEWAY_KERNEL_MAX_FRAME_BYTES": str(1 << 30)}
+        {
+            "GATEWAY_KERNEL_POOL_SIZE": "0",
+            "GATEWAY_KERNEL_MAX_FRAME_BYTES": str(1 << 30),
+            "GATEWAY_KERNEL_TRANSPORT": args.transport,
+        }
     ) as gw:
         base = f"{gw.base}/api/projects/1/notebooks/scratchpad/kernel"
         async with aiohttp.ClientSession(

@@ -4,9 +4,15 @@
     hardening) plus kernel_info from jupyter_client, alternating, medians;
 (b) start served from the warm pool, p50/p95;
 (c) `1+1` round trip through HTTP vs jupyter_client talking to the same kernel directly;
-(d) 20 kernels started and each executing at once: per-request p50/p95 and wall time.
+(d) 20 kernels started and each executing at once: per-request p50/p95 and wall time;
+(e) time to first result: 20 new notebooks at once, each `POST start` then `1+1`, with a warm
+    pool of 20 (`GATEWAY_KERNEL_POOL_SIZE`), p50/p95 from start to result.
 
-    .venv/bin/python bench/kernels.py [--rounds 5] [--executes 200] [--parallel 20]
+`--transport tcp` runs all of it over the tcp transport (CurveZMQ on the internal kernel
+network); its bare baseline is `docker run` on the same network with the same Curve set-up.
+
+    .venv/bin/python bench/kernels.py [--transport ipc|tcp] [--rounds 5] [--executes 200]
+        [--parallel 20] [--first 20]
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import os
 import platform
 import secrets
 import shutil
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -26,12 +33,27 @@ from pathlib import Path
 
 import aiohttp
 import docker
+import zmq
 from jupyter_client.asynchronous.client import AsyncKernelClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _server import Gateway, gateway
 
 IMAGE = os.environ.get("GATEWAY_KERNEL_IMAGE", "gateway-kernel:latest")
+NETWORK = "gateway-kernels"  # the gateway's default kernel network (tcp)
+_HARDENING = {
+    "detach": True,
+    "read_only": True,
+    "user": "1000:1000",
+    "tmpfs": {"/tmp": "size=256m,mode=1777", "/home/kernel": "size=256m,uid=1000,gid=1000"},
+    "cap_drop": ["ALL"],
+    "security_opt": ["no-new-privileges:true"],
+    "pids_limit": 256,
+    "mem_limit": "1024m",
+    "memswap_limit": "1024m",
+    "cpu_period": 100000,
+    "cpu_quota": 100000,
+}
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -69,7 +91,53 @@ def _bare_run_dir(info: dict) -> Path:
     return run
 
 
-async def bare_start(engine: docker.DockerClient) -> float:
+def _tcp_info(key: str, public: str, secret: str, ip: str) -> dict:
+    ports = dict(zip(("shell", "iopub", "stdin", "control", "hb"), range(5001, 5006), strict=True))
+    return {
+        "transport": "tcp",
+        "ip": ip,
+        **{f"{name}_port": port for name, port in ports.items()},
+        "key": key,
+        "signature_scheme": "hmac-sha256",
+        "kernel_name": "python3",
+        "curve_publickey": public,
+        "curve_secretkey": secret,
+    }
+
+
+async def bare_start_tcp(engine: docker.DockerClient) -> float:
+    public, secret = (k.decode() for k in zmq.curve_keypair())
+    info = _tcp_info(secrets.token_hex(32), public, secret, "0.0.0.0")
+    env = {
+        "GATEWAY_TRANSPORT": "tcp",
+        "GATEWAY_CONNECTION": json.dumps(info),
+        "GATEWAY_CHANNEL_PORTS": json.dumps({"bridge": 5006, "frames": 5007}),
+        "LANG": "C.UTF-8",
+        "TZ": "UTC",
+    }
+    begin = time.perf_counter()
+    container = await asyncio.to_thread(
+        engine.containers.run,
+        IMAGE,
+        entrypoint=["/opt/kernel/bin/python", "-m", "gateway_kernel"],
+        command=[],
+        environment=env,
+        network=NETWORK,
+        **_HARDENING,
+    )
+    await asyncio.to_thread(container.reload)
+    ip = container.attrs["NetworkSettings"]["Networks"][NETWORK]["IPAddress"]
+    async with asyncio.timeout(60):
+        client = await _ready({**info, "ip": ip})
+    elapsed = time.perf_counter() - begin
+    client.stop_channels()
+    await asyncio.to_thread(container.remove, force=True)
+    return elapsed
+
+
+async def bare_start(engine: docker.DockerClient, transport: str) -> float:
+    if transport == "tcp":
+        return await bare_start_tcp(engine)
     info = {
         "transport": "ipc",
         "ip": "/run/kernel/k",
@@ -88,19 +156,9 @@ async def bare_start(engine: docker.DockerClient) -> float:
         engine.containers.run,
         IMAGE,
         command=["-f", "/run/kernel/connection.json"],
-        detach=True,
         network_mode="none",
-        read_only=True,
-        user="1000:1000",
-        tmpfs={"/tmp": "size=256m,mode=1777", "/home/kernel": "size=256m,uid=1000,gid=1000"},
-        cap_drop=["ALL"],
-        security_opt=["no-new-privileges:true"],
-        pids_limit=256,
-        mem_limit="1024m",
-        memswap_limit="1024m",
-        cpu_period=100000,
-        cpu_quota=100000,
         volumes={str(run): {"bind": "/run/kernel", "mode": "rw"}},
+        **_HARDENING,
     )
     async with asyncio.timeout(60):
         client = await _ready({**info, "ip": str(run / "k")})
@@ -122,11 +180,13 @@ async def api_start(
     return time.perf_counter() - begin, body
 
 
-async def cold_starts(gw: Gateway, engine: docker.DockerClient, rounds: int) -> tuple[list, list]:
+async def cold_starts(
+    gw: Gateway, engine: docker.DockerClient, rounds: int, transport: str
+) -> tuple[list, list]:
     bare, api = [], []
     async with aiohttp.ClientSession(headers=gw.headers) as session:
         for _ in range(rounds):
-            bare.append(await bare_start(engine))
+            bare.append(await bare_start(engine, transport))
             elapsed, _ = await api_start(session, gw, "scratchpad")
             api.append(elapsed)
             async with session.post(f"{gw.base}/api/projects/1/notebooks/scratchpad/kernel/stop"):
@@ -159,15 +219,32 @@ async def pooled_starts(gw: Gateway, rounds: int) -> list[float]:
     return times
 
 
-async def round_trips(gw: Gateway, data_dir: Path, count: int) -> tuple[list, list]:
+def _direct_info(gw: Gateway, engine: docker.DockerClient, body: dict) -> dict:
+    """How to talk to the gateway's kernel directly: ipc from its connection file, tcp from the
+    gateway's records (keys) and the engine (address)."""
+    run_dir = gw.data_dir / "kernels" / body["runtime_id"]
+    if run_dir.exists():
+        info = json.loads((run_dir / "connection.json").read_text())
+        return {**info, "ip": str(run_dir / "sockets" / "k")}
+    with sqlite3.connect(gw.data_dir / "gateway.sqlite3") as db:
+        key, secret = db.execute(
+            "SELECT connection_key, curve_secret FROM kernel_runtimes WHERE id = ?",
+            (body["runtime_id"],),
+        ).fetchone()
+    container = engine.containers.get(body["container_id"])
+    ip = container.attrs["NetworkSettings"]["Networks"][NETWORK]["IPAddress"]
+    public = zmq.curve_public(secret.encode()).decode()
+    return _tcp_info(key, public, secret, ip)
+
+
+async def round_trips(gw: Gateway, engine: docker.DockerClient, count: int) -> tuple[list, list]:
     http, direct = [], []
     url = f"{gw.base}/api/projects/1/notebooks/scratchpad/kernel"
     async with aiohttp.ClientSession(headers=gw.headers) as session:
         _, body = await api_start(session, gw, "scratchpad")
-        run_dir = data_dir / "kernels" / body["runtime_id"]
-        info = json.loads(await asyncio.to_thread((run_dir / "connection.json").read_text))
+        info = await asyncio.to_thread(_direct_info, gw, engine, body)
         async with asyncio.timeout(60):
-            client = await _ready({**info, "ip": str(run_dir / "sockets" / "k")})
+            client = await _ready(info)
         for block in range(count // 20):
             for _ in range(10):
                 begin = time.perf_counter()
@@ -214,11 +291,37 @@ async def parallel(gw: Gateway, count: int) -> tuple[list[float], float]:
         return list(times), time.perf_counter() - begin
 
 
+async def first_results(gw: Gateway, count: int) -> list[float]:
+    """`count` new notebooks at once: POST start, then `1+1`; seconds from start to result."""
+    async with aiohttp.ClientSession(headers=gw.headers) as session:
+        ids = await _notebooks(session, gw, count, "first")
+        while True:
+            async with session.get(f"{gw.base}/_health") as resp:
+                if (await resp.json())["kernels"]["pool_ready"] >= count:
+                    break
+            await asyncio.sleep(0.1)
+
+        async def one(short_id: str) -> float:
+            begin = time.perf_counter()
+            await api_start(session, gw, short_id)
+            async with session.post(
+                f"{gw.base}/api/projects/1/notebooks/{short_id}/kernel/execute",
+                json={"code": "1+1", "return_variables": False},
+            ) as resp:
+                body = await resp.json()
+                assert body["result"] == {"text/plain": "2"}, body
+            return time.perf_counter() - begin
+
+        return list(await asyncio.gather(*(one(i) for i in ids)))
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--executes", type=int, default=200)
     parser.add_argument("--parallel", type=int, default=20)
+    parser.add_argument("--first", type=int, default=20)
+    parser.add_argument("--transport", choices=["ipc", "tcp"], default="ipc")
     args = parser.parse_args()
     engine = docker.from_env()
     # one benchmark user starts every kernel: lift the per-user and per-project quotas
@@ -227,17 +330,23 @@ async def main() -> None:
         "GATEWAY_KERNEL_MAX_COUNT": "64",
         "GATEWAY_KERNEL_MAX_PER_USER": "64",
         "GATEWAY_KERNEL_MAX_PER_PROJECT": "64",
+        "GATEWAY_KERNEL_TRANSPORT": args.transport,
     }
     with gateway({**env, "GATEWAY_KERNEL_POOL_SIZE": "0"}) as gw:
-        bare, api = await cold_starts(gw, engine, args.rounds)
-        http, direct = await round_trips(gw, gw.data_dir, args.executes)
+        bare, api = await cold_starts(gw, engine, args.rounds, args.transport)
+        http, direct = await round_trips(gw, engine, args.executes)
         par, wall = await parallel(gw, args.parallel)
     with gateway({**env, "GATEWAY_KERNEL_POOL_SIZE": "1"}) as gw:
         pooled = await pooled_starts(gw, args.rounds * 2)
+    first: list[float] = []
+    if args.first:
+        with gateway({**env, "GATEWAY_KERNEL_POOL_SIZE": str(args.first)}) as gw:
+            first = await first_results(gw, args.first)
     engine.close()
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}, Docker {docker.from_env().version()['Version']}"
+        f"{platform.python_version()}, Docker {docker.from_env().version()['Version']}, "
+        f"transport {args.transport}"
     )
     print("| measure | baseline | gateway | ratio / figure |")
     print("|---|---|---|---|")
@@ -259,6 +368,12 @@ async def main() -> None:
         f"| (d) {args.parallel} kernels started + executing at once, ms per request | | "
         f"p50 {_pct(par, 0.5):.0f}, p95 {_pct(par, 0.95):.0f} | wall {wall:.1f} s |"
     )
+    if first:
+        print(
+            f"| (e) time to first result, {args.first} new notebooks at once, pool of "
+            f"{args.first}, ms | | p50 {_pct(first, 0.5):.0f}, p95 {_pct(first, 0.95):.0f} | "
+            f"goal p50 ≤ 300 |"
+        )
 
 
 if __name__ == "__main__":
