@@ -169,7 +169,8 @@ class DuckDBPrinter:
 
     def _select_item(self, item: ast.Expr, *, top: bool) -> str:
         sql = self.expr(item)
-        if top and not isinstance(item, ast.Alias) and self._r.fields.get(id(item)) != Star():
+        star = isinstance(self._r.fields.get(id(item)), Star)
+        if top and not isinstance(item, ast.Alias) and not star:
             # Unaliased columns are named by the expression as written (`count()`), as PostHog.
             return f"{sql} AS {quote_identifier(self.text(item))}"
         return sql
@@ -230,7 +231,9 @@ class DuckDBPrinter:
             case ast.CompareOperation():
                 return self._compare(node)
             case ast.ArithmeticOperation(op=op, left=left, right=right):
-                sql = f"({self.expr(left)} {op} {self.expr(right)})"
+                if id(node) in self._r.nulls:
+                    return "NULL"
+                sql = f"({self._operand(left)} {op} {self._operand(right)})"
                 if id(node) in self._r.dates:
                     return f"CAST({sql} AS DATE)"  # Date ± INTERVAL stays a Date (ClickHouse)
                 return sql
@@ -257,6 +260,15 @@ class DuckDBPrinter:
         msg = f"{type(node).__name__} was not resolved"  # the resolver refuses unknown nodes
         raise ValueError(msg)
 
+    def _operand(self, node: ast.Expr) -> str:
+        """An arithmetic operand; an integer literal as BIGINT: DuckDB types a small one as
+        INTEGER and `70000 * 70000` would overflow, where ClickHouse widens (UInt64)."""
+        sql = self.expr(node)
+        value = node.value if isinstance(node, ast.Constant) else None
+        if type(value) is int and -(2**63) <= value < 2**63:
+            return f"CAST({sql} AS BIGINT)"
+        return sql
+
     def _field(self, meaning: FieldMeaning) -> str:
         match meaning:
             case Column(alias=alias, name=name):
@@ -277,11 +289,13 @@ class DuckDBPrinter:
                 return name
             case ColumnCte(expr=expr):
                 return f"({self.expr(expr)})"
-            case Star():
-                return "*"
+            case Star(alias=alias):
+                return "*" if alias is None else f"{quote_identifier(alias)}.*"
         raise AssertionError(meaning)
 
     def _call(self, node: ast.Call | ast.WindowFunction, over: str = "") -> str:
+        if id(node) in self._r.nulls:
+            return "NULL"  # toYear(NULL): NULL, as ClickHouse (the resolver checked the call)
         _, function = self._r.calls[id(node)]
         if function.handler is not None and isinstance(node, ast.Call):
             return function.handler(self, node)

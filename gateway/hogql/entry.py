@@ -51,6 +51,9 @@ class Function:
     params: tuple[int, int] | None = None
     # the -If combinator: the last argument is a condition (sumIf(x, cond))
     condition: bool = False
+    # a bare NULL argument makes the call NULL (ClickHouse's rule for Nullable arguments),
+    # printed as NULL: DuckDB cannot pick the date overload of an untyped NULL (toYear(NULL))
+    null_strict: bool = False
 
 
 def f(min_args: int, max_args: int, template: str = "", **options: Any) -> Function:

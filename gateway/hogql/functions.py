@@ -85,6 +85,8 @@ def _check_format(_name: str, node: ast.Call) -> None:
 
 
 def _check_zone(_name: str, node: ast.Call) -> None:
+    if len(node.args) == 1:
+        return  # toTimeZone(ts): the project's zone (PostHog appends it)
     zone = node.args[1]
     if not (isinstance(zone, ast.Constant) and isinstance(zone.value, str)):
         msg = "toTimeZone's timezone must be a string constant."
@@ -152,7 +154,7 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "groupArray": _f(
         1,
         1,
-        "coalesce(list({0}) FILTER (WHERE {0} IS NOT NULL){over}, [])",
+        h.capped_list("coalesce(list({0}) FILTER (WHERE {0} IS NOT NULL){over}, [])"),
         aggregate=True,
         kind="array",
     ),
@@ -234,7 +236,7 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "groupUniqArray": _f(
         1,
         1,
-        "coalesce(list(DISTINCT {0}) FILTER (WHERE {0} IS NOT NULL){over}, [])",
+        h.capped_list("coalesce(list(DISTINCT {0}) FILTER (WHERE {0} IS NOT NULL){over}, [])"),
         aggregate=True,
         kind="array",
     ),
@@ -263,7 +265,7 @@ FUNCTIONS: Final[dict[str, Function]] = {
     ),
     "parseDateTimeBestEffort": _PARSE_DATETIME,
     "parseDateTimeBestEffortOrNull": _PARSE_DATETIME,
-    "toTimeZone": _f(2, 2, handler=h.to_time_zone, check=_check_zone),
+    "toTimeZone": _f(1, 2, handler=h.to_time_zone, check=_check_zone),
     # a Date truncated to a day or longer stays a Date (ClickHouse)
     "dateTrunc": _f(2, 2, "date_trunc({0}, {1})", unit_first=True, keeps_zone=True, kind_from=1),
     "date_trunc": _f(2, 2, "date_trunc({0}, {1})", unit_first=True, keeps_zone=True, kind_from=1),
@@ -405,6 +407,18 @@ FUNCTIONS.update(functions_dates.FUNCTIONS)
 FUNCTIONS.update(functions_text.FUNCTIONS)
 FUNCTIONS.update(functions_arrays.FUNCTIONS)
 FUNCTIONS["to_char"] = FUNCTIONS["formatDateTime"]  # PostHog: to_char is formatDateTime
+# functions of dates that are NULL for a bare NULL argument, as ClickHouse's (the oracle's
+# cases: toYear(NULL), dateDiff('day', NULL, d), addDays(NULL, 1)); DuckDB cannot type it
+_NULL_STRICT: Final = (
+    *(f"{verb}{unit}s" for verb in ("add", "subtract") for unit in INTERVAL_UNITS),
+    *("age", "dateDiff", "date_diff", "date_part", "dateTrunc", "date_trunc", "toISOYear"),
+    *("toYear", "toQuarter", "toMonth", "toDayOfMonth", "toDayOfYear", "toDayOfWeek", "toWeek"),
+    *("toHour", "toMinute", "toSecond", "toMonday", "toLastDayOfWeek", "toStartOfISOYear"),
+    *("toStartOfYear", "toStartOfQuarter", "toStartOfMonth", "toStartOfWeek", "toStartOfDay"),
+    *("toStartOfHour", "toStartOfMinute", "toYYYYMM", "toYYYYMMDD", "toYYYYMMDDhhmmss"),
+)
+for _name in _NULL_STRICT:
+    FUNCTIONS[_name] = dataclasses.replace(FUNCTIONS[_name], null_strict=True)
 
 # Window-only functions; aggregates from FUNCTIONS may also take OVER (…).
 WINDOW_FUNCTIONS: Final[dict[str, Function]] = {

@@ -8,7 +8,7 @@ from typing import Final
 
 from gateway.hogql import ast
 from gateway.hogql.entry import Function, constant, error, f
-from gateway.hogql.handlers import SIZE_CAP, SqlPrinter
+from gateway.hogql.handlers import SIZE_CAP, SqlPrinter, capped_list
 
 # arrayReduce's aggregates: PostHog's permitted list (config.py), as DuckDB list aggregates
 _REDUCERS: Final = {
@@ -20,9 +20,8 @@ _REDUCERS: Final = {
     "uniq": "len(list_distinct({0}))",
 }
 _INDICES: Final = "range(1, len({0}) + 1)"
-# groupArray and friends (one call, so that `OVER (…)` can follow it): bounded by the store's
-# memory limit (hogql_memory_mb) and the result cap, not by a count
-_LIST: Final = "coalesce(list({0}) FILTER (WHERE {0} IS NOT NULL), [])"
+# groupArray and friends: capped at MAX_BUILT elements, as range and repeat are
+_LIST: Final = capped_list("coalesce(list({0}) FILTER (WHERE {0} IS NOT NULL), [])")
 
 
 def _check_reduce(_name: str, node: ast.Call) -> None:

@@ -21,6 +21,15 @@ SIZE_CAP: Final = (
     + str(MAX_BUILT)
     + " elements or characters.') ELSE {0} END"
 )
+
+
+def capped_list(sql: str) -> str:
+    """An aggregate's list (groupArray) refused past MAX_BUILT elements, as `range`'s cap: over
+    it the query fails before the value reaches the gateway (DuckDB computes the list once)."""
+    too_big = f"error('Values built by a query are limited to {MAX_BUILT} elements or characters.')"
+    return f"CASE WHEN len({sql}) > {MAX_BUILT} THEN {too_big} ELSE {sql} END"
+
+
 # addDays(d, n), subtractHours(d, n), toIntervalWeek(n): HogQL unit → DuckDB interval unit
 INTERVAL_UNITS: Final = {
     "Second": "seconds",
@@ -248,7 +257,10 @@ def unix(p: SqlPrinter, node: ast.Call) -> str:
 
 
 def to_time_zone(p: SqlPrinter, node: ast.Call) -> str:
-    """toTimeZone(ts, 'Zone'): the same instant as a time in that zone (shown with it)."""
+    """toTimeZone(ts, 'Zone'): the same instant as a time in that zone (shown with it);
+    toTimeZone(ts): in the project's zone, which its datetimes already are."""
+    if len(node.args) == 1:
+        return p.expr(node.args[0])
     zone = node.args[1]
     assert isinstance(zone, ast.Constant)  # a known zone: checked by the resolver
     value = p.expr(node.args[0])

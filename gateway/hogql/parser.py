@@ -63,6 +63,17 @@ _ORDER_TAIL_NOISE: Final = re.compile(r"/\*.*?\*/|--[^\n]*|'(?:[^'\\]|\\.)*'", r
 _NULLS: Final = re.compile(r"\bNULLS\s+(FIRST|LAST)\b", re.IGNORECASE)
 
 
+# calls that are an operator on two arguments: built as the operator, so a Date ± INTERVAL stays
+# a Date whichever way it is written (plus(d, INTERVAL 1 DAY), date_add(d, INTERVAL 1 DAY):
+# PostHog's two-argument date_add, ClickHouse's dateAdd(date, interval))
+_OPERATOR_CALLS: Final = {
+    "plus": "+",
+    "minus": "-",
+    **dict.fromkeys(("date_add", "dateAdd", "timeStampAdd"), "+"),
+    **dict.fromkeys(("date_sub", "dateSub", "date_subtract", "timeStampSub"), "-"),
+}
+
+
 def _nulls_order(query: str, raw: Mapping[str, Any]) -> str | None:
     """NULLS FIRST / LAST as written after an ORDER BY expression (from the query text: the
     parser's OrderExpr has no field for it), or None."""
@@ -103,6 +114,7 @@ class _Builder:
                 **_span(r),
             ),
             "Tuple": lambda r: ast.Tuple(exprs=self.exprs(r["exprs"]), **_span(r)),
+            "Dict": self._dict,
             "Array": lambda r: ast.Array(exprs=self.exprs(r["exprs"]), **_span(r)),
             "ArrayAccess": lambda r: ast.ArrayAccess(
                 array=self.expr(r["array"]), property=self.expr(r["property"]), **_span(r)
@@ -133,8 +145,19 @@ class _Builder:
     def exprs(self, raws: list[dict[str, Any]] | None) -> list[ast.Expr]:
         return [self.expr(r) for r in raws or []]
 
-    def _call(self, raw: dict[str, Any]) -> ast.Call:
+    def _dict(self, raw: dict[str, Any]) -> ast.Tuple:
+        """{'a': 1} is PostHog's HogQLX object: tuple('__hx_tag', '__hx_obj', 'a', 1) (its
+        printer's visit_dict; PostHog's UI shows it as an object)."""
+        tag = [ast.Constant(value="__hx_tag"), ast.Constant(value="__hx_obj")]
+        pairs = [self.expr(part) for item in raw.get("items") or [] for part in item]
+        return ast.Tuple(exprs=[*tag, *pairs], **_span(raw))
+
+    def _call(self, raw: dict[str, Any]) -> ast.Expr:
         params = raw.get("params")
+        op = _OPERATOR_CALLS.get(raw["name"])
+        if op is not None and params is None and len(raw.get("args") or []) == 2:
+            left, right = self.exprs(raw["args"])
+            return ast.ArithmeticOperation(op=op, left=left, right=right, **_span(raw))
         return ast.Call(
             name=raw["name"],
             args=self.exprs(raw.get("args")),

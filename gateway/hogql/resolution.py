@@ -37,7 +37,9 @@ class SelectAlias:
 
 @dataclass(frozen=True, kw_only=True)
 class Star:
-    pass
+    """`*`, or `t.*` (the columns of the FROM entry named `t`: `alias`)."""
+
+    alias: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,6 +108,8 @@ class Resolution:
     dates: set[int] = field(default_factory=set)
     # calls whose first argument is an array (`length(arr)`): printed with the array template
     over_arrays: set[int] = field(default_factory=set)
+    # calls that are NULL for a bare NULL argument (Function.null_strict): printed as NULL
+    nulls: set[int] = field(default_factory=set)
     # per result column of the first SELECT, the zone its datetimes are shown in when not the
     # project's (toTimeZone); empty for `SELECT *`
     column_timezones: tuple[str | None, ...] = ()

@@ -58,6 +58,10 @@ def _error(message: str, node: ast.Node) -> HogQLQueryError:
     return HogQLQueryError(message, start=node.start, end=node.end)
 
 
+def _is_null(node: ast.Expr) -> bool:
+    return isinstance(node, ast.Constant) and node.value is None
+
+
 def output_names(
     query: ast.SelectQuery | ast.SelectSetQuery, ctes: dict[str, list[str]] | None = None
 ) -> list[str]:
@@ -68,8 +72,9 @@ def output_names(
     for item in query.select:
         if isinstance(item, ast.Alias):
             names.append(item.alias)
-        elif isinstance(item, ast.Field) and item.chain == ["*"]:
-            names += _star_names(query.select_from, ctes or {})
+        elif isinstance(item, ast.Field) and item.chain[-1] == "*" and len(item.chain) <= 2:
+            alias = str(item.chain[0]) if len(item.chain) == 2 else None
+            names += _star_names(query.select_from, ctes or {}, alias)
         elif isinstance(item, ast.Field):
             names.append(str(item.chain[-1]))
         else:
@@ -77,10 +82,17 @@ def output_names(
     return names
 
 
-def _star_names(join: ast.JoinExpr | None, ctes: dict[str, list[str]]) -> list[str]:
+def _star_names(
+    join: ast.JoinExpr | None, ctes: dict[str, list[str]], alias: str | None = None
+) -> list[str]:
+    """The columns `*` gives (`t.*`: only those of the FROM entry named `alias`)."""
     names: list[str] = []
     while join is not None:
         table = join.table
+        named = join.alias or (str(table.chain[0]) if isinstance(table, ast.Field) else None)
+        if alias is not None and named != alias:
+            join = join.next_join
+            continue
         if isinstance(table, ast.SelectQuery | ast.SelectSetQuery):
             names += output_names(table, ctes)
         elif isinstance(table, ast.Call) and table.name == "numbers":
@@ -101,6 +113,8 @@ class Resolver:
         self.result = Resolution()
         # CTE name → its output columns, innermost scope last
         self._ctes: list[dict[str, list[str]]] = []
+        # CTE name → its columns' result types (as a FROM subquery's), the same scopes
+        self._cte_types: list[dict[str, dict[str, tuple[str | None, bool]]]] = []
         # `WITH expr AS name` of the enclosing queries, innermost last
         self._column_ctes: list[dict[str, ast.Expr]] = []
         self._lambdas = 0
@@ -125,6 +139,7 @@ class Resolver:
                 self.query(member)
             return
         self._ctes.append({})
+        self._cte_types.append({})
         self._column_ctes.append(node.column_ctes)
         try:
             empty = Scope(sources=[], aliases=set())
@@ -138,10 +153,13 @@ class Resolver:
                     msg = f"CTE '{cte.name}' is defined twice."
                     raise _error(msg, cte)
                 self.query(cte.expr)  # sees the CTEs defined before it
-                self._ctes[-1][cte.name] = output_names(cte.expr, self._visible_ctes())
+                names = output_names(cte.expr, self._visible_ctes())
+                self._ctes[-1][cte.name] = names
+                self._cte_types[-1][cte.name] = self._output_types(cte.expr, names)
             self._select(node)
         finally:
             self._ctes.pop()
+            self._cte_types.pop()
             self._column_ctes.pop()
 
     def _select(self, node: ast.SelectQuery) -> None:
@@ -221,7 +239,13 @@ class Resolver:
             name = str(table.chain[0])
             ctes = self._visible_ctes()
             if name in ctes:
-                return Source(alias=join.alias or name, cte=name, subquery_columns=ctes[name])
+                types = next(t[name] for t in reversed(self._cte_types) if name in t)
+                return Source(
+                    alias=join.alias or name,
+                    cte=name,
+                    subquery_columns=ctes[name],
+                    subquery_types=types,
+                )
             stored = TABLES.get(name)
             if stored is None:
                 msg = f"Unknown table `{name}`."
@@ -256,6 +280,8 @@ class Resolver:
                     for source in scope.sources:
                         if source.alias == named.alias and named.name in source.subquery_types:
                             self.result.field_types[id(node)] = source.subquery_types[named.name]
+                        elif source.alias == named.alias and source.numbers is not None:
+                            self.result.field_types[id(node)] = ("UInt64", False)  # numbers()
             case ast.ArrayAccess(array=array, property=index):
                 self.expr(array, scope)
                 meaning = self.result.fields.get(id(array))
@@ -282,7 +308,10 @@ class Resolver:
                     msg = f"Function '{name}' takes {wanted} arguments, got {len(node.args)}."
                     raise _error(msg, node)
                 self.result.calls[id(node)] = (name, function)
-                if function.unit_first:
+                if function.null_strict and any(_is_null(a) for a in node.args):
+                    # NULL before anything is checked, as ClickHouse's dateDiff('x', NULL, d)
+                    self.result.nulls.add(id(node))
+                if function.unit_first and id(node) not in self.result.nulls:
                     unit = node.args[0]
                     value = (
                         unit.value.lower()
@@ -351,10 +380,15 @@ class Resolver:
                     raise HogQLUnsupported(msg, start=node.start, end=node.end)
                 self.expr(left, scope)
                 self.expr(right, scope)
+                if _is_null(left) or _is_null(right):
+                    self.result.nulls.add(id(node))  # NULL ± x is NULL (DuckDB: NULL - INTERVAL
+                    return  # has no overload)
                 interval = self.result.calls.get(id(right))
                 if (
                     interval
                     and interval[1].interval
+                    # a Date plus hours, minutes or seconds is a DateTime (ClickHouse)
+                    and interval[0].removeprefix("toInterval").lower() in DAYS
                     and op in {"+", "-"}
                     and kind(self.result, left) == "date"
                 ):

@@ -63,6 +63,8 @@ class Scope:
             msg = f"{first} is not selectable."
             raise _error(msg, node)
         by_alias = [s for s in self.sources if s.alias == first]
+        if by_alias and chain[1:] == ["*"]:
+            return self._table_star(by_alias[0], node, allow_star=allow_star)
         if by_alias and len(chain) > 1:
             return self._in(
                 by_alias[0], [str(c) if isinstance(c, str) else c for c in chain[1:]], node
@@ -96,6 +98,17 @@ class Scope:
                 source.lazy.update(source.table.computed.values())
                 source.used.update(source.table.columns)
         return Star()
+
+    @staticmethod
+    def _table_star(source: Source, node: ast.Field, *, allow_star: bool) -> Star:
+        """`t.*`: every column of the FROM entry `t` (allowed beside other tables)."""
+        if not allow_star:
+            msg = f"{source.alias}.* is only allowed in SELECT."
+            raise _error(msg, node)
+        if source.table is not None:
+            source.lazy.update(source.table.computed.values())
+            source.used.update(source.table.columns)
+        return Star(alias=source.alias)
 
     def _in(self, source: Source, chain: list[Any], node: ast.Field) -> FieldMeaning:
         name = str(chain[0])

@@ -6,6 +6,7 @@ Called by the resolver once a node's subtree is resolved (they read `Resolution`
 
 from __future__ import annotations
 
+import re
 from typing import Any, Final
 
 from gateway.hogql import ast
@@ -48,9 +49,9 @@ def column_timezone(resolution: Resolution, node: ast.Expr) -> str | None:
             return column_timezone(resolution, expr)
         case ast.Call(args=args) if id(node) in resolution.calls:
             name, function = resolution.calls[id(node)]
-            if name == "toTimeZone" and isinstance(args[1], ast.Constant):
+            if name == "toTimeZone" and len(args) == 2 and isinstance(args[1], ast.Constant):
                 return str(args[1].value)
-            if args and function.keeps_zone:
+            if args and (function.keeps_zone or name == "toTimeZone"):
                 return column_timezone(resolution, args[0])
         case ast.ArithmeticOperation(left=left):
             return column_timezone(resolution, left)
@@ -144,7 +145,33 @@ def _literal_type(value: Any) -> ResultType:
     return None, False
 
 
+_NUMBER: Final = re.compile(r"(U?)Int(8|16|32|64)|Float(32|64)")
+_OPERATOR_FUNCTIONS: Final = {"plus": "+", "minus": "-", "multiply": "*", "modulo": "%"}
+
+
+def _arithmetic_type(op: str, left: str | None, right: str | None) -> str | None:
+    """ClickHouse's result type of `left op right` for integer and float types (measured with
+    ClickHouse: UInt8 + UInt8 is UInt16, UInt8 - UInt8 Int16, Int64 % UInt8 Int16, …); None
+    when either type is unknown here."""
+    a = _NUMBER.fullmatch(left or "")
+    b = _NUMBER.fullmatch(right or "")
+    if a is None or b is None:
+        return None
+    if op == "/" or a.group(3) or b.group(3):
+        return "Float64"
+    bits_a, bits_b = int(a.group(2)), int(b.group(2))
+    signed = not a.group(1) or not b.group(1)
+    if op == "%":  # the divisor's width; signed (and doubled) when the dividend is
+        return f"UInt{bits_b}" if a.group(1) else f"Int{min(64, 2 * bits_b)}"
+    bits = min(64, 2 * max(bits_a, bits_b))
+    if op == "-" or signed:
+        return f"Int{bits}"
+    return f"UInt{bits}"
+
+
 def _call_type(resolution: Resolution, node: ast.Call | ast.WindowFunction) -> ResultType:
+    if id(node) in resolution.nulls:
+        return "Nullable(Nothing)", True  # toYear(NULL), as ClickHouse types it
     found = resolution.calls.get(id(node))
     name = found[0] if found else node.name
     args = [result_type(resolution, a) for a in node.args]
@@ -158,6 +185,8 @@ def _call_type(resolution: Resolution, node: ast.Call | ast.WindowFunction) -> R
         nullable = False
     elif name in _NULL_ON_BAD_INPUT:
         nullable = True
+    if name in _OPERATOR_FUNCTIONS and len(args) == 2:
+        return _arithmetic_type(_OPERATOR_FUNCTIONS[name], args[0][0], args[1][0]), nullable
     return _NAMED.get(name), nullable
 
 
@@ -174,8 +203,14 @@ def result_type(resolution: Resolution, node: ast.Expr) -> ResultType:
         case ast.CompareOperation() | ast.And() | ast.Or() | ast.Not() | ast.BetweenExpr():
             return "UInt8", False
         case ast.ArithmeticOperation(op=op, left=left, right=right):
-            nullable = result_type(resolution, left)[1] or result_type(resolution, right)[1]
-            return ("Float64" if op == "/" else None), nullable
+            if id(node) in resolution.nulls:
+                return "Nullable(Nothing)", True
+            (left_type, left_null), (right_type, right_null) = (
+                result_type(resolution, left),
+                result_type(resolution, right),
+            )
+            known = "Float64" if op == "/" else _arithmetic_type(op, left_type, right_type)
+            return known, left_null or right_null
         case ast.Call() | ast.WindowFunction():
             return _call_type(resolution, node)
     if id(node) in resolution.field_types:  # a FROM subquery's column

@@ -67,3 +67,67 @@ async def test_refusals_as_posthog(run, query, message):
     with pytest.raises(HogQLQueryError, match=message) as raised:
         await run(query)
     assert raised.value.start is not None
+
+
+async def test_a_dict_literal_is_posthogs_object_tuple(run):
+    """PostHog prints {'a': 1} as tuple('__hx_tag', '__hx_obj', 'a', 1) (its UI shows an
+    object); nested dicts nest."""
+    result = await run("select {'a': 1, 'b': 'x'}, {}, {'n': {'m': null}}")
+    assert result.rows == [
+        [
+            ("__hx_tag", "__hx_obj", "a", 1, "b", "x"),
+            ("__hx_tag", "__hx_obj"),
+            ("__hx_tag", "__hx_obj", "n", ("__hx_tag", "__hx_obj", "m", None)),
+        ]
+    ]
+
+
+async def test_a_table_qualified_star(run):
+    result = await run(
+        "select t.*, u.b from (select 1 as a, 2 as b) t join (select 1 as a, 3 as b) u on t.a = u.a"
+    )
+    assert result.columns[:2] == ["a", "b"]
+    assert result.rows == [[1, 2, 3]]
+    result = await run("select x.b from (select t.* from (select 1 as a, 2 as b) t) x")
+    assert result.rows == [[2]]
+    result = await run("select e.*, 1 as one from events e order by e.timestamp limit 1")
+    assert result.columns[:2] == ["uuid", "event"]
+    assert result.rows[0][1] == "$pageview"
+    assert result.rows[0][-1] == 1
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("select q.* from events e", "Unable to resolve field: q"),
+        ("select count() from events e where e.* = 1", "only allowed in SELECT"),
+    ],
+)
+async def test_a_table_star_needs_a_table_and_a_select(run, query, message):
+    with pytest.raises(HogQLQueryError, match=message):
+        await run(query)
+
+
+async def test_operator_calls_and_two_argument_date_add_keep_a_date(run):
+    """plus(d, INTERVAL), PostHog's date_add(d, INTERVAL) and ClickHouse's dateAdd(d, INTERVAL)
+    are d + INTERVAL: a Date stays a Date, as in ClickHouse."""
+    result = await run(
+        "select plus(toDate('2024-01-31'), interval 1 day),"
+        " minus(toDate('2024-01-31'), toIntervalDay(1)),"
+        " date_add(toDate('2024-01-31'), interval 1 month),"
+        " date_subtract(toDate('2024-01-31'), interval 1 day),"
+        " dateAdd(toDateTime('2024-01-01 10:00:00'), interval 1 hour),"
+        " dateSub(toDate('2024-03-01'), interval 1 day), plus(1, 2)"
+    )
+    assert result.rows == [
+        [
+            "2024-02-01",
+            "2024-01-30",
+            "2024-02-29",
+            "2024-01-30",
+            "2024-01-01T11:00:00Z",
+            "2024-02-29",
+            3,
+        ]
+    ]
+    assert result.types[:4] == ["Date", "Date", "Date", "Date"]

@@ -190,3 +190,35 @@ async def test_aggregate_window_functions(run):
         [4, [0, 2, 4], 4, 3],
     ]
     assert [sorted(r[4]) for r in result.rows] == [[0], [0, 1], [0, 1], [0, 1], [0, 1]]
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "toYear(NULL)",
+        "toStartOfDay(NULL)",
+        "toStartOfWeek(NULL, 1)",
+        "toStartOfMonth(NULL)",
+        "toMonday(NULL)",
+        "toYYYYMMDD(NULL)",
+        "toHour(NULL)",
+        "dateDiff('day', NULL, toDate('2024-01-01'))",
+        "dateTrunc('month', NULL)",
+        "addDays(NULL, 1)",
+        "subtractHours(NULL, 2)",
+        "age('day', toDate('2024-01-01'), NULL)",
+    ],
+)
+async def test_a_bare_null_date_is_null(run, expression):
+    """ClickHouse answers NULL (typed Nullable(Nothing)) where a date function gets a bare
+    NULL; DuckDB cannot type it, so the call is printed as NULL."""
+    result = await run(f"select {expression}")
+    assert result.rows == [[None]]
+    assert result.types == ["Nullable(Nothing)"]
+
+
+async def test_null_dates_from_data_stay_typed(run):
+    result = await run(
+        "select toYear(toDate(NULL)), toStartOfDay(if(1 = 2, timestamp, NULL)) from events limit 1"
+    )
+    assert result.rows == [[None, None]]

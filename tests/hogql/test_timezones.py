@@ -88,3 +88,14 @@ async def test_arrow_results_carry_the_zone(analytics, tmp_path):
     first, second = table.to_pylist()[0].values()
     assert first == second, "the same instant"
     assert first.isoformat() == "2026-11-23T19:30:00+09:00"
+
+
+async def test_to_time_zone_of_one_argument_is_the_projects_zone(run_in):
+    """PostHog appends the project's timezone to toTimeZone(ts)."""
+    result = await run_in(
+        "Asia/Tokyo",
+        "select toTimeZone(timestamp), toTimeZone(timestamp, 'UTC') from events"
+        " order by timestamp limit 1",
+    )
+    assert result.rows == [["2026-11-23T19:30:00+09:00", "2026-11-23T10:30:00Z"]]
+    assert result.types == ["DateTime64(6, 'Asia/Tokyo')", "DateTime64(6, 'UTC')"]

@@ -4,6 +4,8 @@ Date vs DateTime64, arrays, tuples and maps."""
 
 from __future__ import annotations
 
+import pytest
+
 
 async def test_types_of_aggregates_literals_and_predicates(run):
     result = await run(
@@ -77,3 +79,47 @@ async def test_types_through_from_subqueries(run):
     )
     assert result.types == ["UInt64", "Nullable(String)", "UInt8"]
     assert result.rows == [[2, "Chrome", 1], [1, "Firefox", 0]]
+
+
+async def test_types_through_ctes(run):
+    result = await run(
+        "with t as (select count() as c, toYear(timestamp) as y, properties.$os as os"
+        " from events group by y, os), u as (select c from t)"
+        " select t.c, t.y, t.os, (select max(c) from u) from t order by t.os nulls first"
+    )
+    assert result.types[:3] == ["UInt64", "UInt16", "Nullable(String)"]
+    assert result.rows[0][:3] == [2, 2026, None]
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        # ClickHouse widens integer arithmetic from the operands' types (measured with chdb)
+        ("1 + 1", "UInt16"),
+        ("1 - 1", "Int16"),
+        ("2 * 300", "UInt32"),
+        ("-1 + 1", "Int16"),
+        ("7 % 2", "UInt8"),
+        ("-7 % 2", "Int16"),
+        ("1 + 1.5", "Float64"),
+        ("5 / 2", "Float64"),
+        ("70000 * 70000", "UInt64"),
+        ("multiply(2, 3)", "UInt16"),
+        ("modulo(300, 7)", "UInt8"),
+        ("plus(1, 2)", "UInt16"),
+        ("toYear(toDate('2026-01-01')) - 2000", "Int32"),
+        ("number + 1", "UInt64"),
+        ("number", "UInt64"),
+        ("null + 1", "Nullable(Nothing)"),
+        ("toInt('1') + 1", "Nullable(Int64)"),
+    ],
+)
+async def test_arithmetic_types_widen_as_clickhouse(run, expression, expected):
+    result = await run(f"select {expression} from numbers(1)")
+    assert result.types == [expected]
+
+
+async def test_counted_arithmetic_keeps_unsigned(run):
+    result = await run("select count() + 1, count() * 2, count() - 1 from events")
+    assert result.types == ["UInt64", "UInt64", "Int64"]
+    assert result.rows == [[4, 6, 2]]

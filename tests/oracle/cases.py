@@ -101,6 +101,7 @@ def _sig(text: str) -> list[str]:
 SIGNATURES: Final[dict[str, list[str]]] = {
     # arithmetic and math
     **dict.fromkeys(["plus", "minus", "multiply"], ["i,i", "n,n", "i,n"]),
+    **dict.fromkeys(["plus", "minus"], ["i,i", "n,n", "i,n", "d,iv", "D,iv"]),
     "divide": ["n,n", "i,i"],
     "intDiv": ["i,i"],
     "intDivOrZero": ["i,i"],
@@ -395,8 +396,11 @@ SIGNATURES: Final[dict[str, list[str]]] = {
     "age": ["unit,d,d"],
     "dateTrunc": ["unit,d"],
     "date_trunc": ["unit,d"],
-    "dateAdd": ["unit,i,d"],
-    "dateSub": ["unit,i,d"],
+    # ClickHouse's dateAdd(date, interval) and PostHog's two-argument date_add: date + interval
+    **dict.fromkeys(["dateAdd", "dateSub"], ["unit,i,d", "d,iv", "D,iv"]),
+    **dict.fromkeys(
+        ["date_add", "date_subtract", "timeStampAdd", "timeStampSub"], ["d,iv", "D,iv"]
+    ),
     **{
         f"add{u}s": ["d,i", "D,i"]
         for u in ("Second", "Minute", "Hour", "Day", "Week", "Month", "Quarter", "Year")
