@@ -119,6 +119,15 @@ async def test_arithmetic_types_widen_as_clickhouse(run, expression, expected):
     assert result.types == [expected]
 
 
+async def test_ranking_window_functions_are_unsigned(run):
+    result = await run(
+        "select row_number() over (order by number), rank() over (order by number),"
+        " dense_rank() over (order by number) from numbers(2) order by number"
+    )
+    assert result.types == ["UInt64", "UInt64", "UInt64"]
+    assert result.rows == [[1, 1, 1], [2, 2, 2]]
+
+
 async def test_counted_arithmetic_keeps_unsigned(run):
     result = await run("select count() + 1, count() * 2, count() - 1 from events")
     assert result.types == ["UInt64", "UInt64", "Int64"]
