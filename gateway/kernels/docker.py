@@ -22,6 +22,7 @@ from typing import Any, Final
 
 import docker
 import docker.errors
+import requests.exceptions
 from docker.models.containers import Container
 
 from gateway.kernels import firewall
@@ -34,6 +35,9 @@ from gateway.kernels.types import ConnectionInfo, KernelLaunchSpec, Resources
 from gateway.settings import Settings
 
 LABEL_INSTANCE: Final = "gateway.instance"
+# what an engine call raises when the engine refuses or cannot be reached (the SDK lets the
+# transport's own connection errors through)
+_ENGINE_ERRORS: Final = (docker.errors.DockerException, requests.exceptions.RequestException)
 _CPU_PERIOD: Final = 100_000
 # gVisor on hosts like ours: its own network stack cannot start in the root network namespace,
 # and the kernel's ipc sockets only cross its file proxy with host unix sockets allowed.
@@ -68,7 +72,7 @@ class DockerEngine:
             try:
                 client = await self.run(docker.from_env, timeout=30)
                 await self.run(client.ping)
-            except docker.errors.DockerException as err:
+            except _ENGINE_ERRORS as err:
                 msg = f"Docker engine unreachable ({err}). Start it, e.g. scripts/ensure-docker."
                 raise SandboxError(msg) from err
             self._client = client
@@ -128,7 +132,7 @@ class DockerEngine:
     async def remove_network(self) -> None:
         """tcp, at shutdown: remove the kernel network unless a container still uses it."""
         client = await self.client()
-        with contextlib.suppress(docker.errors.DockerException):
+        with contextlib.suppress(*_ENGINE_ERRORS):
             network = await self.run(client.networks.get, self.settings.kernel_network)
             if not network.attrs.get("Containers"):
                 await self.run(network.remove)
@@ -229,7 +233,7 @@ class DockerProvisioner(KernelProvisioner):
         except docker.errors.APIError as err:
             msg = f"Docker engine refused to start the kernel: {err.explanation or err}"
             raise SandboxError(msg) from err
-        except docker.errors.DockerException as err:
+        except _ENGINE_ERRORS as err:
             msg = f"Docker engine unreachable ({err})."
             raise SandboxError(msg) from err
 
@@ -263,7 +267,7 @@ class DockerProvisioner(KernelProvisioner):
             return None
         try:
             await self._engine.run(self._container.reload)
-        except docker.errors.DockerException:
+        except _ENGINE_ERRORS:
             return None
         networks = self._container.attrs.get("NetworkSettings", {}).get("Networks") or {}
         found = networks.get(self._settings.kernel_network) or {}
@@ -298,7 +302,7 @@ class DockerProvisioner(KernelProvisioner):
             await self._engine.run(self._container.wait)
         except docker.errors.NotFound:
             return ExitStatus(exit_code=None, oom_killed=False)
-        except docker.errors.DockerException:
+        except _ENGINE_ERRORS:
             # The engine went away; treat the kernel as gone.
             return ExitStatus(exit_code=None, oom_killed=False)
         return await self.poll() or ExitStatus(exit_code=None, oom_killed=False)
@@ -356,7 +360,7 @@ class DockerBackend(KernelBackend):
         try:
             client = await self._engine.client()
             info = await self._engine.run(client.info)
-        except (SandboxError, docker.errors.DockerException):
+        except (SandboxError, *_ENGINE_ERRORS):
             return
         registered = info.get("Runtimes") or {}
         problem = runtime_problem(self.runtime or "runc", registered)
@@ -402,7 +406,7 @@ class DockerBackend(KernelBackend):
         await self._engine.remove_network()
         if self.firewall == "iptables":
             client = await self._engine.client()
-            with contextlib.suppress(docker.errors.DockerException):
+            with contextlib.suppress(*_ENGINE_ERRORS):
                 await self._engine.run(client.networks.get, self._settings.kernel_network)
                 return  # still there (in use): its kernels keep their rules
             await asyncio.to_thread(firewall.remove, self._settings.kernel_network_bridge)
