@@ -132,3 +132,14 @@ async def test_counted_arithmetic_keeps_unsigned(run):
     result = await run("select count() + 1, count() * 2, count() - 1 from events")
     assert result.types == ["UInt64", "UInt64", "Int64"]
     assert result.rows == [[4, 6, 2]]
+
+
+async def test_predicate_functions_answer_one_and_zero(run):
+    """DuckDB computes these as booleans; ClickHouse answers UInt8 1/0 (JSON 1, not true)."""
+    result = await run(
+        "select isNaN(1.0), xor(1, 0), arrayExists(x -> x > 1, [1, 2]), arrayAll(x -> x > 1, [1]),"
+        " JSONExtractBool('{\"a\": true}', 'a'), mapContains(map('a', 1), 'a'),"
+        " hasSubstr([1, 2, 3], [2, 3]), isValidJSON('{}')"
+    )
+    assert result.rows == [[0, 1, 1, 0, 1, 1, 1, 1]]
+    assert result.types == ["UInt8"] * 8
