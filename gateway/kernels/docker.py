@@ -22,6 +22,7 @@ from typing import Any, Final
 
 import docker
 import docker.errors
+import docker.types
 import requests.exceptions
 from docker.models.containers import Container
 
@@ -58,6 +59,7 @@ class DockerEngine:
         )
         self._client: docker.DockerClient | None = None
         self.problem: str | None = None  # set by DockerBackend.check(): starts refuse with it
+        self.gvisor = False  # set by DockerBackend.check(): the runtime is runsc
 
     async def run[T](self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a blocking SDK call on the engine's thread pool, never on the loop; every Docker call
@@ -217,7 +219,7 @@ class DockerProvisioner(KernelProvisioner):
                 },
                 cap_drop=["ALL"],
                 security_opt=["no-new-privileges:true"],
-                pids_limit=settings.kernel_pids_limit,
+                **_process_limits(settings.kernel_pids_limit, gvisor=self._engine.gvisor),
                 runtime=settings.kernel_runtime,
                 **_limits(spec.resources),
                 **self._wiring(spec, info),
@@ -364,6 +366,7 @@ class DockerBackend(KernelBackend):
             return
         registered = info.get("Runtimes") or {}
         problem = runtime_problem(self.runtime or "runc", registered)
+        self._engine.gvisor = is_gvisor(self.runtime or "runc", registered)
         if problem is None and self.transport == "tcp":
             problem = await self._check_network(registered)
         self.problem = self._engine.problem = problem
@@ -433,6 +436,27 @@ class DockerBackend(KernelBackend):
         self._engine.close()
 
 
+def _process_limits(tasks: int, *, gvisor: bool) -> dict[str, Any]:
+    """At most `tasks` processes and threads in the kernel. Under runc the host's pids cgroup
+    counts exactly those. Under gVisor (ptrace platform) it also counts the sandbox's own
+    threads and a stub per guest process, and the sandbox dies when it runs out, so the limit
+    is RLIMIT_NPROC inside gVisor (a clean EAGAIN to the kernel; gVisor counts only its own
+    tasks) and the pids cgroup is the host's outer bound (8 per task, measured, plus the
+    sandbox's own)."""
+    if not gvisor:
+        return {"pids_limit": tasks}
+    return {
+        "pids_limit": tasks * 8 + 256,
+        "ulimits": [docker.types.Ulimit(name="nproc", soft=tasks, hard=tasks)],
+    }
+
+
+def is_gvisor(runtime: str, registered: dict[str, Any]) -> bool:
+    """Whether `runtime` is gVisor (by name, or a registered path ending in runsc)."""
+    path = str((registered.get(runtime) or {}).get("path", ""))
+    return runtime == "runsc" or path.endswith("runsc")
+
+
 def _engine_is_local() -> bool:
     """Whether DOCKER_HOST names this host's engine (unset, or a unix socket)."""
     host = os.environ.get("DOCKER_HOST", "")
@@ -448,7 +472,7 @@ def runtime_problem(runtime: str, registered: dict[str, Any]) -> str | None:
             f"Container runtime {runtime!r} is not registered with the Docker engine (it has:"
             f" {names}). For gVisor run scripts/ensure-gvisor; kernels do not start until then."
         )
-    if runtime == "runsc" or registered[runtime].get("path", "").endswith("runsc"):
+    if is_gvisor(runtime, registered):
         args = registered[runtime].get("runtimeArgs") or []
         missing = [arg for arg in RUNSC_ARGS if arg not in args]
         if missing:
