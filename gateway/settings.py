@@ -169,6 +169,13 @@ class Settings:
     kernel_cpu_cores: float = field(
         default=1.0, metadata=_help("Default CPU cores of a kernel (notebook config overrides).")
     )
+    kernel_cpu_shares: int = field(
+        default=256,
+        metadata=_help(
+            "CPU weight of each kernel container when the host is contended (Docker's default is"
+            " 1024): tenants' code yields to the gateway, which answers everyone. 2-262144."
+        ),
+    )
     kernel_memory_gb: float = field(
         default=1.0, metadata=_help("Default memory of a kernel in GB; swap is not allowed.")
     )
@@ -398,6 +405,9 @@ class Settings:
             raise ValueError(msg)
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,15}", self.kernel_network_bridge):
             msg = "GATEWAY_KERNEL_NETWORK_BRIDGE must be 1-15 letters, digits, '.', '_' or '-'."
+            raise ValueError(msg)
+        if not 2 <= self.kernel_cpu_shares <= 262_144:
+            msg = "GATEWAY_KERNEL_CPU_SHARES must be between 2 and 262144."
             raise ValueError(msg)
         if self.kernel_pool_fill_parallel < 1:
             msg = "GATEWAY_KERNEL_POOL_FILL_PARALLEL must be at least 1."

@@ -32,6 +32,7 @@ import pyarrow.ipc
 import pytz
 
 from gateway.analytics.layout import EventsLayout
+from gateway.analytics.priority import connect, lower_priority
 from gateway.errors import ServiceUnavailable
 from gateway.fairness import ProjectGate
 from gateway.hogql import Translation
@@ -225,7 +226,7 @@ class AnalyticsStore:
         `max_queries` run at once on the store's own threads (never asyncio's default pool,
         which capture and share logins use); one project may hold `queries_per_project`."""
         try:
-            self._conn = duckdb.connect(":memory:" if path is None else str(path))
+            self._conn = connect(path)
         except duckdb.IOException as err:
             msg = f"The analytics store {path} is in use by another process ({err})."
             raise RuntimeError(msg) from err
@@ -245,7 +246,9 @@ class AnalyticsStore:
         self._max_rows = max_rows
         self._ingest_lock = threading.Lock()  # capture batches: read persons, then write
         self._max_bytes = max_result_bytes
-        self._executor = ThreadPoolExecutor(max_workers=max_queries, thread_name_prefix="hogql")
+        self._executor = ThreadPoolExecutor(
+            max_workers=max_queries, thread_name_prefix="hogql", initializer=lower_priority
+        )
         self._slots = asyncio.Semaphore(max_queries)
         self._projects = ProjectGate(
             per_project=queries_per_project,

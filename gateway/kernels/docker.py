@@ -152,9 +152,11 @@ class DockerEngine:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
-def _limits(resources: Resources) -> dict[str, Any]:
+def _limits(resources: Resources, shares: int) -> dict[str, Any]:
     memory = f"{int(resources.memory_gb * 1024)}m"
     return {
+        # a weight under contention (the gateway outranks tenants' code), beside the hard quota
+        "cpu_shares": shares,
         "cpu_period": _CPU_PERIOD,
         "cpu_quota": int(resources.cpu_cores * _CPU_PERIOD),
         "mem_limit": memory,
@@ -221,7 +223,7 @@ class DockerProvisioner(KernelProvisioner):
                 security_opt=["no-new-privileges:true"],
                 **_process_limits(settings.kernel_pids_limit, gvisor=self._engine.gvisor),
                 runtime=settings.kernel_runtime,
-                **_limits(spec.resources),
+                **_limits(spec.resources, settings.kernel_cpu_shares),
                 **self._wiring(spec, info),
             )
             self.created_after_s = round(loop.time() - begin, 4)
@@ -332,7 +334,9 @@ class DockerProvisioner(KernelProvisioner):
         if self._container is None:
             return False
         try:
-            await self._engine.run(self._container.update, **_limits(resources))
+            await self._engine.run(
+                self._container.update, **_limits(resources, self._settings.kernel_cpu_shares)
+            )
         except docker.errors.APIError:
             return False
         return True

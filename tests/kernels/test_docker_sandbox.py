@@ -57,6 +57,7 @@ async def test_container_is_hardened_and_labelled(gateway, docker_engine, docker
         assert host["PidsLimit"] == tasks
     assert host["Memory"] == host["MemorySwap"] == 1024**3, "memory limit, no swap"
     assert host["CpuQuota"] == 100_000 and host["CpuPeriod"] == 100_000
+    assert host["CpuShares"] == docker_settings.kernel_cpu_shares, "tenants yield to the gateway"
     assert host["Privileged"] is False
     assert set(host["Tmpfs"]) == {"/tmp", "/home/kernel"}
     if TCP:
