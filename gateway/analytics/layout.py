@@ -8,12 +8,17 @@ Three objects:
   time-range and event filters, as ClickHouse's sort key skips granules. It also holds one
   VARCHAR column per materialized property (`"mat_$browser"`), filled with exactly what
   `json_extract_string(properties, '$."$browser"')` returns (NULL for a missing key or JSON
-  null, `""` kept, numbers and objects as JSON text): HogQL's own property semantics.
+  null, `""` kept, numbers and objects as JSON text): HogQL's own property semantics; and
+  `"$distinct_id_hash"`, DuckDB's 64-bit `hash(distinct_id)`, which `uniq(distinct_id)` counts
+  (docs/hogql.md, Storage layout). `events_layout.hash_probe` records the hash of a fixed value
+  when the column was filled: a DuckDB whose `hash()` differs refills it at start-up, so the
+  stored hashes always equal the ones computed for buffered rows.
 - `events_buffer`: where every write lands (capture batches, bulk loads, `insert_events`), as
   they come, in the base columns only; writers never touch `events_main`.
 - `events`: a view, `events_main UNION ALL events_buffer` (the buffer's materialized columns
-  computed on the fly). Everything reads `events`; the HogQL printer reads the `mat_` columns
-  instead of parsing JSON when a property is materialized (`gateway/hogql/tables.py`).
+  and distinct id hashes computed on the fly). Everything reads `events`; the HogQL printer
+  reads the `mat_` columns instead of parsing JSON when a property is materialized
+  (`gateway/hogql/tables.py`).
 
 Background work (`EventsLayout.maintain`, a thread of the store, never on a request path):
 - **merge**: in one transaction, the buffer's rows visible to it are appended to `events_main`
@@ -39,7 +44,7 @@ from typing import Final
 import duckdb
 
 from gateway.hogql.binding import json_path, quote_identifier
-from gateway.hogql.tables import materialized_column
+from gateway.hogql.tables import DISTINCT_ID_HASH, materialized_column
 
 _log = logging.getLogger(__name__)
 
@@ -59,6 +64,11 @@ CLUSTER_KEY: Final = "project_id, CAST(timezone('UTC', timestamp) AS DATE), even
 # a property name that may become a column: what SDKs and PostHog use for property keys
 _PROPERTY: Final = re.compile(r"[A-Za-z0-9_$][A-Za-z0-9_$.\-]{0,63}")
 _MAT_PREFIX: Final = "mat_"
+_HASH: Final = quote_identifier(DISTINCT_ID_HASH)
+_HASHED: Final = f"hash(distinct_id) AS {_HASH}"
+# hash() of fixed values: if this DuckDB's differs from the one that filled `$distinct_id_hash`
+# (another version), the column is refilled before anything reads it
+_PROBE: Final = "hash('d', 'a distinct id longer than twelve bytes', 7)"
 
 
 def check_properties(names: Sequence[str]) -> tuple[str, ...]:
@@ -136,6 +146,7 @@ class EventsLayout:
             cursor.execute("CREATE TABLE IF NOT EXISTS events_layout (merged_rows BIGINT NOT NULL)")
             if not cursor.execute("SELECT count(*) FROM events_layout").fetchall()[0][0]:
                 cursor.execute("INSERT INTO events_layout VALUES (0)")
+            self._hash_column(cursor)
             have = self._materialized_now(cursor)
             keep = have if wanted is None else wanted
             for key in keep:
@@ -157,6 +168,19 @@ class EventsLayout:
         return keep
 
     @staticmethod
+    def _hash_column(cursor: duckdb.DuckDBPyConnection) -> None:
+        """`$distinct_id_hash` added (a file from before it) and filled, or refilled when this
+        DuckDB's `hash()` is not the one that filled it."""
+        cursor.execute("ALTER TABLE events_layout ADD COLUMN IF NOT EXISTS hash_probe UBIGINT")
+        cursor.execute(f"ALTER TABLE events_main ADD COLUMN IF NOT EXISTS {_HASH} UBIGINT")
+        stale = cursor.execute(
+            f"SELECT hash_probe IS DISTINCT FROM {_PROBE} FROM events_layout"
+        ).fetchall()[0][0]
+        if stale:
+            cursor.execute(f"UPDATE events_main SET {_HASH} = hash(distinct_id)")
+            cursor.execute(f"UPDATE events_layout SET hash_probe = {_PROBE}")
+
+    @staticmethod
     def _materialized_now(cursor: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
         rows = cursor.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_schema = 'main'"
@@ -175,9 +199,13 @@ class EventsLayout:
     @staticmethod
     def _create_view(cursor: duckdb.DuckDBPyConnection, keys: tuple[str, ...]) -> None:
         mats = [quote_identifier(materialized_column(k)) for k in keys]
-        main = ", ".join([_base(), *mats])
+        main = ", ".join([_base(), *mats, _HASH])
         computed = ", ".join(
-            [_base(), *(f"{_extract(k)} AS {m}" for k, m in zip(keys, mats, strict=True))]
+            [
+                _base(),
+                *(f"{_extract(k)} AS {m}" for k, m in zip(keys, mats, strict=True)),
+                _HASHED,
+            ]
         )
         cursor.execute(
             f"CREATE OR REPLACE VIEW events AS SELECT {main} FROM events_main"
@@ -186,18 +214,25 @@ class EventsLayout:
 
     # -- background work ------------------------------------------------------------------------
 
+    def _columns(self) -> str:
+        """`events_main`'s columns, named: INSERTs list them (the table's own order depends on
+        when each was added)."""
+        mats = (quote_identifier(materialized_column(k)) for k in self.materialized)
+        return ", ".join([_base(), *mats, _HASH])
+
     def _select_sorted(self, source: str) -> str:
-        """`source`'s rows in cluster order with their materialized columns, each document
-        parsed once (the list form of json_extract_string gives the same values)."""
+        """`source`'s rows in cluster order with their materialized columns (each document
+        parsed once: the list form of json_extract_string gives the same values) and distinct
+        id hashes, in `_columns()` order."""
         if not self.materialized:
-            return f"SELECT {_base()} FROM {source} ORDER BY {CLUSTER_KEY}"
+            return f"SELECT {_base()}, {_HASHED} FROM {source} ORDER BY {CLUSTER_KEY}"
         paths = ", ".join("'" + json_path((k,)).replace("'", "''") + "'" for k in self.materialized)
         mats = [
             f"__mat[{i}] AS {quote_identifier(materialized_column(k))}"
             for i, k in enumerate(self.materialized, start=1)
         ]
         return (
-            f"SELECT {', '.join([_base(), *mats])} FROM (SELECT *,"
+            f"SELECT {', '.join([_base(), *mats, _HASHED])} FROM (SELECT *,"
             f" json_extract_string(properties, [{paths}]) AS __mat FROM {source})"
             f" ORDER BY {CLUSTER_KEY}"
         )
@@ -215,7 +250,8 @@ class EventsLayout:
                     runs = moved if _count(cursor, "events_main") else 0
                     if moved:
                         cursor.execute(
-                            f"INSERT INTO events_main {self._select_sorted('events_buffer')}"
+                            f"INSERT INTO events_main ({self._columns()})"
+                            f" {self._select_sorted('events_buffer')}"
                         )
                         # deletes exactly the rows this transaction saw (and copied)
                         cursor.execute("DELETE FROM events_buffer")
@@ -252,11 +288,9 @@ class EventsLayout:
                 cursor.execute("BEGIN")
                 try:
                     cursor.execute("DROP TABLE IF EXISTS events_main_sorting")
-                    mats = (quote_identifier(materialized_column(k)) for k in self.materialized)
-                    columns = ", ".join([_base(), *mats])
                     cursor.execute(
-                        f"CREATE TABLE events_main_sorting AS SELECT {columns} FROM events_main"
-                        f" ORDER BY {CLUSTER_KEY}"
+                        f"CREATE TABLE events_main_sorting AS SELECT {self._columns()}"
+                        f" FROM events_main ORDER BY {CLUSTER_KEY}"
                     )
                     cursor.execute("DROP VIEW events")
                     cursor.execute("DROP TABLE events_main")

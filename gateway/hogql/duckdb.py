@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any, Final
 
-from gateway.hogql import ast
+from gateway.hogql import ast, uniq
 from gateway.hogql.binding import ValueSink, json_path, quote_identifier
 from gateway.hogql.resolution import (
     ARRAY_JOIN_ALIAS,
@@ -77,6 +77,10 @@ class DuckDBPrinter:
 
     def is_date(self, node: ast.Expr) -> bool:
         return id(node) in self._r.dates
+
+    def distinct_value(self, node: ast.Expr) -> str:
+        """What `uniq(node)` counts distinct values of (gateway/hogql/uniq.py)."""
+        return uniq.hash_column(self._r, node) or self.expr(node)
 
     # -- queries -------------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from gateway.hogql import (
     functions_json,
     functions_ops,
     functions_text,
+    uniq,
 )
 from gateway.hogql import handlers as h
 from gateway.hogql.catalogue import refusal
@@ -143,8 +144,9 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "avg": _f(1, 1, "avg({0})", aggregate=True),
     "min": _f(1, 1, "min({0})", aggregate=True, kind_from=0, keeps_zone=True),
     "max": _f(1, 1, "max({0})", aggregate=True, kind_from=0, keeps_zone=True),
-    # `uniq` may be exact (HOGQL.md); DuckDB's exact count distinct is used.
-    "uniq": _f(1, 1, "count(DISTINCT {0})", aggregate=True),
+    # `uniq` may be exact (HOGQL.md): distinct values; `distinct_id`'s as the 64-bit hashes
+    # the store keeps (gateway/hogql/uniq.py); the template is for `uniq(x) OVER (…)`
+    "uniq": _f(1, 1, "count(DISTINCT {0})", handler=uniq.uniq, aggregate=True),
     "uniqExact": _f(1, 1, "count(DISTINCT {0})", aggregate=True),
     "any": _f(1, 1, "any_value({0})", aggregate=True, kind_from=0, keeps_zone=True),
     "anyLast": _f(1, 1, "last({0})", aggregate=True, kind_from=0, keeps_zone=True),

@@ -9,6 +9,7 @@ from typing import Final
 from gateway.hogql import ast
 from gateway.hogql.entry import Function, constant, error, f
 from gateway.hogql.handlers import SIZE_CAP, SqlPrinter, capped_list
+from gateway.hogql.uniq import uniq
 
 # arrayReduce's aggregates: PostHog's permitted list (config.py), as DuckDB list aggregates
 _REDUCERS: Final = {
@@ -201,8 +202,8 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "groupBitOr": f(1, 1, "bit_or({0})", aggregate=True),
     "groupBitXor": f(1, 1, "bit_xor({0})", aggregate=True),
     "sumWithOverflow": f(1, 1, "sum({0})", aggregate=True),
-    "uniqHLL12": f(1, 1, "count(DISTINCT {0})", aggregate=True),
-    "uniqTheta": f(1, 1, "count(DISTINCT {0})", aggregate=True),
+    "uniqHLL12": f(1, 1, "count(DISTINCT {0})", handler=uniq, aggregate=True),
+    "uniqTheta": f(1, 1, "count(DISTINCT {0})", handler=uniq, aggregate=True),
     "countDistinctIf": f(
         1, 2, "count(DISTINCT CASE WHEN coalesce({1}, TRUE) THEN {0} END)", aggregate=True
     ),

@@ -51,6 +51,11 @@ def materialized_column(key: str) -> str:
     return f"mat_{key}"
 
 
+# Every events row's `hash(distinct_id)` (UBIGINT), kept by the store's layout: what `uniq`
+# counts for `distinct_id` (gateway/hogql/uniq.py, gateway/analytics/layout.py)
+DISTINCT_ID_HASH: Final = "$distinct_id_hash"
+
+
 class ProjectTables:
     """Prints table references for one project (`project_id`, bound through `sink`).
 
@@ -98,6 +103,7 @@ class ProjectTables:
         if table.name != "events":
             return []
         names = [quote_identifier(materialized_column(k)) for k in sorted(self._materialized)]
+        names.append(quote_identifier(DISTINCT_ID_HASH))
         return [f"{qualifier}{n} AS {n}" if qualifier else n for n in names]
 
     def in_zone(self, sql: str) -> str:
