@@ -56,7 +56,7 @@ async def test_refills_start_a_few_kernels_at_a_time(make_gateway, clock):
     def full() -> bool:
         nonlocal most
         most = max(most, pool.starting)
-        return pool.ready == 4
+        return bool(pool.ready == 4)
 
     await _until(full)
     assert most == 1, "one start at a time, never four at once"
