@@ -305,7 +305,7 @@ FUNCTIONS: Final[dict[str, Function]] = {
         + SIZE_CAP.format("strlen({0}) * {1}")
         + " // greatest(strlen({0}), 1) AS BIGINT))",
     ),
-    "reverse": _f(1, 1, "reverse({0})"),
+    "reverse": _f(1, 1, "reverse({0})", array_template="list_reverse({0})"),
     "lowerUTF8": _f(1, 1, "lower({0})"),
     "upperUTF8": _f(1, 1, "upper({0})"),
     "lengthUTF8": _f(1, 1, "length(CAST({0} AS VARCHAR))"),
@@ -467,6 +467,7 @@ _CASE_INSENSITIVE: Final = {
         "not",
         "and",
         "or",
+        "sortableSemVer",  # PostHog: people may not know the capitalisation
     )
 }
 

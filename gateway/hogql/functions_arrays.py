@@ -50,6 +50,9 @@ def _check_map(_name: str, node: ast.Call) -> None:
 
 def _check_tuple_index(_name: str, node: ast.Call) -> None:
     index = constant(node.args[1])
+    if index == 0 and not isinstance(index, bool):
+        msg = "SQL indexes start from one, not from zero. E.g: array.1"  # PostHog's words
+        raise error(msg, node.args[1])
     if isinstance(index, bool) or not isinstance(index, int) or index < 1:
         msg = "tupleElement's index is an integer constant from 1."
         raise error(msg, node.args[1])

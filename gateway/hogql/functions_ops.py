@@ -204,7 +204,13 @@ FUNCTIONS: Final[dict[str, Function]] = {
     "bitShiftRight": f(2, 2, "({0} >> {1})"),
     # conversions
     "toBool": f(1, 1, "TRY_CAST({0} AS BOOLEAN)"),
-    "toFloatOrDefault": f(1, 2, "coalesce(TRY_CAST({0} AS DOUBLE), {1}, 0)"),
+    # toFloatOrDefault(x) is toFloatOrZero(x): NULL stays NULL (PostHog's test_mapping)
+    "toFloatOrDefault": f(
+        1,
+        2,
+        "CASE WHEN {0} IS NOT NULL OR {1} IS NOT NULL"
+        " THEN coalesce(TRY_CAST({0} AS DOUBLE), {1}, 0) END",
+    ),
     # no Nullable wrapper here: both are the value itself (assumeNotNull(NULL) stays NULL, where
     # ClickHouse leaves the answer undefined)
     "assumeNotNull": f(1, 1, "{0}", kind_from=0, keeps_zone=True),

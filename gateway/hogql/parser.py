@@ -158,9 +158,12 @@ class _Builder:
         if op is not None and params is None and len(raw.get("args") or []) == 2:
             left, right = self.exprs(raw["args"])
             return ast.ArithmeticOperation(op=op, left=left, right=right, **_span(raw))
+        args = self.exprs(raw.get("args"))
+        if raw["name"].lower() == "count" and [getattr(a, "chain", None) for a in args] == [["*"]]:
+            args = []  # count(*) is count(), as PostHog's parser makes it
         return ast.Call(
             name=raw["name"],
-            args=self.exprs(raw.get("args")),
+            args=args,
             params=None if params is None else self.exprs(params),
             distinct=bool(raw.get("distinct")),
             **_span(raw),

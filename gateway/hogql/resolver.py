@@ -7,6 +7,7 @@ resolve only within their own SELECT (correlated subqueries are not supported ye
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Final
 
 from gateway.hogql import ast
@@ -49,6 +50,8 @@ COMPARISONS: Final = frozenset(
     {"==", "=", "!=", "<", ">", "<=", ">=", "like", "ilike", "not like", "not ilike"}
     | {"=~", "!~", "=~*", "!~*"}  # `~` and `~*` parse as `=~` and `=~*`
 )
+# PostHog's message for a 0 index (`arr[0]`; `t.0` says array.1)
+ZERO_INDEX: Final = "SQL indexes start from one, not from zero. E.g: array[1]"
 DAYS: Final = frozenset({"day", "week", "month", "quarter", "year"})
 # arrays, tuples, a constant (a list placeholder or one value) or a subquery
 _IN_LISTS: Final = (ast.Tuple, ast.Array, ast.Constant, ast.SelectQuery, ast.SelectSetQuery)
@@ -247,14 +250,26 @@ class Resolver:
                     subquery_types=types,
                 )
             stored = TABLES.get(name)
+            if name == "numbers":
+                msg = "Table function 'numbers' requires arguments"
+                raise _error(msg, table)
             if stored is None:
                 msg = f"Unknown table `{name}`."
                 raise _error(msg, table)
             return Source(alias=join.alias or name, table=stored)
+        if isinstance(table, ast.Call) and table.name in TABLES:
+            msg = f"Table '{table.name}' does not accept arguments"
+            raise _error(msg, table)
         msg = "Unknown table."
         raise _error(msg, join)
 
     def _numbers(self, call: ast.Call) -> tuple[int, int]:
+        if not call.args:
+            msg = "Table function 'numbers' requires at least 1 argument"
+            raise _error(msg, call)
+        if len(call.args) > 2:
+            msg = "Table function 'numbers' requires at most 2 arguments"
+            raise _error(msg, call)
         values = []
         for arg in call.args:
             value = _constant_int(arg)
@@ -288,25 +303,22 @@ class Resolver:
                 key = index.value if isinstance(index, ast.Constant) else None
                 if isinstance(meaning, JsonPath) and isinstance(key, str | int):
                     if isinstance(key, bool) or (isinstance(key, int) and key < 1):
-                        msg = "Array indices start at 1."
+                        msg = ZERO_INDEX
                         raise _error(msg, index)
                     self.result.fields[id(node)] = JsonPath(
                         alias=meaning.alias, column=meaning.column, path=(*meaning.path, key)
                     )
                     return
                 if isinstance(key, int) and key == 0:
-                    msg = "Array indices start at 1."
+                    msg = ZERO_INDEX
                     raise _error(msg, index)
                 self.expr(index, scope)  # arr[i]: 1-based, negative from the end, as DuckDB
             case ast.Call():
+                if self._json_element(node, scope):
+                    return
                 name, function = lookup(node.name, start=node.start, end=node.end)
                 self._params(node, name, function)
-                if not function.min_args <= len(node.args) <= function.max_args:
-                    wanted = str(function.min_args)
-                    if function.max_args != function.min_args:
-                        wanted += f" to {function.max_args}"
-                    msg = f"Function '{name}' takes {wanted} arguments, got {len(node.args)}."
-                    raise _error(msg, node)
+                _check_arity(name, function, node)
                 self.result.calls[id(node)] = (name, function)
                 if function.null_strict and any(_is_null(a) for a in node.args):
                     # NULL before anything is checked, as ClickHouse's dateDiff('x', NULL, d)
@@ -331,12 +343,7 @@ class Resolver:
                 self._call_types(node, function)
             case ast.WindowFunction():
                 name, function = window_lookup(node.name, start=node.start, end=node.end)
-                if not function.min_args <= len(node.args) <= function.max_args:
-                    msg = (
-                        f"Function '{name}' takes {function.min_args} to {function.max_args}"
-                        f" arguments, got {len(node.args)}."
-                    )
-                    raise _error(msg, node)
+                _check_arity(name, function, node)
                 self.result.calls[id(node)] = (name, function)
                 for arg in node.args:
                     self.expr(arg, scope)
@@ -397,6 +404,26 @@ class Resolver:
                 for child in _children(node):
                     self.expr(child, scope)
 
+    def _json_element(self, node: ast.Call, scope: Scope) -> bool:
+        """`properties.list.1` (t.1 over a property): one more step of the JSON path, as
+        PostHog reads it, not an element of the property's text."""
+        if node.name != "tupleElement" or len(node.args) != 2:
+            return False
+        index = node.args[1].value if isinstance(node.args[1], ast.Constant) else None
+        if isinstance(index, bool) or not isinstance(index, int) or index < 1:
+            return False
+        inner = node.args[0]  # only what can be a property path (resolved once more below)
+        if not isinstance(inner, ast.Field | ast.ArrayAccess) and not (
+            isinstance(inner, ast.Call) and inner.name == "tupleElement"
+        ):
+            return False
+        self.expr(inner, scope)
+        meaning = self.result.fields.get(id(node.args[0]))
+        if not isinstance(meaning, JsonPath):
+            return False
+        self.result.fields[id(node)] = dataclasses.replace(meaning, path=(*meaning.path, index))
+        return True
+
     def _output_types(
         self, query: ast.SelectQuery | ast.SelectSetQuery, names: list[str]
     ) -> dict[str, tuple[str | None, bool]]:
@@ -414,7 +441,12 @@ class Resolver:
         if function.array_template is not None and kind(self.result, node.args[0]) == "array":
             self.result.over_arrays.add(id(node))
         # addDays(d, n), dateAdd('day', n, d): a Date stays a Date (ClickHouse); dateTrunc
-        # of a Date too, to a day or longer
+        # of a Date too, to a day or longer; of a DateTime to a week or longer it is a Date
+        truncates = self.result.calls[id(node)][0] in {"dateTrunc", "date_trunc"}
+        unit = self.result.literals.get(id(node.args[0])) if truncates else None
+        if unit in DAYS and unit != "day":
+            self.result.dates.add(id(node))
+            return
         if function.kind_from is None or kind(self.result, node.args[function.kind_from]) != "date":
             return
         if function.handler is not None or self.result.literals.get(id(node.args[0])) in DAYS:
@@ -483,6 +515,18 @@ def _constant_int(node: ast.Expr) -> int | None:
                 return quotient if node.name == "intDiv" else x - quotient * y
             return {"plus": x + y, "minus": x - y, "multiply": x * y}[node.name]
     return None
+
+
+def _check_arity(name: str, function: Function, node: ast.Call | ast.WindowFunction) -> None:
+    """PostHog's message for a call with too few or too many arguments."""
+    found, low, high = len(node.args), function.min_args, function.max_args
+    if low <= found <= high:
+        return
+    bound = "" if low == high else "at least " if found < low else "at most "
+    wanted = low if found < low else high
+    plural = "" if wanted == 1 else "s"
+    msg = f"Function '{name}' expects {bound}{wanted} argument{plural}, found {found}"
+    raise _error(msg, node)
 
 
 def _count(node: ast.Expr, what: str) -> int:

@@ -36,7 +36,7 @@ def check_identifier(name: str, node: ast.Node) -> None:
 def _json(alias: str, column: str, path: list[Any], node: ast.Field, table: str = "") -> JsonPath:
     """A JSON path from a field chain (`properties.list.1`): indices are 1-based."""
     if any(isinstance(key, int) and key < 1 for key in path):
-        msg = "Array indices start at 1."
+        msg = "SQL indexes start from one, not from zero. E.g: array.1"
         raise _error(msg, node)
     return JsonPath(alias=alias, column=column, path=tuple(path), table=table)
 

@@ -176,7 +176,7 @@ async def test_property_arrays_and_indexing(run):
         "select properties.obj.a[2], properties['obj']['a'][1] from events where isNotNull(properties.obj)"
     )
     assert result.rows == [["2", "1"]]
-    with pytest.raises(HogQLQueryError, match="start at 1"):
+    with pytest.raises(HogQLQueryError, match="start from one, not from zero"):
         await run("select [1, 2][0]")
 
 

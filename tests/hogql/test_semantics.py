@@ -172,8 +172,9 @@ async def test_date_trunc_keeps_a_date(run):
         "select dateTrunc('month', toDate('2026-11-23')), date_trunc('year', toDate('2026-11-23')),"
         " dateTrunc('month', timestamp) from events where distinct_id = 'bob'"
     )
-    assert result.rows == [["2026-11-01", "2026-01-01", "2026-11-01T00:00:00Z"]]
-    assert result.types[:2] == ["Date", "Date"]
+    # of a DateTime, to a week or longer, it is a Date too (ClickHouse; PostHog's test_mapping)
+    assert result.rows == [["2026-11-01", "2026-01-01", "2026-11-01"]]
+    assert result.types == ["Date", "Date", "Date"]
 
 
 async def test_aggregate_window_functions(run):
