@@ -129,8 +129,10 @@ def _cell(value: Any, zone: dt.tzinfo = dt.UTC) -> Any:
         return str(value)
     if isinstance(value, decimal.Decimal):
         return float(value)
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):  # arrays, and tuples (rendered as lists)
         return [_cell(v, zone) for v in value]
+    if isinstance(value, dict):  # maps
+        return {k: _cell(v, zone) for k, v in value.items()}
     return value
 
 

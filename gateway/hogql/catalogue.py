@@ -25,8 +25,6 @@ _WIDTH = "the answer depends on ClickHouse's integer widths (UInt8 for small lit
 _TUPLE = "tuple arithmetic: not yet (tuples are DuckDB structs here)"
 _MAP_AGG = "aggregates over maps: not yet"
 _NOT_YET = "not implemented here yet: a clear 400 rather than an approximate answer"
-_WINDOW_VIEW = "ClickHouse window-view functions, for streaming tables"
-
 REFUSED: Final[dict[str, str]] = {
     **dict.fromkeys(
         [
@@ -216,17 +214,6 @@ REFUSED: Final[dict[str, str]] = {
     ),
     **dict.fromkeys(
         [
-            "tumble",
-            "hop",
-            "tumbleStart",
-            "tumbleEnd",
-            "hopStart",
-            "hopEnd",
-        ],
-        _WINDOW_VIEW,
-    ),
-    **dict.fromkeys(
-        [
             "reinterpretAsUInt8",
             "reinterpretAsUInt16",
             "reinterpretAsUInt32",
@@ -248,7 +235,6 @@ REFUSED: Final[dict[str, str]] = {
     **dict.fromkeys(
         [
             "matchesAction",
-            "sparkline",
             "recording_button",
             "explain_csp_report",
         ],

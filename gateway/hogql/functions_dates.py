@@ -48,6 +48,8 @@ def _interval(node: ast.Expr) -> tuple[str, int] | None:
     """(unit, n) of a constant interval argument (`INTERVAL 15 minute` is toIntervalMinute(15))."""
     if isinstance(node, ast.Call) and node.name in _INTERVAL_CALLS and len(node.args) == 1:
         amount = constant(node.args[0])
+        if isinstance(amount, str) and amount.isdigit():
+            amount = int(amount)  # toIntervalDay('1'): ClickHouse reads the text
         if isinstance(amount, int) and not isinstance(amount, bool) and amount > 0:
             return _INTERVAL_CALLS[node.name], amount
     return None
@@ -82,6 +84,33 @@ def _start_of_interval(p: SqlPrinter, node: ast.Call) -> str:
         start = f"CAST({p.expr(node.args[2])} AS TIMESTAMP)" if len(node.args) == 3 else None
     assert found is not None  # checked by the resolver
     return _bucket(p, p.expr(value), found[0], found[1], start)
+
+
+def _window(p: SqlPrinter, node: ast.Call) -> str:
+    """ClickHouse's window-view functions as plain values: tumble(t, i) is the interval-wide
+    bucket [start, end) holding t; hop(t, h, w) the first w-wide window, hopped by h, that
+    holds t (it ends where t's h-bucket ends)."""
+    name = p.name_of(node)
+    found = [_interval(a) for a in node.args[1:]]
+    assert all(found)  # checked by the resolver
+    (unit, amount), *window = [i for i in found if i is not None]
+    start = _bucket(p, f"CAST({p.expr(node.args[0])} AS TIMESTAMP)", unit, amount, None)
+    end = f"({start} + INTERVAL {amount} {INTERVAL_UNITS[unit]})"
+    if unit in _DATE_UNITS:
+        end = f"CAST({end} AS DATE)"  # Dates on both ends (ClickHouse)
+    if window:
+        (w_unit, w_amount), *_ = window
+        start = f"({end} - INTERVAL {w_amount} {INTERVAL_UNITS[w_unit]})"
+    if name.endswith("Start"):
+        return start
+    return end if name.endswith("End") else f"row({start}, {end})"
+
+
+def _check_windows(name: str, node: ast.Call) -> None:
+    for arg in node.args[1:]:
+        if _interval(arg) is None:
+            msg = f"{name} takes constant positive intervals: toIntervalDay(1)."
+            raise error(msg, arg)
 
 
 def _check_date_bin(_name: str, node: ast.Call) -> None:
@@ -177,6 +206,11 @@ FUNCTIONS: Final[dict[str, Function]] = {
     ),
     "date_bin": f(3, 3, handler=_start_of_interval, check=_check_date_bin, keeps_zone=True),
     "toStartOfSecond": f(1, 1, "date_trunc('second', {0})", keeps_zone=True),
+    **{
+        name: f(arity, arity, handler=_window, check=_check_windows, keeps_zone=True)
+        for name, arity in {"tumble": 2, "tumbleStart": 2, "tumbleEnd": 2}.items()
+        | {"hop": 3, "hopStart": 3, "hopEnd": 3}.items()
+    },
     "toStartOfFiveMinutes": _every(5),
     "toStartOfTenMinutes": _every(10),
     "toStartOfFifteenMinutes": _every(15),

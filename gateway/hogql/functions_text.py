@@ -112,6 +112,17 @@ _PARAMS: Final = (
 )
 
 FUNCTIONS: Final[dict[str, Function]] = {
+    # PostHog's own: a version's leading dotted digits as integers, for ordering
+    # ('1.2.3.4.15bac.16' is [1, 2, 3, 4, 15]; no version is [0]); sparkline(arr) is the
+    # HogQLX tuple its UI draws
+    "sortableSemVer": f(
+        1,
+        1,
+        "list_transform(string_split(regexp_extract({0}, '(\\d+(\\.\\d+)+)', 1), '.'),"
+        " lambda __v: coalesce(TRY_CAST(__v AS BIGINT), 0))",
+        kind="array",
+    ),
+    "sparkline": f(1, 1, "row('__hx_tag', 'Sparkline', 'data', {0})"),
     # pads and trims (PostHog: a second argument lists the characters to trim)
     "leftPad": f(2, 3, "lpad({0}, " + _PAD + ", coalesce({2}, ' '))"),
     "rightPad": f(2, 3, "rpad({0}, " + _PAD + ", coalesce({2}, ' '))"),

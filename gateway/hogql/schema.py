@@ -60,6 +60,8 @@ SESSIONS: Final = Table(
         "$start_timestamp": DATETIME,
         "$end_timestamp": DATETIME,
         "$session_duration": "Int64",
+        "duration": "Int64",
+        "$is_bounce": "Int64",
         "$entry_current_url": "String",
         "$end_current_url": "String",
         "$exit_current_url": "String",

@@ -23,6 +23,12 @@ _SESSION_FIELDS: Final = {
     "$start_timestamp": "min(timestamp)",
     "$end_timestamp": "max(timestamp)",
     "$session_duration": "date_diff('second', min(timestamp), max(timestamp))",
+    "duration": "date_diff('second', min(timestamp), max(timestamp))",  # sessions v1's name
+    # PostHog's bounce: one pageview, no autocapture, at most 10 s (NULL without a pageview)
+    "$is_bounce": "CAST(CASE WHEN count(*) FILTER (WHERE event = '$pageview') > 0 THEN NOT ("
+    "count(*) FILTER (WHERE event = '$pageview') > 1 OR count(*) FILTER (WHERE event ="
+    " '$autocapture') > 0 OR date_diff('second', min(timestamp), max(timestamp)) > 10) END"
+    " AS INTEGER)",
     "$entry_current_url": "arg_min(url, timestamp) FILTER (WHERE url IS NOT NULL)",
     "$end_current_url": "arg_max(url, timestamp) FILTER (WHERE url IS NOT NULL)",
     "$exit_current_url": "arg_max(url, timestamp) FILTER (WHERE url IS NOT NULL)",

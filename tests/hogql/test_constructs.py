@@ -73,11 +73,11 @@ async def test_a_dict_literal_is_posthogs_object_tuple(run):
     """PostHog prints {'a': 1} as tuple('__hx_tag', '__hx_obj', 'a', 1) (its UI shows an
     object); nested dicts nest."""
     result = await run("select {'a': 1, 'b': 'x'}, {}, {'n': {'m': null}}")
-    assert result.rows == [
+    assert result.rows == [  # tuples are JSON arrays in a response
         [
-            ("__hx_tag", "__hx_obj", "a", 1, "b", "x"),
-            ("__hx_tag", "__hx_obj"),
-            ("__hx_tag", "__hx_obj", "n", ("__hx_tag", "__hx_obj", "m", None)),
+            ["__hx_tag", "__hx_obj", "a", 1, "b", "x"],
+            ["__hx_tag", "__hx_obj"],
+            ["__hx_tag", "__hx_obj", "n", ["__hx_tag", "__hx_obj", "m", None]],
         ]
     ]
 
