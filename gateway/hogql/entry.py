@@ -66,6 +66,18 @@ def error(message: str, node: ast.Node) -> HogQLQueryError:
     return HogQLQueryError(message, start=node.start, end=node.end)
 
 
+def check_arity(name: str, function: Function, node: ast.Call | ast.WindowFunction) -> None:
+    """PostHog's message for a call with too few or too many arguments."""
+    found, low, high = len(node.args), function.min_args, function.max_args
+    if low <= found <= high:
+        return
+    bound = "" if low == high else "at least " if found < low else "at most "
+    wanted = low if found < low else high
+    plural = "" if wanted == 1 else "s"
+    msg = f"Function '{name}' expects {bound}{wanted} argument{plural}, found {found}"
+    raise error(msg, node)
+
+
 def constant(node: ast.Expr) -> Any:
     """The value of a constant argument, None for anything else."""
     return node.value if isinstance(node, ast.Constant) else None

@@ -11,6 +11,7 @@ import dataclasses
 from typing import Final
 
 from gateway.hogql import ast
+from gateway.hogql.entry import check_arity
 from gateway.hogql.errors import HogQLQueryError, HogQLUnsupported
 from gateway.hogql.functions import DATE_UNITS, Function, lookup, window_lookup
 from gateway.hogql.resolution import (
@@ -318,7 +319,7 @@ class Resolver:
                     return
                 name, function = lookup(node.name, start=node.start, end=node.end)
                 self._params(node, name, function)
-                _check_arity(name, function, node)
+                check_arity(name, function, node)
                 self.result.calls[id(node)] = (name, function)
                 if function.null_strict and any(_is_null(a) for a in node.args):
                     # NULL before anything is checked, as ClickHouse's dateDiff('x', NULL, d)
@@ -343,7 +344,7 @@ class Resolver:
                 self._call_types(node, function)
             case ast.WindowFunction():
                 name, function = window_lookup(node.name, start=node.start, end=node.end)
-                _check_arity(name, function, node)
+                check_arity(name, function, node)
                 self.result.calls[id(node)] = (name, function)
                 for arg in node.args:
                     self.expr(arg, scope)
@@ -515,18 +516,6 @@ def _constant_int(node: ast.Expr) -> int | None:
                 return quotient if node.name == "intDiv" else x - quotient * y
             return {"plus": x + y, "minus": x - y, "multiply": x * y}[node.name]
     return None
-
-
-def _check_arity(name: str, function: Function, node: ast.Call | ast.WindowFunction) -> None:
-    """PostHog's message for a call with too few or too many arguments."""
-    found, low, high = len(node.args), function.min_args, function.max_args
-    if low <= found <= high:
-        return
-    bound = "" if low == high else "at least " if found < low else "at most "
-    wanted = low if found < low else high
-    plural = "" if wanted == 1 else "s"
-    msg = f"Function '{name}' expects {bound}{wanted} argument{plural}, found {found}"
-    raise _error(msg, node)
 
 
 def _count(node: ast.Expr, what: str) -> int:
