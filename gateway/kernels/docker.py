@@ -354,6 +354,7 @@ class DockerBackend(KernelBackend):
         self.runtime = settings.kernel_runtime
         self.transport = settings.kernel_transport
         self._settings = settings
+        self._network_ready = False
 
     def provisioner(self) -> KernelProvisioner:
         """A new DockerProvisioner on the backend's shared engine (called per launch)."""
@@ -388,6 +389,7 @@ class DockerBackend(KernelBackend):
         problem = await self._engine.ensure_network()
         if problem is not None:
             return problem
+        self._network_ready = True  # ours to remove at shutdown (never someone else's network)
         settings = self._settings
         if settings.kernel_firewall == "external":
             self.firewall = "external"
@@ -408,7 +410,7 @@ class DockerBackend(KernelBackend):
     async def shutdown(self) -> None:
         """tcp, after every kernel was stopped: remove the kernel network and the host rules
         this gateway installed, unless another container still uses the network."""
-        if self.transport != "tcp" or self.problem is not None:
+        if not self._network_ready:
             return
         await self._engine.remove_network()
         if self.firewall == "iptables":

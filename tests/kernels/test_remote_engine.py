@@ -6,6 +6,7 @@ engine reports."""
 from __future__ import annotations
 
 import contextlib
+import secrets
 import selectors
 import socket
 import threading
@@ -66,8 +67,13 @@ def engine_over_tcp() -> Iterator[str]:
 async def test_a_remote_engine_runs_tcp_kernels(
     aiohttp_client, docker_settings, docker_engine, clock, monkeypatch
 ):
+    suffix = secrets.token_hex(3)
     settings = docker_settings.with_changes(
-        kernel_transport="tcp", kernel_runtime="runc", kernel_pool_size=0
+        kernel_transport="tcp",
+        kernel_runtime="runc",
+        kernel_pool_size=0,
+        kernel_network=f"gateway-kernels-remote-{suffix}",
+        kernel_network_bridge=f"gwk-rem-{suffix}",
     )
     bridge = settings.kernel_network_bridge
     with engine_over_tcp() as url:

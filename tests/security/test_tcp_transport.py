@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import contextlib
+import secrets
 import socket
 import struct
 import threading
@@ -28,8 +29,15 @@ pytestmark = pytest.mark.docker
 
 @pytest.fixture
 def tcp_settings(docker_settings):
+    # a network and bridge of this test's own: another gateway on the host (a test run beside
+    # this one) may hold the default network, which then rightly stays at shutdown
+    suffix = secrets.token_hex(3)
     return docker_settings.with_changes(
-        kernel_transport="tcp", kernel_runtime="runc", kernel_pool_size=0
+        kernel_transport="tcp",
+        kernel_runtime="runc",
+        kernel_pool_size=0,
+        kernel_network=f"gateway-kernels-test-{suffix}",
+        kernel_network_bridge=f"gwk-test-{suffix}",
     )
 
 
@@ -250,7 +258,7 @@ async def test_shutdown_removes_the_network_and_the_rules(
     instance = app[KERNELS_KEY].instance_id
     await client.close()
     assert_no_containers(docker_engine, instance)
-    assert not docker_engine.networks.list(names=[tcp_settings.kernel_network])
+    assert tcp_settings.kernel_network not in {n.name for n in docker_engine.networks.list()}
     assert not firewall.installed(bridge)
 
 
