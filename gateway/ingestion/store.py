@@ -165,6 +165,37 @@ def _statements(changes: Changes) -> tuple[dict[str, pa.Table], list[str]]:
     return tables, statements
 
 
+def _unseen(
+    cursor: duckdb.DuckDBPyConnection, project_id: int, events: list[CapturedEvent]
+) -> list[CapturedEvent]:
+    """`events` without those whose uuid the project already has (or that came earlier in the
+    batch): an SDK retrying a request whose answer it never saw resends the same events with
+    the same uuids, and PostHog's events table keeps one row per uuid. Only the batch's own
+    time span is searched (the events table is clustered by day). Callers hold the store's
+    ingest lock, so no other batch lands between this check and the insert."""
+    cursor.register("batch_uuids", pa.table({"uuid": [e.uuid for e in events]}))
+    seen = {
+        str(row[0])
+        for row in cursor.execute(
+            "SELECT uuid FROM events WHERE project_id = $1 AND timestamp BETWEEN $2 AND $3"
+            " AND uuid IN (SELECT CAST(uuid AS UUID) FROM batch_uuids)",
+            [
+                project_id,
+                min(e.timestamp for e in events),
+                max(e.timestamp for e in events),
+            ],
+        ).fetchall()
+    }
+    cursor.unregister("batch_uuids")
+    fresh = []
+    for event in events:
+        key = event.uuid.lower()
+        if key not in seen:
+            seen.add(key)
+            fresh.append(event)
+    return fresh
+
+
 def ingest_batch(
     cursor: duckdb.DuckDBPyConnection,
     project_id: int,
@@ -172,7 +203,11 @@ def ingest_batch(
     *,
     now: dt.datetime,
 ) -> int:
-    """Process and store `events` (in order) for `project_id`; all of it lands, or none."""
+    """Process and store `events` (in order) for `project_id`; all of it lands, or none.
+    Events whose uuid the project already has are dropped (a retried request)."""
+    if not events:
+        return 0
+    events = _unseen(cursor, project_id, events)
     if not events:
         return 0
     processor = BatchProcessor(project_id, _load(cursor, project_id, events))

@@ -62,6 +62,27 @@ async def test_every_capture_path_and_shape(client, jane):
     assert await _count(client, jane.project.id) == 7
 
 
+async def test_a_retried_request_lands_once(client, jane):
+    """An SDK that never saw the answer resends the same events (same uuids): one row each, as
+    PostHog keeps one per uuid; events without a uuid get fresh ones and all land."""
+    token = jane.project.api_token
+    same = [
+        {"event": "$identify", "distinct_id": "d", "uuid": "0193a7a4-8c5e-7d1f-9c0e-1b2c3d4e5f60"},
+        {"event": "click", "distinct_id": "d", "uuid": "0193A7A4-8C5E-7D1F-9C0E-1B2C3D4E5F61"},
+    ]
+    body = {"api_key": token, "batch": [*same, {"event": "no-uuid", "distinct_id": "d"}]}
+    for _ in range(2):
+        resp = await client.post("/batch", data=orjson.dumps(body))
+        assert resp.status == 200 and await resp.json() == {"status": 1}
+    # and twice within one batch
+    twice = {"api_key": token, "batch": [same[0], same[0], {**same[1], "event": "other"}]}
+    assert (await client.post("/batch", data=orjson.dumps(twice))).status == 200
+    assert await _count(client, jane.project.id, "event = '$identify'") == 1
+    assert await _count(client, jane.project.id, "event = 'click'") == 1
+    assert await _count(client, jane.project.id, "event = 'other'") == 0
+    assert await _count(client, jane.project.id, "event = 'no-uuid'") == 2
+
+
 async def test_bad_requests(client, jane):
     token = jane.project.api_token
     event = {"event": "e", "distinct_id": "d"}
