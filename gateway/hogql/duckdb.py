@@ -293,7 +293,10 @@ class DuckDBPrinter:
                 return name
             case ColumnCte(expr=expr):
                 return f"({self.expr(expr)})"
-            case Star(alias=alias):
+            case Star(alias=alias, source=source, columns=columns):
+                if columns and source is not None:  # a stored table: its public columns only
+                    table = quote_identifier(source)
+                    return ", ".join(f"{table}.{quote_identifier(c)}" for c in columns)
                 return "*" if alias is None else f"{quote_identifier(alias)}.*"
         raise AssertionError(meaning)
 

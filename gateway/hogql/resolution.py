@@ -37,9 +37,13 @@ class SelectAlias:
 
 @dataclass(frozen=True, kw_only=True)
 class Star:
-    """`*`, or `t.*` (the columns of the FROM entry named `t`: `alias`)."""
+    """`*`, or `t.*` (the columns of the FROM entry named `t`: `alias`). Over a stored table
+    `columns` names its public columns: its subquery also carries internal ones (materialized
+    properties, hashes, joined ids) that `*` must not show."""
 
     alias: str | None = None
+    source: str | None = None
+    columns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -97,6 +97,9 @@ class Scope:
             if source.table is not None:
                 source.lazy.update(source.table.computed.values())
                 source.used.update(source.table.columns)
+        (only,) = tables
+        if only.table is not None:
+            return Star(source=only.alias, columns=tuple(only.table.columns))
         return Star()
 
     @staticmethod
@@ -108,6 +111,9 @@ class Scope:
         if source.table is not None:
             source.lazy.update(source.table.computed.values())
             source.used.update(source.table.columns)
+            return Star(
+                alias=source.alias, source=source.alias, columns=tuple(source.table.columns)
+            )
         return Star(alias=source.alias)
 
     def _in(self, source: Source, chain: list[Any], node: ast.Field) -> FieldMeaning:

@@ -91,9 +91,34 @@ async def test_a_table_qualified_star(run):
     result = await run("select x.b from (select t.* from (select 1 as a, 2 as b) t) x")
     assert result.rows == [[2]]
     result = await run("select e.*, 1 as one from events e order by e.timestamp limit 1")
-    assert result.columns[:2] == ["uuid", "event"]
+    assert result.columns == [*EVENTS_COLUMNS, "one"]
     assert result.rows[0][1] == "$pageview"
     assert result.rows[0][-1] == 1
+
+
+EVENTS_COLUMNS = [
+    "uuid",
+    "event",
+    "properties",
+    "timestamp",
+    "distinct_id",
+    "elements_chain",
+    "created_at",
+    "person_id",
+]
+
+
+@pytest.mark.parametrize(
+    "query", ["select * from events", "select e.* from events e", "select * from events e"]
+)
+async def test_a_star_over_a_table_shows_only_its_columns(run, query):
+    """Not the store's internal columns (materialized properties, the distinct-id hash, the
+    joined person ids) that the table's subquery carries."""
+    result = await run(query + " order by timestamp limit 1")
+    assert result.columns == EVENTS_COLUMNS
+    assert len(result.rows[0]) == len(EVENTS_COLUMNS)
+    result = await run("select * from persons limit 1")
+    assert result.columns == ["id", "created_at", "properties", "is_identified"]
 
 
 @pytest.mark.parametrize(
