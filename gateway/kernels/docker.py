@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import functools
 import json
 import os
-from collections.abc import Callable
+import tempfile
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, Final
 
 import docker
@@ -60,6 +63,7 @@ class DockerEngine:
         self._client: docker.DockerClient | None = None
         self.problem: str | None = None  # set by DockerBackend.check(): starts refuse with it
         self.gvisor = False  # set by DockerBackend.check(): the runtime is runsc
+        self.firewall: str | None = None  # tcp, set by DockerBackend.check(): who keeps the rules
 
     async def run[T](self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a blocking SDK call on the engine's thread pool, never on the loop; every Docker call
@@ -93,15 +97,41 @@ class DockerEngine:
         with contextlib.suppress(docker.errors.NotFound):
             await self.run(container.remove, force=True)
 
-    async def ensure_network(self) -> str | None:
+    @contextlib.asynccontextmanager
+    async def network_lock(self) -> AsyncIterator[None]:
+        """One gateway process at a time changes the kernel network and its host rules (a
+        host-wide file lock), so `network exists ⇒ its rules are installed` always holds."""
+        path = Path(tempfile.gettempdir()) / f"notebook-gateway-{self.settings.kernel_network}.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    async def prepare_network(self) -> None:
+        """tcp, before each launch (under the lock): the network is there, and when it had to
+        be made again (another gateway on this host removed it at its shutdown), so are the
+        host rules. Raises SandboxError."""
+        async with self.network_lock():
+            problem, created = await self.ensure_network()
+            if problem is not None:
+                raise SandboxError(problem)
+            if created and self.firewall == "iptables":
+                await asyncio.to_thread(firewall.install, self.settings.kernel_network_bridge)
+
+    async def ensure_network(self) -> tuple[str | None, bool]:
         """tcp: make the kernel network (internal, no inter-container traffic, IPv4 only, its
-        bridge named by the settings) unless it exists; returns why it cannot be used, or None."""
+        bridge named by the settings) unless it exists; returns why it cannot be used (or None)
+        and whether it was made now. Call under network_lock()."""
         settings = self.settings
         client = await self.client()
         name, bridge = settings.kernel_network, settings.kernel_network_bridge
+        created = False
         try:
             network = await self.run(client.networks.get, name)
         except docker.errors.NotFound:
+            created = True
             try:
                 network = await self.run(
                     client.networks.create,
@@ -113,7 +143,8 @@ class DockerEngine:
                     labels={"gateway.network": "kernels"},
                 )
             except docker.errors.APIError as err:
-                return f"Could not create the kernel network {name!r}: {err.explanation or err}"
+                reason = f"Could not create the kernel network {name!r}: {err.explanation or err}"
+                return reason, created
             await self.run(network.reload)
         attrs = network.attrs
         options = attrs.get("Options") or {}
@@ -128,16 +159,23 @@ class DockerEngine:
                 f"Docker network {name!r} exists but is not an internal IPv4 bridge named"
                 f" {bridge!r} without inter-container traffic; remove it (`docker network rm"
                 f" {name}`) and the gateway makes it."
-            )
-        return None
+            ), created
+        return None, created
 
-    async def remove_network(self) -> None:
-        """tcp, at shutdown: remove the kernel network unless a container still uses it."""
+    async def remove_network(self) -> bool:
+        """tcp, at shutdown (under the lock): remove the kernel network unless a container
+        still uses it; True when it is gone."""
         client = await self.client()
-        with contextlib.suppress(*_ENGINE_ERRORS):
+        try:
             network = await self.run(client.networks.get, self.settings.kernel_network)
             if not network.attrs.get("Containers"):
                 await self.run(network.remove)
+                return True
+        except docker.errors.NotFound:
+            return True
+        except _ENGINE_ERRORS:
+            return False
+        return False
 
     async def version(self) -> str:
         """The engine's version string (`?` when it does not say)."""
@@ -198,6 +236,8 @@ class DockerProvisioner(KernelProvisioner):
         settings = self._settings
         if self._engine.problem is not None:
             raise SandboxError(self._engine.problem)
+        if settings.kernel_transport == "tcp":
+            await self._engine.prepare_network()
         client = await self._engine.client()
         uid = settings.kernel_uid
         loop = asyncio.get_running_loop()
@@ -386,25 +426,30 @@ class DockerBackend(KernelBackend):
                 " --network=none (gVisor's network stack does not start on hosts like this"
                 " one); use GATEWAY_KERNEL_TRANSPORT=ipc with it."
             )
-        problem = await self._engine.ensure_network()
-        if problem is not None:
-            return problem
-        self._network_ready = True  # ours to remove at shutdown (never someone else's network)
         settings = self._settings
         if settings.kernel_firewall == "external":
-            self.firewall = "external"
-            return None
+            async with self._engine.network_lock():
+                problem, _ = await self._engine.ensure_network()
+            if problem is None:
+                self._network_ready = True
+                self.firewall = self._engine.firewall = "external"
+            return problem
         if not _engine_is_local():
             return (
                 "The tcp transport's host firewall rules can only be installed where the engine"
                 " runs, and DOCKER_HOST names another host: install them there (docs/kernels.md)"
                 " and set GATEWAY_KERNEL_FIREWALL=external."
             )
-        try:
-            await asyncio.to_thread(firewall.install, settings.kernel_network_bridge)
-        except SandboxError as err:
-            return err.reason
-        self.firewall = "iptables"
+        async with self._engine.network_lock():
+            problem, _ = await self._engine.ensure_network()
+            if problem is not None:
+                return problem
+            self._network_ready = True  # ours to remove at shutdown (never someone else's)
+            try:
+                await asyncio.to_thread(firewall.install, settings.kernel_network_bridge)
+            except SandboxError as err:
+                return err.reason
+        self.firewall = self._engine.firewall = "iptables"
         return None
 
     async def shutdown(self) -> None:
@@ -412,13 +457,10 @@ class DockerBackend(KernelBackend):
         this gateway installed, unless another container still uses the network."""
         if not self._network_ready:
             return
-        await self._engine.remove_network()
-        if self.firewall == "iptables":
-            client = await self._engine.client()
-            with contextlib.suppress(*_ENGINE_ERRORS):
-                await self._engine.run(client.networks.get, self._settings.kernel_network)
-                return  # still there (in use): its kernels keep their rules
-            await asyncio.to_thread(firewall.remove, self._settings.kernel_network_bridge)
+        async with self._engine.network_lock():
+            gone = await self._engine.remove_network()
+            if gone and self.firewall == "iptables":  # still there (in use): its rules stay
+                await asyncio.to_thread(firewall.remove, self._settings.kernel_network_bridge)
 
     async def leftovers(self, instance: str) -> list[Leftover] | None:
         """Containers labelled with `instance`, each able to attach or remove itself."""

@@ -289,3 +289,24 @@ async def test_a_wrong_network_or_runtime_is_a_reason_not_a_fallback(
         await client.close()
     finally:
         network.remove()
+
+
+async def test_a_gateway_beside_another_keeps_its_network_and_rules(
+    aiohttp_client, tcp_settings, docker_engine, clock
+):
+    """Two gateways on one host share the kernel network: when one shuts down and takes the
+    network and rules with it, the other makes both again before its next kernel."""
+    first = create_app(tcp_settings, clock=clock)
+    second = create_app(tcp_settings, clock=clock)
+    first_client = await aiohttp_client(first)
+    second_client = await aiohttp_client(second)
+    owner = await Accounts(second[STORE_KEY], clock).make("owner@example.com")
+    await first_client.close()  # no kernel uses the network: it and the rules go
+    bridge = tcp_settings.kernel_network_bridge
+    assert not firewall.installed(bridge)
+    await _execute(second_client, owner, "1")
+    assert firewall.installed(bridge), "rules back before the kernel started"
+    instance = second[KERNELS_KEY].instance_id
+    await second_client.close()
+    assert_no_containers(docker_engine, instance)
+    assert not firewall.installed(bridge)
