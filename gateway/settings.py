@@ -265,7 +265,17 @@ class Settings:
     )
     kernel_max_message_bytes: int = field(
         default=64 * 1024 * 1024,
-        metadata=_help("Largest single ZMQ message accepted from a kernel (memory bound)."),
+        metadata=_help(
+            "Largest ZMQ message (all its frames) a kernel's relay passes on to the gateway;"
+            " larger ones are dropped and counted."
+        ),
+    )
+    kernel_relay_memory_mb: int = field(
+        default=512,
+        metadata=_help(
+            "Memory cap of each kernel's message relay process, MiB (its data segment; at least"
+            " 6 x kernel_max_message_bytes + 64 MiB). A kernel whose messages need more dies."
+        ),
     )
     kernel_max_frame_bytes: int = field(
         default=512 * 1024 * 1024,
@@ -411,6 +421,12 @@ class Settings:
             raise ValueError(msg)
         if self.kernel_pool_fill_parallel < 1:
             msg = "GATEWAY_KERNEL_POOL_FILL_PARALLEL must be at least 1."
+            raise ValueError(msg)
+        if self.kernel_relay_memory_mb << 20 < 6 * self.kernel_max_message_bytes + (64 << 20):
+            msg = (
+                "GATEWAY_KERNEL_RELAY_MEMORY_MB must be at least 6 x"
+                " GATEWAY_KERNEL_MAX_MESSAGE_BYTES + 64 MiB (the messages a relay may hold)."
+            )
             raise ValueError(msg)
         if self.max_body_bytes < 1024:
             msg = "GATEWAY_MAX_BODY_BYTES must be at least 1024."

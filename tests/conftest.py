@@ -111,6 +111,38 @@ def assert_no_containers(engine, instance: str) -> None:
     assert not leftovers, f"containers left behind: {[c.name for c in leftovers]}"
 
 
+def relay_processes() -> list[int]:
+    """Kernel message relays (gateway/kernels/relay_process.py) that are children of this
+    process, where the gateway under test runs."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as stat_file:
+                stat = stat_file.read()
+            with open(f"/proc/{entry.name}/cmdline", "rb") as cmdline_file:
+                cmdline = cmdline_file.read()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(b")", 1)[1].split()[1])
+        if parent == os.getpid() and b"relay_process.py" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def assert_no_relays(settings: Settings) -> None:
+    """No kernel message relay may outlive its kernel or gateway: no relay process of this
+    test process and no private relay directory left (killed and removed if found)."""
+    leftovers = relay_processes()
+    for pid in leftovers:
+        os.kill(pid, 9)
+    root = settings.data_dir / "relays"
+    places = [p.name for p in root.iterdir()] if root.exists() else []
+    assert not leftovers, f"relay processes left behind: {leftovers}"
+    assert not places, f"relay directories left behind: {places}"
+
+
 @pytest.fixture
 async def docker_gateway(aiohttp_client, docker_settings, docker_engine, clock):
     """A test client on an app with the Docker backend, and an owner account of project 1.
@@ -125,6 +157,7 @@ async def docker_gateway(aiohttp_client, docker_settings, docker_engine, clock):
     await client.close()
     assert_no_containers(docker_engine, instance)
     assert list(docker_settings.kernel_run_root.iterdir()) == [], "no run dir left behind"
+    assert_no_relays(docker_settings)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ layer only the few dependencies drawn there; no two units import each other."""
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1] / "gateway"
@@ -121,6 +122,24 @@ def test_only_the_docker_backend_imports_docker():
         )
     )
     assert users == ["gateway.kernels.docker"]
+
+
+def test_the_relay_process_imports_only_pyzmq_and_the_standard_library():
+    """It is started per kernel as a script: importing the gateway would cost its start-up
+    time and memory (it runs under a memory cap), so it imports nothing of ours."""
+    tree = ast.parse((ROOT / "kernels" / "relay_process.py").read_text())
+    imported = {
+        name.split(".")[0]
+        for node in ast.walk(tree)
+        for name in (
+            [alias.name for alias in node.names]
+            if isinstance(node, ast.Import)
+            else [node.module or ""]
+            if isinstance(node, ast.ImportFrom) and node.level == 0
+            else []
+        )
+    }
+    assert imported <= {"__future__", "zmq", *sys.stdlib_module_names}, imported
 
 
 def _path(module: str) -> Path:

@@ -1,8 +1,9 @@
 """The kernel → gateway channel behind `hogql_execute()` in a kernel.
 
-A ZMQ ROUTER socket: with the ipc transport the gateway binds it in its own part of the kernel's
+A ZMQ ROUTER socket held by the kernel's relay (relay.py; at most 8 frames and 1 MiB a request
+reach the gateway): with the ipc transport it is bound in the gateway's own part of the kernel's
 run directory (`gateway/bridge`, which the kernel cannot replace); with tcp the kernel binds the
-port and the gateway connects as a CurveZMQ client (the kernel reaches nothing; channels.py). A
+port and the relay connects as a CurveZMQ client (the kernel reaches nothing; channels.py). A
 request carries only a query and placeholder values; the project a query runs for always comes
 from the gateway's record of who owns the kernel, never from the kernel. The reply is a JSON
 frame, followed by the result as an Arrow IPC stream frame when the query succeeded: nothing is
@@ -20,15 +21,21 @@ from typing import Any, Final
 import zmq
 import zmq.asyncio
 
-from gateway.kernels.channels import Endpoint, router
-from gateway.kernels.rundir import RunDir
+from gateway.kernels.channels import Endpoint
+from gateway.kernels.relay import KernelRelay, Route, channel_route
 
 _log = logging.getLogger(__name__)
 SOCKET: Final = "bridge"
 MAX_REQUEST_BYTES: Final = 1024 * 1024
+_QUEUE: Final = 4  # requests waiting in each pipe (the gateway serves one at a time)
 
 # (project_id, request) → (reply, Arrow IPC bytes or None)
 type BridgeHandler = Callable[[int, dict[str, Any]], Awaitable[tuple[dict[str, Any], bytes | None]]]
+
+
+def bridge_route(endpoint: Endpoint) -> Route:
+    """The kernel's bridge socket at `endpoint` (bound or connected by its relay)."""
+    return channel_route(SOCKET, endpoint, max_message=MAX_REQUEST_BYTES, queue=_QUEUE)
 
 
 class KernelBridge:
@@ -36,29 +43,20 @@ class KernelBridge:
 
     def __init__(
         self,
-        run_dir: RunDir | None,
+        relay: KernelRelay,
         *,
         project: Callable[[], int],
         handler: BridgeHandler,
-        endpoint: Endpoint | None = None,
     ) -> None:
-        self._run_dir = run_dir
-        self._endpoint = endpoint
+        self._relay = relay
         self._project = project
         self._handler = handler
         self._socket: zmq.asyncio.Socket | None = None
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        """Bind (ipc: `gateway/bridge`, handed to the kernel's uid) or connect (tcp) and serve."""
-        endpoint = self._endpoint
-        if endpoint is None:
-            assert self._run_dir is not None
-            endpoint = Endpoint(url=self._run_dir.gateway_url(SOCKET), bind=True)
-        socket = router(endpoint, max_message=MAX_REQUEST_BYTES, queue=1000)
-        if endpoint.bind and self._run_dir is not None:
-            self._run_dir.give_to_kernel(SOCKET)
-        self._socket = socket
+        """Serve requests arriving through the relay (once `bridge_route` is open there)."""
+        self._socket = self._relay.socket(SOCKET, queue=_QUEUE, max_message=MAX_REQUEST_BYTES)
         self._task = asyncio.create_task(self._serve())
         self._task.add_done_callback(_report_end)
 

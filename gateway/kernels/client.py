@@ -16,8 +16,10 @@ from typing import Any, Final
 import zmq
 from jupyter_client.asynchronous.client import AsyncKernelClient
 
+from gateway.kernels.channels import CurveKeys
 from gateway.kernels.errors import KernelDied
 from gateway.kernels.provisioner import ExitStatus
+from gateway.kernels.relay import JUPYTER_QUEUE, KernelRelay, gateway_side, jupyter_routes
 from gateway.kernels.types import ConnectionInfo, ExecutionResult
 
 _log = logging.getLogger(__name__)
@@ -39,16 +41,46 @@ _DIED: Final = object()  # sentinel the death watcher puts in every queue
 type OnEvent = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 
-class _PinnedClient(AsyncKernelClient):
-    """A client whose channel urls come from the gateway's checked socket handles
-    (`RunDir.socket_urls`), not from a path in a directory the kernel can write."""
+class _RelayedClient(AsyncKernelClient):
+    """A client of the kernel's message relay (relay.py), never of the kernel itself: each
+    channel's url is the relay's private socket, never a path in a directory the kernel can
+    write, nor the kernel's address."""
 
-    pinned_urls: Callable[[], dict[str, str]] | None = None
+    relay: KernelRelay | None = None
+    max_message: int = 0
 
     def _make_url(self, channel: str) -> str:
-        if self.pinned_urls is not None:
-            return self.pinned_urls()[channel]
-        return super()._make_url(channel)
+        assert self.relay is not None
+        return self.relay.url(channel)
+
+    def _create_connected_socket(self, channel: str, identity: bytes | None = None) -> Any:
+        """The relay's end of each channel is a DEALER (iopub: PUSH, so the gateway's is a
+        PULL: no subscription), without Curve (the relay speaks it to the kernel), with the
+        relay's options (`relay.gateway_side`)."""
+        sock = self.context.socket(zmq.PULL if channel == "iopub" else zmq.DEALER)
+        gateway_side(sock, queue=JUPYTER_QUEUE, max_message=self.max_message)
+        if identity:
+            sock.setsockopt(zmq.IDENTITY, identity)
+        sock.connect(self._make_url(channel))
+        return sock
+
+    def connect_iopub(self, identity: bytes | None = None) -> Any:
+        return self._create_connected_socket("iopub", identity)
+
+    def stop_channels(self) -> None:
+        """Stop the channels that were started. jupyter_client's own would first make (and
+        connect) the stdin and heartbeat channels, just to ask whether they run."""
+        for channel in (
+            self._shell_channel,
+            self._iopub_channel,
+            self._stdin_channel,
+            self._hb_channel,
+            self._control_channel,
+        ):
+            if channel is not None and channel.is_alive():
+                channel.stop()
+        if self._created_context and not self.context.closed:
+            self.context.destroy(linger=100)
 
 
 async def _noop(event: str, data: dict[str, Any]) -> None:
@@ -62,15 +94,21 @@ class KernelConnection:
         self,
         info: ConnectionInfo,
         *,
-        urls: Callable[[], dict[str, str]] | None = None,
+        urls: Callable[[], dict[str, str]],
+        relay: KernelRelay,
         output_cap: int,
         max_media_bytes: int,
         max_message_bytes: int,
         max_media_total_bytes: int = 32 << 20,
         idle_output_bytes: int = 1 << 20,
     ) -> None:
-        self._client = _PinnedClient()
-        self._client.pinned_urls = urls
+        self._client = _RelayedClient()
+        self._client.relay = relay
+        self._client.max_message = max_message_bytes
+        self._relay = relay
+        self._kernel_urls = urls  # the kernel's own (and its Curve keys): the relay's business
+        secret = dict(info).get("curve_secretkey")  # tcp kernels: the relay is a Curve client
+        self._curve = CurveKeys.from_secret(str(secret)) if secret else None
         self._client.load_connection_info(dict(info))  # type: ignore[arg-type]
         self._output_cap = output_cap
         self._max_media = max_media_bytes
@@ -99,18 +137,21 @@ class KernelConnection:
         does the same.
         """
         client = self._client
-        client.start_channels()
-        # A kernel may not send us one message bigger than this: bounded gateway memory.
-        for channel in (client.iopub_channel, client.shell_channel, client.control_channel):
-            channel.socket.setsockopt(zmq.MAXMSGSIZE, self._max_message)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        # the relay connects to the kernel's sockets (their urls are known by now)
+        routes = jupyter_routes(
+            self._kernel_urls(), max_message=self._max_message, curve=self._curve
+        )
+        await self._relay.open(routes, timeout)
+        # no stdin (input is never allowed) and no heartbeat (the sandbox's exit is watched)
+        client.start_channels(stdin=False, hb=False)
         self._readers = [
             asyncio.create_task(self._read_iopub()),
             asyncio.create_task(self._read(client.get_shell_msg, self._shell)),
             asyncio.create_task(self._read(client.get_control_msg, self._control)),
         ]
         self.died.add_done_callback(self._wake_readers)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
         while True:
             remaining = deadline - loop.time()
             if remaining <= 0:

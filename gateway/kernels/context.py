@@ -20,6 +20,7 @@ from gateway.kernels.backend import KernelBackend
 from gateway.kernels.bridge import BridgeHandler
 from gateway.kernels.errors import KernelStartFailed, SandboxError
 from gateway.kernels.manager import KernelManager, culling
+from gateway.kernels.relay import RELAYS_DIR, remove_stale_relays
 from gateway.kernels.rundir import remove_run_dir
 from gateway.settings import Settings
 from gateway.store import KernelRecord, Store
@@ -126,6 +127,7 @@ async def running_kernels(
     settings.kernel_run_root.chmod(0o700)
     leftovers = [p for p in settings.kernel_run_root.iterdir() if p.name not in adopted]
     await asyncio.gather(*(remove_run_dir(path) for path in leftovers))
+    await asyncio.to_thread(remove_stale_relays, settings.data_dir / RELAYS_DIR, keep=adopted)
     manager.fill_pool()
     try:
         async with culling(manager):

@@ -1,10 +1,12 @@
 """Data-frame exports: the helper call a `kernel/dataframe` request makes, and the ZMQ
 stream its answer comes through.
 
-Each kernel has a frames channel (channels.py): with ipc a ROUTER the gateway binds in its own
+Each kernel has a frames channel (channels.py). With ipc the gateway listens itself in its own
 part of the run directory (`gateway/frames`, which the kernel cannot replace; a unix socket,
-which also crosses gVisor's file proxy, unlike a FIFO); with tcp the kernel binds the port
-and the gateway connects through CurveZMQ. Messages are `[name, kind, payload]`:
+which also crosses gVisor's file proxy, unlike a FIFO) and reads the kernel helper's ZMTP frame
+by frame (zmtp.py: at most 4 frames and 1 MiB + 4 KiB a message, checked before anything is
+held); with tcp the kernel binds the port and its relay (relay.py) connects through CurveZMQ
+and passes on only checked messages. Messages are `[name, kind, payload]`:
 
     kernel → gateway   H <JSON header: status, total, rows, columns, or an error>
                        D <a chunk of the Arrow IPC stream, at most CHUNK bytes>   (on credit)
@@ -28,8 +30,11 @@ from typing import Any, Final
 import zmq
 import zmq.asyncio
 
-from gateway.kernels.channels import Endpoint, router
+from gateway.kernels.channels import Endpoint
 from gateway.kernels.errors import KernelDied, KernelExecuteFailed
+from gateway.kernels.relay import KernelRelay, Route, channel_route
+from gateway.kernels.rundir import RunDir
+from gateway.kernels.zmtp import RouterClosedError, ZmtpRouter
 
 FRAME: Final = "frame"  # the user_expression's name
 SOCKET: Final = "frames"  # the ipc socket's name in the run directory's gateway/ part
@@ -60,43 +65,91 @@ def frame_expression(request: FrameRequest, name: str) -> str:
     )
 
 
+def frames_route(endpoint: Endpoint) -> Route:
+    """The kernel's frames socket at `endpoint` (bound or connected by its relay)."""
+    return channel_route(SOCKET, endpoint, max_message=_MAX_MESSAGE, queue=2 * WINDOW)
+
+
 class FrameChannel:
-    """One kernel's frames socket (bound or connected per `endpoint`), open while it lives.
+    """One kernel's frames channel, open while it lives: for ipc the gateway's own listener
+    (`listen`), for tcp through the kernel's relay (after `frames_route` is open there).
     Exports on it are serialized by the kernel's turn, so one reads at a time."""
 
-    def __init__(self, endpoint: Endpoint) -> None:
-        self._socket = router(endpoint, max_message=_MAX_MESSAGE, queue=2 * WINDOW)
+    def __init__(self, relay: KernelRelay | None = None, *, router: ZmtpRouter | None = None):
+        self._router = router
+        self._socket = (
+            None
+            if relay is None
+            else relay.socket(SOCKET, queue=2 * WINDOW, max_message=_MAX_MESSAGE)
+        )
 
-    async def receive(self, name: bytes) -> tuple[bytes, bytes, zmq.Frame | None]:
+    @classmethod
+    async def listen(cls, run_dir: RunDir) -> FrameChannel:
+        """ipc: listen on `gateway/frames` in the run directory (through its handle) and hand
+        it to the kernel's uid. Raises OSError."""
+        run_dir.unlink(SOCKET)  # a gateway that died left its socket (re-attaching)
+        router = await ZmtpRouter.bind(
+            run_dir.gateway_url(SOCKET).removeprefix("ipc://"),
+            max_frame=_MAX_MESSAGE,
+            max_frames=4,  # name, kind, payload (and one spare)
+            max_bytes=_MAX_MESSAGE,
+            queue=2 * WINDOW,
+        )
+        try:
+            run_dir.give_to_kernel(SOCKET)
+        except OSError:
+            router.close()
+            raise
+        return cls(router=router)
+
+    async def _next(self) -> tuple[bytes, list[memoryview]]:
+        if self._router is not None:
+            return await self._router.receive()
+        assert self._socket is not None
+        frames = await self._socket.recv_multipart(copy=False)
+        return frames[0].bytes, [frame.buffer for frame in frames[1:]]
+
+    async def receive(self, name: bytes) -> tuple[bytes, bytes, memoryview | None]:
         """The next message of export `name`: (peer, kind, payload); others are dropped."""
+        stopped = "The kernel stopped while sending the data frame."
         while True:
             try:
-                frames = await self._socket.recv_multipart(copy=False)
-            except zmq.ZMQError as err:  # closed under us: the kernel was stopped
-                msg = "The kernel stopped while sending the data frame."
-                raise KernelExecuteFailed(msg) from err
+                peer, frames = await self._next()
+            except (zmq.ZMQError, RouterClosedError) as err:  # closed: the kernel was stopped
+                raise KernelExecuteFailed(stopped) from err
             except asyncio.CancelledError as err:
                 # pyzmq cancels a pending receive when the socket is closed (kernel stopped)
                 task = asyncio.current_task()
-                if not self._socket.closed or (task is not None and task.cancelling()):
+                if not self.closed or (task is not None and task.cancelling()):
                     raise
-                msg = "The kernel stopped while sending the data frame."
-                raise KernelExecuteFailed(msg) from err
-            if len(frames) < 3 or frames[1].bytes != name:
+                raise KernelExecuteFailed(stopped) from err
+            if len(frames) < 2 or frames[0] != name:
                 continue
-            payload = frames[3] if len(frames) > 3 else None
-            return frames[0].bytes, frames[2].bytes, payload
+            return peer, bytes(frames[1]), frames[2] if len(frames) > 2 else None
+
+    @property
+    def closed(self) -> bool:
+        if self._router is not None:
+            return self._router.closed
+        return self._socket is None or self._socket.closed
 
     def send(self, peer: bytes, name: bytes, kind: bytes, payload: bytes = b"") -> None:
         """Credit or stop for the kernel's helper; dropped when the peer cannot take it."""
-        if self._socket.closed:
+        if self.closed:
             return
+        if self._router is not None:
+            self._router.send(peer, [name, kind, payload])
+            return
+        assert self._socket is not None
         with contextlib.suppress(zmq.ZMQError):
             sent = self._socket.send_multipart([peer, name, kind, payload], flags=zmq.NOBLOCK)
             asyncio.ensure_future(sent).add_done_callback(_retrieve)
 
     def close(self) -> None:
-        self._socket.close(linger=0)
+        if self._router is not None:
+            self._router.close()
+        if self._socket is not None:
+            self._socket.close(linger=0)
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:
@@ -124,7 +177,7 @@ class _Stream:
         _, kind, payload = await self._channel.receive(self._name)
         if kind == b"D" and payload is not None:
             self._channel.send(self._peer, self._name, b"C", b"1")
-            return payload.buffer
+            return payload
         self.ended = True
         if kind != b"E":
             msg = "The kernel sent a broken data frame stream."
@@ -274,11 +327,11 @@ async def frame_stream(
             reply.exception()  # retrieved: a failure here was already reported
 
 
-def _header(kind: bytes, payload: zmq.Frame | None) -> dict[str, Any]:
+def _header(kind: bytes, payload: memoryview | None) -> dict[str, Any]:
     if kind != b"H" or payload is None or len(payload) > _MAX_HEADER:
         return {"status": "error", "error": "bad_header"}
     try:
-        meta = json.loads(payload.bytes)
+        meta = json.loads(bytes(payload))
     except ValueError:
         return {"status": "error", "error": "bad_header"}
     if not isinstance(meta, dict):

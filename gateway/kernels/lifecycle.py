@@ -16,20 +16,21 @@ import secrets
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 import zmq
 
 from gateway.clock import Clock
 from gateway.kernels.backend import KernelBackend
 from gateway.kernels.bridge import SOCKET as BRIDGE_SOCKET
-from gateway.kernels.bridge import BridgeHandler, KernelBridge
+from gateway.kernels.bridge import BridgeHandler, KernelBridge, bridge_route
 from gateway.kernels.channels import CurveKeys, Endpoint, tcp_urls, tcp_view
 from gateway.kernels.client import KernelConnection
 from gateway.kernels.errors import KernelDied, KernelStartFailed, SandboxError
 from gateway.kernels.frames import SOCKET as FRAMES_SOCKET
-from gateway.kernels.frames import FrameChannel
-from gateway.kernels.provisioner import KernelProvisioner
+from gateway.kernels.frames import FrameChannel, frames_route
+from gateway.kernels.provisioner import ExitStatus, KernelProvisioner
+from gateway.kernels.relay import RELAYS_DIR, KernelRelay
 from gateway.kernels.rundir import CONTAINER_RUN_DIR, RunDir, kernel_view, remove_run_dir
 from gateway.kernels.runtime import KernelConfig, KernelKey, KernelRuntime
 from gateway.kernels.types import ConnectionInfo, KernelLaunchSpec, Resources
@@ -38,6 +39,7 @@ from gateway.store.records import KernelRecord
 
 _log = logging.getLogger(__name__)
 POOL_KEY: Final = KernelKey(project_id=0, short_id="", user_id=0)
+_RELAY_GRACE_S: Final = 2.0
 
 
 class KernelRecords(Protocol):
@@ -148,10 +150,11 @@ class KernelLifecycle:
                 raise OSError(msg)
             else:
                 info = kernel_view(record.connection_key, CONTAINER_RUN_DIR)
+            runtime.relay = await self._start_relay(runtime)
             runtime.connection = self._connection(info, runtime)
             runtime.watcher = asyncio.create_task(self.watch(runtime))
             runtime.uid = uid
-            self._start_bridge(runtime)
+            await self._start_bridge(runtime)
             await runtime.connection.start(min(10.0, self._settings.kernel_startup_timeout_s))
         except (OSError, ValueError, TimeoutError, KernelDied, SandboxError) as err:
             await self.discard(runtime)
@@ -162,27 +165,43 @@ class KernelLifecycle:
         _log.info("kernel %s re-attached for %s", runtime.id, key)
         return runtime
 
-    def _start_bridge(self, runtime: KernelRuntime) -> None:
-        """The gateway's own channels: data-frame exports, and the one `hogql_execute()` uses
-        (the project is read from the runtime's key at each request: a pooled kernel gets one
-        when a user takes it). Raises SandboxError when a socket cannot be bound."""
+    async def _start_relay(self, runtime: KernelRuntime) -> KernelRelay:
+        """The kernel's message relay (relay.py): every socket to the kernel is its. Started
+        before the sandbox, so the process is up by the time the kernel's sockets are.
+        Raises SandboxError."""
+        place = self._settings.data_dir / RELAYS_DIR / runtime.id
+        return await KernelRelay.start(place, memory_mb=self._settings.kernel_relay_memory_mb)
+
+    async def _start_bridge(self, runtime: KernelRuntime) -> None:
+        """The gateway's own channels: data-frame exports (ipc: the gateway's own checked
+        listener, zmtp.py; tcp: through the relay), and the one `hogql_execute()` uses (through
+        the relay; the project is read from the runtime's key at each request: a pooled kernel
+        gets one when a user takes it). Raises SandboxError when a socket cannot be opened."""
+        relay = runtime.relay
+        assert relay is not None
         run_dir = runtime.run_dir
-        try:
-            runtime.frames = FrameChannel(self._endpoint(runtime, FRAMES_SOCKET))
-            if run_dir is not None:
-                run_dir.give_to_kernel(FRAMES_SOCKET)
-            if self._bridge is None:
-                return
+        routes = (
+            [] if run_dir is not None else [frames_route(self._endpoint(runtime, FRAMES_SOCKET))]
+        )
+        if self._bridge is not None:
+            routes.append(bridge_route(self._endpoint(runtime, BRIDGE_SOCKET)))
+        if routes:
+            await relay.open(routes, self._settings.kernel_startup_timeout_s)
+        if run_dir is not None:
+            try:
+                runtime.frames = await FrameChannel.listen(run_dir)
+                for route in routes:  # bound by the relay (root), for the kernel's uid
+                    run_dir.give_to_kernel(route.name)
+            except OSError as err:
+                msg = f"Could not open the gateway's channels in the run directory ({err})."
+                raise SandboxError(msg) from err
+        else:
+            runtime.frames = FrameChannel(relay)
+        if self._bridge is not None:
             runtime.bridge = KernelBridge(
-                run_dir,
-                project=lambda: runtime.key.project_id,
-                handler=self._bridge,
-                endpoint=self._endpoint(runtime, BRIDGE_SOCKET),
+                relay, project=lambda: runtime.key.project_id, handler=self._bridge
             )
             runtime.bridge.start()
-        except zmq.ZMQError as err:
-            msg = f"Could not open the gateway's channels to the kernel ({err})."
-            raise SandboxError(msg) from err
 
     @staticmethod
     def _endpoint(runtime: KernelRuntime, name: str) -> Endpoint:
@@ -210,9 +229,11 @@ class KernelLifecycle:
         else:
             assert address is not None
             urls = functools.partial(tcp_urls, address)
+        assert runtime.relay is not None  # started first: every socket to the kernel is its
         return KernelConnection(
             info,
             urls=urls,
+            relay=runtime.relay,
             output_cap=settings.kernel_output_cap_chars,
             max_media_bytes=settings.kernel_max_media_bytes,
             max_message_bytes=settings.kernel_max_message_bytes,
@@ -270,6 +291,7 @@ class KernelLifecycle:
                 labels=self.labels(key, runtime_id),
                 env=self.environment(key, run_dir=None if tcp else kernel_run_dir),
             )
+            runtime.relay = await self._start_relay(runtime)
             await provisioner.launch_kernel(spec, info)
             runtime.timings.started = round(loop.time() - begin, 4)
             if provisioner.created_after_s is not None:
@@ -278,7 +300,7 @@ class KernelLifecycle:
                 await self._locate(runtime)
             runtime.connection = self._connection(info, runtime)
             runtime.watcher = asyncio.create_task(self.watch(runtime))
-            self._start_bridge(runtime)
+            await self._start_bridge(runtime)
             remaining = settings.kernel_startup_timeout_s - (loop.time() - begin)
             if run_dir is not None:
                 await run_dir.wait_for_sockets(remaining, runtime.connection.died)
@@ -349,8 +371,9 @@ class KernelLifecycle:
         return env
 
     async def watch(self, runtime: KernelRuntime) -> None:
-        """Await the sandbox's exit; then fail whoever is talking to it and mark the runtime."""
-        status = await runtime.provisioner.wait()
+        """Await the sandbox's exit (or its relay's, which ends the sandbox: see `_exit`); then
+        fail whoever is talking to it and mark the runtime."""
+        status, reason = await self._exit(runtime)
         self._on_exit(runtime)
         connection = runtime.connection
         if connection is not None and not connection.died.done():
@@ -358,9 +381,30 @@ class KernelLifecycle:
         if runtime.alive and not runtime.stopping:
             runtime.status = "error"
             oom = " (out of memory)" if status.oom_killed else ""
-            runtime.last_error = f"Kernel died: exit code {status.exit_code}{oom}."
-            _log.warning("kernel %s died: exit %s%s", runtime.id, status.exit_code, oom)
+            runtime.last_error = f"Kernel died: {reason or f'exit code {status.exit_code}{oom}'}."
+            _log.warning("kernel %s died: %s", runtime.id, runtime.last_error)
             await self.release(runtime)
+
+    async def _exit(self, runtime: KernelRuntime) -> tuple[ExitStatus, str | None]:
+        """How the kernel ended: its sandbox's exit, or its relay's. The gateway cannot talk
+        to a kernel without its relay (a kernel can kill it with a message over its memory
+        limit), so that ends the sandbox too; the reason says why."""
+        sandbox = asyncio.ensure_future(runtime.provisioner.wait())
+        relay = runtime.relay
+        try:
+            if relay is not None:
+                either: list[asyncio.Future[Any]] = [sandbox, relay.died]
+                await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+            if relay is not None and not sandbox.done():
+                # a kernel that exits breaks its relay's connections too: the engine reports
+                # that exit (and an OOM kill) within the grace, before the relay is blamed
+                await asyncio.wait([sandbox], timeout=_RELAY_GRACE_S)
+            if sandbox.done() or relay is None:
+                return await sandbox, None
+            await runtime.provisioner.kill()
+            return await sandbox, relay.died.result()
+        finally:
+            sandbox.cancel()
 
     async def stop(self, runtime: KernelRuntime, *, status: str) -> None:
         runtime.stopping = True
@@ -380,6 +424,8 @@ class KernelLifecycle:
             await self._records.forget_kernel(runtime.id)
         if runtime.connection is not None:
             runtime.connection.close()
+        if runtime.relay is not None:
+            await runtime.relay.close()
         runtime.execution_state = None
         await runtime.provisioner.cleanup()
         if runtime.run_dir is not None:

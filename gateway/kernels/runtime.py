@@ -11,6 +11,7 @@ from gateway.kernels.channels import CurveKeys
 from gateway.kernels.client import KernelConnection
 from gateway.kernels.frames import FrameChannel
 from gateway.kernels.provisioner import KernelProvisioner
+from gateway.kernels.relay import KernelRelay
 from gateway.kernels.rundir import RunDir
 from gateway.kernels.types import Resources, Timings
 
@@ -56,6 +57,7 @@ class KernelRuntime:
     watcher: asyncio.Task[None] | None = None
     bridge: KernelBridge | None = None
     frames: FrameChannel | None = None  # where data-frame exports arrive
+    relay: KernelRelay | None = None  # holds every socket to the kernel (relay.py)
     # the kernel's uid, for files the gateway makes in its run dir (None: the gateway's own)
     uid: int | None = None
     stopping: bool = False

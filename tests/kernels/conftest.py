@@ -6,7 +6,7 @@ import pytest
 
 from gateway.app import create_app
 from gateway.keys import KERNELS_KEY, STORE_KEY
-from tests.conftest import Accounts, assert_no_containers
+from tests.conftest import Accounts, assert_no_containers, assert_no_relays
 
 
 @pytest.fixture(params=["subprocess", pytest.param("docker", marks=pytest.mark.docker)])
@@ -33,6 +33,7 @@ async def make_gateway(aiohttp_client, backend_settings, clock, request):
         await client.close()  # idempotent: runs the app's cleanup now
         if backend_settings.kernel_backend == "docker":
             assert_no_containers(request.getfixturevalue("docker_engine"), instance)
+        assert_no_relays(backend_settings)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from gateway.app import create_app
 from gateway.kernels.context import instance_id
 from gateway.keys import KERNELS_KEY, STORE_KEY
-from tests.conftest import Accounts, assert_no_containers, create_notebook
+from tests.conftest import Accounts, assert_no_containers, assert_no_relays, create_notebook
 
 pytestmark = pytest.mark.docker
 GVISOR = os.environ.get("KERNEL_TEST_RUNTIME") == "runsc"  # the suite's gVisor pass (make test)
@@ -265,7 +265,12 @@ async def test_restarted_gateway_reattaches_live_kernels(
     first = await aiohttp_client(first_app)
     owner = await Accounts(first_app[STORE_KEY], clock).make()
     await create_notebook(first, owner, short_id="keep")
-    body = await _execute(first, owner, "answer = 42", short_id="keep")
+    body = await _execute(
+        first,
+        owner,
+        "import pandas as pd\nanswer = 42\ndf = pd.DataFrame({'a': [1]})",
+        short_id="keep",
+    )
     runtime_id = body["kernel_runtime"]["id"]
     instance = first_app[KERNELS_KEY].instance_id
 
@@ -276,6 +281,10 @@ async def test_restarted_gateway_reattaches_live_kernels(
     monkeypatch.setattr(first_app[KERNELS_KEY], "shutdown", crashed)
     await first.close()
     assert docker_engine.containers.list(filters={"label": f"gateway.runtime-id={runtime_id}"})
+    # A dead process's relays end with it (their control sockets close); this one lives on.
+    for runtime in first_app[KERNELS_KEY].live_runtimes():
+        assert runtime.relay is not None
+        await runtime.relay.close()
 
     second_app = create_app(docker_settings, clock=clock)
     second = await aiohttp_client(second_app)
@@ -283,9 +292,14 @@ async def test_restarted_gateway_reattaches_live_kernels(
         again = await _execute(second, owner, "answer", short_id="keep")
         assert again["result"] == {"text/plain": "42"}, "same kernel, same variables"
         assert again["kernel_runtime"]["id"] == runtime_id
+        # its data-frame channel is the new gateway's (the old one's socket file was replaced)
+        url = owner.url("keep/kernel/dataframe") + "?variable_name=df"
+        resp = await second.get(url, headers=owner.headers)
+        assert resp.status == 200, await resp.text()
     finally:
         await second.close()
     assert_no_containers(docker_engine, instance)
+    assert_no_relays(docker_settings)
 
 
 async def test_matplotlib_figures_arrive_as_media(gateway):

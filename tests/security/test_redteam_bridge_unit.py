@@ -1,6 +1,6 @@
 """Red-team (second pass, after issue #10): malformed requests on the kernel bridge, with the
-real `KernelBridge` bound in a temporary run directory (no Docker, no kernel: the test speaks
-ZMQ to the bridge the way code in a kernel would)."""
+real `KernelBridge` behind a real relay bound in a temporary run directory (no Docker, no
+kernel: the test speaks ZMQ to the bridge the way code in a kernel would)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ import pytest
 import zmq
 import zmq.asyncio
 
-from gateway.kernels.bridge import SOCKET, KernelBridge
+from gateway.kernels.bridge import SOCKET, KernelBridge, bridge_route
+from gateway.kernels.channels import Endpoint
+from gateway.kernels.relay import KernelRelay
 from gateway.kernels.rundir import RunDir, remove_run_dir
 
 
@@ -26,7 +28,9 @@ async def bridge(tmp_path: Path) -> AsyncIterator[zmq.asyncio.Socket]:
     run_dir = RunDir.create(
         tmp_path / "run", uid=None, quota_mb=0, quota_inodes=0, key="k", kernel_dir="/run/kernel"
     )
-    served = KernelBridge(run_dir, project=lambda: 7, handler=_echo)
+    relay = await KernelRelay.start(tmp_path / "relays" / "r", memory_mb=256)
+    await relay.open([bridge_route(Endpoint(url=run_dir.gateway_url(SOCKET), bind=True))], 30)
+    served = KernelBridge(relay, project=lambda: 7, handler=_echo)
     served.start()
     kernel = zmq.asyncio.Context.instance().socket(zmq.DEALER)
     kernel.setsockopt(zmq.LINGER, 0)
@@ -34,6 +38,7 @@ async def bridge(tmp_path: Path) -> AsyncIterator[zmq.asyncio.Socket]:
     yield kernel
     kernel.close()
     served.close()
+    await relay.close()
     run_dir.close()
     await remove_run_dir(run_dir.path)
 

@@ -1,10 +1,11 @@
 """Red-team (second pass, after issue #10): a hostile kernel speaks raw ZMQ to the gateway.
 
-`kernel_max_message_bytes` (iopub/shell/control) and the bridge's 1 MiB `MAXMSGSIZE` are ZMQ's
-`MAXMSGSIZE`, which libzmq checks per *frame*: a multipart message of many frames, each under
-the cap, is received whole, and the iopub reader parses the parent header of every message on
-the event loop, before the idle/busy byte accounting. Each test runs the attack in a real
-(Docker) kernel and measures this process, where the gateway runs.
+libzmq checks `MAXMSGSIZE` per *frame* and assembles a whole multipart message before anyone
+sees it, so whoever holds a kernel's sockets can be made to buffer any amount. Since the fix,
+that is the kernel's relay process (gateway/kernels/relay.py), with its memory capped: messages
+over `kernel_max_message_bytes` (iopub/shell/control) or the bridge's 1 MiB never reach the
+gateway, and a message the relay cannot hold at all ends the relay and the kernel. Each test
+runs the attack in a real (Docker) kernel and measures this process, where the gateway runs.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pytest
 
 from gateway.app import create_app
 from gateway.keys import KERNELS_KEY, STORE_KEY
-from tests.conftest import Accounts, assert_no_containers
+from tests.conftest import Accounts, assert_no_containers, assert_no_relays
 from tests.security.test_gateway_memory import peak_growth
 
 pytestmark = pytest.mark.docker
@@ -33,17 +34,22 @@ async def gw(aiohttp_client, docker_settings, docker_engine, clock):
     instance = app[KERNELS_KEY].instance_id
     await client.close()
     assert_no_containers(docker_engine, instance)
+    assert_no_relays(docker_settings)
 
 
-async def _execute(client, owner, code, timeout=90):  # noqa: ASYNC109 - the kernel's timeout
+async def _run(client, owner, code, timeout=90):  # noqa: ASYNC109 - the kernel's timeout
     resp = await client.post(
         owner.url("scratchpad/kernel/execute"),
         json={"code": code, "timeout": timeout},
         headers=owner.headers,
     )
     assert resp.status == 200, await resp.text()
-    body = await resp.json()
-    assert body["status"] == "ok", body.get("traceback")
+    return await resp.json()
+
+
+async def _execute(client, owner, code, timeout=90):  # noqa: ASYNC109 - the kernel's timeout
+    body = await _run(client, owner, code, timeout)
+    assert body["status"] == "ok", body.get("traceback") or body
     return body
 
 
@@ -81,30 +87,52 @@ _thread.schedule(_send)
 assert _sent.wait(60)
 """
 
-MULTIPART_IOPUB = (
-    """
+
+def _multipart_iopub(count: int) -> str:
+    return (
+        f"""
 blob = memoryview(b"A" * (48 * 1024 * 1024))  # under kernel_max_message_bytes (64 MiB)
-frames = [blob] * 16 + [b"end"]                # 768 MiB in one multipart message
+frames = [blob] * {count} + [b"end"]           # {count} x 48 MiB in one multipart message
 """
-    + _IOPUB_SEND
-)
+        + _IOPUB_SEND
+    )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="MAXMSGSIZE is per frame: a multipart iopub message of 16 x 48 MiB is received whole"
-    " (gateway/kernels/client.py _read_iopub, recv_multipart before any accounting)",
-)
 async def test_a_multipart_iopub_message_cannot_grow_gateway_memory(gw):
+    """768 MiB in one message: more than the relay may hold (kernel_relay_memory_mb, 512).
+    The relay ends, and the kernel with it; the gateway never sees a byte of it."""
+    client, owner = gw
+    first = await _execute(client, owner, "1")
+    with peak_growth() as growth:
+        died = await _run(client, owner, _multipart_iopub(16))
+    assert growth["mb"] < 300, f"peak RSS rose {growth['mb']:.0f} MB from one kernel message"
+    assert died["status"] == "error", died
+    assert died["error_name"] == "KernelDied", died
+    assert "relay could not hold" in died["error_value"], died["error_value"]
+    status = await (
+        await client.get(owner.url("scratchpad/kernel/status"), headers=owner.headers)
+    ).json()
+    assert status["status"] == "error"
+    assert status["last_error"].startswith("Kernel died: it sent a message its relay"), status
+    fresh = await _execute(client, owner, "1 + 1")
+    assert fresh["result"] == {"text/plain": "2"}
+    assert fresh["kernel_runtime"]["id"] != first["kernel_runtime"]["id"]
+
+
+async def test_a_multipart_iopub_message_the_relay_can_hold_is_dropped_and_counted(gw):
+    """192 MiB in one message of 48 MiB frames: the relay holds it, drops it (over 64 MiB in
+    total) and counts it; the kernel keeps running and the gateway never sees it."""
     client, owner = gw
     await _execute(client, owner, "1")
-    connection = client.server.app[KERNELS_KEY].live_runtimes()[0].connection
-    dropped = connection.idle_dropped
+    relay = client.server.app[KERNELS_KEY].live_runtimes()[0].relay
+    assert relay is not None
     with peak_growth() as growth:
-        await _execute(client, owner, MULTIPART_IOPUB)
-        await asyncio.sleep(2)  # the gateway's reader takes it off the socket
-    assert connection.idle_dropped >= dropped  # the gateway is still reading
-    assert growth["mb"] < 300, f"peak RSS rose {growth['mb']:.0f} MB from one kernel message"
+        await _execute(client, owner, _multipart_iopub(4) + "\nprint('still here')")
+    assert growth["mb"] < 150, f"peak RSS rose {growth['mb']:.0f} MB from one kernel message"
+    async with asyncio.timeout(10):
+        while relay.dropped.get("iopub", 0) < 1:  # noqa: ASYNC110 - a counter, no event
+            await asyncio.sleep(0.05)
+    assert (await _execute(client, owner, "1 + 1"))["result"] == {"text/plain": "2"}
 
 
 HUGE_PARENT = (
@@ -142,7 +170,7 @@ for _ in range(3):
 replies = 0
 poller = zmq.Poller()
 poller.register(sock, zmq.POLLIN)
-while replies < 3 and poller.poll(60_000):
+while replies < 3 and poller.poll(5_000):
     sock.recv_multipart()
     replies += 1
 sock.close()
@@ -150,17 +178,44 @@ replies
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the bridge's MAXMSGSIZE (1 MiB) is per frame: 3 requests of 256 x 1 MiB frames are"
-    " received whole (gateway/kernels/bridge.py _serve, recv_multipart)",
-)
 async def test_a_multipart_bridge_request_cannot_grow_gateway_memory(gw):
     client, owner = gw
     await _execute(client, owner, "1")
     with peak_growth() as growth:
-        await _execute(client, owner, MULTIPART_BRIDGE)
+        body = await _execute(client, owner, MULTIPART_BRIDGE)
     assert growth["mb"] < 300, f"peak RSS rose {growth['mb']:.0f} MB from bridge requests"
+    assert body["result"] == {"text/plain": "0"}, "oversized requests are dropped, not answered"
+    body = await _execute(client, owner, "hogql_execute('select 1 as x')['x'].tolist()")
+    assert body["result"] == {"text/plain": "[1]"}, "the bridge still serves the kernel"
+
+
+MULTIPART_FRAMES = """
+import time
+import zmq
+sock = zmq.Context.instance().socket(zmq.DEALER)
+sock.setsockopt(zmq.LINGER, 0)
+sock.connect("ipc:///run/kernel/gateway/frames")
+frame = memoryview(b"F" * (1024 * 1024))
+sock.send_multipart([b"x", b"D"] + [frame] * 256, copy=False)  # 256 MiB in one message
+time.sleep(3)
+sock.close()
+import pandas as pd
+df = pd.DataFrame({"a": [1, 2]})
+"""
+
+
+async def test_a_multipart_data_frame_message_cannot_grow_gateway_memory(gw):
+    """The frames channel is read by the gateway itself (ipc; zmtp.py), frame by frame: the
+    connection is cut at the first frame over the limits, before the message is held."""
+    client, owner = gw
+    await _execute(client, owner, "1")
+    with peak_growth() as growth:
+        await _execute(client, owner, MULTIPART_FRAMES)
+    assert growth["mb"] < 100, f"peak RSS rose {growth['mb']:.0f} MB from one frames message"
+    url = owner.url("scratchpad/kernel/dataframe") + "?variable_name=df"
+    resp = await client.get(url, headers=owner.headers)
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["row_count"] == 2, "data frames still arrive"
 
 
 HOLD_PIPE = """

@@ -1,0 +1,316 @@
+"""The kernel message relay's own process: the only place a kernel's ZMQ messages are assembled.
+
+Run by `gateway.kernels.relay` as a script (`python -I relay_process.py CONTROL PLACE LIMIT`),
+one process per kernel, never imported by the gateway. It imports only pyzmq and the standard
+library (a `python -m gateway.kernels...` start would import the whole kernels package: 0.3 s and
+20 MB more than this file's 0.08 s).
+
+libzmq checks `MAXMSGSIZE` per frame and assembles every frame of a multipart message before
+anyone sees the first, so a kernel can make whoever holds its sockets buffer any amount. That is
+this process: its data segment is capped (`RLIMIT_DATA` = LIMIT bytes), and a kernel that bombs
+it kills only it (the gateway sees the exit and treats it as the kernel's death). Each message a
+kernel sends is read frame by frame (one frame's Python object at a time once a message is over
+its route's frame count or byte size, so the Python side never doubles what libzmq holds), and
+forwarded without a copy to a gateway-private ipc socket only when it is within both limits;
+otherwise it is dropped and counted. Messages from the gateway (trusted) are forwarded as they
+are. Per route and direction at most `hold` bytes wait here (the kernel is not read beyond it,
+so it is slowed, not buffered), plus `queue` messages in each libzmq pipe.
+
+Control (the inherited SOCK_SEQPACKET socket CONTROL; JSON datagrams):
+
+    gateway → relay   {"open": [route, ...]}     with the routes' descriptors as SCM_RIGHTS
+    relay → gateway   {"opened": [name, ...]} | {"error": text} | {"dropped": {name: count}}
+
+A route is {"name", "kind": "dealer"|"iopub"|"router", "url", "bind", "fd" (index of a passed
+descriptor the url names as /proc/self/fd/{fd}, or null), "curve": [public, secret] or null,
+"max_bytes", "max_frames", "queue", "hold"}. Its gateway side is bound at
+`ipc:///proc/self/fd/PLACE/<name>` (PLACE: the gateway's private directory, inherited).
+End of file on CONTROL (the gateway closed it, or died) ends the relay at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import socket
+import sys
+import time
+from collections import deque
+from typing import Any, Final
+
+_NICE: Final = 0  # as kernels: a flooding kernel's relay never outranks the gateway's loop
+_REPORT_S: Final = 0.5  # drop counts go to the gateway at most this often
+_BATCH: Final = 64  # messages moved per socket per wake-up (fairness between routes)
+_MAX_CONTROL: Final = 1 << 16
+_MAX_FDS: Final = 16
+_EXIT_MEMORY: Final = 75  # relay.EXIT_MEMORY: Python ran out of RLIMIT_DATA
+_EXIT_BROKEN: Final = 76  # relay.EXIT_BROKEN: a jupyter connection to the kernel broke
+
+
+def _limit(memory: int) -> None:
+    """Cap this process before anything is allocated: data segment, no core files, priority."""
+    resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    current = os.getpriority(os.PRIO_PROCESS, 0)
+    if current < _NICE:
+        os.setpriority(os.PRIO_PROCESS, 0, _NICE)
+
+
+def main(argv: list[str]) -> int:
+    control_fd, place_fd, memory = int(argv[1]), int(argv[2]), int(argv[3])
+    _limit(memory)
+    import zmq  # noqa: PLC0415 - after the limits: libzmq's allocations count too
+
+    control = socket.socket(fileno=control_fd)
+    relay = _Relay(zmq, control, place_fd)
+    try:
+        relay.run()
+    except MemoryError:
+        os._exit(_EXIT_MEMORY)  # no clean-up: it could need memory too
+    relay.close()
+    return 0
+
+
+class _Direction:
+    """One direction of a route: messages read from `source`, waiting to go to `target`."""
+
+    def __init__(self, source: Any, target: Any, *, checked: bool, hold: int) -> None:
+        self.source = source
+        self.target = target
+        self.checked = checked
+        self.hold = hold
+        self.waiting: deque[tuple[list[Any], int]] = deque()  # (frames, bytes)
+        self.bytes = 0
+
+
+class _Route:
+    def __init__(self, zmq: Any, spec: dict[str, Any], fds: list[int], place: int) -> None:
+        ctx = zmq.Context.instance()
+        kind = spec["kind"]
+        self.name: str = spec["name"]
+        self.max_bytes: int = spec["max_bytes"]
+        self.max_frames: int = spec["max_frames"]
+        self.dropped = 0
+        queue: int = spec["queue"]
+        kernel_type = {"dealer": zmq.DEALER, "iopub": zmq.SUB, "router": zmq.ROUTER}[kind]
+        self.kernel = ctx.socket(kernel_type)
+        self.gateway = ctx.socket(zmq.PUSH if kind == "iopub" else zmq.DEALER)
+        self.monitor: Any = None
+        try:
+            for sock in (self.kernel, self.gateway):
+                sock.setsockopt(zmq.LINGER, 0)
+                sock.setsockopt(zmq.RCVHWM, queue)
+                sock.setsockopt(zmq.SNDHWM, queue)
+            # A jupyter connection that breaks ends the relay (and so the kernel): libzmq drops
+            # a connection whose message it cannot hold (ENOMEM under RLIMIT_DATA) and would
+            # reconnect, having silently lost that message and those after it (an execution's
+            # `idle`, say). A kernel's own sockets never go away while it lives.
+            self.monitor = (
+                None if kind == "router" else self.kernel.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+            )
+            if kind == "router":
+                # the bridge and frames take small messages; a peer sending a larger frame is
+                # cut off before it is buffered (the kernel's helper reconnects)
+                self.kernel.setsockopt(zmq.MAXMSGSIZE, self.max_bytes)
+            curve = spec.get("curve")
+            if curve is not None:
+                self.kernel.curve_publickey = curve[0].encode("ascii")
+                self.kernel.curve_secretkey = curve[1].encode("ascii")
+                self.kernel.curve_serverkey = curve[0].encode("ascii")
+            if kernel_type == zmq.SUB:
+                self.kernel.setsockopt(zmq.SUBSCRIBE, b"")
+            url: str = spec["url"]
+            if spec.get("fd") is not None:
+                url = url.format(fd=fds[spec["fd"]])
+            (self.kernel.bind if spec["bind"] else self.kernel.connect)(url)
+            self.gateway.bind(f"ipc:///proc/self/fd/{place}/{self.name}")
+        except Exception:
+            self.close()
+            raise
+        hold: int = spec["hold"]
+        self.up = _Direction(self.kernel, self.gateway, checked=True, hold=hold)
+        # iopub is one-way: nothing goes from the gateway to the kernel's PUB
+        self.down = (
+            None
+            if kind == "iopub"
+            else _Direction(self.gateway, self.kernel, checked=False, hold=hold)
+        )
+
+    def directions(self) -> list[_Direction]:
+        return [self.up] if self.down is None else [self.up, self.down]
+
+    def close(self) -> None:
+        if self.monitor is not None:
+            self.kernel.disable_monitor()
+            self.monitor.close(linger=0)
+        self.kernel.close(linger=0)
+        self.gateway.close(linger=0)
+
+
+class _Relay:
+    def __init__(self, zmq: Any, control: socket.socket, place: int) -> None:
+        self.zmq = zmq
+        self.control = control
+        self.place = place
+        self.routes: list[_Route] = []
+        self.fds: list[int] = []
+        self.dropping = False  # drop counts changed since the last report
+        self.next_report = 0.0
+        base = zmq.Socket.__mro__[1]  # the Cython socket: no Python layer per frame
+        self.recv, self.send, self.get = base.recv, base.send, base.get
+        self.NOBLOCK, self.SNDMORE = int(zmq.NOBLOCK), int(zmq.SNDMORE)
+        self.POLLIN, self.POLLOUT, self.EVENTS = int(zmq.POLLIN), int(zmq.POLLOUT), int(zmq.EVENTS)
+
+    def close(self) -> None:
+        for route in self.routes:
+            route.close()
+        self.control.close()
+
+    # -- control ---------------------------------------------------------------------------
+
+    def _send(self, message: dict[str, Any]) -> None:
+        self.control.send(json.dumps(message).encode())
+
+    def _command(self) -> bool:
+        """Handle one control datagram; False at end of file (the gateway is gone)."""
+        data, fds, _, _ = socket.recv_fds(self.control, _MAX_CONTROL, _MAX_FDS)
+        if not data:
+            return False
+        opened: list[_Route] = []
+        try:
+            for spec in json.loads(data)["open"]:
+                opened.append(_Route(self.zmq, spec, fds, self.place))
+        except Exception as err:
+            for route in opened:
+                route.close()
+            for fd in fds:
+                os.close(fd)
+            self._send({"error": f"{type(err).__name__}: {err}"})
+        else:
+            self.routes.extend(opened)
+            # kept open while the relay runs: libzmq connects (and reconnects) through
+            # /proc/self/fd/N in its own thread, later
+            self.fds.extend(fds)
+            self._send({"opened": [route.name for route in opened]})
+        return True
+
+    def _report(self) -> int:
+        """Send changed drop counts (at most every _REPORT_S); the poll timeout (ms) until the
+        next report is due, -1 when none is."""
+        if not self.dropping:
+            return -1
+        now = time.monotonic()
+        if now < self.next_report:
+            return max(1, int((self.next_report - now) * 1000))
+        self._send({"dropped": {r.name: r.dropped for r in self.routes if r.dropped}})
+        self.dropping = False
+        self.next_report = now + _REPORT_S
+        return -1
+
+    # -- messages: the hot path, on pyzmq's Cython socket methods and plain int flags ------
+
+    def _receive(self, route: _Route, direction: _Direction) -> tuple[list[Any], int]:
+        """The next message of `direction`'s source (one is waiting), and its size. A message
+        over the route's limits (a checked direction only) is read to its end, frame by frame,
+        keeping nothing, and returned as ([], 0)."""
+        recv = self.recv
+        source = direction.source
+        frames: list[Any] = []
+        size = 0
+        within = True
+        while True:
+            frame = recv(source, self.NOBLOCK, copy=False)  # the rest of a message is always there
+            if within:
+                size += len(frame)
+                frames.append(frame)
+                if direction.checked and (len(frames) > route.max_frames or size > route.max_bytes):
+                    within = False
+                    frames = []
+            if not frame.more:
+                break
+        if within:
+            return frames, size
+        route.dropped += 1
+        self.dropping = True
+        return [], 0
+
+    def _pull(self, route: _Route, direction: _Direction) -> None:
+        source = direction.source
+        for _ in range(_BATCH):
+            # not read further past `hold`: the sender waits (or, a PUB, drops) instead
+            if direction.bytes >= direction.hold or not self.get(source, self.EVENTS) & self.POLLIN:
+                return
+            frames, size = self._receive(route, direction)
+            if frames:
+                direction.waiting.append((frames, size))
+                direction.bytes += size
+
+    def _push(self, direction: _Direction) -> None:
+        send = self.send
+        target = direction.target
+        more = self.NOBLOCK | self.SNDMORE
+        waiting = direction.waiting
+        for _ in range(_BATCH):
+            if not waiting:
+                return
+            frames, size = waiting[0]
+            last = len(frames) - 1
+            try:
+                # once the first frame is queued, libzmq takes the rest of the message
+                for frame in frames[:last]:
+                    send(target, frame, more, copy=False)
+                send(target, frames[last], self.NOBLOCK, copy=False)
+            except self.zmq.Again:
+                return
+            waiting.popleft()
+            direction.bytes -= size
+
+    def _items(self) -> list[tuple[Any, int]]:
+        """What to poll: control, the connection monitors, and each direction's source while
+        it may hold more and its target while something waits for it."""
+        flags: dict[Any, int] = {}
+        for route in self.routes:
+            for direction in route.directions():
+                if direction.bytes < direction.hold:
+                    flags[direction.source] = flags.get(direction.source, 0) | self.POLLIN
+                if direction.waiting:
+                    flags[direction.target] = flags.get(direction.target, 0) | self.POLLOUT
+        monitors = [(r.monitor, self.POLLIN) for r in self.routes if r.monitor is not None]
+        return [(self.control.fileno(), self.POLLIN), *monitors, *flags.items()]
+
+    def _state(self) -> tuple[bool, ...]:
+        return tuple(
+            flag
+            for route in self.routes
+            for direction in route.directions()
+            for flag in (direction.bytes < direction.hold, bool(direction.waiting))
+        )
+
+    def run(self) -> None:
+        poll = self.zmq.zmq_poll
+        control = self.control.fileno()
+        timeout = -1
+        state: tuple[bool, ...] | None = None
+        items: list[tuple[Any, int]] = []
+        while True:
+            now = self._state()  # new routes change its length too
+            if now != state:
+                state, items = now, self._items()
+            events = dict(poll(items, timeout))
+            if events.pop(control, 0) and not self._command():
+                return
+            for route in self.routes:
+                if route.monitor is not None and events.get(route.monitor, 0):
+                    self._send({"error": f"the kernel's {route.name} connection broke"})
+                    os._exit(_EXIT_BROKEN)
+                for direction in route.directions():
+                    if events.get(direction.source, 0) & self.POLLIN:
+                        self._pull(route, direction)
+                    if direction.waiting:
+                        self._push(direction)
+            timeout = self._report()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,267 @@
+"""ZmtpRouter: the gateway's end of its data-frame channel to an ipc kernel, read in Python.
+
+Every other kernel socket belongs to the kernel's relay (relay.py), because libzmq assembles a
+whole multipart message before anyone can look at it. Data frames are the one stream where the
+relay's extra hop costs too much: 80 MB of Arrow would cross two more socket copies in a third
+process (measured: the data-frame benchmark fell from 0.45-0.56 of a raw pyarrow write to
+0.37-0.41). So for ipc kernels the gateway itself listens on `gateway/frames` and speaks the
+small part of ZMTP 3 (RFC 37) that the kernel helper's libzmq DEALER uses: the 64-byte
+greeting with the NULL mechanism, a READY command, then frames (a flags byte, a 1- or 8-byte
+size, the body). Everything is checked as it arrives, before anything is allocated for it: a
+frame over `max_frame` bytes, a message over `max_frames` frames or `max_bytes` in total, a
+bad greeting, a command over 4 KiB, or more than `max_peers` connections end the offending
+connection.
+
+Each connection is read by a thread of its own with blocking `recv_into` straight into the
+body's buffer (the copy runs without the GIL, beside the event loop that writes the HTTP
+response, as libzmq's I/O thread did); complete messages go to the loop, at most `queue` of
+them waiting, after which the thread stops reading (the kernel waits). tcp kernels need
+CurveZMQ on this channel too, which only libzmq speaks: theirs goes through the relay. Commands
+after READY (ZMTP 3.1 PING, for one) are ignored: the kernel's sockets enable no heartbeats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import itertools
+import logging
+import os
+import socket
+import struct
+import threading
+from collections import deque
+from typing import Final
+
+_log = logging.getLogger(__name__)
+_SIGNATURE: Final = b"\xff" + bytes(7) + b"\x01\x7f"  # byte 9's low bit set: ZMTP 2+, not 1.0
+_GREETING: Final = _SIGNATURE + b"\x03\x00" + b"NULL".ljust(20, b"\x00") + bytes(32)
+_MORE: Final = 0x01
+_LONG: Final = 0x02
+_COMMAND: Final = 0x04
+_MAX_COMMAND: Final = 4096  # READY carries two short properties
+_STREAM_BUFFER: Final = 64 * 1024  # heads and small bodies come from here, larger ones direct
+
+type Frames = list[memoryview]
+
+
+class RouterClosedError(Exception):
+    """The router was closed (the kernel is being stopped) while a receive waited."""
+
+
+class _RefusedError(Exception):
+    """A peer broke the protocol or a limit: its connection ends."""
+
+
+def _frame(flags: int, body: bytes) -> bytes:
+    if len(body) < 256:
+        return bytes((flags, len(body))) + body
+    return bytes((flags | _LONG,)) + struct.pack(">Q", len(body)) + body
+
+
+def _ready() -> bytes:
+    name, value = b"Socket-Type", b"ROUTER"
+    body = b"\x05READY" + bytes((len(name),)) + name + struct.pack(">I", len(value)) + value
+    return _frame(_COMMAND, body)
+
+
+def _read(stream: io.BufferedReader[socket.SocketIO], size: int) -> memoryview:
+    """`size` bytes from `stream` (blocking; heads come from its buffer, a large body is read
+    straight into its own). Raises EOFError when the peer is gone."""
+    view = memoryview(bytearray(size))
+    done = 0
+    while done < size:
+        got = stream.readinto(view[done:])
+        if not got:
+            raise EOFError
+        done += got
+    return view
+
+
+class ZmtpRouter:
+    """A ROUTER-like listening socket for one kernel's DEALER peers (ipc only).
+
+    `receive()` returns (peer, frames) of the next complete message; `send()` answers a peer
+    (dropped when it is gone); `close()` ends every connection and wakes a waiting receive
+    with RouterClosedError. Made by `bind()`, on the event loop that uses it.
+    """
+
+    def __init__(
+        self,
+        listener: socket.socket,
+        *,
+        max_frame: int,
+        max_frames: int,
+        max_bytes: int,
+        queue: int,
+        max_peers: int,
+    ) -> None:
+        self.max_frame = max_frame
+        self.max_frames = max_frames
+        self.max_bytes = max_bytes
+        self._max_peers = max_peers
+        self._listener = listener
+        self._loop = asyncio.get_running_loop()
+        self._room = threading.Semaphore(queue)  # messages that may wait for the loop
+        self._messages: deque[tuple[bytes, Frames]] = deque()
+        self._peers: dict[bytes, socket.socket] = {}
+        self._ids = itertools.count(1)
+        self._waiter: asyncio.Future[None] | None = None
+        self.closed = False
+        self._accepting = asyncio.ensure_future(self._accept())
+
+    @classmethod
+    async def bind(
+        cls,
+        path: str,
+        *,
+        max_frame: int,
+        max_frames: int,
+        max_bytes: int,
+        queue: int,
+        max_peers: int = 16,
+    ) -> ZmtpRouter:
+        """Listen at `path` (a unix socket it creates, mode 0600; e.g. through a directory
+        handle, /proc/self/fd/N/name). Raises OSError."""
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            listener.bind(path)
+            os.chmod(path, 0o600)
+            listener.listen(max_peers)
+            listener.settimeout(0)  # accepted on the loop
+        except BaseException:
+            listener.close()
+            raise
+        return cls(
+            listener,
+            max_frame=max_frame,
+            max_frames=max_frames,
+            max_bytes=max_bytes,
+            queue=queue,
+            max_peers=max_peers,
+        )
+
+    async def _accept(self) -> None:
+        while not self.closed:
+            try:
+                sock, _ = await self._loop.sock_accept(self._listener)
+            except OSError:
+                return  # closed
+            if len(self._peers) >= self._max_peers:
+                sock.close()
+                continue
+            sock.settimeout(None)  # blocking: read by its own thread
+            ident = b"\x00" + next(self._ids).to_bytes(4, "big")
+            self._peers[ident] = sock
+            threading.Thread(
+                target=self._serve, args=(sock, ident), name="zmtp-frames", daemon=True
+            ).start()
+
+    # -- a connection's thread -------------------------------------------------------------
+
+    def _serve(self, sock: socket.socket, ident: bytes) -> None:
+        # one reader per connection; the loop only ever sends (credits) on the socket itself
+        stream = io.BufferedReader(socket.SocketIO(sock, "rb"), _STREAM_BUFFER)
+        try:
+            sock.sendall(_GREETING + _ready())
+            greeting = bytes(_read(stream, len(_GREETING)))
+            if greeting[0] != 0xFF or not greeting[9] & 1 or greeting[10] < 3:
+                msg = "not a ZMTP 3 peer"
+                raise _RefusedError(msg)
+            if greeting[12:32].rstrip(b"\x00") != b"NULL":
+                msg = "not the NULL mechanism"
+                raise _RefusedError(msg)
+            while not self.closed:
+                frames = self._message(stream)
+                if frames is None:
+                    continue  # a command
+                while not self._room.acquire(timeout=0.5):  # the loop is behind: wait
+                    if self.closed:
+                        return
+                self._loop.call_soon_threadsafe(self._deliver, ident, frames)
+        except _RefusedError as err:
+            _log.info("kernel frames connection closed: %s", err)
+        except (OSError, EOFError, RuntimeError):
+            pass  # the peer left, or the router (or its loop) was closed
+        finally:
+            stream.close()
+            sock.close()
+            with contextlib.suppress(RuntimeError):  # the loop is already closed
+                self._loop.call_soon_threadsafe(self._peers.pop, ident, None)
+
+    def _message(self, stream: io.BufferedReader[socket.SocketIO]) -> Frames | None:
+        """The next message, checked frame by frame before each is read; None for a command.
+        Raises _RefusedError, OSError, EOFError."""
+        frames: Frames = []
+        total = 0
+        while True:
+            flags = _read(stream, 1)[0]
+            size = (
+                struct.unpack(">Q", _read(stream, 8))[0] if flags & _LONG else _read(stream, 1)[0]
+            )
+            if flags & _COMMAND:
+                if size > _MAX_COMMAND or frames:
+                    msg = f"a command of {size} bytes"
+                    raise _RefusedError(msg)
+                _read(stream, size)
+                return None
+            total += size
+            if size > self.max_frame or len(frames) >= self.max_frames or total > self.max_bytes:
+                msg = f"a message over the limits (frame {len(frames) + 1})"
+                raise _RefusedError(msg)
+            frames.append(_read(stream, size) if size else memoryview(b""))
+            if not flags & _MORE:
+                return frames
+
+    # -- the loop's side -------------------------------------------------------------------
+
+    def _deliver(self, ident: bytes, frames: Frames) -> None:
+        if self.closed:
+            return
+        self._messages.append((ident, frames))
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def receive(self) -> tuple[bytes, Frames]:
+        """The next complete message. Raises RouterClosedError once closed."""
+        while not self._messages:
+            if self.closed:
+                raise RouterClosedError
+            self._waiter = self._loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        self._room.release()
+        return self._messages.popleft()
+
+    def send(self, peer: bytes, frames: list[bytes]) -> None:
+        """A message for `peer` (credit or stop, a few bytes); dropped when it is gone or
+        cannot take it now, as a ZMQ ROUTER does."""
+        sock = self._peers.get(peer)
+        if sock is None:
+            return
+        last = len(frames) - 1
+        data = b"".join(_frame(_MORE if n < last else 0, bytes(f)) for n, f in enumerate(frames))
+        try:
+            sent = sock.send(data, socket.MSG_DONTWAIT)
+        except OSError:
+            return
+        if sent < len(data):  # half a message would garble the stream: start over
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        """End every connection and stop listening; idempotent (the path is the caller's)."""
+        if self.closed:
+            return
+        self.closed = True
+        self._accepting.cancel()
+        self._listener.close()
+        for sock in self._peers.values():
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)  # its thread's recv returns; it closes it
+        self._messages.clear()
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)

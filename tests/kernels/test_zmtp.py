@@ -1,0 +1,159 @@
+"""The gateway's own ZMTP listener for an ipc kernel's data frames (gateway/kernels/zmtp.py).
+
+Peers are pyzmq DEALER sockets (libzmq, as in the kernel's helper) and raw unix sockets that
+speak broken or hostile ZMTP; the router must stay bounded and keep serving good peers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+
+import pytest
+import zmq
+import zmq.asyncio
+
+from gateway.kernels.zmtp import RouterClosedError, ZmtpRouter
+
+GREETING = b"\xff" + bytes(7) + b"\x01\x7f" + b"\x03\x01" + b"NULL".ljust(20, b"\x00") + bytes(32)
+_READY_BODY = b"\x05READY\x0bSocket-Type" + struct.pack(">I", 6) + b"DEALER"
+READY = bytes((0x04, len(_READY_BODY))) + _READY_BODY
+
+
+@pytest.fixture
+async def router(tmp_path):
+    made = await ZmtpRouter.bind(
+        str(tmp_path / "frames"),
+        max_frame=1000,
+        max_frames=4,
+        max_bytes=1500,
+        queue=4,
+        max_peers=3,
+    )
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def dealer(tmp_path):
+    ctx = zmq.asyncio.Context()
+    sockets = []
+
+    def make():
+        sock = ctx.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.connect(f"ipc://{tmp_path / 'frames'}")
+        sockets.append(sock)
+        return sock
+
+    yield make
+    for sock in sockets:
+        sock.close(linger=0)
+    ctx.term()
+
+
+async def _raw(tmp_path) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    return await asyncio.open_unix_connection(str(tmp_path / "frames"))
+
+
+async def _closed_by_router(reader: asyncio.StreamReader) -> bool:
+    """Whether the router ends the connection (after its greeting and READY)."""
+    async with asyncio.timeout(5):
+        try:
+            while await reader.read(4096):
+                pass
+        except ConnectionResetError:
+            pass  # aborted: the router does not wait for the peer to read its last bytes
+    return True
+
+
+async def test_a_libzmq_dealer_talks_to_it_both_ways(router, dealer):
+    kernel = dealer()
+    await kernel.send_multipart([b"name", b"H", b'{"status": "ok"}'])
+    await kernel.send_multipart([b"name", b"D", b"x" * 1000])  # a frame at the cap
+    await kernel.send_multipart([b"name", b"E", b""])
+    async with asyncio.timeout(5):
+        messages = [await router.receive() for _ in range(3)]
+    peers = {peer for peer, _ in messages}
+    assert len(peers) == 1
+    assert [[bytes(f) for f in frames] for _, frames in messages] == [
+        [b"name", b"H", b'{"status": "ok"}'],
+        [b"name", b"D", b"x" * 1000],
+        [b"name", b"E", b""],
+    ]
+    router.send(peers.pop(), [b"name", b"C", b"16"])
+    assert await asyncio.wait_for(kernel.recv_multipart(), 5) == [b"name", b"C", b"16"]
+
+
+async def test_messages_over_the_limits_close_only_that_connection(router, dealer, tmp_path):
+    for bad in ([b"a"] * 5, [b"x" * 1001], [b"x" * 800, b"x" * 800]):
+        reader, writer = await _raw(tmp_path)
+        writer.write(GREETING + READY)
+        for n, frame in enumerate(bad):
+            more = 1 if n < len(bad) - 1 else 0
+            head = bytes((more | 2,)) + struct.pack(">Q", len(frame))
+            writer.write(head + frame)
+        assert await _closed_by_router(reader), bad
+        writer.close()
+    good = dealer()
+    await good.send_multipart([b"still", b"served"])
+    async with asyncio.timeout(5):
+        _, frames = await router.receive()
+    assert [bytes(f) for f in frames] == [b"still", b"served"]
+
+
+async def test_a_huge_announced_frame_is_refused_before_anything_is_allocated(router, tmp_path):
+    reader, writer = await _raw(tmp_path)
+    writer.write(GREETING + READY + b"\x02" + struct.pack(">Q", 1 << 40))  # a 1 TiB frame
+    assert await _closed_by_router(reader)
+    writer.close()
+
+
+@pytest.mark.parametrize(
+    "greeting",
+    [
+        b"GET / HTTP/1.1\r\n" * 4,
+        GREETING[:10] + b"\x02\x00" + GREETING[12:],
+        GREETING[:12] + b"PLAIN".ljust(20, b"\x00") + GREETING[32:],
+    ],
+    ids=["http", "zmtp2", "plain"],
+)
+async def test_anything_but_zmtp3_with_null_is_refused(router, tmp_path, greeting):
+    reader, writer = await _raw(tmp_path)
+    writer.write(greeting)
+    assert await _closed_by_router(reader)
+    writer.close()
+
+
+async def test_connections_beyond_the_cap_are_refused(router, tmp_path):
+    held = [await _raw(tmp_path) for _ in range(3)]
+    for _, writer in held:
+        writer.write(GREETING)
+    reader, writer = await _raw(tmp_path)
+    assert await _closed_by_router(reader)
+    writer.close()
+    for _, w in held:
+        w.close()
+
+
+async def test_a_reader_that_falls_behind_pauses_the_kernel_and_loses_nothing(router, dealer):
+    kernel = dealer()
+    for n in range(200):
+        await kernel.send_multipart([b"n", str(n).encode()])
+    await asyncio.sleep(0.5)
+    assert len(router._messages) <= 4 + 1, "at most `queue` messages wait (one in flight)"
+    async with asyncio.timeout(10):
+        got = [bytes((await router.receive())[1][1]) for _ in range(200)]
+    assert got == [str(n).encode() for n in range(200)]
+
+
+async def test_close_wakes_a_waiting_receive(router):
+    waiting = asyncio.ensure_future(router.receive())
+    await asyncio.sleep(0.05)
+    router.close()
+    with pytest.raises(RouterClosedError):
+        await asyncio.wait_for(waiting, 5)
+
+
+async def test_the_listener_is_private_until_handed_to_the_kernel(router, tmp_path):
+    assert (tmp_path / "frames").stat().st_mode & 0o777 == 0o600
