@@ -236,36 +236,13 @@ class DockerProvisioner(KernelProvisioner):
         settings = self._settings
         if self._engine.problem is not None:
             raise SandboxError(self._engine.problem)
-        if settings.kernel_transport == "tcp":
-            await self._engine.prepare_network()
         client = await self._engine.client()
-        uid = settings.kernel_uid
         loop = asyncio.get_running_loop()
         begin = loop.time()
         try:
             # create + start, not run(): run() pulls a missing image, which must instead be
             # reported with how to build it.
-            self._container = await self._engine.run(
-                client.containers.create,
-                settings.kernel_image,
-                detach=True,
-                name=f"gateway-kernel-{spec.runtime_id}",
-                labels=spec.labels,
-                user=f"{uid}:{uid}",
-                read_only=True,
-                tmpfs={
-                    "/tmp": f"size={settings.kernel_tmpfs_mb}m,mode=1777",  # noqa: S108 - in the container
-                    "/home/kernel": (
-                        f"size={settings.kernel_tmpfs_mb}m,uid={uid},gid={uid},mode=700"
-                    ),
-                },
-                cap_drop=["ALL"],
-                security_opt=["no-new-privileges:true"],
-                **_process_limits(settings.kernel_pids_limit, gvisor=self._engine.gvisor),
-                runtime=settings.kernel_runtime,
-                **_limits(spec.resources, settings.kernel_cpu_shares),
-                **self._wiring(spec, info),
-            )
+            self._container = await self._create(client, spec, info)
             self.created_after_s = round(loop.time() - begin, 4)
             await self._engine.run(self._container.start)
         except docker.errors.ImageNotFound as err:
@@ -280,6 +257,48 @@ class DockerProvisioner(KernelProvisioner):
         except _ENGINE_ERRORS as err:
             msg = f"Docker engine unreachable ({err})."
             raise SandboxError(msg) from err
+
+    async def _create(
+        self, client: docker.DockerClient, spec: KernelLaunchSpec, info: ConnectionInfo
+    ) -> Container:
+        """Create the hardened container (not started). tcp: the kernel network is made sure of
+        first, and once more if another gateway on this host removed it in between."""
+        settings = self._settings
+        uid = settings.kernel_uid
+        tcp = settings.kernel_transport == "tcp"
+        for attempt in (1, 2):
+            if tcp:
+                await self._engine.prepare_network()
+            try:
+                container: Container = await self._engine.run(
+                    client.containers.create,
+                    settings.kernel_image,
+                    detach=True,
+                    name=f"gateway-kernel-{spec.runtime_id}",
+                    labels=spec.labels,
+                    user=f"{uid}:{uid}",
+                    read_only=True,
+                    tmpfs={
+                        "/tmp": f"size={settings.kernel_tmpfs_mb}m,mode=1777",  # noqa: S108 - in the container
+                        "/home/kernel": (
+                            f"size={settings.kernel_tmpfs_mb}m,uid={uid},gid={uid},mode=700"
+                        ),
+                    },
+                    cap_drop=["ALL"],
+                    security_opt=["no-new-privileges:true"],
+                    **_process_limits(settings.kernel_pids_limit, gvisor=self._engine.gvisor),
+                    runtime=settings.kernel_runtime,
+                    **_limits(spec.resources, settings.kernel_cpu_shares),
+                    **self._wiring(spec, info),
+                )
+            except docker.errors.ImageNotFound:
+                raise
+            except docker.errors.NotFound:
+                if not tcp or attempt == 2:
+                    raise
+                continue  # the network went between prepare_network() and create
+            return container
+        raise AssertionError  # unreachable: the second attempt returns or raises
 
     def _wiring(self, spec: KernelLaunchSpec, info: ConnectionInfo) -> dict[str, Any]:
         """ipc: no network, the run directory as the only mount. tcp: the kernel network and
