@@ -63,6 +63,7 @@ HOLD: Final = 1 << 20
 # the kernel broke: libzmq cuts a connection whose message it cannot hold (over RLIMIT_DATA).
 EXIT_MEMORY: Final = 75
 EXIT_BROKEN: Final = 76
+_ZMQ_HOME: Final = str(Path(zmq.__file__).resolve().parents[1])  # where pyzmq is installed
 _PINNED: Final = re.compile(r"ipc:///proc/self/fd/(\d+)(/.*)?")
 _MAX_CONTROL: Final = 1 << 16
 
@@ -228,11 +229,13 @@ class KernelRelay:
         try:
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
-                "-I",
+                "-I",  # isolated: no environment, no user site, not the script's directory
+                "-S",  # and no site: it needs pyzmq's directory only (a third of its start-up)
                 str(PROCESS),
                 str(theirs.fileno()),
                 str(place_fd),
                 str(memory_mb << 20),
+                _ZMQ_HOME,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.DEVNULL,
                 pass_fds=(theirs.fileno(), place_fd),

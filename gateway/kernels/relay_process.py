@@ -1,9 +1,9 @@
 """The kernel message relay's own process: the only place a kernel's ZMQ messages are assembled.
 
-Run by `gateway.kernels.relay` as a script (`python -I relay_process.py CONTROL PLACE LIMIT`),
-one process per kernel, never imported by the gateway. It imports only pyzmq and the standard
-library (a `python -m gateway.kernels...` start would import the whole kernels package: 0.3 s and
-20 MB more than this file's 0.08 s).
+Run by `gateway.kernels.relay` as a script (`python -I -S relay_process.py CONTROL PLACE LIMIT
+ZMQ_HOME`), one process per kernel, never imported by the gateway. It imports only pyzmq (from
+ZMQ_HOME) and the standard library: about 35 ms of start-up, where `python -m
+gateway.kernels...` would import the whole kernels package (0.3 s and 20 MB more).
 
 libzmq checks `MAXMSGSIZE` per frame and assembles every frame of a multipart message before
 anyone sees the first, so a kernel can make whoever holds its sockets buffer any amount. That is
@@ -34,6 +34,7 @@ import json
 import os
 import resource
 import socket
+import struct
 import sys
 import time
 from collections import deque
@@ -60,6 +61,7 @@ def _limit(memory: int) -> None:
 def main(argv: list[str]) -> int:
     control_fd, place_fd, memory = int(argv[1]), int(argv[2]), int(argv[3])
     _limit(memory)
+    sys.path.insert(0, argv[4])  # pyzmq's directory (started with -S: no site-packages)
     import zmq  # noqa: PLC0415 - after the limits: libzmq's allocations count too
 
     control = socket.socket(fileno=control_fd)
@@ -105,10 +107,16 @@ class _Route:
             # A jupyter connection that breaks ends the relay (and so the kernel): libzmq drops
             # a connection whose message it cannot hold (ENOMEM under RLIMIT_DATA) and would
             # reconnect, having silently lost that message and those after it (an execution's
-            # `idle`, say). A kernel's own sockets never go away while it lives.
+            # `idle`, say). A kernel's own sockets never go away while it lives; before the
+            # first handshake, though, a tcp connection may fail and be retried.
             self.monitor = (
-                None if kind == "router" else self.kernel.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+                None
+                if kind == "router"
+                else self.kernel.get_monitor_socket(
+                    zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED
+                )
             )
+            self.connected = False
             if kind == "router":
                 # the bridge and frames take small messages; a peer sending a larger frame is
                 # cut off before it is buffered (the kernel's helper reconnects)
@@ -287,6 +295,19 @@ class _Relay:
             for flag in (direction.bytes < direction.hold, bool(direction.waiting))
         )
 
+    def _watch(self, route: _Route) -> None:
+        """A monitor event of a jupyter route: a handshake, or a connection that broke (which
+        ends the relay once the route had been connected)."""
+        while self.get(route.monitor, self.EVENTS) & self.POLLIN:
+            head = self.recv(route.monitor, self.NOBLOCK, copy=True)
+            self.recv(route.monitor, self.NOBLOCK, copy=True)  # the endpoint
+            (event,) = struct.unpack_from("=H", head)
+            if event == self.zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                route.connected = True
+            elif route.connected:
+                self._send({"error": f"the kernel's {route.name} connection broke"})
+                os._exit(_EXIT_BROKEN)
+
     def run(self) -> None:
         poll = self.zmq.zmq_poll
         control = self.control.fileno()
@@ -302,8 +323,7 @@ class _Relay:
                 return
             for route in self.routes:
                 if route.monitor is not None and events.get(route.monitor, 0):
-                    self._send({"error": f"the kernel's {route.name} connection broke"})
-                    os._exit(_EXIT_BROKEN)
+                    self._watch(route)
                 for direction in route.directions():
                     if events.get(direction.source, 0) & self.POLLIN:
                         self._pull(route, direction)

@@ -256,6 +256,22 @@ async def test_curve_routes_speak_to_a_curve_kernel_and_only_to_it(relay, ctx, t
     assert await _recv(bridge, 0.1) is None
 
 
+async def test_failed_handshakes_before_a_connection_do_not_end_the_relay(relay, ctx):
+    """A tcp kernel whose port answers before it speaks Curve (or with another key) is
+    retried; only a connection that broke after its handshake ends the relay."""
+    other = CurveKeys.new()
+    server = ctx(zmq.ROUTER)
+    server.curve_secretkey, server.curve_publickey = other.secret, other.public
+    server.curve_server = True
+    server.bind("tcp://127.0.0.1:*")
+    url = server.getsockopt_string(zmq.LAST_ENDPOINT)
+    urls = {"shell": url, "iopub": url, "control": url}
+    routes = jupyter_routes(urls, max_message=4096, curve=CurveKeys.new())
+    await relay.open([r for r in routes if r.name == "shell"], 30)
+    await asyncio.sleep(1.5)  # several failed handshakes (a retry every 100 ms)
+    assert not relay.died.done()
+
+
 async def test_a_message_over_the_relays_memory_ends_only_the_relay(relay, ctx, tmp_path):
     pub, pull = await _iopub(relay, ctx, tmp_path, max_bytes=64 << 20, max_frames=256)
     before = _rss_mb(os.getpid())
