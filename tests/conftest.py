@@ -111,10 +111,10 @@ def assert_no_containers(engine, instance: str) -> None:
     assert not leftovers, f"containers left behind: {[c.name for c in leftovers]}"
 
 
-def relay_processes() -> list[int]:
-    """Kernel message relays (gateway/kernels/relay_process.py) that are children of this
-    process, where the gateway under test runs."""
-    found = []
+def _relay_tree() -> tuple[list[int], list[int]]:
+    """(relay factories that are children of this process, where the gateway under test runs;
+    relays forked by them): gateway/kernels/relay_process.py."""
+    found: dict[int, tuple[int, bytes]] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -125,21 +125,46 @@ def relay_processes() -> list[int]:
                 cmdline = cmdline_file.read()
         except OSError:
             continue
-        parent = int(stat.rsplit(b")", 1)[1].split()[1])
-        if parent == os.getpid() and b"relay_process.py" in cmdline:
-            found.append(int(entry.name))
-    return found
+        found[int(entry.name)] = (int(stat.rsplit(b")", 1)[1].split()[1]), cmdline)
+    ours = [
+        p
+        for p, (parent, cmd) in found.items()
+        if parent == os.getpid() and b"relay_process.py" in cmd
+    ]
+    relays = [
+        p for p, (parent, cmd) in found.items() if parent in ours and b"relay_process.py" in cmd
+    ]
+    return ours, relays
+
+
+def relay_processes() -> list[int]:
+    """The kernel message relays of the gateway under test (forked by its relay factory)."""
+    return _relay_tree()[1]
+
+
+async def end_relays_as_a_crash_would(app) -> None:
+    """For tests that fake a gateway crash (a no-op shutdown) in this process: end its kernels'
+    relays and their factory, as a dead gateway's would end (their control sockets close); the
+    kernels themselves keep running."""
+    from gateway.keys import KERNELS_KEY
+
+    manager = app[KERNELS_KEY]
+    for runtime in manager.live_runtimes():
+        if runtime.relay is not None:
+            await runtime.relay.close()
+    await manager._lifecycle.close()
 
 
 def assert_no_relays(settings: Settings) -> None:
     """No kernel message relay may outlive its kernel or gateway: no relay process of this
     test process and no private relay directory left (killed and removed if found)."""
-    leftovers = relay_processes()
+    factories, relays = _relay_tree()
+    leftovers = factories + relays
     for pid in leftovers:
         os.kill(pid, 9)
     root = settings.data_dir / "relays"
     places = [p.name for p in root.iterdir()] if root.exists() else []
-    assert not leftovers, f"relay processes left behind: {leftovers}"
+    assert not leftovers, f"relay processes (factories {factories}) left behind: {leftovers}"
     assert not places, f"relay directories left behind: {places}"
 
 

@@ -30,7 +30,7 @@ from gateway.kernels.errors import KernelDied, KernelStartFailed, SandboxError
 from gateway.kernels.frames import SOCKET as FRAMES_SOCKET
 from gateway.kernels.frames import FrameChannel, frames_route
 from gateway.kernels.provisioner import ExitStatus, KernelProvisioner
-from gateway.kernels.relay import RELAYS_DIR, KernelRelay
+from gateway.kernels.relay import RELAYS_DIR, KernelRelay, RelayFactory
 from gateway.kernels.rundir import CONTAINER_RUN_DIR, RunDir, kernel_view, remove_run_dir
 from gateway.kernels.runtime import KernelConfig, KernelKey, KernelRuntime
 from gateway.kernels.types import ConnectionInfo, KernelLaunchSpec, Resources
@@ -75,6 +75,8 @@ class KernelLifecycle:
         self._bridge = bridge
         self._on_exit = on_exit
         self.instance_id = instance_id
+        self._factory: RelayFactory | None = None  # forks the kernels' relays (relay.py)
+        self._factory_lock = asyncio.Lock()
 
     async def record(self, runtime: KernelRuntime) -> None:
         if self._records is None or runtime.provisioner.sandbox_id is None:
@@ -167,10 +169,20 @@ class KernelLifecycle:
 
     async def _start_relay(self, runtime: KernelRuntime) -> KernelRelay:
         """The kernel's message relay (relay.py): every socket to the kernel is its. Started
-        before the sandbox, so the process is up by the time the kernel's sockets are.
-        Raises SandboxError."""
+        before the sandbox, so the process is up by the time the kernel's sockets are; forked
+        by this lifecycle's relay factory (started on first use). Raises SandboxError."""
+        async with self._factory_lock:
+            if self._factory is None or self._factory.closed:
+                self._factory = await RelayFactory.start()
         place = self._settings.data_dir / RELAYS_DIR / runtime.id
-        return await KernelRelay.start(place, memory_mb=self._settings.kernel_relay_memory_mb)
+        return await KernelRelay.start(
+            place, memory_mb=self._settings.kernel_relay_memory_mb, factory=self._factory
+        )
+
+    async def close(self) -> None:
+        """End the relay factory (the manager's shutdown, after every kernel was stopped)."""
+        if self._factory is not None:
+            await self._factory.close()
 
     async def _start_bridge(self, runtime: KernelRuntime) -> None:
         """The gateway's own channels: data-frame exports (ipc: the gateway's own checked

@@ -361,6 +361,7 @@ class KernelManager:
         ]
         if watchers:
             await asyncio.wait(watchers, timeout=30)
+        await self._lifecycle.close()  # the relays' factory, once no kernel needs it
 
 
 @contextlib.asynccontextmanager

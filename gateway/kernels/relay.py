@@ -5,8 +5,8 @@ frame reaches the application, so whoever holds a socket a kernel sends to can b
 buffer any amount (one iopub message of 16 x 48 MiB frames raised the gateway's peak RSS by
 1.5 GB). The gateway therefore holds no libzmq socket connected to a kernel (an ipc kernel's
 data frames it reads itself, checked frame by frame: zmtp.py). Each kernel gets a relay
-process (`relay_process.py`) whose memory is capped (`kernel_relay_memory_mb`, as
-`RLIMIT_DATA`): it opens the kernel-facing sockets exactly as the gateway used to (the same
+process (`relay_process.py`, forked by the gateway's `RelayFactory`) whose memory is capped
+(`kernel_relay_memory_mb`, as `RLIMIT_DATA`): it opens the kernel-facing sockets exactly as the gateway used to (the same
 urls, pinned run-directory handles passed as descriptors, CurveZMQ keys for tcp) and forwards
 each message to a gateway-private ipc socket only when its frame count and total size are
 within the route's limits (others are dropped and counted in `dropped`). A kernel that bombs
@@ -35,6 +35,7 @@ import shutil
 import signal
 import socket
 import sys
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -174,7 +175,9 @@ def remove_stale_relays(root: Path, *, keep: set[str]) -> None:
                 shutil.rmtree(place, ignore_errors=True)
 
 
-def _exit_reason(code: int, memory_mb: int) -> str:
+def _exit_reason(code: int | None, memory_mb: int) -> str:
+    if code is None:
+        return "its message relay stopped"
     if code in (EXIT_MEMORY, EXIT_BROKEN, -signal.SIGABRT):
         return (
             "it sent a message its relay could not hold (kernel_relay_memory_mb ="
@@ -182,6 +185,130 @@ def _exit_reason(code: int, memory_mb: int) -> str:
         )
     how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
     return f"its message relay stopped ({how})"
+
+
+class RelayFactory:
+    """The process kernel relays are forked from (relay_process.py), one per kernel lifecycle.
+
+    pyzmq is imported there once, so a relay costs a fork (~2 ms) instead of a Python start-up
+    (~50 ms of CPU) on every kernel start. It reaps its relays and reports their exit codes;
+    it ends when `close()`d or when the gateway exits (end of file on its control socket),
+    and each relay ends with its own control socket too.
+    """
+
+    def __init__(self, process: asyncio.subprocess.Process, control: socket.socket) -> None:
+        self._process = process
+        self._control = control
+        self._loop = asyncio.get_running_loop()
+        self._spawns: deque[asyncio.Future[tuple[int, int]]] = deque()
+        self._exits: dict[int, asyncio.Future[int | None]] = {}
+        self.closed = False
+        self._loop.add_reader(control.fileno(), self._readable)
+
+    @classmethod
+    async def start(cls) -> RelayFactory:
+        """Start the factory process. Raises SandboxError."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-I",  # isolated: no environment, no user site, not the script's directory
+                "-S",  # and no site: it needs pyzmq's directory only
+                str(PROCESS),
+                str(theirs.fileno()),
+                _ZMQ_HOME,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
+                pass_fds=(theirs.fileno(),),
+                env={},
+                start_new_session=True,  # a terminal's ^C stops the gateway, which ends it
+            )
+        except OSError as err:
+            ours.close()
+            msg = f"Could not start the kernels' message relays: {err}"
+            raise SandboxError(msg) from err
+        finally:
+            theirs.close()
+        ours.settimeout(0)  # non-blocking: the loop reads it
+        return cls(process, ours)
+
+    async def spawn(
+        self,
+        control: int,
+        place: int,
+        *,
+        memory_mb: int,
+        timeout: float,  # noqa: ASYNC109 - bounds the factory's answer, not the caller
+    ) -> tuple[int, int, asyncio.Future[int | None]]:
+        """Fork a relay that speaks on `control` and binds in the directory `place` (both
+        descriptors are passed). Returns its pid, a pidfd for it, and its exit code to come
+        (None when unknown). Raises SandboxError."""
+        if self.closed:
+            msg = "The kernels' message relays are shutting down."
+            raise SandboxError(msg)
+        reply: asyncio.Future[tuple[int, int]] = self._loop.create_future()
+        self._spawns.append(reply)
+        try:
+            request = json.dumps({"memory": memory_mb << 20}).encode()
+            socket.send_fds(self._control, [request], [control, place])
+            async with asyncio.timeout(timeout):
+                pid, pidfd = await asyncio.shield(reply)
+        except (OSError, TimeoutError) as err:
+            msg = f"Could not start the kernel's message relay ({err!r})."
+            raise SandboxError(msg) from err
+        return pid, pidfd, self._exits.setdefault(pid, self._loop.create_future())
+
+    def forget(self, pid: int) -> None:
+        """Drop the exit record of a relay its owner has closed."""
+        self._exits.pop(pid, None)
+
+    def _readable(self) -> None:
+        try:
+            data, fds, _, _ = socket.recv_fds(self._control, _MAX_CONTROL, 4)
+        except BlockingIOError:
+            return
+        except OSError:
+            data, fds = b"", []
+        if not data:
+            self._gone()
+            return
+        message = json.loads(data)
+        if "pid" in message:
+            reply = self._spawns.popleft()
+            if reply.done():  # its caller gave up: the relay ends with its control socket
+                for fd in fds:
+                    os.close(fd)
+            else:
+                reply.set_result((message["pid"], fds[0]))
+        elif "exit" in message:
+            ended = self._exits.setdefault(message["exit"], self._loop.create_future())
+            if not ended.done():
+                ended.set_result(message["code"])
+
+    def _gone(self) -> None:
+        """The factory ended: nothing more can be spawned, and no exit code will come."""
+        if self.closed:
+            return
+        self.closed = True
+        self._loop.remove_reader(self._control.fileno())
+        for reply in self._spawns:
+            if not reply.done():
+                reply.set_exception(OSError("the relay factory ended"))
+        for ended in self._exits.values():
+            if not ended.done():
+                ended.set_result(None)
+
+    async def close(self) -> None:
+        """End the factory (after its relays were closed); idempotent."""
+        self._gone()
+        self._control.close()
+        with contextlib.suppress(ProcessLookupError):
+            if self._process.returncode is None:
+                async with asyncio.timeout(5):
+                    await self._process.wait()
+        if self._process.returncode is None:
+            os.kill(self._process.pid, signal.SIGKILL)
+            await self._process.wait()
 
 
 class KernelRelay:
@@ -195,13 +322,19 @@ class KernelRelay:
 
     def __init__(
         self,
-        process: asyncio.subprocess.Process,
+        factory: RelayFactory,
+        pid: int,
+        pidfd: int,
+        exit_code: asyncio.Future[int | None],
         control: socket.socket,
         place: Path,
         place_fd: int,
         memory_mb: int,
     ) -> None:
-        self._process = process
+        self._factory = factory
+        self.pid = pid
+        self._pidfd = pidfd
+        self._exit_code = exit_code
         self._control = control
         self._place = place
         self._place_fd = place_fd
@@ -210,16 +343,16 @@ class KernelRelay:
         self._replies: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._opened: set[str] = set()
         self.dropped: dict[str, int] = {}
-        self.died: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._tasks = [
-            asyncio.create_task(self._read_control()),
-            asyncio.create_task(self._wait()),
-        ]
+        loop = asyncio.get_running_loop()
+        self.died: asyncio.Future[str] = loop.create_future()
+        self._ended: asyncio.Future[None] = loop.create_future()
+        loop.add_reader(pidfd, self._on_end)  # a pidfd is readable once its process ended
+        self._tasks = [asyncio.create_task(self._read_control())]
 
     @classmethod
-    async def start(cls, place: Path, *, memory_mb: int) -> KernelRelay:
-        """Start a relay with its private sockets in `place` (made here, 0700, in a root-only
-        parent). Its routes come with `open()`. Raises SandboxError."""
+    async def start(cls, place: Path, *, memory_mb: int, factory: RelayFactory) -> KernelRelay:
+        """Start a relay (forked by `factory`) with its private sockets in `place` (made here,
+        0700, in a root-only parent). Its routes come with `open()`. Raises SandboxError."""
         try:
             place_fd = _make_place(place)
         except OSError as err:
@@ -227,31 +360,18 @@ class KernelRelay:
             raise SandboxError(msg) from err
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-I",  # isolated: no environment, no user site, not the script's directory
-                "-S",  # and no site: it needs pyzmq's directory only (a third of its start-up)
-                str(PROCESS),
-                str(theirs.fileno()),
-                str(place_fd),
-                str(memory_mb << 20),
-                _ZMQ_HOME,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.DEVNULL,
-                pass_fds=(theirs.fileno(), place_fd),
-                env={},
-                start_new_session=True,  # a terminal's ^C stops the gateway, which ends it
+            pid, pidfd, exit_code = await factory.spawn(
+                theirs.fileno(), place_fd, memory_mb=memory_mb, timeout=30
             )
-        except OSError as err:
+        except BaseException:
             ours.close()
             os.close(place_fd)
             shutil.rmtree(place, ignore_errors=True)
-            msg = f"Could not start the kernel's message relay: {err}"
-            raise SandboxError(msg) from err
+            raise
         finally:
             theirs.close()
         ours.settimeout(0)  # non-blocking: the loop reads it
-        return cls(process, ours, place, place_fd, memory_mb)
+        return cls(factory, pid, pidfd, exit_code, ours, place, place_fd, memory_mb)
 
     async def open(self, routes: Sequence[Route], timeout: float) -> None:  # noqa: ASYNC109 - bounds the relay's answer, not the caller
         """Have the relay open `routes` (connect or bind towards the kernel, bind its private
@@ -269,11 +389,6 @@ class KernelRelay:
             msg = f"The kernel's message relay could not open its channels: {reply['error']}"
             raise SandboxError(msg)
         self._opened.update(reply.get("opened", []))
-
-    @property
-    def pid(self) -> int:
-        """The relay process's id."""
-        return self._process.pid
 
     def url(self, name: str) -> str:
         """Where the gateway connects for route `name` (after `open()`)."""
@@ -299,22 +414,47 @@ class KernelRelay:
         self._closing = True
         for task in self._tasks:
             task.cancel()
-        if self._process.returncode is None:
-            # os.kill, not Process.kill(): that polls first and could reap the child under
-            # asyncio's watcher. Until the watcher reaps it, the pid cannot be reused.
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self._process.pid, signal.SIGKILL)
+        with contextlib.suppress(OSError):  # a pidfd: never another process with a reused pid
+            signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
         self._control.close()
-        await self._process.wait()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(10):
+                await asyncio.shield(self._ended)
+        if not self._ended.done():
+            asyncio.get_running_loop().remove_reader(self._pidfd)
+        os.close(self._pidfd)
+        self._factory.forget(self.pid)
         os.close(self._place_fd)
         shutil.rmtree(self._place, ignore_errors=True)
+
+    def _on_end(self) -> None:
+        asyncio.get_running_loop().remove_reader(self._pidfd)
+        self._ended.set_result(None)
+        if not self._closing:
+            self._tasks.append(asyncio.create_task(self._report()))
+
+    async def _report(self) -> None:
+        """The relay ended by itself: say why (its exit code comes from the factory)."""
+        try:
+            async with asyncio.timeout(2):
+                code = await asyncio.shield(self._exit_code)
+        except TimeoutError:
+            code = None
+        if self._closing:
+            return
+        reason = _exit_reason(code, self._memory_mb)
+        # also how a relay ends when its kernel exits: the lifecycle says which it was
+        _log.info("kernel relay %s: %s", self._place.name, reason)
+        if not self.died.done():
+            self.died.set_result(reason)
+        self._replies.put_nowait({"error": reason})
 
     async def _read_control(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             data = await loop.sock_recv(self._control, _MAX_CONTROL)
             if not data:
-                return  # the process is gone: _wait() reports it
+                return  # the process is gone: _on_end() reports it
             try:
                 message = json.loads(data)
             except ValueError:
@@ -325,13 +465,3 @@ class KernelRelay:
                 _log.info("kernel relay %s dropped messages: %s", self._place.name, self.dropped)
             else:
                 self._replies.put_nowait(message)
-
-    async def _wait(self) -> None:
-        code = await self._process.wait()
-        if not self._closing:
-            reason = _exit_reason(code, self._memory_mb)
-            # also how a relay ends when its kernel exits: the lifecycle says which it was
-            _log.info("kernel relay %s: %s", self._place.name, reason)
-            if not self.died.done():
-                self.died.set_result(reason)
-            self._replies.put_nowait({"error": reason})

@@ -1,9 +1,17 @@
-"""The kernel message relay's own process: the only place a kernel's ZMQ messages are assembled.
+"""The kernel message relays' own processes: the only place a kernel's ZMQ messages are assembled.
 
-Run by `gateway.kernels.relay` as a script (`python -I -S relay_process.py CONTROL PLACE LIMIT
-ZMQ_HOME`), one process per kernel, never imported by the gateway. It imports only pyzmq (from
-ZMQ_HOME) and the standard library: about 35 ms of start-up, where `python -m
-gateway.kernels...` would import the whole kernels package (0.3 s and 20 MB more).
+Run by `gateway.kernels.relay` as a script (`python -I -S relay_process.py CONTROL ZMQ_HOME`),
+never imported by the gateway: the *factory*, one per gateway, which imports pyzmq (from
+ZMQ_HOME) and the standard library once and then forks one relay per kernel on request (a fork
+costs ~2 ms; starting a fresh Python with pyzmq ~50 ms of CPU, on every kernel start). It reaps
+its relays and reports their exit codes; it ends when the gateway closes its control socket or
+exits. A `python -m gateway.kernels...` start would import the whole kernels package instead.
+
+Factory control (CONTROL, SOCK_SEQPACKET, JSON datagrams):
+
+    gateway → factory   {"memory": LIMIT}   with [relay control socket, PLACE] as SCM_RIGHTS
+    factory → gateway   {"pid": N}          with the relay's pidfd as SCM_RIGHTS
+                        {"exit": N, "code": C}   (C < 0: the signal)
 
 libzmq checks `MAXMSGSIZE` per frame and assembles every frame of a multipart message before
 anyone sees the first, so a kernel can make whoever holds its sockets buffer any amount. That is
@@ -16,7 +24,7 @@ otherwise it is dropped and counted. Messages from the gateway (trusted) are for
 are. Per route and direction at most `hold` bytes wait here (the kernel is not read beyond it,
 so it is slowed, not buffered), plus `queue` messages in each libzmq pipe.
 
-Control (the inherited SOCK_SEQPACKET socket CONTROL; JSON datagrams):
+A relay's control (its own SOCK_SEQPACKET socket; JSON datagrams):
 
     gateway → relay   {"open": [route, ...]}     with the routes' descriptors as SCM_RIGHTS
     relay → gateway   {"opened": [name, ...]} | {"error": text} | {"dropped": {name: count}}
@@ -24,23 +32,26 @@ Control (the inherited SOCK_SEQPACKET socket CONTROL; JSON datagrams):
 A route is {"name", "kind": "dealer"|"iopub"|"router", "url", "bind", "fd" (index of a passed
 descriptor the url names as /proc/self/fd/{fd}, or null), "curve": [public, secret] or null,
 "max_bytes", "max_frames", "queue", "hold"}. Its gateway side is bound at
-`ipc:///proc/self/fd/PLACE/<name>` (PLACE: the gateway's private directory, inherited).
-End of file on CONTROL (the gateway closed it, or died) ends the relay at once.
+`ipc:///proc/self/fd/PLACE/<name>` (PLACE: the gateway's private directory for it). End of
+file on its control socket (the gateway closed it, or died) ends the relay at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
+import select
+import signal
 import socket
 import struct
 import sys
 import time
+import traceback
 from collections import deque
 from typing import Any, Final
 
-_NICE: Final = 0  # as kernels: a flooding kernel's relay never outranks the gateway's loop
 _REPORT_S: Final = 0.5  # drop counts go to the gateway at most this often
 _BATCH: Final = 64  # messages moved per socket per wake-up (fairness between routes)
 _MAX_CONTROL: Final = 1 << 16
@@ -49,28 +60,78 @@ _EXIT_MEMORY: Final = 75  # relay.EXIT_MEMORY: Python ran out of RLIMIT_DATA
 _EXIT_BROKEN: Final = 76  # relay.EXIT_BROKEN: a jupyter connection to the kernel broke
 
 
-def _limit(memory: int) -> None:
-    """Cap this process before anything is allocated: data segment, no core files, priority."""
-    resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
+def _limit(memory: int | None) -> None:
+    """Cap this process: its data segment (a relay, before it allocates anything), no core
+    files. Its priority stays the gateway's (`process_nice`): a relay does the I/O the
+    gateway's own libzmq thread did, on the path of every message; at the kernels' priority,
+    kernels starting beside it delayed each hop (20 first cells: p50 130 -> 420 ms)."""
+    if memory is not None:
+        resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    current = os.getpriority(os.PRIO_PROCESS, 0)
-    if current < _NICE:
-        os.setpriority(os.PRIO_PROCESS, 0, _NICE)
 
 
 def main(argv: list[str]) -> int:
-    control_fd, place_fd, memory = int(argv[1]), int(argv[2]), int(argv[3])
-    _limit(memory)
-    sys.path.insert(0, argv[4])  # pyzmq's directory (started with -S: no site-packages)
-    import zmq  # noqa: PLC0415 - after the limits: libzmq's allocations count too
+    """The factory: `relay_process.py CONTROL ZMQ_HOME`."""
+    control_fd, zmq_home = int(argv[1]), argv[2]
+    sys.path.insert(0, zmq_home)  # pyzmq's directory (started with -S: no site-packages)
+    import zmq  # noqa: PLC0415 - once, here: every relay forked from here has it
 
+    _limit(None)
     control = socket.socket(fileno=control_fd)
-    relay = _Relay(zmq, control, place_fd)
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_write, False)
+    signal.set_wakeup_fd(wake_write)
+    signal.signal(signal.SIGCHLD, lambda *_: None)  # wakes the select below
+    while True:
+        readable, _, _ = select.select([control.fileno(), wake_read], [], [])
+        if wake_read in readable:
+            os.read(wake_read, 4096)
+            _reap(control)
+        if control.fileno() in readable:
+            data, fds, _, _ = socket.recv_fds(control, _MAX_CONTROL, _MAX_FDS)
+            if not data:
+                return 0  # the gateway is gone; each relay sees its own control end too
+            pid = os.fork()
+            if pid == 0:  # the relay
+                signal.set_wakeup_fd(-1)
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                for fd in (wake_read, wake_write):
+                    os.close(fd)
+                control.close()
+                os._exit(_relay(zmq, fds[0], fds[1], json.loads(data)["memory"]))
+            for fd in fds:
+                os.close(fd)
+            pidfd = os.pidfd_open(pid)  # not reaped before _reap: safe from pid reuse
+            socket.send_fds(control, [json.dumps({"pid": pid}).encode()], [pidfd])
+            os.close(pidfd)
+
+
+def _reap(control: socket.socket) -> None:
+    """Report the exit code of every relay that ended (negative: the signal)."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        code = os.waitstatus_to_exitcode(status)
+        with contextlib.suppress(OSError):
+            control.send(json.dumps({"exit": pid, "code": code}).encode())
+
+
+def _relay(zmq: Any, control_fd: int, place_fd: int, memory: int) -> int:
+    """A relay's life, in a process forked from the factory; its exit code."""
     try:
+        _limit(memory)
+        control = socket.socket(fileno=control_fd)
+        relay = _Relay(zmq, control, place_fd)
         relay.run()
     except MemoryError:
-        os._exit(_EXIT_MEMORY)  # no clean-up: it could need memory too
-    relay.close()
+        return _EXIT_MEMORY  # os._exit next: no clean-up, it could need memory too
+    except BaseException:
+        traceback.print_exc()
+        return 70
     return 0
 
 

@@ -11,7 +11,13 @@ import pytest
 from gateway.app import create_app
 from gateway.kernels.context import instance_id
 from gateway.keys import KERNELS_KEY, STORE_KEY
-from tests.conftest import Accounts, assert_no_containers, assert_no_relays, create_notebook
+from tests.conftest import (
+    Accounts,
+    assert_no_containers,
+    assert_no_relays,
+    create_notebook,
+    end_relays_as_a_crash_would,
+)
 
 pytestmark = pytest.mark.docker
 GVISOR = os.environ.get("KERNEL_TEST_RUNTIME") == "runsc"  # the suite's gVisor pass (make test)
@@ -281,10 +287,7 @@ async def test_restarted_gateway_reattaches_live_kernels(
     monkeypatch.setattr(first_app[KERNELS_KEY], "shutdown", crashed)
     await first.close()
     assert docker_engine.containers.list(filters={"label": f"gateway.runtime-id={runtime_id}"})
-    # A dead process's relays end with it (their control sockets close); this one lives on.
-    for runtime in first_app[KERNELS_KEY].live_runtimes():
-        assert runtime.relay is not None
-        await runtime.relay.close()
+    await end_relays_as_a_crash_would(first_app)
 
     second_app = create_app(docker_settings, clock=clock)
     second = await aiohttp_client(second_app)

@@ -22,7 +22,7 @@ import zmq.asyncio
 
 from gateway.app import create_app
 from gateway.kernels.channels import CurveKeys, Endpoint
-from gateway.kernels.relay import KernelRelay, Route, channel_route, jupyter_routes
+from gateway.kernels.relay import KernelRelay, RelayFactory, Route, channel_route, jupyter_routes
 from gateway.keys import KERNELS_KEY
 from tests.conftest import relay_processes
 
@@ -46,8 +46,16 @@ def _gone(pid: int) -> bool:
 
 
 @pytest.fixture
-async def relay(tmp_path):
-    started = await KernelRelay.start(tmp_path / "relays" / "r", memory_mb=128)
+async def factory():
+    started = await RelayFactory.start()
+    yield started
+    await started.close()
+    assert relay_processes() == [], "no relay outlives its factory's close"
+
+
+@pytest.fixture
+async def relay(tmp_path, factory):
+    started = await KernelRelay.start(tmp_path / "relays" / "r", memory_mb=128, factory=factory)
     yield started
     await started.close()
     assert not (tmp_path / "relays" / "r").exists(), "close() removes its private directory"
@@ -174,7 +182,7 @@ async def test_a_router_route_keeps_each_kernel_peer_apart(relay, ctx, tmp_path)
     assert (await _recv(gateway) or [])[1:] == [b"", b"after"]
 
 
-async def test_a_socket_left_open_never_joins_the_next_relay(ctx, tmp_path):
+async def test_a_socket_left_open_never_joins_the_next_relay(ctx, tmp_path, factory):
     """Gateway sockets name a relay's directory by descriptor number, which the next relay may
     get once this one is closed: a socket still open (a leak, a crashed connection) must not
     reconnect to it and take half of its messages (DEALERs share out what they send)."""
@@ -189,14 +197,14 @@ async def test_a_socket_left_open_never_joins_the_next_relay(ctx, tmp_path):
             queue=4,
         )
 
-    first = await KernelRelay.start(tmp_path / "relays" / "a", memory_mb=64)
+    first = await KernelRelay.start(tmp_path / "relays" / "a", memory_mb=64, factory=factory)
     url = f"ipc://{tmp_path}/k-a"
     ctx(zmq.ROUTER, url, bind=True)
     await first.open([_shell(url)], 30)
     ctx.adopt(first.socket("shell", queue=4, max_message=100))  # left open
     stale_url = first.url("shell")
     await first.close()
-    second = await KernelRelay.start(tmp_path / "relays" / "b", memory_mb=64)
+    second = await KernelRelay.start(tmp_path / "relays" / "b", memory_mb=64, factory=factory)
     try:
         assert second.url("shell") == stale_url, "the directory's descriptor number is reused"
         url = f"ipc://{tmp_path}/k-b"
@@ -305,18 +313,19 @@ async def test_a_gateway_that_does_not_read_slows_the_kernel_instead_of_filling_
 
 
 async def test_the_relay_ends_with_its_gateway(tmp_path):
-    """A gateway that dies (SIGKILL: no clean-up at all) takes its relays with it: they see
-    the end of their control socket."""
+    """A gateway that dies (SIGKILL: no clean-up at all) takes its relays and their factory
+    with it: they see the end of their control sockets."""
     script = textwrap.dedent(f"""
         import asyncio, sys
         from pathlib import Path
         sys.path.insert(0, {str(ROOT)!r})
-        from gateway.kernels.relay import KernelRelay
+        from gateway.kernels.relay import KernelRelay, RelayFactory
 
         async def main():
+            factory = await RelayFactory.start()
             place = Path({str(tmp_path / "relays" / "x")!r})
-            relay = await KernelRelay.start(place, memory_mb=64)
-            print(relay.pid, flush=True)
+            relay = await KernelRelay.start(place, memory_mb=64, factory=factory)
+            print(relay.pid, factory._process.pid, flush=True)
             await asyncio.sleep(300)
 
         asyncio.run(main())
@@ -326,11 +335,11 @@ async def test_the_relay_ends_with_its_gateway(tmp_path):
     )
     try:
         assert gateway.stdout is not None
-        pid = int(await asyncio.to_thread(gateway.stdout.readline))
-        assert not _gone(pid)
+        pids = [int(p) for p in (await asyncio.to_thread(gateway.stdout.readline)).split()]
+        assert not any(_gone(pid) for pid in pids)
         gateway.send_signal(signal.SIGKILL)
         async with asyncio.timeout(10):
-            while not _gone(pid):  # noqa: ASYNC110 - another process's state
+            while not all(_gone(pid) for pid in pids):  # noqa: ASYNC110 - other processes
                 await asyncio.sleep(0.05)
     finally:
         gateway.kill()

@@ -15,7 +15,7 @@ import zmq.asyncio
 
 from gateway.kernels.bridge import SOCKET, KernelBridge, bridge_route
 from gateway.kernels.channels import Endpoint
-from gateway.kernels.relay import KernelRelay
+from gateway.kernels.relay import KernelRelay, RelayFactory
 from gateway.kernels.rundir import RunDir, remove_run_dir
 
 
@@ -28,7 +28,8 @@ async def bridge(tmp_path: Path) -> AsyncIterator[zmq.asyncio.Socket]:
     run_dir = RunDir.create(
         tmp_path / "run", uid=None, quota_mb=0, quota_inodes=0, key="k", kernel_dir="/run/kernel"
     )
-    relay = await KernelRelay.start(tmp_path / "relays" / "r", memory_mb=256)
+    factory = await RelayFactory.start()
+    relay = await KernelRelay.start(tmp_path / "relays" / "r", memory_mb=256, factory=factory)
     await relay.open([bridge_route(Endpoint(url=run_dir.gateway_url(SOCKET), bind=True))], 30)
     served = KernelBridge(relay, project=lambda: 7, handler=_echo)
     served.start()
@@ -39,6 +40,7 @@ async def bridge(tmp_path: Path) -> AsyncIterator[zmq.asyncio.Socket]:
     kernel.close()
     served.close()
     await relay.close()
+    await factory.close()
     run_dir.close()
     await remove_run_dir(run_dir.path)
 

@@ -17,7 +17,12 @@ import pytest
 
 from gateway.app import create_app
 from gateway.keys import ANALYTICS_KEY, KERNELS_KEY, STORE_KEY
-from tests.conftest import Accounts, assert_no_containers, create_notebook
+from tests.conftest import (
+    Accounts,
+    assert_no_containers,
+    create_notebook,
+    end_relays_as_a_crash_would,
+)
 
 pytestmark = pytest.mark.docker
 
@@ -188,6 +193,7 @@ sorted(os.listdir("/run/kernel/sockets"))
         # The kernel outlives this gateway.
         monkeypatch.setattr(first_app[KERNELS_KEY], "shutdown", crashed)
         await first.close()
+        await end_relays_as_a_crash_would(first_app)
         second_app = create_app(docker_settings, clock=clock)
         second = await aiohttp_client(second_app)
         resp = await second.get(owner.url("evil/kernel/status"), headers=owner.headers)
@@ -292,6 +298,7 @@ except OSError:
 
     monkeypatch.setattr(first_app[KERNELS_KEY], "shutdown", crashed)
     await first.close()
+    await end_relays_as_a_crash_would(first_app)
     second_app = create_app(settings, clock=clock)
     second = await aiohttp_client(second_app)
     try:
