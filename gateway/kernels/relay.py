@@ -6,8 +6,9 @@ buffer any amount (one iopub message of 16 x 48 MiB frames raised the gateway's 
 1.5 GB). The gateway therefore holds no libzmq socket connected to a kernel (an ipc kernel's
 data frames it reads itself, checked frame by frame: zmtp.py). Each kernel gets a relay
 process (`relay_process.py`, forked by the gateway's `RelayFactory`) whose memory is capped
-(`kernel_relay_memory_mb`, as `RLIMIT_DATA`): it opens the kernel-facing sockets exactly as the gateway used to (the same
-urls, pinned run-directory handles passed as descriptors, CurveZMQ keys for tcp) and forwards
+(`kernel_relay_memory_mb`, as `RLIMIT_DATA`): it opens the kernel-facing sockets exactly as
+the gateway used to (the same urls, pinned run-directory handles passed as descriptors,
+CurveZMQ keys for tcp) and forwards
 each message to a gateway-private ipc socket only when its frame count and total size are
 within the route's limits (others are dropped and counted in `dropped`). A kernel that bombs
 its relay kills only the relay; `died` then resolves and the lifecycle treats it as the
