@@ -7,10 +7,10 @@ process (measured on the data-frame benchmark, 1M x 10 float64: 770-960 MB/s rea
 the gateway before, 600-680 through the relay, 620-730 with this reader). So for ipc kernels
 the gateway itself listens on `gateway/frames` and speaks the small part of ZMTP 3 (RFC 37)
 that the kernel helper's libzmq DEALER uses: the 64-byte greeting with the NULL mechanism, a
-READY command, then frames (a flags byte, a 1- or 8-byte size, the body). Everything is checked as it arrives, before anything is allocated for it: a
-frame over `max_frame` bytes, a message over `max_frames` frames or `max_bytes` in total, a
-bad greeting, a command over 4 KiB, or more than `max_peers` connections end the offending
-connection.
+READY command, then frames (a flags byte, a 1- or 8-byte size, the body). Everything is
+checked as it arrives, before anything is allocated for it: a frame over `max_frame` bytes, a
+message over `max_frames` frames or `max_bytes` in total, a bad greeting, a command over 4 KiB,
+or more than `max_peers` connections end the offending connection.
 
 Each connection is read by a thread of its own with blocking `recv_into` straight into the
 body's buffer (the copy runs without the GIL, beside the event loop that writes the HTTP
