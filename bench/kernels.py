@@ -33,8 +33,9 @@ from pathlib import Path
 
 import aiohttp
 import docker
-import zmq
 from jupyter_client.asynchronous.client import AsyncKernelClient
+
+from gateway.kernels.channels import TCP_PORTS, CurveKeys, tcp_view
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _server import Gateway, gateway
@@ -91,27 +92,17 @@ def _bare_run_dir(info: dict) -> Path:
     return run
 
 
-def _tcp_info(key: str, public: str, secret: str, ip: str) -> dict:
-    ports = dict(zip(("shell", "iopub", "stdin", "control", "hb"), range(5001, 5006), strict=True))
-    return {
-        "transport": "tcp",
-        "ip": ip,
-        **{f"{name}_port": port for name, port in ports.items()},
-        "key": key,
-        "signature_scheme": "hmac-sha256",
-        "kernel_name": "python3",
-        "curve_publickey": public,
-        "curve_secretkey": secret,
-    }
+def _tcp_info(key: str, curve: CurveKeys, ip: str) -> dict:
+    """The gateway's own tcp connection info (ports, Curve pair), reached at `ip`."""
+    return {**tcp_view(key, curve), "ip": ip}
 
 
 async def bare_start_tcp(engine: docker.DockerClient) -> float:
-    public, secret = (k.decode() for k in zmq.curve_keypair())
-    info = _tcp_info(secrets.token_hex(32), public, secret, "0.0.0.0")
+    info = _tcp_info(secrets.token_hex(32), CurveKeys.new(), "0.0.0.0")
     env = {
         "GATEWAY_TRANSPORT": "tcp",
         "GATEWAY_CONNECTION": json.dumps(info),
-        "GATEWAY_CHANNEL_PORTS": json.dumps({"bridge": 5006, "frames": 5007}),
+        "GATEWAY_CHANNEL_PORTS": json.dumps({n: TCP_PORTS[n] for n in ("bridge", "frames")}),
         "LANG": "C.UTF-8",
         "TZ": "UTC",
     }
@@ -233,8 +224,7 @@ def _direct_info(gw: Gateway, engine: docker.DockerClient, body: dict) -> dict:
         ).fetchone()
     container = engine.containers.get(body["container_id"])
     ip = container.attrs["NetworkSettings"]["Networks"][NETWORK]["IPAddress"]
-    public = zmq.curve_public(secret.encode()).decode()
-    return _tcp_info(key, public, secret, ip)
+    return _tcp_info(key, CurveKeys.from_secret(secret), ip)
 
 
 async def round_trips(gw: Gateway, engine: docker.DockerClient, count: int) -> tuple[list, list]:

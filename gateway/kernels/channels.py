@@ -18,7 +18,7 @@ from typing import Final
 import zmq
 import zmq.asyncio
 
-from gateway.kernels.types import ConnectionInfo
+from gateway.kernels.types import ConnectionInfo, connection_info
 
 # Ports a tcp kernel binds inside its own network namespace (every kernel has its own address).
 TCP_PORTS: Final = {
@@ -53,19 +53,12 @@ class CurveKeys:
 
 def tcp_view(key: str, curve: CurveKeys) -> ConnectionInfo:
     """The connection info of a tcp kernel (it binds every port on its own address)."""
-    return ConnectionInfo(
+    return connection_info(
         transport="tcp",
         ip="0.0.0.0",  # noqa: S104 - inside the kernel's own network namespace
-        shell_port=TCP_PORTS["shell"],
-        iopub_port=TCP_PORTS["iopub"],
-        stdin_port=TCP_PORTS["stdin"],
-        control_port=TCP_PORTS["control"],
-        hb_port=TCP_PORTS["hb"],
+        ports=TCP_PORTS,
         key=key,
-        signature_scheme="hmac-sha256",
-        kernel_name="python3",
-        curve_publickey=curve.public.decode("ascii"),
-        curve_secretkey=curve.secret.decode("ascii"),
+        curve=(curve.public, curve.secret),
     )
 
 

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from gateway.kernels.errors import SandboxError
-from gateway.kernels.types import ConnectionInfo
+from gateway.kernels.types import ConnectionInfo, connection_info
 
 _log = logging.getLogger(__name__)
 
@@ -65,17 +65,8 @@ _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True
 
 def kernel_view(info_key: str, kernel_dir: str) -> ConnectionInfo:
     """The connection info a kernel that sees its run directory at `kernel_dir` binds to."""
-    return ConnectionInfo(
-        transport="ipc",
-        ip=f"{kernel_dir}/{SOCKETS_DIR}/{SOCKET_PREFIX}",
-        shell_port=PORTS["shell"],
-        iopub_port=PORTS["iopub"],
-        stdin_port=PORTS["stdin"],
-        control_port=PORTS["control"],
-        hb_port=PORTS["hb"],
-        key=info_key,
-        signature_scheme="hmac-sha256",
-        kernel_name="python3",
+    return connection_info(
+        transport="ipc", ip=f"{kernel_dir}/{SOCKETS_DIR}/{SOCKET_PREFIX}", ports=PORTS, key=info_key
     )
 
 

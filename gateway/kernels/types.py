@@ -30,6 +30,34 @@ class ConnectionInfo(TypedDict):
     curve_secretkey: NotRequired[str]
 
 
+def connection_info(
+    *,
+    transport: str,
+    ip: str,
+    ports: dict[str, int],
+    key: str,
+    curve: tuple[bytes, bytes] | None = None,
+) -> ConnectionInfo:
+    """A kernel's connection info: `ports` by channel name (shell, iopub, stdin, control, hb),
+    HMAC-SHA256 signing with `key`, and for tcp its Curve key pair (public, secret; Z85)."""
+    info = ConnectionInfo(
+        transport=transport,
+        ip=ip,
+        shell_port=ports["shell"],
+        iopub_port=ports["iopub"],
+        stdin_port=ports["stdin"],
+        control_port=ports["control"],
+        hb_port=ports["hb"],
+        key=key,
+        signature_scheme="hmac-sha256",
+        kernel_name="python3",
+    )
+    if curve is not None:
+        info["curve_publickey"] = curve[0].decode("ascii")
+        info["curve_secretkey"] = curve[1].decode("ascii")
+    return info
+
+
 @dataclass(frozen=True, kw_only=True)
 class Resources:
     """CPU cores and memory (GB) of one kernel's sandbox, from the notebook's config or the
