@@ -407,15 +407,7 @@ class Settings:
         if self.kernel_backend not in {"docker", "subprocess"}:
             msg = "GATEWAY_KERNEL_BACKEND must be `docker` or `subprocess`."
             raise ValueError(msg)
-        if self.kernel_transport not in {"ipc", "tcp"}:
-            msg = "GATEWAY_KERNEL_TRANSPORT must be `ipc` or `tcp`."
-            raise ValueError(msg)
-        if self.kernel_firewall not in {"iptables", "external"}:
-            msg = "GATEWAY_KERNEL_FIREWALL must be `iptables` or `external`."
-            raise ValueError(msg)
-        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,15}", self.kernel_network_bridge):
-            msg = "GATEWAY_KERNEL_NETWORK_BRIDGE must be 1-15 letters, digits, '.', '_' or '-'."
-            raise ValueError(msg)
+        self._validate_transport()
         if not 2 <= self.kernel_cpu_shares <= 262_144:
             msg = "GATEWAY_KERNEL_CPU_SHARES must be between 2 and 262144."
             raise ValueError(msg)
@@ -433,6 +425,22 @@ class Settings:
             raise ValueError(msg)
         if self.shared_query_concurrency < 1:
             msg = "GATEWAY_SHARED_QUERY_CONCURRENCY must be at least 1."
+            raise ValueError(msg)
+
+    def _validate_transport(self) -> None:
+        """The transport and, for tcp, the names the gateway hands to Docker and iptables (and
+        uses in its network lock file's name)."""
+        if self.kernel_transport not in {"ipc", "tcp"}:
+            msg = "GATEWAY_KERNEL_TRANSPORT must be `ipc` or `tcp`."
+            raise ValueError(msg)
+        if self.kernel_firewall not in {"iptables", "external"}:
+            msg = "GATEWAY_KERNEL_FIREWALL must be `iptables` or `external`."
+            raise ValueError(msg)
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", self.kernel_network):
+            msg = "GATEWAY_KERNEL_NETWORK must be 1-63 letters, digits, '.', '_' or '-'."
+            raise ValueError(msg)
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,15}", self.kernel_network_bridge):
+            msg = "GATEWAY_KERNEL_NETWORK_BRIDGE must be 1-15 letters, digits, '.', '_' or '-'."
             raise ValueError(msg)
 
 

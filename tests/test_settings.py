@@ -35,6 +35,7 @@ def test_weak_password_hashing_is_refused():
         ("GATEWAY_KERNEL_FIREWALL", "none"),
         ("GATEWAY_KERNEL_NETWORK_BRIDGE", "a-bridge-name-too-long"),
         ("GATEWAY_KERNEL_NETWORK_BRIDGE", "br0; rm -rf /"),
+        ("GATEWAY_KERNEL_NETWORK", "../../etc/kernels"),
     ],
 )
 def test_kernel_network_settings_are_checked(variable, value):

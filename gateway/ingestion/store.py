@@ -174,19 +174,21 @@ def _unseen(
     time span is searched (the events table is clustered by day). Callers hold the store's
     ingest lock, so no other batch lands between this check and the insert."""
     cursor.register("batch_uuids", pa.table({"uuid": [e.uuid for e in events]}))
-    seen = {
-        str(row[0])
-        for row in cursor.execute(
-            "SELECT uuid FROM events WHERE project_id = $1 AND timestamp BETWEEN $2 AND $3"
-            " AND uuid IN (SELECT CAST(uuid AS UUID) FROM batch_uuids)",
-            [
-                project_id,
-                min(e.timestamp for e in events),
-                max(e.timestamp for e in events),
-            ],
-        ).fetchall()
-    }
-    cursor.unregister("batch_uuids")
+    try:
+        seen = {
+            str(row[0])
+            for row in cursor.execute(
+                "SELECT uuid FROM events WHERE project_id = $1 AND timestamp BETWEEN $2 AND $3"
+                " AND uuid IN (SELECT CAST(uuid AS UUID) FROM batch_uuids)",
+                [
+                    project_id,
+                    min(e.timestamp for e in events),
+                    max(e.timestamp for e in events),
+                ],
+            ).fetchall()
+        }
+    finally:
+        cursor.unregister("batch_uuids")
     fresh = []
     for event in events:
         key = event.uuid.lower()
