@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any, Final
 
-from gateway.hogql import ast, uniq
+from gateway.hogql import ast, grouping, uniq
 from gateway.hogql.binding import ValueSink, json_path, quote_identifier
 from gateway.hogql.resolution import (
     ARRAY_JOIN_ALIAS,
@@ -56,6 +56,8 @@ class DuckDBPrinter:
             sink, project_id=project_id, timezone=timezone, materialized=materialized
         )
         self._paged = False
+        # FROM subqueries grouped by the distinct id hash, by query node (grouping.py)
+        self._hash_groups: dict[int, grouping.HashGrouping] = {}
 
     # -- what handlers ask (handlers.SqlPrinter) --------------------------------------------
 
@@ -96,7 +98,14 @@ class DuckDBPrinter:
                 sql_operator = self._r.set_operators[id(member)]
                 parts.append(f"{sql_operator} ({self._query_sql(member, top=top)})")
             return " ".join(parts)
-        items = ", ".join(self._select_item(i, top=top) for i in node.select)
+        hashed = self._hash_groups.get(id(node))
+        blanks = hashed.blanks if hashed is not None else {}
+        items = ", ".join(
+            f"NULL AS {quote_identifier(blanks[id(i)])}"
+            if id(i) in blanks
+            else self._select_item(i, top=top)
+            for i in node.select
+        )
         sql = ""
         if node.ctes:
             sql = (
@@ -115,7 +124,8 @@ class DuckDBPrinter:
         if node.where is not None:
             sql += f" WHERE {self.predicate(node.where)}"
         if node.group_by:
-            sql += " GROUP BY " + ", ".join(self.expr(e) for e in node.group_by)
+            keys = hashed.keys if hashed is not None else {}
+            sql += " GROUP BY " + ", ".join(keys.get(id(e)) or self.expr(e) for e in node.group_by)
         if node.having is not None:
             sql += f" HAVING {self.predicate(node.having)}"
         if node.limit_by is not None:
@@ -208,6 +218,9 @@ class DuckDBPrinter:
             start, count = source.numbers
             return f"(SELECT range AS number FROM range({start}, {start + count}))"
         assert isinstance(join.table, ast.SelectQuery | ast.SelectSetQuery)
+        hashed = grouping.by_hash(self._r, join.table, source)
+        if hashed is not None:
+            self._hash_groups[id(join.table)] = hashed
         return f"({self._query_sql(join.table, top=False)})"
 
     # -- expressions ---------------------------------------------------------------------------

@@ -75,7 +75,7 @@ class Source:
     # lazy joins this query names (`person`, `pdi`, `session`): the printer joins only these
     lazy: set[str] = field(default_factory=set)
     # columns named (`$session_duration`, `session.$session_duration`): derived tables
-    # compute only these
+    # compute only these; a subquery's columns that the enclosing query reads (`*`: all)
     used: set[str] = field(default_factory=set)
 
     def has(self, name: str) -> bool:

@@ -97,6 +97,8 @@ class Scope:
             if source.table is not None:
                 source.lazy.update(source.table.computed.values())
                 source.used.update(source.table.columns)
+            else:  # a subquery's every column is read (gateway/hogql/grouping.py)
+                source.used.update(source.subquery_columns or [])
         (only,) = tables
         if only.table is not None:
             return Star(source=only.alias, columns=tuple(only.table.columns))
@@ -114,6 +116,7 @@ class Scope:
             return Star(
                 alias=source.alias, source=source.alias, columns=tuple(source.table.columns)
             )
+        source.used.update(source.subquery_columns or [])
         return Star(alias=source.alias)
 
     def _in(self, source: Source, chain: list[Any], node: ast.Field) -> FieldMeaning:
@@ -145,6 +148,7 @@ class Scope:
         if not source.has(name) or len(chain) > 1:
             msg = f"Unable to resolve field: {'.'.join(map(str, chain))}"
             raise _error(msg, node)
+        source.used.add(name)  # a subquery's or CTE's column some query reads
         return Column(alias=source.alias, name=name)
 
     @staticmethod
