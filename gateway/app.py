@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import secrets
+import sys
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -39,7 +40,7 @@ from gateway.keys import (
     STORE_KEY,
     TRANSLATOR_KEY,
 )
-from gateway.middleware import body_timeout_middleware, error_middleware
+from gateway.middleware import body_timeout_middleware, error_middleware, sliced_body_middleware
 from gateway.principal import PrincipalCache
 from gateway.render_cache import RenderCache
 from gateway.settings import Settings
@@ -151,7 +152,7 @@ async def _close_streams(app: web.Application) -> None:
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
     """Build the gateway application; resources open on startup, close on cleanup."""
     app = web.Application(
-        middlewares=[error_middleware, body_timeout_middleware],
+        middlewares=[sliced_body_middleware, error_middleware, body_timeout_middleware],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS_KEY] = settings
@@ -197,6 +198,7 @@ def serve(settings: Settings) -> None:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     _set_priority(settings.process_nice)
+    sys.setswitchinterval(settings.process_switch_interval_ms / 1000)
     web.run_app(
         create_app(settings),
         host=settings.host,

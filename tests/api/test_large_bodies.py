@@ -1,0 +1,92 @@
+"""Large response bodies leave in slices (`sliced_body_middleware`), byte for byte the same as
+one write: `/_health` answers between the slices of a multi-MB execute result (issue #10)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from aiohttp import web
+
+from gateway.middleware import BODY_SLICE, SlicedPayload, sliced_body_middleware
+
+BIG = os.urandom(3 * BODY_SLICE + 123)
+
+
+class _Recorder:
+    """A stream writer that keeps what it is given, one entry per write."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+
+    async def write(self, chunk: bytes | memoryview) -> None:
+        self.writes.append(bytes(chunk))
+        await asyncio.sleep(0)
+
+
+def _app() -> web.Application:
+    async def big(_: web.Request) -> web.Response:
+        return web.Response(body=BIG, content_type="application/json")
+
+    async def small(_: web.Request) -> web.Response:
+        return web.Response(body=b'{"ok":true}', content_type="application/json")
+
+    async def streamed(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        await response.write(BIG)
+        await response.write_eof()
+        return response
+
+    app = web.Application(middlewares=[sliced_body_middleware])
+    app.router.add_get("/big", big)
+    app.router.add_get("/small", small)
+    app.router.add_get("/streamed", streamed)
+    return app
+
+
+async def test_a_large_body_arrives_whole_with_its_length(aiohttp_client):
+    client = await aiohttp_client(_app())
+    resp = await client.get("/big")
+    assert resp.status == 200
+    assert resp.headers["Content-Length"] == str(len(BIG))
+    assert "Transfer-Encoding" not in resp.headers
+    assert resp.headers["Content-Type"] == "application/json"
+    assert await resp.read() == BIG
+    head = await client.head("/big")
+    assert head.status == 200
+    assert await head.read() == b""
+    # keep-alive still works after a sliced body
+    small = await client.get("/small")
+    assert await small.json() == {"ok": True}
+    streamed = await client.get("/streamed")
+    assert await streamed.read() == BIG
+
+
+async def test_the_middleware_slices_only_large_plain_bodies():
+    request = web.Request.__new__(web.Request)  # never read by the middleware
+
+    async def big(_: web.Request) -> web.StreamResponse:
+        return web.Response(body=BIG, content_type="application/json")
+
+    async def small(_: web.Request) -> web.StreamResponse:
+        return web.Response(body=b"x" * BODY_SLICE)
+
+    sliced = await sliced_body_middleware(request, big)
+    assert isinstance(sliced, web.Response)
+    assert isinstance(sliced.body, SlicedPayload)
+    assert sliced.content_type == "application/json"
+    kept = await sliced_body_middleware(request, small)
+    assert isinstance(kept, web.Response)
+    assert kept.body == b"x" * BODY_SLICE
+
+
+async def test_a_sliced_payload_writes_one_slice_at_a_time():
+    writer = _Recorder()
+    await SlicedPayload(BIG).write(writer)  # type: ignore[arg-type]
+    assert [len(w) for w in writer.writes] == [BODY_SLICE] * 3 + [123]
+    assert b"".join(writer.writes) == BIG
+    writer = _Recorder()
+    await SlicedPayload(BIG).write_with_length(writer, BODY_SLICE + 5)  # type: ignore[arg-type]
+    assert b"".join(writer.writes) == BIG[: BODY_SLICE + 5]
