@@ -364,6 +364,14 @@ class Settings:
             " kernels and HogQL workers for the CPU."
         ),
     )
+    process_switch_interval_ms: float = field(
+        default=1.0,
+        metadata=_help(
+            "Python's GIL switch interval that `serve` sets, ms (Python's default is 5): how long"
+            " a gateway thread running Python code (HogQL result rows, say) may keep the GIL"
+            " while the event loop waits for it, each of the times a request needs it back."
+        ),
+    )
     log_level: str = field(default="INFO", metadata=_help("Python logging level."))
 
     @property
@@ -425,6 +433,9 @@ class Settings:
             raise ValueError(msg)
         if self.shared_query_concurrency < 1:
             msg = "GATEWAY_SHARED_QUERY_CONCURRENCY must be at least 1."
+            raise ValueError(msg)
+        if not 0.05 <= self.process_switch_interval_ms <= 100:
+            msg = "GATEWAY_PROCESS_SWITCH_INTERVAL_MS must be between 0.05 and 100."
             raise ValueError(msg)
 
     def _validate_transport(self) -> None:

@@ -45,3 +45,9 @@ def test_kernel_network_settings_are_checked(variable, value):
 
 def test_tcp_transport_is_accepted():
     assert Settings.from_env({"GATEWAY_KERNEL_TRANSPORT": "tcp"}).kernel_transport == "tcp"
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "1000"])
+def test_switch_interval_out_of_range_is_refused(value):
+    with pytest.raises(ValueError, match="GATEWAY_PROCESS_SWITCH_INTERVAL_MS"):
+        Settings.from_env({"GATEWAY_PROCESS_SWITCH_INTERVAL_MS": value})
