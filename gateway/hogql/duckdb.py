@@ -12,6 +12,7 @@ from typing import Any, Final
 
 from gateway.hogql import ast, grouping, uniq
 from gateway.hogql.binding import ValueSink, json_path, quote_identifier
+from gateway.hogql.bitmaps import PersonBitmaps, person_bitmaps
 from gateway.hogql.resolution import (
     ARRAY_JOIN_ALIAS,
     Column,
@@ -24,7 +25,7 @@ from gateway.hogql.resolution import (
     Source,
     Star,
 )
-from gateway.hogql.tables import ProjectTables
+from gateway.hogql.tables import PERSON_INDEX, ProjectTables
 
 DEFAULT_LIMIT: Final = 100
 MAX_LIMIT: Final = 50_000
@@ -98,6 +99,10 @@ class DuckDBPrinter:
                 sql_operator = self._r.set_operators[id(member)]
                 parts.append(f"{sql_operator} ({self._query_sql(member, top=top)})")
             return " ".join(parts)
+        bitmaps = person_bitmaps(self._r, node, self.text)
+        if bitmaps is not None:
+            assert isinstance(node, ast.SelectQuery)  # checked by person_bitmaps
+            return self._bitmaps_sql(node, bitmaps, top=top)
         hashed = self._hash_groups.get(id(node))
         blanks = hashed.blanks if hashed is not None else {}
         items = ", ".join(
@@ -140,6 +145,48 @@ class DuckDBPrinter:
             )
         if node.order_by:
             sql += " ORDER BY " + self._order_sql(node.order_by)
+        return sql + self._limit_sql(node, top=top)
+
+    def _bitmaps_sql(self, node: ast.SelectQuery, plan: PersonBitmaps, *, top: bool) -> str:
+        """The SELECT counting distinct persons with bitmaps of person numbers (bitmaps.py)."""
+        source = plan.source
+        assert source.table is not None  # checked by person_bitmaps
+        alias = quote_identifier(source.alias)
+        index = f'{alias}."{PERSON_INDEX}"'
+        keys = [f'{self.expr(k)} AS "%key{i}"' for i, k in enumerate(plan.keys)]
+        table = self._tables.table(source.table, source.lazy | {PERSON_INDEX}, source.used)
+        inner = (
+            f'SELECT {", ".join(keys)}, {index} // 64 AS "%block", bit_or(CAST(1 AS UBIGINT)'
+            f' << CAST({index} % 64 AS INTEGER)) AS "%bits" FROM {table} AS {alias}'
+        )
+        if node.where is not None:
+            inner += f" WHERE {self.predicate(node.where)}"
+        grouped = ", ".join(f'"%key{i}"' for i in range(len(plan.keys)))
+        inner += f' GROUP BY {grouped}, "%block"'
+        items = []
+        for item in node.select:
+            key = plan.items[id(item)]
+            sql = 'CAST(coalesce(sum(bit_count("%bits")), 0) AS BIGINT)'
+            sql = sql if key is None else f'"%key{key}"'
+            if isinstance(item, ast.Alias):
+                name = item.alias
+            elif isinstance(item, ast.Field) and not top:
+                name = str(item.chain[-1])
+            else:
+                name = self.text(item)
+            items.append(f"{sql} AS {quote_identifier(name)}")
+        sql = f"SELECT {', '.join(items)} FROM ({inner}) GROUP BY {grouped}"
+        if node.order_by:
+            sql += " ORDER BY " + ", ".join(
+                (
+                    f'"%key{plan.order[id(o.expr)]}"'
+                    if id(o.expr) in plan.order
+                    else self.expr(o.expr)
+                )
+                + (" DESC" if o.order.upper() == "DESC" else " ASC")
+                + (f" NULLS {o.nulls}" if o.nulls in {"FIRST", "LAST"} else "")
+                for o in node.order_by
+            )
         return sql + self._limit_sql(node, top=top)
 
     def _array_join_sql(self, node: ast.SelectQuery, items: list[ast.Alias]) -> str:

@@ -38,7 +38,7 @@ class HashGrouping:
     blanks: dict[int, str]
 
 
-def _children(node: ast.Node) -> Iterator[ast.Node]:
+def children(node: ast.Node) -> Iterator[ast.Node]:
     for f in dataclasses.fields(node):
         value = getattr(node, f.name)
         items = value if isinstance(value, list | tuple) else [value]
@@ -62,7 +62,7 @@ def _fields(r: Resolution, node: ast.Node, *, aggregated: bool) -> Iterator[tupl
         aggregated = aggregated or (call is not None and call[1].aggregate)
     elif isinstance(node, ast.WindowFunction):
         aggregated = False  # evaluated per group: its arguments and window see the row
-    for child in _children(node):
+    for child in children(node):
         yield from _fields(r, child, aggregated=aggregated)
 
 

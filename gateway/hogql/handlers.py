@@ -182,8 +182,10 @@ def start_of(p: SqlPrinter, node: ast.Call) -> str:
     if not isinstance(node.args[0], ast.Field):
         return f"date_trunc('{unit}', {value})"
     floor = _floor_us(value, unit_us)
-    # naive local times stay naive; instants (UTC projects) stay instants
-    return f"make_timestamp({floor})" if p.local else f"to_timestamp({floor} // 1000000)"
+    # naive local times stay naive; instants (UTC projects) stay instants (make_timestamptz of
+    # microseconds: the instant `to_timestamp(seconds)` gives, without its conversion through
+    # a double, ~a third of the bucket's cost)
+    return f"make_timestamp({floor})" if p.local else f"make_timestamptz({floor})"
 
 
 _DAY_US: Final = 86_400_000_000

@@ -60,6 +60,9 @@ def materialized_column(key: str) -> str:
 # Every events row's `hash(distinct_id)` (UBIGINT), kept by the store's layout: what `uniq`
 # counts for `distinct_id` (gateway/hogql/uniq.py, gateway/analytics/layout.py)
 DISTINCT_ID_HASH: Final = "$distinct_id_hash"
+# the lazy join that gives each events row `"$person_index"`: its person's number among the
+# project's persons (gateway/hogql/bitmaps.py)
+PERSON_INDEX: Final = "$person_index"
 
 
 class ProjectTables:
@@ -162,7 +165,14 @@ class ProjectTables:
             # a distinct_id's person, else the person stored on the event
             person_id = "coalesce(pdi.person_id, t.person_id)"
             pdi = self._stored(PERSON_DISTINCT_IDS)
+            if PERSON_INDEX in lazy:
+                pdi, own = self._person_index(pdi)
+                items.append(f"coalesce(pdi.idx, own.idx) AS {quote_identifier(PERSON_INDEX)}")
             joins += f" LEFT JOIN {pdi} AS pdi ON pdi.distinct_id = t.distinct_id"
+            if PERSON_INDEX in lazy:
+                joins += (
+                    f" LEFT JOIN {own} AS own ON own.id = t.person_id AND pdi.person_id IS NULL"
+                )
             items.append('pdi.distinct_id AS "pdi.distinct_id"')
             items.append(f'{person_id} AS "pdi.person_id"')
         for name in table.computed:
@@ -197,6 +207,28 @@ class ProjectTables:
         return (
             f"(SELECT {', '.join(items)} FROM {quote_identifier(table.name)} AS t{joins}"
             f" WHERE {self._project_filter('t.project_id')})"
+        )
+
+    def _person_index(self, pdi: str) -> tuple[str, str]:
+        """The person distinct ids with each person's index (`idx`), and the index of every
+        person id: 0, 1, 2, … over the project's persons named by a distinct id or stored on an
+        event, in UUID order (so both copies number alike), one number per person."""
+        events = self._stored_column("events", "person_id")
+        ids = (
+            "(SELECT id, CAST(row_number() OVER (ORDER BY id) - 1 AS BIGINT) AS idx FROM"
+            f" (SELECT person_id AS id FROM {pdi} WHERE person_id IS NOT NULL"
+            f" UNION SELECT person_id FROM {events} WHERE person_id IS NOT NULL))"
+        )
+        indexed = (
+            f"(SELECT p.distinct_id, p.person_id, i.idx FROM {pdi} AS p"
+            f" LEFT JOIN {ids} AS i ON i.id = p.person_id)"
+        )
+        return indexed, ids
+
+    def _stored_column(self, table: str, column: str) -> str:
+        return (
+            f"(SELECT {quote_identifier(column)} FROM {quote_identifier(table)}"
+            f" WHERE {self._project_filter()})"
         )
 
     def _sessions(self, used: set[str]) -> str:

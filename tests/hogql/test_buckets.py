@@ -73,7 +73,8 @@ def test_week_start_day_of_null_and_infinity_is_null():
 
 @pytest.mark.parametrize("zone", ["UTC", "Asia/Kolkata", "America/New_York", "Pacific/Chatham"])
 async def test_weeks_of_a_column_equal_the_calendar_path(zone):
-    """Around Sunday and Monday midnights (UTC and local), before 1970 and across DST."""
+    """Around Sunday and Monday midnights (UTC and local), before 1970, across DST, and in
+    years 1 and 9999; the day, hour and minute buckets too."""
     store = AnalyticsStore(None)
     moments = [
         dt.datetime(2026, 11, 1, tzinfo=dt.UTC) + dt.timedelta(hours=h, microseconds=u)
@@ -86,6 +87,11 @@ async def test_weeks_of_a_column_equal_the_calendar_path(zone):
         for u in (-1, 0, 1)
     ]
     moments += [dt.datetime(1900, 1, 1, tzinfo=dt.UTC), dt.datetime(2026, 3, 8, 7, tzinfo=dt.UTC)]
+    moments += [
+        dt.datetime(1, 1, 2, 0, 0, 59, 999_999, tzinfo=dt.UTC),
+        dt.datetime(1601, 3, 1, 12, 30, 1, tzinfo=dt.UTC),
+        dt.datetime(9999, 12, 30, 23, 59, 59, 999_999, tzinfo=dt.UTC),
+    ]
     store.insert_events(
         1,
         [
@@ -102,7 +108,9 @@ async def test_weeks_of_a_column_equal_the_calendar_path(zone):
     store.layout.merge()
     fast = (
         "select timestamp, toStartOfWeek(timestamp), toStartOfWeek(timestamp, 0),"
-        " toStartOfWeek(timestamp, 1), toMonday(timestamp) from events order by timestamp limit 1000"
+        " toStartOfWeek(timestamp, 1), toMonday(timestamp), toStartOfDay(timestamp),"
+        " toStartOfHour(timestamp), toStartOfMinute(timestamp) from events order by timestamp"
+        " limit 1000"
     )
     slow = fast.replace("(timestamp", "(timestamp + interval 0 second")
     assert "epoch_us" in translate(fast, project_id=1, timezone=zone).sql
