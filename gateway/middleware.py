@@ -156,8 +156,22 @@ async def body_timeout_middleware(request: web.Request, handler: Handler) -> web
         timer.cancel()
 
 
-class SlicedPayload(payload.BytesPayload):
-    """A bytes body written `BODY_SLICE` bytes at a time (memoryviews: no copy)."""
+class SlicedPayload(payload.Payload):
+    """A bytes body written `BODY_SLICE` bytes at a time (memoryviews: no copy). Not a
+    BytesPayload: that one warns (ResourceWarning) about every body over 1 MiB, the very
+    bodies this one writes without holding the loop."""
+
+    _value: bytes
+
+    def __init__(self, value: bytes, *, content_type: str) -> None:
+        super().__init__(value, content_type=content_type)
+        self._size = len(value)
+
+    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        return self._value.decode(encoding, errors)
+
+    async def as_bytes(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+        return self._value
 
     async def write(self, writer: AbstractStreamWriter) -> None:
         await self.write_with_length(writer, None)
