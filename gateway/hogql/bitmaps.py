@@ -1,17 +1,20 @@
-"""Distinct persons per group counted with bitmaps of person numbers (issue #16).
+"""Distinct counts per group with bitmaps of small numbers (issue #16).
 
 `select toStartOfDay(timestamp) as d, uniq(person_id) from events group by d` (PostHog's daily
 active users) is, in DuckDB, a hash table of every (day, person) pair: 6M pairs for 10M events,
-~85 % of the query's time. Numbering the project's persons 0, 1, 2, … (`"$person_index"`,
-gateway/hogql/tables.py: over the persons its distinct ids name and those stored on events, in
-UUID order) lets the query instead OR one bit per event into 64-bit words, grouped by (the
-query's keys, number // 64), and add up the words' set bits per group: the same count, exactly
-(a person is one number, a number one bit), from a table of (group, word) pairs, 94k of them for
-the 6M pairs (0.45 of the query's time at 10M events, one thread: docs/benchmarks.md).
+~85 % of the query's time; stickiness (`uniq(toStartOfDay(timestamp))` per distinct id) is the
+same 6M (id, day) pairs. When what is counted is a number, or has one, the query can instead
+OR one bit per event into 64-bit words, grouped by (the query's keys, number >> 6), and add up
+the words' set bits per group: the same count, exactly (a value is one number, a number one
+bit), from a table of (group, word) pairs: 94k instead of 6M for daily active users, 200k for
+stickiness (docs/benchmarks.md). The numbers:
+- `person_id` of events: `"$person_index"` (gateway/hogql/tables.py), the person's number
+  among the project's persons named by a distinct id or stored on an event, in UUID order;
+- `toStartOfDay(column)`: the day's number since 1970 (handlers.day_number), one per bucket.
 
 It applies to a SELECT over the stored events table alone (lazy `pdi` only: no other FROM
 entry, join, DISTINCT, HAVING, WITH, ARRAY JOIN, LIMIT BY or window) whose aggregates are all
-`uniq`/`uniqExact`/`uniqHLL12`/`uniqTheta`/`count(DISTINCT …)` of its `person_id`, whose other
+`uniq`/`uniqExact`/`uniqHLL12`/`uniqTheta`/`count(DISTINCT …)` of one such value, whose other
 columns are GROUP BY keys as written (or named by one), and whose ORDER BY names a column or a
 key. The decision reads what the resolver recorded and the query's text (a key and a column
 are the same when written the same in this one SELECT).
@@ -30,15 +33,18 @@ _COUNTS = frozenset({"uniq", "uniqExact", "uniqHLL12", "uniqTheta"})
 
 
 @dataclass(frozen=True)
-class PersonBitmaps:
-    """How to print one SELECT: its events source, the GROUP BY keys to compute (expressions),
-    and for each select item (by node id) the key it is or None for a count; ORDER BY items
-    (by node id) that are keys, by key index."""
+class Bitmaps:
+    """How to print one SELECT: its events source; the GROUP BY items and the keys they
+    compute (an alias as the expression it names); for each select item (by node id) the key
+    it is or None for a count; ORDER BY items (by node id) that are keys, by key index; what
+    is counted: the person's number (`day_of` None) or the day number of `day_of`."""
 
     source: Source
+    groups: list[ast.Expr]
     keys: list[ast.Expr]
     items: dict[int, int | None]
     order: dict[int, int]
+    day_of: ast.Expr | None
 
 
 def _aggregated(r: Resolution, node: ast.Node) -> bool:
@@ -59,13 +65,21 @@ def _names_a_column(r: Resolution, node: ast.Node) -> bool:
     return any(_names_a_column(r, child) for child in children(node))
 
 
-def _is_count(r: Resolution, node: ast.Expr, alias: str) -> bool:
+def _counted(r: Resolution, node: ast.Expr, alias: str) -> ast.Expr | None:
+    """What `node` counts when it is a distinct count of a numbered value: its argument."""
     if not isinstance(node, ast.Call) or len(node.args) != 1 or node.params:
-        return False
+        return None
     name = r.calls[id(node)][0] if id(node) in r.calls else ""
     if not (name in _COUNTS or (name == "count" and node.distinct)):
-        return False
-    return r.fields.get(id(node.args[0])) == Column(alias=alias, name="person_id")
+        return None
+    arg = node.args[0]
+    if r.fields.get(id(arg)) == Column(alias=alias, name="person_id"):
+        return arg
+    if not isinstance(arg, ast.Call) or len(arg.args) != 1 or id(arg) not in r.calls:
+        return None
+    # the bucket printed from a column's microseconds (handlers.start_of), NULL for NULL
+    day = r.calls[id(arg)][0] == "toStartOfDay" and isinstance(arg.args[0], ast.Field)
+    return arg if day else None
 
 
 def _source(r: Resolution, query: ast.SelectQuery) -> Source | None:
@@ -91,9 +105,7 @@ def _keys(r: Resolution, query: ast.SelectQuery) -> list[ast.Expr] | None:
     return keys
 
 
-def person_bitmaps(
-    r: Resolution, query: ast.Expr, text: Callable[[ast.Node], str]
-) -> PersonBitmaps | None:
+def bitmaps(r: Resolution, query: ast.Expr, text: Callable[[ast.Node], str]) -> Bitmaps | None:
     """The bitmap form for `query`, or None where it does not apply."""
     if not isinstance(query, ast.SelectQuery) or not query.group_by:
         return None
@@ -107,16 +119,21 @@ def person_bitmaps(
         return None
     written = {text(k): i for i, k in enumerate(keys)}
     items: dict[int, int | None] = {}
+    counted: set[str] = set()
+    day_of: ast.Expr | None = None
     for item in query.select:
         inner = item.expr if isinstance(item, ast.Alias) else item
-        if _is_count(r, inner, source.alias):
+        arg = _counted(r, inner, source.alias)
+        if arg is not None:
             items[id(item)] = None
+            counted.add(text(arg))
+            day_of = arg.args[0] if isinstance(arg, ast.Call) else None
         elif text(inner) in written and not _aggregated(r, inner):
             items[id(item)] = written[text(inner)]
         else:
             return None
-    if None not in items.values():
-        return None
+    if len(counted) != 1:
+        return None  # no count, or counts of different values
     order: dict[int, int] = {}
     for o in query.order_by or []:
         if isinstance(r.fields.get(id(o.expr)), SelectAlias):
@@ -124,4 +141,5 @@ def person_bitmaps(
         if text(o.expr) not in written:
             return None
         order[id(o.expr)] = written[text(o.expr)]
-    return PersonBitmaps(source=source, keys=keys, items=items, order=order)
+    groups = list(query.group_by)
+    return Bitmaps(source=source, groups=groups, keys=keys, items=items, order=order, day_of=day_of)

@@ -12,7 +12,8 @@ from typing import Any, Final
 
 from gateway.hogql import ast, grouping, uniq
 from gateway.hogql.binding import ValueSink, json_path, quote_identifier
-from gateway.hogql.bitmaps import PersonBitmaps, person_bitmaps
+from gateway.hogql.bitmaps import Bitmaps, bitmaps
+from gateway.hogql.handlers import day_number
 from gateway.hogql.resolution import (
     ARRAY_JOIN_ALIAS,
     Column,
@@ -99,10 +100,10 @@ class DuckDBPrinter:
                 sql_operator = self._r.set_operators[id(member)]
                 parts.append(f"{sql_operator} ({self._query_sql(member, top=top)})")
             return " ".join(parts)
-        bitmaps = person_bitmaps(self._r, node, self.text)
-        if bitmaps is not None:
-            assert isinstance(node, ast.SelectQuery)  # checked by person_bitmaps
-            return self._bitmaps_sql(node, bitmaps, top=top)
+        plan = bitmaps(self._r, node, self.text)
+        if plan is not None:
+            assert isinstance(node, ast.SelectQuery)  # checked by bitmaps()
+            return self._bitmaps_sql(node, plan, top=top)
         hashed = self._hash_groups.get(id(node))
         blanks = hashed.blanks if hashed is not None else {}
         items = ", ".join(
@@ -147,17 +148,28 @@ class DuckDBPrinter:
             sql += " ORDER BY " + self._order_sql(node.order_by)
         return sql + self._limit_sql(node, top=top)
 
-    def _bitmaps_sql(self, node: ast.SelectQuery, plan: PersonBitmaps, *, top: bool) -> str:
-        """The SELECT counting distinct persons with bitmaps of person numbers (bitmaps.py)."""
+    def _bitmaps_sql(self, node: ast.SelectQuery, plan: Bitmaps, *, top: bool) -> str:
+        """The SELECT counting distinct values with bitmaps of their numbers (bitmaps.py)."""
         source = plan.source
-        assert source.table is not None  # checked by person_bitmaps
+        assert source.table is not None  # checked by bitmaps()
         alias = quote_identifier(source.alias)
-        index = f'{alias}."{PERSON_INDEX}"'
-        keys = [f'{self.expr(k)} AS "%key{i}"' for i, k in enumerate(plan.keys)]
-        table = self._tables.table(source.table, source.lazy | {PERSON_INDEX}, source.used)
+        lazy = source.lazy
+        if plan.day_of is None:  # the person's number
+            index = f'{alias}."{PERSON_INDEX}"'
+            lazy = lazy | {PERSON_INDEX}
+        else:
+            index = day_number(self, plan.day_of)
+        hashed = self._hash_groups.get(id(node))
+        hashed_keys = hashed.keys if hashed is not None else {}
+        blanks = hashed.blanks if hashed is not None else {}
+        keys = [
+            f'{hashed_keys.get(id(g)) or self.expr(k)} AS "%key{i}"'
+            for i, (g, k) in enumerate(zip(plan.groups, plan.keys, strict=True))
+        ]
+        table = self._tables.table(source.table, lazy, source.used)
         inner = (
-            f'SELECT {", ".join(keys)}, {index} // 64 AS "%block", bit_or(CAST(1 AS UBIGINT)'
-            f' << CAST({index} % 64 AS INTEGER)) AS "%bits" FROM {table} AS {alias}'
+            f'SELECT {", ".join(keys)}, {index} >> 6 AS "%block", bit_or(CAST(1 AS UBIGINT)'
+            f' << CAST({index} & 63 AS INTEGER)) AS "%bits" FROM {table} AS {alias}'
         )
         if node.where is not None:
             inner += f" WHERE {self.predicate(node.where)}"
@@ -166,8 +178,12 @@ class DuckDBPrinter:
         items = []
         for item in node.select:
             key = plan.items[id(item)]
-            sql = 'CAST(coalesce(sum(bit_count("%bits")), 0) AS BIGINT)'
-            sql = sql if key is None else f'"%key{key}"'
+            if id(item) in blanks:
+                sql = "NULL"
+            elif key is None:
+                sql = 'CAST(coalesce(sum(bit_count("%bits")), 0) AS BIGINT)'
+            else:
+                sql = f'"%key{key}"'
             if isinstance(item, ast.Alias):
                 name = item.alias
             elif isinstance(item, ast.Field) and not top:

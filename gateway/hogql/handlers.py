@@ -188,6 +188,12 @@ def start_of(p: SqlPrinter, node: ast.Call) -> str:
     return f"make_timestamp({floor})" if p.local else f"make_timestamptz({floor})"
 
 
+def day_number(p: SqlPrinter, field: ast.Expr) -> str:
+    """The day `toStartOfDay(field)` of a column is, as days since 1970 (BIGINT; NULL for
+    NULL): what gateway/hogql/bitmaps.py numbers its days by, one number per bucket."""
+    return f"({_floor_us(p.expr(field), 86_400_000_000)} // 86400000000)"
+
+
 _DAY_US: Final = 86_400_000_000
 _WEEK_US: Final = 7 * _DAY_US
 # below this many microseconds (year ~146,000) `us + 4 days` cannot overflow BIGINT

@@ -16,6 +16,7 @@ from gateway.analytics.store import AnalyticsStore
 from gateway.hogql import translate
 
 T0 = dt.datetime(2026, 10, 3, 22, tzinfo=dt.UTC)
+OLD = dt.datetime(1969, 12, 1, 3, tzinfo=dt.UTC)
 PERSONS = 150  # three 64-bit words
 
 
@@ -38,7 +39,9 @@ def _events(count: int, *, start: int = 0) -> list[dict[str, object]]:
                 # ids 0..299: two per person; 300..319 name nobody
                 "distinct_id": f"id-{i % 320}",
                 "properties": json.dumps({"$os": ["Linux", "iOS", None][i % 5 % 3]}),
-                "timestamp": T0 + dt.timedelta(hours=(i * 5) % 120),
+                "timestamp": OLD + dt.timedelta(days=i % 97, hours=i % 5)
+                if i % 17 == 0  # across 1970 and several 64-day words
+                else T0 + dt.timedelta(hours=(i * 5) % 120),
                 "person_id": own,
             }
         )
@@ -120,6 +123,24 @@ SAME = [
         " having 1 = 1 order by distinct_id limit 400",
     ),
     (
+        "select days, count() from (select distinct_id, uniq(toStartOfDay(timestamp)) as days"
+        " from events group by distinct_id) group by days order by days",
+        "select days, count() from (select distinct_id, uniq(toStartOfDay(timestamp)) as days"
+        " from events group by distinct_id having 1 = 1) group by days order by days",
+    ),
+    (
+        "select event, uniq(toStartOfDay(timestamp)), count(distinct toStartOfDay(timestamp))"
+        " from events group by event order by event",
+        "select event, uniq(toStartOfDay(timestamp)), count(distinct toStartOfDay(timestamp))"
+        " from events group by event having 1 = 1 order by event",
+    ),
+    (
+        "select person_id, uniq(toStartOfDay(timestamp)) as n from events group by person_id"
+        " order by person_id",
+        "select person_id, uniq(toStartOfDay(timestamp)) as n from events group by person_id"
+        " having 1 = 1 order by person_id",
+    ),
+    (
         "select toStartOfDay(timestamp) as d, uniq(person_id) from events"
         " where distinct_id in ('id-1', 'id-300', 'id-301') group by d order by d",
         "select toStartOfDay(timestamp) as d, uniq(person_id) from events"
@@ -133,8 +154,8 @@ SAME = [
 async def test_bitmaps_count_the_plain_distinct_persons(store, query, plain, zone):
     sql, got = await _run(store, query, zone)
     plain_sql, want = await _run(store, plain, zone)
-    assert '"$person_index"' in sql, sql
-    assert '"$person_index"' not in plain_sql, plain_sql
+    assert '"%bits"' in sql, sql
+    assert '"%bits"' not in plain_sql, plain_sql
     assert got.rows and got.rows == want.rows, (got.rows[:5], want.rows[:5])
     assert got.columns == want.columns
     assert got.types == want.types
@@ -154,6 +175,9 @@ async def test_every_project_person_counts_once(store):
 
 
 PLAIN = [
+    "select event, uniq(person_id), uniq(toStartOfDay(timestamp)) from events group by event",
+    "select event, uniq(toStartOfDay(timestamp + interval 1 hour)) from events group by event",
+    "select event, uniq(toStartOfHour(timestamp)) from events group by event",
     "select event, uniq(person_id), count() from events group by event",
     "select event, uniqIf(person_id, event = 'x') from events group by event",
     "select event, uniq(distinct_id) from events group by event",
@@ -174,5 +198,5 @@ PLAIN = [
 @pytest.mark.parametrize("query", PLAIN)
 async def test_other_shapes_stay_plain(store, query):
     sql, result = await _run(store, query, "UTC")
-    assert '"$person_index"' not in sql, sql
+    assert '"%bits"' not in sql, sql
     assert result.rows

@@ -16,7 +16,10 @@ from gateway.hogql import translate
 
 T0 = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
 HASHED = 'GROUP BY "events"."$distinct_id_hash"'
-_GROUPED_BY_HASH = re.compile(r'GROUP BY ("[^"]+"\.[^,)]*, )*"[^"]+"\."\$distinct_id_hash"')
+# grouped by the hash: directly, or as the key of the bitmap form (gateway/hogql/bitmaps.py)
+_GROUPED_BY_HASH = re.compile(
+    r'GROUP BY ("[^"]+"\.[^,)]*, )*"[^"]+"\."\$distinct_id_hash"|"\$distinct_id_hash" AS "%key'
+)
 
 
 def _events(count, *, start=0, ids=23):
