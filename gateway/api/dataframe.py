@@ -1,14 +1,16 @@
 """`GET kernel/dataframe`: a slice of a kernel's data frame, as a JSON page or an Arrow stream.
 
-The kernel writes the slice as Arrow IPC into a pipe in its run directory; the Arrow variant relays
-it in chunks while it is written (bounded memory, no JSON or base64 on the way), the JSON variant
-reads it and renders PostHog's page. Both come from the same bytes, so they agree cell for cell.
+The kernel sends the slice as an Arrow IPC stream on its frames channel (frames.py); the Arrow
+variant relays it in chunks while it is written (bounded memory, no JSON or base64 on the way),
+the JSON variant reads it and renders PostHog's page. Both come from the same bytes, so they
+agree cell for cell.
 """
 
 from __future__ import annotations
 
 import asyncio
 import keyword
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -94,6 +96,33 @@ def _total(meta: dict[str, Any]) -> int:
         msg = "The kernel's data frame header is invalid."
         raise KernelExecuteFailed(msg)
     return total
+
+
+def _stream_length(meta: dict[str, Any]) -> int | None:
+    """The Arrow stream's length the kernel announced (`stream_bytes`; None: not announced).
+    An Arrow stream is never empty, so anything but a positive integer is refused."""
+    size = meta.get("stream_bytes")
+    if size is None:
+        return None
+    if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+        msg = "The kernel's data frame header is invalid."
+        raise KernelExecuteFailed(msg)
+    return size
+
+
+async def _announced(export: FrameExport, length: int | None) -> AsyncIterator[bytes | memoryview]:
+    """The export's chunks, held to the `length` the kernel announced (None: not checked).
+    Raises KernelExecuteFailed at the first byte over it, or at the end when short of it."""
+    sent = 0
+    async for chunk in export.chunks():
+        sent += len(chunk)
+        if length is not None and sent > length:
+            msg = "The kernel sent more of the data frame than it announced."
+            raise KernelExecuteFailed(msg)
+        yield chunk
+    if length is not None and sent != length:
+        msg = "The kernel sent less of the data frame than it announced."
+        raise KernelExecuteFailed(msg)
 
 
 async def _read_capped(export: FrameExport, cap: int) -> bytes:
@@ -216,16 +245,28 @@ async def get_kernel_dataframe(request: web.Request) -> web.StreamResponse:
 async def _stream_arrow(
     request: web.Request, export: FrameExport, *, total: int
 ) -> web.StreamResponse:
-    """Relay the Arrow stream as the kernel writes it, a chunk at a time (bounded memory).
-    Should the kernel fail after the headers went out, the connection is cut before the final
-    chunk, so a client sees a broken transfer, never a short stream that looks whole."""
+    """Relay the Arrow stream as the kernel writes it, a chunk at a time (bounded memory),
+    with the Content-Length the kernel announced (chunked when it announced none). The last
+    chunk is held back until the kernel's helper has returned ok and the stream has exactly
+    the announced length: should the kernel fail after the headers went out, or send more or
+    less than it announced, the connection is cut short, so a client sees a broken transfer,
+    never a stream that looks whole."""
     response = web.StreamResponse(headers={"Content-Type": ARROW, "X-Total-Count": str(total)})
-    response.enable_chunked_encoding()
+    length = _stream_length(export.meta)
+    if length is None:
+        response.enable_chunked_encoding()
+    else:
+        response.content_length = length  # written as it comes, without chunk framing
     await response.prepare(request)
     try:
-        async for chunk in export.chunks():
-            await response.write(chunk)
+        held: bytes | memoryview = b""  # the last bytes go out only once the export is whole
+        async for chunk in _announced(export, length):
+            if held:
+                await response.write(held)
+            held = chunk
         await export.complete()
+        if held:
+            await response.write(held)
     except KernelExecuteFailed:
         if request.transport is not None:
             request.transport.abort()

@@ -4,7 +4,7 @@ stream its answer comes through.
 Each kernel has a frames channel (channels.py). With ipc the gateway listens itself in its own
 part of the run directory (`gateway/frames`, which the kernel cannot replace; a unix socket,
 which also crosses gVisor's file proxy, unlike a FIFO) and reads the kernel helper's ZMTP frame
-by frame (zmtp.py: at most 4 frames and 1 MiB + 4 KiB a message, checked before anything is
+by frame (zmtp.py: at most 4 frames and CHUNK + 4 KiB a message, checked before anything is
 held); with tcp the kernel binds the port and its relay (relay.py) connects through CurveZMQ
 and passes on only checked messages. Messages are `[name, kind, payload]`:
 
@@ -38,8 +38,8 @@ from gateway.kernels.zmtp import RouterClosedError, ZmtpRouter
 
 FRAME: Final = "frame"  # the user_expression's name
 SOCKET: Final = "frames"  # the ipc socket's name in the run directory's gateway/ part
-CHUNK: Final = 1 << 20  # the kernel's helper sends the Arrow stream in chunks of this size
-WINDOW: Final = 16  # chunks the kernel may send ahead of the gateway (16 MiB held at most)
+CHUNK: Final = 4 << 20  # the kernel's helper sends the Arrow stream in chunks of this size
+WINDOW: Final = 4  # chunks the kernel may send ahead of the gateway (16 MiB held at most)
 _MAX_HEADER: Final = 1 << 20
 _MAX_MESSAGE: Final = max(CHUNK, _MAX_HEADER) + 4096
 _EOF_GRACE_S: Final = 2.0  # after the helper returned, the pipe must close within this

@@ -37,6 +37,13 @@ batch = pa.RecordBatch.from_pydict({"a": [4, 5]})
 rel = duckdb.sql("select range as a, range * 2 as b from range(5)")
 empty = pd.DataFrame({"a": pd.Series([], dtype="int64")})
 big = pd.DataFrame({"x": range(100_000)})
+import numpy as np
+nums = pd.DataFrame({
+    "f": [0.5, float("nan"), 2.5, 3.5],
+    "g": np.array([1, 2, 3, 4], dtype="float32"),
+    "u": np.array([1, 2, 3, 2**63], dtype="uint64"),
+    "b": [True, False, False, True],
+})
 not_a_frame = [1, 2, 3]
 """
 
@@ -123,6 +130,74 @@ async def test_json_page_and_arrow_agree_cell_for_cell(gw):
     for json_row, arrow_row in zip(page["rows"], arrow_rows, strict=True):
         for column, value in arrow_row.items():
             assert json_row[column] == _as_json(value), column
+
+
+async def test_numeric_frames_page_without_converting_the_rest(gw):
+    """Frames of numpy numbers take the helper's page-only path: same cells, NaN as null."""
+    client, owner = gw
+    table, total = await _arrow(client, owner, "?variable_name=nums&offset=1&limit=3")
+    assert total == 4
+    assert table.schema.types == [pa.float64(), pa.float32(), pa.uint64(), pa.bool_()]
+    assert table.to_pydict() == {
+        "f": [None, 2.5, 3.5],
+        "g": [2.0, 3.0, 4.0],
+        "u": [2, 3, 2**63],
+        "b": [False, False, True],
+    }
+    page = await (await _frame(client, owner, "?variable_name=nums&offset=1&limit=3")).json()
+    assert page["rows"] == table.to_pylist()
+    assert table.to_pandas()["g"].dtype == "float32", "pandas metadata kept"
+
+
+async def test_the_arrow_stream_has_a_content_length(gw):
+    client, owner = gw
+    for query in ("?variable_name=df", "?variable_name=big&limit=20000", "?variable_name=plf"):
+        resp = await _frame(client, owner, query, arrow=True)
+        assert resp.status == 200
+        data = await resp.read()
+        assert int(resp.headers["Content-Length"]) == len(data), query
+        assert "Transfer-Encoding" not in resp.headers
+        pyarrow.ipc.open_stream(io.BytesIO(data)).read_all()
+
+
+LYING = """
+import gateway_kernel, json
+def export_frame(value, *, offset, limit, columns, max_bytes, name, timeout=30.0):
+    # a whole, valid stream, announced as {claim} bytes
+    socket, _ = gateway_kernel._channel("frames", timeout)
+    page = gateway_kernel._as_arrow(value)
+    real = gateway_kernel.stream_size(page)
+    header = {{"status": "ok", "total": 4, "rows": 4, "columns": ["a"], "stream_bytes": {claim}}}
+    socket.send_multipart([name.encode(), b"H", json.dumps(header).encode()])
+    sink = gateway_kernel._CreditSink(socket, name.encode(), int(timeout * 1000))
+    gateway_kernel._write_stream(gateway_kernel.pa_file(sink), page)
+    sink.flush()
+    socket.send_multipart([name.encode(), b"E"])
+    return gateway_kernel._Description(header)
+import pyarrow as _pa
+gateway_kernel.pa_file = lambda sink: _pa.PythonFile(sink, mode="w")
+gateway_kernel.export_frame = export_frame
+"""
+
+
+@pytest.mark.parametrize("claim", ["real - 1", "real + 1", "real - 8", "0", "'1'"])
+async def test_a_stream_longer_or_shorter_than_announced_is_cut(gw, claim):
+    """Never a body that looks whole: the last bytes wait for the end of a stream of exactly
+    the announced length, so over or short of it the connection is cut (the client's read
+    fails); a length that is no length is refused before any header goes out."""
+    client, owner = gw
+    body = await _execute(client, owner, LYING.format(claim=claim))
+    assert body["status"] == "ok", body["traceback"][-3:]
+    resp = await _frame(client, owner, "?variable_name=tbl", arrow=True)
+    if claim in ("0", "'1'"):
+        assert resp.status == 503
+        assert "header is invalid" in (await resp.json())["reason"]
+    else:
+        assert resp.status == 200
+        with pytest.raises(aiohttp.ClientPayloadError):
+            await asyncio.wait_for(resp.read(), 30)
+    after = await _execute(client, owner, "1 + 1")
+    assert after["result"] == {"text/plain": "2"}, "the kernel is free again"
 
 
 def _as_json(value):
