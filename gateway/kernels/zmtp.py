@@ -34,6 +34,8 @@ import threading
 from collections import deque
 from typing import Final
 
+import numpy as np
+
 _log = logging.getLogger(__name__)
 _SIGNATURE: Final = b"\xff" + bytes(7) + b"\x01\x7f"  # byte 9's low bit set: ZMTP 2+, not 1.0
 _GREETING: Final = _SIGNATURE + b"\x03\x00" + b"NULL".ljust(20, b"\x00") + bytes(32)
@@ -42,6 +44,7 @@ _LONG: Final = 0x02
 _COMMAND: Final = 0x04
 _MAX_COMMAND: Final = 4096  # READY carries two short properties
 _STREAM_BUFFER: Final = 64 * 1024  # heads and small bodies come from here, larger ones direct
+_UNZEROED: Final = 64 * 1024  # bodies from this size get a buffer that is not zeroed first
 
 type Frames = list[memoryview]
 
@@ -77,7 +80,9 @@ class _Reader:
 
     def read(self, size: int) -> memoryview:
         """`size` bytes. Raises EOFError when the peer is gone."""
-        view = memoryview(bytearray(size))
+        # A large body's buffer is not zeroed first (bytearray would, holding the GIL): every
+        # byte of it is received below before anyone sees it, or it is dropped.
+        view = memoryview(bytearray(size) if size < _UNZEROED else np.empty(size, np.uint8))
         done = self._buffered.readinto(view[: min(size, len(self._buffered.peek(1)))])
         while done < size:  # what was buffered is all taken: the socket itself is next
             got = self._sock.recv_into(view[done:], size - done, socket.MSG_WAITALL)
