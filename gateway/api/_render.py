@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import secrets
+from typing import Any, Final
 
 import orjson
 from aiohttp import web
@@ -11,7 +13,11 @@ from yarl import URL
 from gateway.clock import isoformat
 from gateway.kernels import ExecutionResult, KernelConfig, KernelRuntime
 from gateway.keys import SETTINGS_KEY
+from gateway.middleware import SlicedPayload
 from gateway.store.records import ActivityEntry, Notebook, SharingConfig, User
+
+# strings longer than this (characters) are encoded a slice at a time (long_json_response)
+_LONG_STRING: Final = 256 * 1024
 
 
 def user_json(user: User | None) -> dict[str, Any] | None:
@@ -105,6 +111,45 @@ def absolute_url(request: web.Request, **query: int) -> str:
 def json_response(body: Any, *, status: int = 200) -> web.Response:
     """A JSON response rendered with orjson (every handler's one way to answer JSON)."""
     return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
+
+
+def _set_aside(value: Any, marker: str, strings: list[str]) -> Any:
+    """`value` with every string longer than `_LONG_STRING` replaced by `marker:<n>` (n its
+    index in `strings`, where it goes), in the order orjson writes them."""
+    if isinstance(value, str):
+        if len(value) <= _LONG_STRING:
+            return value
+        strings.append(value)
+        return f"{marker}:{len(strings) - 1}"
+    if isinstance(value, dict):
+        return {key: _set_aside(item, marker, strings) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_set_aside(item, marker, strings) for item in value]
+    return value
+
+
+async def long_json_response(body: Any) -> web.Response:
+    """`json_response` for a body that may hold strings of many MB (an execute result: its
+    media, a display's text, up to `kernel_max_message_bytes` each). orjson holds the GIL for a
+    whole call (~50 ms for a 40 MB string on the 2-core host), so each long string is encoded
+    `_LONG_STRING` characters at a time, the event loop running between slices, and the body
+    goes out as those parts, never joined (`SlicedPayload`). The bytes are orjson's own."""
+    marker = secrets.token_hex(16)  # a kernel cannot guess it, so no value of its can collide
+    strings: list[str] = []
+    skeleton = orjson.dumps(_set_aside(body, marker, strings))
+    parts: list[bytes] = []
+    at = 0
+    for n, text in enumerate(strings):
+        placeholder = orjson.dumps(f"{marker}:{n}")
+        found = skeleton.index(placeholder, at)
+        parts += (skeleton[at:found], b'"')
+        for start in range(0, len(text), _LONG_STRING):
+            parts.append(orjson.dumps(text[start : start + _LONG_STRING])[1:-1])
+            await asyncio.sleep(0)
+        parts.append(b'"')
+        at = found + len(placeholder)
+    parts.append(skeleton[at:])
+    return web.Response(body=SlicedPayload(parts, content_type="application/json"))
 
 
 def runtime_json(runtime: KernelRuntime) -> dict[str, Any]:

@@ -22,7 +22,13 @@ from gateway.api._kernel_schemas import (
     START_ERRORS,
     choices_body,
 )
-from gateway.api._render import execution_json, json_response, kernel_status_json, runtime_json
+from gateway.api._render import (
+    execution_json,
+    json_response,
+    kernel_status_json,
+    long_json_response,
+    runtime_json,
+)
 from gateway.api._request import opt_bool, req_str
 from gateway.api._schemas import obj, sse_events
 from gateway.api.notebooks import PREFIX
@@ -290,7 +296,7 @@ async def execute_code(request: web.Request) -> web.Response:
     execution = await request.app[KERNELS_KEY].execute(
         key, config, code, timeout=timeout, return_variables=return_variables
     )
-    return json_response(execution_json(execution))
+    return await long_json_response(execution_json(execution))
 
 
 @routes.post(KERNEL + "/execute/stream", name="execute_code_stream")

@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import os
 
+import orjson
 from aiohttp import web
 
+from gateway.api._render import long_json_response
 from gateway.middleware import BODY_SLICE, SlicedPayload, sliced_body_middleware
 
 BIG = os.urandom(5 * BODY_SLICE + 123)  # over aiohttp's 1 MiB "large body" warning too
@@ -90,3 +92,24 @@ async def test_a_sliced_payload_writes_one_slice_at_a_time():
     writer = _Recorder()
     await SlicedPayload(BIG, content_type="x/y").write_with_length(writer, BODY_SLICE + 5)  # type: ignore[arg-type]
     assert b"".join(writer.writes) == BIG[: BODY_SLICE + 5]
+
+
+async def test_a_long_json_body_has_orjson_s_own_bytes():
+    long = 'é ✓ 😀 "q" \\ \n\t\x01' * 60_000  # over _LONG_STRING, every kind of escape
+    body = {
+        "status": "ok",
+        "stdout": long,
+        "result": {"text/plain": long[::-1], "n": 1},
+        "media": [{"mime_type": "image/png", "data": "A" * 700_000}, None, 2.5],
+        "short": "x",
+        "looks_like_a_placeholder": "0123:0",
+    }
+    response = await long_json_response(body)
+    assert isinstance(response.body, SlicedPayload)
+    assert response.content_type == "application/json"
+    writer = _Recorder()
+    await response.body.write(writer)  # type: ignore[arg-type]
+    assert b"".join(writer.writes) == orjson.dumps(body)
+    assert max(len(w) for w in writer.writes) <= BODY_SLICE
+    small = await long_json_response({"a": [1, "b"]})
+    assert await small.body.as_bytes() == orjson.dumps({"a": [1, "b"]})  # type: ignore[union-attr]
