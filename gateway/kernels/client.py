@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
+import orjson
 import zmq
 from jupyter_client.asynchronous.client import AsyncKernelClient
 
@@ -21,6 +22,7 @@ from gateway.kernels.errors import KernelDied
 from gateway.kernels.provisioner import ExitStatus
 from gateway.kernels.relay import JUPYTER_QUEUE, KernelRelay, gateway_side, jupyter_routes
 from gateway.kernels.types import ConnectionInfo, ExecutionResult
+from gateway.kernels.unpack import StreamPieces, unpack_in_pieces
 
 _log = logging.getLogger(__name__)
 MEDIA_TYPES: Final = ("image/png", "image/jpeg", "image/svg+xml")
@@ -39,6 +41,31 @@ _MAX_PARENT_HEADER: Final = 16 * 1024
 _DIED: Final = object()  # sentinel the death watcher puts in every queue
 
 type OnEvent = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+def _deserialize_large(session: Any, parts: list[Any]) -> dict[str, Any]:
+    """A large iopub message, verified and unpacked (in a worker thread), its long strings
+    decoded a piece at a time (`unpack_in_pieces`: the GIL is never held for long); a stream
+    message's text stays in pieces. Content it cannot take apart, and messages of another
+    protocol version (adapted by jupyter_client), are unpacked whole as before."""
+    if len(parts[1]) > _MAX_PARENT_HEADER or not _is_v5(session.unpack(parts[1].bytes)):
+        whole: dict[str, Any] = session.deserialize(parts, content=True, copy=False)
+        return whole
+    msg: dict[str, Any] = session.deserialize(parts, content=False, copy=False)
+    raw = msg["content"]
+    try:
+        content = unpack_in_pieces(raw, stream=msg["msg_type"] == "stream")
+    except orjson.JSONDecodeError:
+        content = None  # jupyter_client's unpacker falls back to json (NaN, say): so do we
+    msg["content"] = session.unpack(raw) if content is None else content
+    if session.auth is not None:  # replay protection, as deserialize(content=True) keeps it
+        session._add_digest(bytes(parts[0]))
+    return msg
+
+
+def _is_v5(header: Any) -> bool:
+    """A protocol 5 header (others are adapted by `Session.deserialize`)."""
+    return isinstance(header, dict) and str(header.get("version", "")).startswith("5.")
 
 
 class _RelayedClient(AsyncKernelClient):
@@ -227,9 +254,7 @@ class KernelConnection:
                 if size > _THREAD_DESERIALIZE:
                     # Checking the signature of a large message (hashlib releases the GIL) and
                     # unpacking it would hold the event loop for tens of milliseconds.
-                    msg = await asyncio.to_thread(
-                        session.deserialize, parts, content=True, copy=False
-                    )
+                    msg = await asyncio.to_thread(_deserialize_large, session, parts)
                 else:
                     msg = session.deserialize(parts, content=True, copy=False)
             except asyncio.CancelledError:
@@ -330,10 +355,12 @@ class KernelConnection:
         content = msg["content"]
         if kind == "stream":
             name = "stderr" if content.get("name") == "stderr" else "stdout"
-            text = str(content.get("text", ""))
-            (run.stderr_buffer if name == "stderr" else run.stdout_buffer).add(text)
-            if text:
-                await on_event(name, {"text": text})
+            raw = content.get("text", "")
+            pieces = raw if isinstance(raw, StreamPieces) else (str(raw),)
+            for text in pieces:  # a large message's text comes in pieces (unpack.py)
+                (run.stderr_buffer if name == "stderr" else run.stdout_buffer).add(text)
+                if text:
+                    await on_event(name, {"text": text})
         elif kind in {"execute_result", "display_data"}:
             data = self._admit_media(run, content.get("data") or {})
             run.result = data
