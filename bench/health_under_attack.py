@@ -19,9 +19,16 @@ Kernels are stopped through the API and the gateway process is terminated at the
 
 `--debug-loop` runs the gateway with PYTHONASYNCIODEBUG=1 and `slow_callback_duration`
 = `--slow-ms`, so its stderr names every callback that held the event loop longer.
+`--stall-stacks` samples the loop thread's stack (and names what the other threads are in)
+while a 5 ms heartbeat is more than `--slow-ms` late, and reports by phase how late the
+heartbeat ran and how much of that the loop thread spent waiting for a CPU (its run-queue
+delay from /proc): the rest is the loop's own work or waiting for the GIL. `--probe-nice N`
+runs the probe process at niceness N (the gateway's is -5), to tell the probe's own scheduling
+delay apart; `--phases` runs a subset (phase 0 always).
 
     .venv/bin/python bench/health_under_attack.py [--seconds 20] [--interval 0.02]
-        [--hogql-clients 4] [--debug-loop] [--slow-ms 50]
+        [--hogql-clients 4] [--debug-loop] [--stall-stacks] [--slow-ms 50] [--probe-nice N]
+        [--phases 0,1,2,3,4]
 """
 
 from __future__ import annotations
@@ -88,10 +95,13 @@ FRAME_SETUP = (
 KERNEL_NOTEBOOKS = ("atkprint", "atkimages", "atkthread", "atkframe")
 
 
-def _probe(port: int, count: int, interval: float) -> list[float | None]:
+def _probe(port: int, count: int, interval: float, nice: int | None) -> list[float | None]:
     """Runs in its own process: `count` sequential GET /_health, one every `interval` seconds
     (or right after the previous answer when that came late). Latency in seconds; None for a
-    failed probe (connection error, non-200, or no answer within 10 s)."""
+    failed probe (connection error, non-200, or no answer within 10 s). With `nice` the
+    process first takes that niceness (the gateway's is `process_nice`, -5)."""
+    if nice is not None:
+        os.setpriority(os.PRIO_PROCESS, 0, nice)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     out: list[float | None] = []
     start = time.perf_counter()
@@ -267,7 +277,9 @@ async def run_phase(
     if args.stall_stacks:
         with (args.tmp / "stalls.txt").open("a") as out:
             out.write(f"PHASE {name}\n")
-    latencies = await loop.run_in_executor(pool, _probe, gw.port, count, args.interval)
+    latencies = await loop.run_in_executor(
+        pool, _probe, gw.port, count, args.interval, args.probe_nice
+    )
     stop.set()
     note = ""
     if tasks:
@@ -311,20 +323,46 @@ def _patched(self, *a, **k):
 _b.BaseEventLoop.__init__ = _patched
 def _watch(loop, ident):
     beat = [time.monotonic()]
+    lates = []
+    # the loop thread's time waiting for a CPU (run queue), ns: /proc/.../schedstat field 2
+    stat = f"/proc/self/task/{{threading.get_native_id()}}/schedstat"
+    waited = [0]
     def tick():
-        beat[0] = time.monotonic()
+        now = time.monotonic()
+        with open(stat) as f:
+            queued = int(f.read().split()[1])
+        late = now - beat[0] - 0.005
+        # a late beat also says how much of it the loop thread spent waiting for a CPU
+        lates.append(f"{{late * 1000:.1f}}:{{(queued - waited[0]) / 1e6:.1f}}")
+        waited[0] = queued
+        beat[0] = now
         loop.call_later(0.005, tick)
     loop.call_soon(tick)
     def sample():
+        names = {{t.ident: t.name for t in threading.enumerate()}}
         with open({path!r}, "a") as out:
             while True:
                 time.sleep(0.005)
+                if lates:
+                    batch = lates[:]
+                    del lates[: len(batch)]
+                    out.write("LATE " + " ".join(batch) + "\\n")
                 late = time.monotonic() - beat[0]
-                frame = sys._current_frames().get(ident)
+                frames = sys._current_frames()
+                frame = frames.get(ident)
                 if late > _SLOW and frame is not None:
                     stack = traceback.extract_stack(frame)[-25:]
                     out.write(f"STALL {{late * 1000:.0f}}\\n")
                     out.write("".join(f"{{f.filename}}:{{f.lineno}} {{f.name}}\\n" for f in stack))
+                    for other, oframe in frames.items():
+                        if other in (ident, threading.get_ident()):
+                            continue
+                        if other not in names:
+                            names = {{t.ident: t.name for t in threading.enumerate()}}
+                        top = traceback.extract_stack(oframe)[-1]
+                        name = names.get(other, other)
+                        where = f"{{top.filename}}:{{top.lineno}} {{top.name}}"
+                        out.write(f"THREAD {{name}} {{where}}\\n")
                     out.flush()
     threading.Thread(target=sample, daemon=True, name="bench-stall-sampler").start()
 """
@@ -346,6 +384,31 @@ def _debug_env(tmp: Path, args: argparse.Namespace) -> dict[str, str]:
     return env
 
 
+def lateness_table(
+    lates: dict[str, list[float]], cpu_waits: dict[str, list[tuple[float, float]]]
+) -> None:
+    """How late the 5 ms heartbeat callback ran (ms), by phase: the event loop's own delay,
+    without the probe's; and, of the beats more than 20 ms late, how much of their lateness
+    the loop thread spent runnable but waiting for a CPU (the rest: holding the loop, or
+    waiting for the GIL)."""
+    print("\nevent loop lateness (a 5 ms heartbeat callback: how late each ran)")
+    print(
+        "| phase | beats | p50 ms | p99 ms | p99.9 ms | max ms | > 20 ms | > 50 ms |"
+        " of > 20 ms beats: lateness ms, CPU wait ms |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for ph, values in lates.items():
+        if values:
+            slow = [(late, queued) for late, queued in cpu_waits[ph] if late > 20]
+            print(
+                f"| {ph} | {len(values)} | {_pct(values, 0.5) / 1000:.1f} |"
+                f" {_pct(values, 0.99) / 1000:.1f} | {_pct(values, 0.999) / 1000:.1f} |"
+                f" {max(values):.1f} | {sum(v > 20 for v in values)} |"
+                f" {sum(v > 50 for v in values)} |"
+                f" {sum(v for v, _ in slow):.0f}, {sum(q for _, q in slow):.0f} |"
+            )
+
+
 def stall_report(path: Path, top: int = 12) -> None:
     """The sampled stacks, summed by the innermost frame of our own code (gateway/) and by
     the innermost frame of all."""
@@ -354,6 +417,9 @@ def stall_report(path: Path, top: int = 12) -> None:
         return
     ours: collections.Counter[tuple[str, str]] = collections.Counter()
     inner: collections.Counter[tuple[str, str]] = collections.Counter()
+    others: collections.Counter[tuple[str, str]] = collections.Counter()
+    lates: dict[str, list[float]] = collections.defaultdict(list)
+    cpu_waits: dict[str, list[tuple[float, float]]] = collections.defaultdict(list)
     phase = "(start-up)"
     frames: list[str] | None = None
 
@@ -364,6 +430,16 @@ def stall_report(path: Path, top: int = 12) -> None:
             ours[phase, mine[-1] if mine else "(no gateway/ frame)"] += 1
 
     for line in path.read_text().splitlines():
+        if line.startswith("LATE "):
+            for pair in line.split()[1:]:
+                late, queued = pair.split(":")
+                lates[phase].append(float(late))
+                cpu_waits[phase].append((float(late), float(queued)))
+            continue
+        if line.startswith("THREAD "):
+            _, name, where = line.split(" ", 2)
+            others[phase, f"{name.split('_')[0]} {where.split('/main/')[-1]}"] += 1
+            continue
         if line.startswith(("PHASE ", "STALL ")):
             count()
             frames = None if line.startswith("PHASE ") else []
@@ -371,8 +447,13 @@ def stall_report(path: Path, top: int = 12) -> None:
         elif frames is not None:
             frames.append(line)
     count()
+    lateness_table(lates, cpu_waits)
     print(f"\nstall stacks: {sum(ours.values())} samples of 5 ms while the loop was late")
-    for title, counter in (("innermost gateway/ frame", ours), ("innermost frame", inner)):
+    for title, counter in (
+        ("innermost gateway/ frame", ours),
+        ("innermost frame", inner),
+        ("other threads meanwhile (name, innermost frame)", others),
+    ):
         print(f"| samples | phase | {title} |\n|---|---|---|")
         for (ph, where), n in counter.most_common(top):
             print(f"| {n} | {ph} | `{where.split('/main/')[-1]}` |")
@@ -415,6 +496,15 @@ async def main() -> None:
     parser.add_argument("--debug-loop", action="store_true")
     parser.add_argument("--stall-stacks", action="store_true")
     parser.add_argument("--slow-ms", type=float, default=50.0)
+    parser.add_argument(
+        "--probe-nice",
+        type=int,
+        default=None,
+        help="niceness of the probe process (default: the bench's own, 0; the gateway's is -5)",
+    )
+    parser.add_argument(
+        "--phases", default="0,1,2,3,4", help="which phases to run (0 always runs: the baseline)"
+    )
     args = parser.parse_args()
     load_before = os.getloadavg()
     skip = _docker_ready()
@@ -437,7 +527,8 @@ async def main() -> None:
             ) as session:
                 hogql = [hogql_client(gw, i * 3) for i in range(args.hogql_clients)]
                 results.append(await run_phase("0 baseline (idle)", gw, session, pool, [], args))
-                results.append(await run_phase("1 HogQL flood", gw, session, pool, hogql, args))
+                if "1" in args.phases:
+                    results.append(await run_phase("1 HogQL flood", gw, session, pool, hogql, args))
                 if skip:
                     print(f"phases 2 and 3 skipped: {skip}")
                 else:
@@ -448,13 +539,16 @@ async def main() -> None:
                             ("2 kernel output floods", kernel_attacks(gw)),
                             ("3 HogQL + kernel floods", [*hogql, *kernel_attacks(gw)]),
                         ):
+                            if name[0] not in args.phases:
+                                continue
                             seconds = int(args.seconds) + 5  # over before the next phase
                             await _execute(session, gw, "atkthread", THREAD_CELL % seconds)
                             results.append(await run_phase(name, gw, session, pool, attacks, args))
                     finally:
                         stopped = await stop_kernels(session, gw)
                         print(f"kernels stopped through the API: {', '.join(stopped) or 'none'}")
-                results.append(await run_phase("4 idle again", gw, session, pool, [], args))
+                if "4" in args.phases:
+                    results.append(await run_phase("4 idle again", gw, session, pool, [], args))
     finally:
         load_after = os.getloadavg()
         report(results, args, skip, load_before, load_after)
@@ -486,6 +580,7 @@ def report(
         f" after {'/'.join(f'{v:.2f}' for v in load_after)}; {args.seconds:g} s per phase,"
         f" one probe every {args.interval * 1000:g} ms, {args.hogql_clients} HogQL clients"
         f"{'; asyncio debug mode' if args.debug_loop else ''}"
+        f"{f'; probe at nice {args.probe_nice}' if args.probe_nice is not None else ''}"
         f"{f'; kernel phases skipped: {skip}' if skip else ''}"
     )
     print()
