@@ -11,7 +11,7 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
-import pandas as pd
+import pandas as pd  # type: ignore[import-untyped]  # no stubs in the venv
 import pyarrow as pa
 import pyarrow.ipc
 import pytest
