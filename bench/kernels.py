@@ -10,9 +10,11 @@
 
 `--transport tcp` runs all of it over the tcp transport (CurveZMQ on the internal kernel
 network); its bare baseline is `docker run` on the same network with the same Curve set-up.
+`--runtime runsc` runs the gateway's kernels and the bare baseline under gVisor (ipc only: runsc
+runs without a network here; `scripts/ensure-gvisor` registers it).
 
-    .venv/bin/python bench/kernels.py [--transport ipc|tcp] [--rounds 5] [--executes 200]
-        [--parallel 20] [--first 20]
+    .venv/bin/python bench/kernels.py [--transport ipc|tcp] [--runtime runc|runsc]
+        [--rounds 5] [--executes 200] [--parallel 20] [--first 20]
 """
 
 from __future__ import annotations
@@ -126,7 +128,7 @@ async def bare_start_tcp(engine: docker.DockerClient) -> float:
     return elapsed
 
 
-async def bare_start(engine: docker.DockerClient, transport: str) -> float:
+async def bare_start(engine: docker.DockerClient, transport: str, runtime: str) -> float:
     if transport == "tcp":
         return await bare_start_tcp(engine)
     info = {
@@ -149,6 +151,7 @@ async def bare_start(engine: docker.DockerClient, transport: str) -> float:
         command=["-f", "/run/kernel/connection.json"],
         network_mode="none",
         volumes={str(run): {"bind": "/run/kernel", "mode": "rw"}},
+        runtime=runtime,
         **_HARDENING,
     )
     async with asyncio.timeout(60):
@@ -172,12 +175,12 @@ async def api_start(
 
 
 async def cold_starts(
-    gw: Gateway, engine: docker.DockerClient, rounds: int, transport: str
+    gw: Gateway, engine: docker.DockerClient, rounds: int, transport: str, runtime: str
 ) -> tuple[list, list]:
     bare, api = [], []
     async with aiohttp.ClientSession(headers=gw.headers) as session:
         for _ in range(rounds):
-            bare.append(await bare_start(engine, transport))
+            bare.append(await bare_start(engine, transport, runtime))
             elapsed, _ = await api_start(session, gw, "scratchpad")
             api.append(elapsed)
             async with session.post(f"{gw.base}/api/projects/1/notebooks/scratchpad/kernel/stop"):
@@ -312,7 +315,10 @@ async def main() -> None:
     parser.add_argument("--parallel", type=int, default=20)
     parser.add_argument("--first", type=int, default=20)
     parser.add_argument("--transport", choices=["ipc", "tcp"], default="ipc")
+    parser.add_argument("--runtime", choices=["runc", "runsc"], default="runc")
     args = parser.parse_args()
+    if args.runtime == "runsc" and args.transport == "tcp":
+        parser.error("runsc runs kernels without a network here: use --transport ipc")
     engine = docker.from_env()
     # one benchmark user starts every kernel: lift the per-user and per-project quotas
     env = {
@@ -321,9 +327,10 @@ async def main() -> None:
         "GATEWAY_KERNEL_MAX_PER_USER": "64",
         "GATEWAY_KERNEL_MAX_PER_PROJECT": "64",
         "GATEWAY_KERNEL_TRANSPORT": args.transport,
+        "GATEWAY_KERNEL_RUNTIME": args.runtime,
     }
     with gateway({**env, "GATEWAY_KERNEL_POOL_SIZE": "0"}) as gw:
-        bare, api = await cold_starts(gw, engine, args.rounds, args.transport)
+        bare, api = await cold_starts(gw, engine, args.rounds, args.transport, args.runtime)
         http, direct = await round_trips(gw, engine, args.executes)
         par, wall = await parallel(gw, args.parallel)
     with gateway({**env, "GATEWAY_KERNEL_POOL_SIZE": "1"}) as gw:
@@ -336,7 +343,7 @@ async def main() -> None:
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}, Docker {docker.from_env().version()['Version']}, "
-        f"transport {args.transport}"
+        f"transport {args.transport}, runtime {args.runtime}"
     )
     print("| measure | baseline | gateway | ratio / figure |")
     print("|---|---|---|---|")
