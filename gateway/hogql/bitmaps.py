@@ -105,13 +105,19 @@ def _keys(r: Resolution, query: ast.SelectQuery) -> list[ast.Expr] | None:
     return keys
 
 
+def _plain_shape(r: Resolution, query: ast.SelectQuery) -> bool:
+    """Grouped, and none of the clauses the two-level form does not print."""
+    if not query.group_by or query.distinct or query.array_join or query.limit_by:
+        return False
+    if query.column_ctes or query.having is not None or query.ctes:
+        return False
+    # WHERE may name a select alias; the inner query, where it prints, has none
+    return query.where is None or not _names_a_column(r, query.where)
+
+
 def bitmaps(r: Resolution, query: ast.Expr, text: Callable[[ast.Node], str]) -> Bitmaps | None:
     """The bitmap form for `query`, or None where it does not apply."""
-    if not isinstance(query, ast.SelectQuery) or not query.group_by:
-        return None
-    if query.distinct or query.array_join or query.limit_by or query.column_ctes:
-        return None
-    if query.having is not None or query.ctes:
+    if not isinstance(query, ast.SelectQuery) or not _plain_shape(r, query):
         return None
     source = _source(r, query)
     keys = _keys(r, query)
@@ -141,5 +147,5 @@ def bitmaps(r: Resolution, query: ast.Expr, text: Callable[[ast.Node], str]) -> 
         if text(o.expr) not in written:
             return None
         order[id(o.expr)] = written[text(o.expr)]
-    groups = list(query.group_by)
+    groups = list(query.group_by or [])
     return Bitmaps(source=source, groups=groups, keys=keys, items=items, order=order, day_of=day_of)

@@ -80,17 +80,26 @@ def _key(r: Resolution, query: ast.SelectQuery, node: ast.Expr) -> str | None:
 def _read_after_grouping(
     r: Resolution, query: ast.SelectQuery, target: Column, allowed: set[int], names: set[str]
 ) -> bool:
-    """Whether the key column (or a blanked column's alias) is read after grouping outside an
-    aggregate's arguments, other than by the nodes in `allowed`."""
+    """Whether the key column is read after grouping outside an aggregate's arguments, or a
+    blanked column by its alias anywhere (ClickHouse and DuckDB let WHERE and ON name select
+    aliases too), other than by the nodes in `allowed`."""
     after = [*query.select, *(query.group_by or [])]
     after += [query.having] if query.having is not None else []
     after += [o.expr for o in query.order_by or []]
-    for top in after:
+    before = [query.where] if query.where is not None else []
+    join = query.select_from
+    while join is not None:
+        before += [join.constraint] if join.constraint is not None else []
+        join = join.next_join
+    early = {id(b) for b in before}
+    for top in after + before:
         for node, aggregated in _fields(r, top, aggregated=False):
-            if id(node) in allowed or aggregated:
-                continue
             meaning = r.fields.get(id(node))
-            if meaning == target or (isinstance(meaning, SelectAlias) and meaning.name in names):
+            if id(node) in allowed:
+                continue
+            if isinstance(meaning, SelectAlias) and meaning.name in names:
+                return True
+            if meaning == target and not aggregated and id(top) not in early:
                 return True
     return False
 

@@ -175,6 +175,8 @@ async def test_every_project_person_counts_once(store):
 
 
 PLAIN = [
+    "select toStartOfDay(timestamp) as d, uniq(person_id) from events where d > '2026-10-04'"
+    " group by d",
     "select event, uniq(person_id), uniq(toStartOfDay(timestamp)) from events group by event",
     "select event, uniq(toStartOfDay(timestamp + interval 1 hour)) from events group by event",
     "select event, uniq(toStartOfHour(timestamp)) from events group by event",

@@ -134,6 +134,9 @@ PLAIN = [
     "select count() from (select distinct_id, count() from events group by distinct_id"
     " limit 1 by distinct_id)",
     "select count() from (select distinct distinct_id, count() from events group by distinct_id)",
+    # a blanked column named by its alias before grouping or inside an aggregate
+    "select count() from (select distinct_id as u, count() from events where u != 'u1' group by u)",
+    "select count() from (select distinct_id as u, count(u) as c from events group by distinct_id)",
     # not a FROM subquery: a CTE, the top level, a set member, IN
     "with s as (select distinct_id, count() as c from events group by distinct_id)"
     " select count() from s",
