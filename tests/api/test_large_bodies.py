@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+from datetime import UTC, datetime
 
 import orjson
+import pytest
 from aiohttp import web
 
 from gateway.api._render import long_json_response
+from gateway.api.dataframe import _page_json, json_value
 from gateway.middleware import BODY_SLICE, SlicedPayload, sliced_body_middleware
 
 BIG = os.urandom(5 * BODY_SLICE + 123)  # over aiohttp's 1 MiB "large body" warning too
@@ -113,3 +116,26 @@ async def test_a_long_json_body_has_orjson_s_own_bytes():
     assert max(len(w) for w in writer.writes) <= BODY_SLICE
     small = await long_json_response({"a": [1, "b"]})
     assert await small.body.as_bytes() == orjson.dumps({"a": [1, "b"]})  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("count", [0, 1, 50, 51, 500])
+async def test_a_data_frame_page_has_orjson_s_own_bytes(count):
+    when = datetime(2026, 12, 2, 5, 40, tzinfo=UTC)
+    rows = [
+        {
+            "s": "é" * 300 + str(n),
+            "f": n / 3,
+            "n": None,
+            "t": when,
+            "l": [1, n],
+            "nan": float("nan"),
+        }
+        for n in range(count)
+    ]
+    columns = ["s", "f", "n", "t", "l", "nan"]
+    expected = orjson.dumps(
+        {"columns": columns, "rows": rows, "row_count": 20_000},
+        default=json_value,
+        option=orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME,
+    )
+    assert b"".join(await _page_json(columns, rows, 20_000)) == expected
