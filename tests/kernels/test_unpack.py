@@ -115,6 +115,17 @@ async def test_a_large_stream_message_keeps_the_same_head_and_tail(docker_gatewa
     assert body["status"] == "ok"
     assert body["truncated"] is True
     assert body["stdout"] == expected.text()
+    # execute/stream sends the message's text as one stdout event per piece, all of it
+    resp = await client.post(
+        owner.url("bigprint/kernel/execute/stream"),
+        json={"code": code, "timeout": 120},
+        headers=owner.headers,
+    )
+    assert resp.status == 200
+    events = [e for e in (await resp.text()).split("\n\n") if e.startswith("event: stdout")]
+    texts = [json.loads(e.split("data: ", 1)[1])["text"] for e in events]
+    assert len(texts) > 1
+    assert "".join(texts) == text
 
 
 def test_every_boundary_with_small_pieces(monkeypatch):
