@@ -252,7 +252,14 @@ async def get_kernel_dataframe(request: web.Request) -> web.StreamResponse:
         await export.complete()
     try:
         columns, rows = await asyncio.to_thread(_read_page, data)
-    except (pa.ArrowException, ValueError) as err:  # what a doctored kernel wrote
+    except OverflowError as err:  # a value Python cannot hold: a timestamp past year 9999, …
+        msg = (
+            "A value in this slice is outside what a JSON page can show (a date or time past "
+            "year 9999, for one); ask for it as Arrow (Accept: " + ARROW + ")."
+        )
+        raise InvalidRequest(msg, attr="variable_name") from err
+    except (pa.ArrowException, ValueError, OSError) as err:  # what a doctored kernel wrote
+        # (a truncated stream: OSError, pyarrow's "expected to be able to read N bytes")
         msg = "The kernel's data frame is not a valid Arrow stream."
         raise KernelExecuteFailed(msg) from err
     parts = await _page_json(columns, rows, total)

@@ -45,6 +45,8 @@ nums = pd.DataFrame({
     "b": [True, False, False, True],
 })
 not_a_frame = [1, 2, 3]
+far = pa.table({"t": pa.array([2**62], pa.timestamp("s")), "d": pa.array([1], pa.int8())})
+mid = pa.table({"a": range(5000)})
 """
 
 
@@ -255,6 +257,44 @@ async def test_errors(gw):
     resp = await _frame(client, owner, "?variable_name=big&limit=100000", arrow=True)
     assert resp.status == 413
     assert "200000" in (await resp.json())["detail"], "names the cap"
+
+
+async def test_values_json_cannot_show_are_a_400_not_a_500(gw):
+    client, owner = gw
+    resp = await _frame(client, owner, "?variable_name=far")
+    assert resp.status == 400, await resp.text()
+    assert "ask for it as Arrow" in (await resp.json())["detail"]
+    table, _ = await _arrow(client, owner, "?variable_name=far")
+    assert table.column("t").cast(pa.int64()).to_pylist() == [2**62]
+
+
+TRUNCATED = """
+import gateway_kernel, json, io
+def export_frame(value, *, offset, limit, columns, max_bytes, name, timeout=30.0):
+    # a valid header, then only the first half of the stream, then the end
+    socket, _ = gateway_kernel._channel("frames", timeout)
+    written = io.BytesIO()
+    gateway_kernel._write_stream(written, gateway_kernel._as_arrow(value))
+    data = written.getvalue()
+    header = {"status": "ok", "total": 3, "rows": 3, "columns": ["a"]}
+    socket.send_multipart([name.encode(), b"H", json.dumps(header).encode()])
+    sink = gateway_kernel._CreditSink(socket, name.encode(), int(timeout * 1000))
+    sink.write(data[: len(data) // 2])
+    sink.flush()
+    socket.send_multipart([name.encode(), b"E"])
+    return gateway_kernel._Description(header)
+gateway_kernel.export_frame = export_frame
+"""
+
+
+@pytest.mark.parametrize("variable", ["tbl", "mid"])  # cut in a message's metadata, in a body
+async def test_a_truncated_stream_is_a_503_for_json_pages(gw, variable):
+    client, owner = gw
+    body = await _execute(client, owner, TRUNCATED)
+    assert body["status"] == "ok", body["traceback"][-3:]
+    resp = await _frame(client, owner, f"?variable_name={variable}")
+    assert resp.status == 503, await resp.text()
+    assert "not a valid Arrow stream" in (await resp.json())["reason"]
 
 
 async def test_fetching_does_not_touch_the_notebook(gw, docker_settings):
