@@ -27,14 +27,13 @@ import contextlib
 import io
 import itertools
 import logging
+import mmap
 import os
 import socket
 import struct
 import threading
 from collections import deque
 from typing import Final
-
-import numpy as np
 
 _log = logging.getLogger(__name__)
 _SIGNATURE: Final = b"\xff" + bytes(7) + b"\x01\x7f"  # byte 9's low bit set: ZMTP 2+, not 1.0
@@ -44,7 +43,7 @@ _LONG: Final = 0x02
 _COMMAND: Final = 0x04
 _MAX_COMMAND: Final = 4096  # READY carries two short properties
 _STREAM_BUFFER: Final = 64 * 1024  # heads and small bodies come from here, larger ones direct
-_UNZEROED: Final = 64 * 1024  # bodies from this size get a buffer that is not zeroed first
+_UNZEROED: Final = 64 * 1024  # bodies from this size are received into fresh anonymous pages
 
 type Frames = list[memoryview]
 
@@ -80,9 +79,9 @@ class _Reader:
 
     def read(self, size: int) -> memoryview:
         """`size` bytes. Raises EOFError when the peer is gone."""
-        # A large body's buffer is not zeroed first (bytearray would, holding the GIL): every
-        # byte of it is received below before anyone sees it, or it is dropped.
-        view = memoryview(bytearray(size) if size < _UNZEROED else np.empty(size, np.uint8))
+        # A large body gets fresh anonymous pages (zero-filled by the OS as recv_into first
+        # writes them, without the GIL) instead of a bytearray, which zeroes it holding the GIL.
+        view = memoryview(bytearray(size) if size < _UNZEROED else mmap.mmap(-1, size))
         done = self._buffered.readinto(view[: min(size, len(self._buffered.peek(1)))])
         while done < size:  # what was buffered is all taken: the socket itself is next
             got = self._sock.recv_into(view[done:], size - done, socket.MSG_WAITALL)
