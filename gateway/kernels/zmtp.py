@@ -27,7 +27,6 @@ import contextlib
 import io
 import itertools
 import logging
-import mmap
 import os
 import socket
 import struct
@@ -43,7 +42,6 @@ _LONG: Final = 0x02
 _COMMAND: Final = 0x04
 _MAX_COMMAND: Final = 4096  # READY carries two short properties
 _STREAM_BUFFER: Final = 64 * 1024  # heads and small bodies come from here, larger ones direct
-_UNZEROED: Final = 64 * 1024  # bodies from this size are received into fresh anonymous pages
 
 type Frames = list[memoryview]
 
@@ -79,9 +77,7 @@ class _Reader:
 
     def read(self, size: int) -> memoryview:
         """`size` bytes. Raises EOFError when the peer is gone."""
-        # A large body gets fresh anonymous pages (zero-filled by the OS as recv_into first
-        # writes them, without the GIL) instead of a bytearray, which zeroes it holding the GIL.
-        view = memoryview(bytearray(size) if size < _UNZEROED else mmap.mmap(-1, size))
+        view = memoryview(bytearray(size))
         done = self._buffered.readinto(view[: min(size, len(self._buffered.peek(1)))])
         while done < size:  # what was buffered is all taken: the socket itself is next
             got = self._sock.recv_into(view[done:], size - done, socket.MSG_WAITALL)
