@@ -151,7 +151,10 @@ def unpack_in_pieces(content: bytes, *, stream: bool = False) -> Any | None:
         if not isinstance(text, str) or text not in texts:
             return None  # its long string is not the text: the whole parse decides
         return {**parsed, "text": texts[text]}
-    return _put_back(parsed, texts)
+    try:
+        return _put_back(parsed, texts)
+    except RecursionError:  # nested deeper than Python recurses (orjson allows 1,024 levels)
+        return None
 
 
 __all__ = ["PIECE", "StreamPieces", "unpack_in_pieces"]

@@ -73,6 +73,11 @@ def test_what_cannot_be_taken_apart_falls_back_to_the_whole_parse():
     assert unpack_in_pieces(orjson.dumps({"name": "stdout", "text": "\\" * (2 * PIECE)})) is None
     many = orjson.dumps({"data": ["a"] * 120_000, "text": long})
     assert unpack_in_pieces(many) is None  # too many strings to look at
+    deep = b"[" * 1020 + orjson.dumps(long) + b"]" * 1020  # deeper than Python recurses
+    assert unpack_in_pieces(deep) is None
+    assert unpack_in_pieces(b"[" * 900 + orjson.dumps(long) + b"]" * 900) == orjson.loads(
+        b"[" * 900 + orjson.dumps(long) + b"]" * 900
+    )
 
 
 def test_content_that_is_not_json_fails_as_a_whole_parse_does():
