@@ -225,11 +225,16 @@ class RunDir:
             except FileNotFoundError:
                 return False
             info = os.fstat(fd)
-            owner_ok = self.uid is None or info.st_uid == self.uid
-            if not stat.S_ISSOCK(info.st_mode) or not owner_ok:
+            if not stat.S_ISSOCK(info.st_mode):
                 os.close(fd)
-                msg = f"the kernel's {name} is not a socket it owns"
+                msg = f"the kernel's {name} is not a socket it owns (mode {info.st_mode:o})"
                 raise OSError(errno.EPERM, msg)
+            if self.uid is not None and info.st_uid != self.uid:
+                # gVisor's file proxy binds a host socket and then gives it to the kernel's
+                # uid: seen in between, it is not ready yet. Never pinned with another owner;
+                # one that stays so runs into the start's deadline.
+                os.close(fd)
+                return False
             self._socket_fds[channel] = fd
         return True
 

@@ -9,7 +9,7 @@ import socket
 
 import pytest
 
-from gateway.kernels.rundir import RunDir, remove_run_dir
+from gateway.kernels.rundir import CHANNELS, PORTS, SOCKET_PREFIX, RunDir, remove_run_dir
 
 ROOT = os.geteuid() == 0
 
@@ -61,6 +61,31 @@ def test_planted_files_in_sockets_are_refused(tmp_path):
         assert run_dir.sockets_ready() is False, "not bound yet"
     finally:
         host.close()
+        run_dir.close()
+        asyncio.run(remove_run_dir(run_dir.path))
+
+
+@pytest.mark.skipif(not ROOT, reason="making a socket another uid owns needs root")
+def test_a_socket_of_another_owner_is_not_ready_until_it_is_the_kernels(tmp_path):
+    """gVisor's file proxy binds a kernel's socket on the host and then gives it to the
+    kernel's uid: seen in between it is not ready (never pinned), and ready once it is."""
+    run_dir = _make(tmp_path, uid=4321)
+    sockets = run_dir.path / "sockets"
+    bound = []
+    try:
+        for channel in CHANNELS:
+            sock = socket.socket(socket.AF_UNIX)
+            sock.bind(str(sockets / f"{SOCKET_PREFIX}-{PORTS[channel]}"))  # root's, for now
+            bound.append(sock)
+        assert run_dir.sockets_ready() is False
+        assert run_dir.socket_urls() == {}, "nothing pinned"
+        for channel in CHANNELS:
+            os.chown(sockets / f"{SOCKET_PREFIX}-{PORTS[channel]}", 4321, 4321)
+        assert run_dir.sockets_ready() is True
+        assert set(run_dir.socket_urls()) == set(CHANNELS)
+    finally:
+        for sock in bound:
+            sock.close()
         run_dir.close()
         asyncio.run(remove_run_dir(run_dir.path))
 
