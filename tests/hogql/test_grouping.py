@@ -84,9 +84,10 @@ SAME = [
         " having length(min(distinct_id)) > 3 order by count() desc) group by n order by n",
     ),
     (
-        "select os, count() from (select e.distinct_id, any(properties.$os) as os from events e"
+        # max, not any: any picks whichever row a plan reads first (the two plans differ)
+        "select os, count() from (select e.distinct_id, max(properties.$os) as os from events e"
         " group by e.distinct_id) group by os order by os",
-        "select os, count() from (select concat(e.distinct_id, '') as i, any(properties.$os)"
+        "select os, count() from (select concat(e.distinct_id, '') as i, max(properties.$os)"
         " as os from events e group by i) group by os order by os",
     ),
 ]
