@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -22,6 +24,32 @@ def _event(event, distinct_id, properties, hours=0.0):
         "properties": json.dumps(properties),
         "timestamp": T0 + dt.timedelta(hours=hours),
     }
+
+
+def events_at(moments: list[dt.datetime]) -> list[dict[str, Any]]:
+    """One bare event ("e" by "d", no properties) at each moment."""
+    return [
+        {
+            "uuid": str(uuid.uuid4()),
+            "event": "e",
+            "distinct_id": "d",
+            "properties": "{}",
+            "timestamp": moment,
+        }
+        for moment in moments
+    ]
+
+
+def merged_and_buffered(events: Callable[..., list[dict[str, Any]]]) -> AnalyticsStore:
+    """A store with project 1's rows partly merged into the clustered table and partly
+    buffered, the same distinct ids on both sides (`events(count, start=…)` makes them), and
+    project 2's (other ids) buffered; `$os` materialized."""
+    store = AnalyticsStore(None, materialized=["$os"])
+    store.insert_events(1, events(400))
+    store.layout.merge()
+    store.insert_events(1, events(300, start=400))
+    store.insert_events(2, [{**e, "distinct_id": "other-" + e["distinct_id"]} for e in events(50)])
+    return store
 
 
 # every property these tests read, kept as columns in the "materialized" form (issue #16)

@@ -6,7 +6,6 @@ the ends of DuckDB's timestamp range."""
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
 import duckdb
 import pytest
@@ -14,6 +13,7 @@ import pytest
 from gateway.analytics.store import AnalyticsStore
 from gateway.hogql import translate
 from gateway.hogql.handlers import _week_start_day
+from tests.hogql.conftest import events_at
 
 DAY_US = 86_400_000_000
 WEEK_US = 7 * DAY_US
@@ -92,19 +92,7 @@ async def test_weeks_of_a_column_equal_the_calendar_path(zone):
         dt.datetime(1601, 3, 1, 12, 30, 1, tzinfo=dt.UTC),
         dt.datetime(9999, 12, 30, 23, 59, 59, 999_999, tzinfo=dt.UTC),
     ]
-    store.insert_events(
-        1,
-        [
-            {
-                "uuid": str(uuid.uuid4()),
-                "event": "e",
-                "distinct_id": "d",
-                "properties": "{}",
-                "timestamp": m,
-            }
-            for m in moments
-        ],
-    )
+    store.insert_events(1, events_at(moments))
     store.layout.merge()
     fast = (
         "select timestamp, toStartOfWeek(timestamp), toStartOfWeek(timestamp, 0),"

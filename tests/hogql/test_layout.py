@@ -24,6 +24,7 @@ from gateway.hogql import translate
 from gateway.hogql.binding import ValueSink
 from gateway.hogql.schema import EVENTS
 from gateway.hogql.tables import ProjectTables
+from tests.hogql.conftest import events_at
 
 T0 = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
 _FROM = re.compile(r'FROM (?:"(\w+)"|(events)\b)')
@@ -267,19 +268,7 @@ async def test_start_of_buckets_equal_date_trunc(zone):
         dt.datetime(2026, 11, 1, 5, 59, 59, tzinfo=dt.UTC),
         dt.datetime(2026, 11, 1, 6, 0, tzinfo=dt.UTC),
     ]
-    store.insert_events(
-        1,
-        [
-            {
-                "uuid": str(uuid.uuid4()),
-                "event": "e",
-                "distinct_id": "d",
-                "properties": "{}",
-                "timestamp": m,
-            }
-            for m in moments
-        ],
-    )
+    store.insert_events(1, events_at(moments))
     fast = (
         "select toStartOfMinute(timestamp), toStartOfHour(timestamp), toStartOfDay(timestamp),"
         " toStartOfWeek(timestamp), toStartOfWeek(timestamp, 1) from events order by timestamp"

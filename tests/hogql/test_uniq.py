@@ -13,6 +13,7 @@ import pytest
 
 from gateway.analytics.store import AnalyticsStore
 from gateway.hogql import translate
+from tests.hogql.conftest import merged_and_buffered
 
 T0 = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
 
@@ -35,11 +36,7 @@ def _events(count, *, start=0, ids=23):
 def store():
     """Project 1's rows partly merged into the clustered table and partly buffered, with the
     same distinct ids on both sides; project 2's (other ids) buffered."""
-    store = AnalyticsStore(None, materialized=["$os"])
-    store.insert_events(1, _events(400))
-    store.layout.merge()
-    store.insert_events(1, _events(300, start=400))
-    store.insert_events(2, [{**e, "distinct_id": "other-" + e["distinct_id"]} for e in _events(50)])
+    store = merged_and_buffered(_events)
     yield store
     store.close()
 
