@@ -29,7 +29,7 @@ import docker.types
 import requests.exceptions
 from docker.models.containers import Container
 
-from gateway.kernels import firewall
+from gateway.kernels import firewall, frames_tls
 from gateway.kernels.backend import KernelBackend, Leftover
 from gateway.kernels.channels import TCP_PORTS
 from gateway.kernels.errors import SandboxError
@@ -320,6 +320,10 @@ class DockerProvisioner(KernelProvisioner):
                 "GATEWAY_TRANSPORT": "tcp",
                 "GATEWAY_CONNECTION": json.dumps({**info, "ip": "0.0.0.0"}),  # noqa: S104 - its own namespace
                 "GATEWAY_CHANNEL_PORTS": json.dumps(ports),
+                # the frames channel's TLS identity, derived from the Curve secret above
+                "GATEWAY_FRAMES_TLS": frames_tls.identity(
+                    str(info.get("curve_secretkey", "")).encode("ascii")
+                ).decode("ascii"),
             },
             "network": self._settings.kernel_network,
         }

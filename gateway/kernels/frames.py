@@ -1,21 +1,23 @@
-"""Data-frame exports: the helper call a `kernel/dataframe` request makes, and the ZMQ
-stream its answer comes through.
+"""Data-frame exports: the helper call a `kernel/dataframe` request makes, and the stream
+its answer comes through.
 
-Each kernel has a frames channel (channels.py). With ipc the gateway listens itself in its own
-part of the run directory (`gateway/frames`, which the kernel cannot replace; a unix socket,
-which also crosses gVisor's file proxy, unlike a FIFO) and reads the kernel helper's ZMTP frame
-by frame (zmtp.py: at most 4 frames and CHUNK + 4 KiB a message, checked before anything is
-held); with tcp the kernel binds the port and its relay (relay.py) connects through CurveZMQ
-and passes on only checked messages. Messages are `[name, kind, payload]`:
+Each kernel has a frames channel, read by the gateway itself frame by frame (zmtp.py: at most
+4 frames and CHUNK + 4 KiB a message, checked before anything is held). With ipc the gateway
+listens in its own part of the run directory (`gateway/frames`, which the kernel cannot
+replace; a unix socket, which also crosses gVisor's file proxy, unlike a FIFO) and the kernel
+helper's libzmq DEALER connects. With tcp the kernel listens on its frames port and the gateway
+dials it for each export, in TLS 1.3 with the kernel's own identity (frames_tls.py), opening
+with `[name, N]` so the helper knows its connection. Messages are `[name, kind, payload]`:
 
     kernel → gateway   H <JSON header: status, total, rows, columns, or an error>
                        D <a chunk of the Arrow IPC stream, at most CHUNK bytes>   (on credit)
                        E                                                          (the end)
     gateway → kernel   C <n>: room for n more chunks   S: stop (the client went away)
+                       (tcp: none of these; TCP's flow control is the credit, a hang-up the stop)
 
-The kernel sends a chunk only on credit, and the gateway grants one per chunk it hands on, so
-it never holds more than WINDOW chunks of a frame, however fast the kernel writes; chunks are
-received without a copy. Messages for another export (a stale one) are dropped.
+The kernel sends a chunk only on credit (tcp: only as fast as the gateway reads), so the
+gateway never holds more than WINDOW chunks of a frame, however fast the kernel writes; chunks
+are received without a copy. Messages for another export (a stale one) are dropped.
 """
 
 from __future__ import annotations
@@ -23,16 +25,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
-import zmq
-import zmq.asyncio
-
-from gateway.kernels.channels import Endpoint
+from gateway.kernels import frames_tls
 from gateway.kernels.errors import KernelDied, KernelExecuteFailed
-from gateway.kernels.relay import KernelRelay, Route, channel_route
 from gateway.kernels.rundir import RunDir
 from gateway.kernels.zmtp import RouterClosedError, ZmtpRouter
 
@@ -65,23 +64,55 @@ def frame_expression(request: FrameRequest, name: str) -> str:
     )
 
 
-def frames_route(endpoint: Endpoint) -> Route:
-    """The kernel's frames socket at `endpoint` (bound or connected by its relay)."""
-    return channel_route(SOCKET, endpoint, max_message=_MAX_MESSAGE, queue=2 * WINDOW)
-
-
 class FrameChannel:
     """One kernel's frames channel, open while it lives: for ipc the gateway's own listener
-    (`listen`), for tcp through the kernel's relay (after `frames_route` is open there).
-    Exports on it are serialized by the kernel's turn, so one reads at a time."""
+    (`listen`), for tcp a dialer of the kernel's frames port (`dial`). Exports on it are
+    serialized by the kernel's turn, so one reads at a time."""
 
-    def __init__(self, relay: KernelRelay | None = None, *, router: ZmtpRouter | None = None):
+    def __init__(
+        self,
+        router: ZmtpRouter,
+        *,
+        address: tuple[str, int] | None = None,
+        context: ssl.SSLContext | None = None,
+    ) -> None:
         self._router = router
-        self._socket = (
-            None
-            if relay is None
-            else relay.socket(SOCKET, queue=2 * WINDOW, max_message=_MAX_MESSAGE)
+        self._address = address
+        self._context = context
+        self._peer: bytes | None = None  # tcp: the current export's connection
+
+    @classmethod
+    def dial(cls, address: tuple[str, int], identity: bytes) -> FrameChannel:
+        """tcp: exports connect to the kernel's frames port at `address` (from the engine),
+        in TLS with the kernel's `identity` (frames_tls.py). Call on the event loop."""
+        router = ZmtpRouter.dialer(
+            max_frame=_MAX_MESSAGE,
+            max_frames=4,
+            max_bytes=_MAX_MESSAGE,
+            queue=WINDOW,  # TCP holds the kernel back once this many chunks wait
         )
+        return cls(router, address=address, context=frames_tls.client_context(identity))
+
+    async def open(self, name: bytes, timeout: float) -> None:  # noqa: ASYNC109 - per connect
+        """tcp: connect for export `name` before the helper is called (so the connection is
+        waiting in the kernel's queue when the helper looks). Raises KernelExecuteFailed."""
+        if self._address is None or self._context is None:
+            return
+        self.finish()
+        try:
+            # the handshake waits for the helper, which may start late in a busy kernel
+            self._peer = await self._router.dial(
+                self._address, self._context, [name, b"N"], timeout
+            )
+        except (OSError, TimeoutError) as err:
+            msg = f"Could not connect to the kernel's data-frame port ({err or 'timed out'})."
+            raise KernelExecuteFailed(msg) from err
+
+    def finish(self) -> None:
+        """tcp: end the last export's connection (nothing for ipc)."""
+        if self._peer is not None:
+            self._router.hang_up(self._peer)
+            self._peer = None
 
     @classmethod
     async def listen(cls, run_dir: RunDir) -> FrameChannel:
@@ -102,26 +133,13 @@ class FrameChannel:
             raise
         return cls(router=router)
 
-    async def _next(self) -> tuple[bytes, list[memoryview]]:
-        if self._router is not None:
-            return await self._router.receive()
-        assert self._socket is not None
-        frames = await self._socket.recv_multipart(copy=False)
-        return frames[0].bytes, [frame.buffer for frame in frames[1:]]
-
     async def receive(self, name: bytes) -> tuple[bytes, bytes, memoryview | None]:
         """The next message of export `name`: (peer, kind, payload); others are dropped."""
         stopped = "The kernel stopped while sending the data frame."
         while True:
             try:
-                peer, frames = await self._next()
-            except (zmq.ZMQError, RouterClosedError) as err:  # closed: the kernel was stopped
-                raise KernelExecuteFailed(stopped) from err
-            except asyncio.CancelledError as err:
-                # pyzmq cancels a pending receive when the socket is closed (kernel stopped)
-                task = asyncio.current_task()
-                if not self.closed or (task is not None and task.cancelling()):
-                    raise
+                peer, frames = await self._router.receive()
+            except RouterClosedError as err:  # closed: the kernel was stopped
                 raise KernelExecuteFailed(stopped) from err
             if len(frames) < 2 or frames[0] != name:
                 continue
@@ -129,32 +147,20 @@ class FrameChannel:
 
     @property
     def closed(self) -> bool:
-        if self._router is not None:
-            return self._router.closed
-        return self._socket is None or self._socket.closed
+        return self._router.closed
 
     def send(self, peer: bytes, name: bytes, kind: bytes, payload: bytes = b"") -> None:
-        """Credit or stop for the kernel's helper; dropped when the peer cannot take it."""
+        """Credit or stop for the kernel's helper; dropped when the peer cannot take it. tcp:
+        credit is TCP's own, and a stop hangs the connection up."""
         if self.closed:
             return
-        if self._router is not None:
+        if self._address is None:
             self._router.send(peer, [name, kind, payload])
-            return
-        assert self._socket is not None
-        with contextlib.suppress(zmq.ZMQError):
-            sent = self._socket.send_multipart([peer, name, kind, payload], flags=zmq.NOBLOCK)
-            asyncio.ensure_future(sent).add_done_callback(_retrieve)
+        elif kind == b"S":
+            self._router.hang_up(peer)
 
     def close(self) -> None:
-        if self._router is not None:
-            self._router.close()
-        if self._socket is not None:
-            self._socket.close(linger=0)
-
-
-def _retrieve(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()  # a send the kernel could not take is dropped, by design
+        self._router.close()
 
 
 class _Stream:
@@ -285,6 +291,7 @@ async def frame_stream(
     sending is told to stop and its answer awaited, so the kernel is idle again before the
     caller goes on."""
     key = name.encode()
+    await channel.open(key, timeout)
     reply = asyncio.ensure_future(evaluate())
     header = asyncio.ensure_future(channel.receive(key))
     stream: _Stream | None = None
@@ -325,6 +332,7 @@ async def frame_stream(
                 await asyncio.wait_for(reply, timeout)
         if reply.done() and not reply.cancelled():
             reply.exception()  # retrieved: a failure here was already reported
+        channel.finish()
 
 
 def _header(kind: bytes, payload: memoryview | None) -> dict[str, Any]:

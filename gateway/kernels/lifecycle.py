@@ -21,14 +21,15 @@ from typing import Any, Final, Protocol
 import zmq
 
 from gateway.clock import Clock
+from gateway.kernels import frames_tls
 from gateway.kernels.backend import KernelBackend
-from gateway.kernels.bridge import SOCKET as BRIDGE_SOCKET
+from gateway.kernels.bridge import SOCKET as BRIDGE
 from gateway.kernels.bridge import BridgeHandler, KernelBridge, bridge_route
-from gateway.kernels.channels import CurveKeys, Endpoint, tcp_urls, tcp_view
+from gateway.kernels.channels import TCP_PORTS, CurveKeys, Endpoint, tcp_urls, tcp_view
 from gateway.kernels.client import KernelConnection
 from gateway.kernels.errors import KernelDied, KernelStartFailed, SandboxError
-from gateway.kernels.frames import SOCKET as FRAMES_SOCKET
-from gateway.kernels.frames import FrameChannel, frames_route
+from gateway.kernels.frames import SOCKET as FRAMES
+from gateway.kernels.frames import FrameChannel
 from gateway.kernels.provisioner import ExitStatus, KernelProvisioner
 from gateway.kernels.relay import RELAYS_DIR, KernelRelay, RelayFactory
 from gateway.kernels.rundir import CONTAINER_RUN_DIR, RunDir, kernel_view, remove_run_dir
@@ -185,18 +186,15 @@ class KernelLifecycle:
             await self._factory.close()
 
     async def _start_bridge(self, runtime: KernelRuntime) -> None:
-        """The gateway's own channels: data-frame exports (ipc: the gateway's own checked
-        listener, zmtp.py; tcp: through the relay), and the one `hogql_execute()` uses (through
-        the relay; the project is read from the runtime's key at each request: a pooled kernel
-        gets one when a user takes it). Raises SandboxError when a socket cannot be opened."""
+        """The gateway's own channels: data-frame exports (read by the gateway itself, zmtp.py:
+        ipc its own listener, tcp dialing the kernel in TLS), and the one `hogql_execute()`
+        uses (through the relay; the project is read from the runtime's key at each request: a
+        pooled kernel gets one when a user takes it). Raises SandboxError when a socket cannot
+        be opened."""
         relay = runtime.relay
         assert relay is not None
         run_dir = runtime.run_dir
-        routes = (
-            [] if run_dir is not None else [frames_route(self._endpoint(runtime, FRAMES_SOCKET))]
-        )
-        if self._bridge is not None:
-            routes.append(bridge_route(self._endpoint(runtime, BRIDGE_SOCKET)))
+        routes = [] if self._bridge is None else [bridge_route(self._endpoint(runtime, BRIDGE))]
         if routes:
             await relay.open(routes, self._settings.kernel_startup_timeout_s)
         if run_dir is not None:
@@ -208,7 +206,11 @@ class KernelLifecycle:
                 msg = f"Could not open the gateway's channels in the run directory ({err})."
                 raise SandboxError(msg) from err
         else:
-            runtime.frames = FrameChannel(relay)
+            assert runtime.address is not None
+            assert runtime.curve is not None
+            runtime.frames = FrameChannel.dial(
+                (runtime.address, TCP_PORTS[FRAMES]), frames_tls.identity(runtime.curve.secret)
+            )
         if self._bridge is not None:
             runtime.bridge = KernelBridge(
                 relay, project=lambda: runtime.key.project_id, handler=self._bridge

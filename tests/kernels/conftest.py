@@ -1,12 +1,29 @@
-"""A gateway client per kernel backend: `subprocess` always, `docker` behind the marker."""
+"""A gateway client per kernel backend: `subprocess` always, `docker` behind the marker; the
+kernel image's helper module loaded on the host (`kernel_helper`)."""
 
 from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 from gateway.app import create_app
 from gateway.keys import KERNELS_KEY, STORE_KEY
 from tests.conftest import Accounts, assert_no_containers, assert_no_relays
+
+_HELPER = Path(__file__).resolve().parents[2] / "images" / "kernel" / "gateway_kernel.py"
+
+
+@pytest.fixture(scope="session")
+def kernel_helper() -> ModuleType:
+    """images/kernel/gateway_kernel.py as a module of its own (outside a kernel: no set-up)."""
+    spec = importlib.util.spec_from_file_location("gateway_kernel_under_test", _HELPER)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(params=["subprocess", pytest.param("docker", marks=pytest.mark.docker)])

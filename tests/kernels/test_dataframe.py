@@ -166,15 +166,15 @@ LYING = """
 import gateway_kernel, json
 def export_frame(value, *, offset, limit, columns, max_bytes, name, timeout=30.0):
     # a whole, valid stream, announced as {claim} bytes
-    socket, _ = gateway_kernel._channel("frames", timeout)
     page = gateway_kernel._as_arrow(value)
     real = gateway_kernel.stream_size(page)
     header = {{"status": "ok", "total": 4, "rows": 4, "columns": ["a"], "stream_bytes": {claim}}}
-    socket.send_multipart([name.encode(), b"H", json.dumps(header).encode()])
-    sink = gateway_kernel._CreditSink(socket, name.encode(), int(timeout * 1000))
-    gateway_kernel._write_stream(gateway_kernel.pa_file(sink), page)
-    sink.flush()
-    socket.send_multipart([name.encode(), b"E"])
+    with gateway_kernel._frames_link(name.encode(), timeout) as socket:
+        socket.send_multipart([name.encode(), b"H", json.dumps(header).encode()])
+        sink = gateway_kernel._CreditSink(socket, name.encode(), int(timeout * 1000))
+        gateway_kernel._write_stream(gateway_kernel.pa_file(sink), page)
+        sink.flush()
+        socket.send_multipart([name.encode(), b"E"])
     return gateway_kernel._Description(header)
 import pyarrow as _pa
 gateway_kernel.pa_file = lambda sink: _pa.PythonFile(sink, mode="w")
@@ -272,16 +272,16 @@ TRUNCATED = """
 import gateway_kernel, json, io
 def export_frame(value, *, offset, limit, columns, max_bytes, name, timeout=30.0):
     # a valid header, then only the first half of the stream, then the end
-    socket, _ = gateway_kernel._channel("frames", timeout)
     written = io.BytesIO()
     gateway_kernel._write_stream(written, gateway_kernel._as_arrow(value))
     data = written.getvalue()
     header = {"status": "ok", "total": 3, "rows": 3, "columns": ["a"]}
-    socket.send_multipart([name.encode(), b"H", json.dumps(header).encode()])
-    sink = gateway_kernel._CreditSink(socket, name.encode(), int(timeout * 1000))
-    sink.write(data[: len(data) // 2])
-    sink.flush()
-    socket.send_multipart([name.encode(), b"E"])
+    with gateway_kernel._frames_link(name.encode(), timeout) as socket:
+        socket.send_multipart([name.encode(), b"H", json.dumps(header).encode()])
+        sink = gateway_kernel._CreditSink(socket, name.encode(), int(timeout * 1000))
+        sink.write(data[: len(data) // 2])
+        sink.flush()
+        socket.send_multipart([name.encode(), b"E"])
     return gateway_kernel._Description(header)
 gateway_kernel.export_frame = export_frame
 """

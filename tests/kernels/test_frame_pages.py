@@ -4,9 +4,7 @@ length announced in the header is the length written."""
 
 from __future__ import annotations
 
-import importlib.util
 import io
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -16,16 +14,10 @@ import pyarrow as pa
 import pyarrow.ipc
 import pytest
 
-_PATH = Path(__file__).resolve().parents[2] / "images" / "kernel" / "gateway_kernel.py"
 
-
-@pytest.fixture(scope="module")
-def helper() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("gateway_kernel_under_test", _PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture
+def helper(kernel_helper: ModuleType) -> ModuleType:
+    return kernel_helper
 
 
 def _general(helper: ModuleType, frame: Any, **page: Any) -> tuple[dict[str, Any], Any]:

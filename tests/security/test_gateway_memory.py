@@ -131,18 +131,19 @@ DOCTORED = """
 import gateway_kernel, json
 def export_frame(value, *, offset, limit, columns, max_bytes, name, timeout=30.0):
     # the header announces 10 bytes; then 256 MiB of chunks, sent without waiting for credit
-    socket, owned = gateway_kernel._channel("frames", timeout)
     header = {"status": "ok", "total": 1, "rows": 1, "columns": ["a"], "bytes": 10}
-    socket.send_multipart([name.encode(), b"H", json.dumps(header).encode()])
-    chunk = b"\\0" * (1 << 20)
-    for _ in range(256):
+    with gateway_kernel._frames_link(name.encode(), timeout) as socket:
+        socket.send_multipart([name.encode(), b"H", json.dumps(header).encode()])
+        chunk = b"\\0" * (1 << 20)
+        for _ in range(256):
+            try:
+                socket.send_multipart([name.encode(), b"D", chunk], flags=1)  # NOBLOCK
+            except Exception:
+                break
         try:
-            socket.send_multipart([name.encode(), b"D", chunk], flags=1)  # NOBLOCK
+            socket.send_multipart([name.encode(), b"E"], flags=1)
         except Exception:
-            break
-    socket.send_multipart([name.encode(), b"E"], flags=1)
-    if owned:
-        socket.close()
+            pass
     return gateway_kernel._Description(header)
 gateway_kernel.export_frame = export_frame
 import pandas as pd

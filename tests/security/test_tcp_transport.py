@@ -1,24 +1,29 @@
 """The tcp transport (issue #15), attacked for real on Docker (runc): a kernel on the kernel
 network reaches nothing (not another kernel, not the host's own ports, not the gateway, not the
 internet); a listener on that network learns nothing from the ZMQ traffic and cannot execute by
-connecting or by replaying what it captured (CurveZMQ + HMAC); nothing the kernel writes is on
-the host; the network and the host rules go when the gateway shuts down."""
+connecting or by replaying what it captured (CurveZMQ + HMAC), nor read a data frame off the
+wire or out of the frames port (TLS with the kernel's own identity); nothing the kernel writes
+is on the host; the network and the host rules go when the gateway shuts down."""
 
 from __future__ import annotations
 
 import ast
 import asyncio
 import contextlib
+import io
 import secrets
 import socket
+import ssl
 import struct
 import threading
 
+import pyarrow as pa
+import pyarrow.ipc
 import pytest
 import zmq
 
 from gateway.app import create_app
-from gateway.kernels import firewall
+from gateway.kernels import firewall, frames_tls
 from gateway.kernels.channels import TCP_PORTS
 from gateway.kernels.docker import DockerBackend
 from gateway.keys import KERNELS_KEY, STORE_KEY
@@ -128,12 +133,16 @@ async def test_a_tcp_kernel_reaches_nothing(tcp_gateway, docker_engine, tcp_sett
     assert firewall.installed(tcp_settings.kernel_network_bridge)
 
 
+_SO_RCVBUFFORCE = 33  # Linux; not in the socket module
+
+
 class _Sniffer:
     """Every IPv4 TCP payload on the kernel bridge while running (root: AF_PACKET)."""
 
     def __init__(self, interface: str) -> None:
         self._socket = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(0x0003))
         self._socket.bind((interface, 0))
+        self._socket.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, 64 << 20)  # root: no drops
         self._socket.settimeout(0.1)
         self.segments: list[tuple[str, int, bytes]] = []  # (destination, port, payload)
         self._stop = threading.Event()
@@ -142,7 +151,7 @@ class _Sniffer:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                frame = self._socket.recv(65535)
+                frame = self._socket.recv(1 << 17)  # offloaded segments exceed the MTU
             except TimeoutError:
                 continue
             if len(frame) < 34 or frame[12:14] != b"\x08\x00" or frame[23] != 6:
@@ -220,6 +229,64 @@ async def test_a_listener_learns_nothing_and_cannot_execute(tcp_gateway, tcp_set
     finally:
         context.destroy(linger=0)
     assert _value(await _execute(client, owner, "counter")) == 1
+
+
+FRAME = """
+import pandas as pd
+marker = "FRAME-SNIFF-c41d"
+df = pd.DataFrame({"s": [marker + str(i) for i in range(20000)], "n": range(20000)})
+"""
+
+
+async def _stranger(address: str, secret: bytes | None) -> bytes:
+    """What a client that is not the gateway gets from the frames port: it connects first (so
+    the helper meets it before the gateway's own connection), sends an opening naming
+    nothing, and reads until the kernel closes. With `secret`, in TLS as another kernel."""
+    port = TCP_PORTS["frames"]
+    if secret is None:
+        reader, writer = await asyncio.open_connection(address, port)
+    else:
+        context = frames_tls.client_context(frames_tls.identity(secret))
+        try:
+            reader, writer = await asyncio.open_connection(address, port, ssl=context)
+        except (ssl.SSLError, OSError):
+            return b""  # no handshake without the kernel's key
+    writer.write(b"\x01\x01x\x00\x01N")
+    got = b""
+    with contextlib.suppress(OSError, ssl.SSLError, TimeoutError):
+        async with asyncio.timeout(30):
+            got = await reader.read()
+    writer.close()
+    return got
+
+
+async def test_a_data_frame_cannot_be_read_off_the_wire_or_the_port(tcp_gateway, tcp_settings):
+    client, owner, app = tcp_gateway
+    await _execute(client, owner, FRAME)
+    address = _address(app)
+    strangers = [
+        asyncio.ensure_future(_stranger(address, secret))
+        for secret in (None, b"another kernel's Curve secret, 40 chars!")
+    ]
+    await asyncio.sleep(0.5)  # both are queued at the port before the export starts
+    with _Sniffer(tcp_settings.kernel_network_bridge) as sniffer:
+        resp = await client.get(
+            owner.url("scratchpad/kernel/dataframe") + "?variable_name=df&limit=20000",
+            headers={**owner.headers, "Accept": "application/vnd.apache.arrow.stream"},
+        )
+        body = await resp.read()
+        await asyncio.sleep(0.2)
+    assert resp.status == 200, body[:300]
+    table = pyarrow.ipc.open_stream(io.BytesIO(body)).read_all()
+    assert table.column("s")[19999].as_py() == "FRAME-SNIFF-c41d19999"
+    assert isinstance(table.schema.field("n").type, pa.DataType)
+    captured = sniffer.data()
+    assert len(captured) > len(body), "the frame crossed the bridge while the sniffer listened"
+    assert b"FRAME-SNIFF-c41d" not in captured
+    assert b"ARROW" not in captured and body[:64] not in captured
+    for got in await asyncio.gather(*strangers):
+        assert b"FRAME-SNIFF" not in got
+        assert got == b"", "the kernel sends a stranger nothing"
 
 
 async def test_nothing_the_kernel_writes_is_on_the_host(tcp_gateway, docker_engine, tcp_settings):
