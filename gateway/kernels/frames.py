@@ -6,8 +6,8 @@ Each kernel has a frames channel, read by the gateway itself frame by frame (zmt
 listens in its own part of the run directory (`gateway/frames`, which the kernel cannot
 replace; a unix socket, which also crosses gVisor's file proxy, unlike a FIFO) and the kernel
 helper's libzmq DEALER connects. With tcp the kernel listens on its frames port and the gateway
-dials it for each export, in TLS 1.3 with the kernel's own identity (frames_tls.py), opening
-with `[name, N]` so the helper knows its connection. Messages are `[name, kind, payload]`:
+dials it for each export, opening with `[name, N, proof]` so the helper knows its connection,
+and every payload travels sealed (frames_seal.py). Messages are `[name, kind, payload]`:
 
     kernel → gateway   H <JSON header: status, total, rows, columns, or an error>
                        D <a chunk of the Arrow IPC stream, at most CHUNK bytes>   (on credit)
@@ -15,9 +15,11 @@ with `[name, N]` so the helper knows its connection. Messages are `[name, kind, 
     gateway → kernel   C <n>: room for n more chunks   S: stop (the client went away)
                        (tcp: none of these; TCP's flow control is the credit, a hang-up the stop)
 
-The kernel sends a chunk only on credit (tcp: only as fast as the gateway reads), so the
-gateway never holds more than WINDOW chunks of a frame, however fast the kernel writes; chunks
-are received without a copy. Messages for another export (a stale one) are dropped.
+The kernel sends a chunk only on credit (tcp: only as fast as the gateway reads), so however
+fast the kernel writes the gateway holds a bounded part of a frame: WINDOW chunks waiting, the
+one being read and the ones its caller holds (ipc: received without a copy; tcp: opened into
+at most 8 reused buffers per export, plus the one being read in the connection's own buffer).
+Messages for another export (a stale one) are dropped.
 """
 
 from __future__ import annotations
@@ -25,12 +27,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
-from gateway.kernels import frames_tls
+from gateway.kernels import frames_seal
 from gateway.kernels.errors import KernelDied, KernelExecuteFailed
 from gateway.kernels.rundir import RunDir
 from gateway.kernels.zmtp import RouterClosedError, ZmtpRouter
@@ -38,7 +39,7 @@ from gateway.kernels.zmtp import RouterClosedError, ZmtpRouter
 FRAME: Final = "frame"  # the user_expression's name
 SOCKET: Final = "frames"  # the ipc socket's name in the run directory's gateway/ part
 CHUNK: Final = 4 << 20  # the kernel's helper sends the Arrow stream in chunks of this size
-WINDOW: Final = 4  # chunks the kernel may send ahead of the gateway (16 MiB held at most)
+WINDOW: Final = 4  # chunks the kernel may send ahead of the gateway (16 MiB waiting at most)
 _MAX_HEADER: Final = 1 << 20
 _MAX_MESSAGE: Final = max(CHUNK, _MAX_HEADER) + 4096
 _EOF_GRACE_S: Final = 2.0  # after the helper returned, the pipe must close within this
@@ -74,35 +75,37 @@ class FrameChannel:
         router: ZmtpRouter,
         *,
         address: tuple[str, int] | None = None,
-        context: ssl.SSLContext | None = None,
+        key: bytes | None = None,
     ) -> None:
         self._router = router
         self._address = address
-        self._context = context
+        self._key = key
         self._peer: bytes | None = None  # tcp: the current export's connection
 
     @classmethod
-    def dial(cls, address: tuple[str, int], identity: bytes) -> FrameChannel:
+    def dial(cls, address: tuple[str, int], key: bytes) -> FrameChannel:
         """tcp: exports connect to the kernel's frames port at `address` (from the engine),
-        in TLS with the kernel's `identity` (frames_tls.py). Call on the event loop."""
+        sealed with the kernel's frames `key` (frames_seal.py). Call on the event loop."""
         router = ZmtpRouter.dialer(
             max_frame=_MAX_MESSAGE,
             max_frames=4,
             max_bytes=_MAX_MESSAGE,
             queue=WINDOW,  # TCP holds the kernel back once this many chunks wait
         )
-        return cls(router, address=address, context=frames_tls.client_context(identity))
+        return cls(router, address=address, key=key)
 
     async def open(self, name: bytes, timeout: float) -> None:  # noqa: ASYNC109 - per connect
         """tcp: connect for export `name` before the helper is called (so the connection is
         waiting in the kernel's queue when the helper looks). Raises KernelExecuteFailed."""
-        if self._address is None or self._context is None:
+        if self._address is None or self._key is None:
             return
         self.finish()
         try:
-            # the handshake waits for the helper, which may start late in a busy kernel
             self._peer = await self._router.dial(
-                self._address, self._context, [name, b"N"], timeout
+                self._address,
+                frames_seal.opening(self._key, name),
+                frames_seal.Opener(self._key, name),
+                timeout,
             )
         except (OSError, TimeoutError) as err:
             msg = f"Could not connect to the kernel's data-frame port ({err or 'timed out'})."
@@ -327,12 +330,14 @@ async def frame_stream(
             header.exception()  # retrieved: the reply says why
         if stream is not None:
             stream.stop()  # a helper still sending returns at its next credit wait
-        if not reply.done():
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(reply, timeout)
-        if reply.done() and not reply.cancelled():
-            reply.exception()  # retrieved: a failure here was already reported
-        channel.finish()
+        try:
+            if not reply.done():
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(reply, timeout)
+            if reply.done() and not reply.cancelled():
+                reply.exception()  # retrieved: a failure here was already reported
+        finally:
+            channel.finish()
 
 
 def _header(kind: bytes, payload: memoryview | None) -> dict[str, Any]:

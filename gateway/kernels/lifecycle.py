@@ -21,7 +21,7 @@ from typing import Any, Final, Protocol
 import zmq
 
 from gateway.clock import Clock
-from gateway.kernels import frames_tls
+from gateway.kernels import frames_seal
 from gateway.kernels.backend import KernelBackend
 from gateway.kernels.bridge import SOCKET as BRIDGE
 from gateway.kernels.bridge import BridgeHandler, KernelBridge, bridge_route
@@ -187,7 +187,7 @@ class KernelLifecycle:
 
     async def _start_bridge(self, runtime: KernelRuntime) -> None:
         """The gateway's own channels: data-frame exports (read by the gateway itself, zmtp.py:
-        ipc its own listener, tcp dialing the kernel in TLS), and the one `hogql_execute()`
+        ipc its own listener, tcp dialing the kernel, sealed), and the one `hogql_execute()`
         uses (through the relay; the project is read from the runtime's key at each request: a
         pooled kernel gets one when a user takes it). Raises SandboxError when a socket cannot
         be opened."""
@@ -209,7 +209,7 @@ class KernelLifecycle:
             assert runtime.address is not None
             assert runtime.curve is not None
             runtime.frames = FrameChannel.dial(
-                (runtime.address, TCP_PORTS[FRAMES]), frames_tls.identity(runtime.curve.secret)
+                (runtime.address, TCP_PORTS[FRAMES]), frames_seal.frames_key(runtime.curve.secret)
             )
         if self._bridge is not None:
             runtime.bridge = KernelBridge(

@@ -19,10 +19,10 @@ them waiting, after which the thread stops reading (the kernel waits). Commands 
 (ZMTP 3.1 PING, for one) are ignored: the kernel's sockets enable no heartbeats.
 
 tcp kernels: the gateway dials the kernel (`dial`), one connection per export, and speaks the
-same frames inside TLS 1.3 (frames_tls.py) with no ZMTP greeting: the handshake has already
-proved both ends. The connection's thread is the only user of its TLS object (OpenSSL's are
-not safe to share between threads), so nothing is sent on it after the opening message: TCP's
-own flow control holds the kernel back while the queue is full, and `hang_up` is the stop.
+same frames with no ZMTP greeting (frames.py seals what travels on it). Its thread checks and
+opens each message (`unseal`) before the loop sees it; nothing is sent after the opening
+message: TCP's own flow control holds the kernel back while the queue is full, and `hang_up`
+is the stop.
 """
 
 from __future__ import annotations
@@ -34,11 +34,11 @@ import itertools
 import logging
 import os
 import socket
-import ssl
 import struct
 import threading
 from collections import deque
-from typing import Final, cast
+from collections.abc import Callable
+from typing import Final
 
 _log = logging.getLogger(__name__)
 _SIGNATURE: Final = b"\xff" + bytes(7) + b"\x01\x7f"  # byte 9's low bit set: ZMTP 2+, not 1.0
@@ -48,9 +48,9 @@ _LONG: Final = 0x02
 _COMMAND: Final = 0x04
 _MAX_COMMAND: Final = 4096  # READY carries two short properties
 _STREAM_BUFFER: Final = 64 * 1024  # heads and small bodies come from here, larger ones direct
-_TLS_READ: Final = 1 << 20  # TLS: socket reads of up to this much, decrypted from memory
 
 type Frames = list[memoryview]
+type Unseal = Callable[[Frames], Frames]  # raises ValueError for a message to refuse
 
 
 class RouterClosedError(Exception):
@@ -86,10 +86,17 @@ class _Reader:
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
         self._buffered = io.BufferedReader(socket.SocketIO(sock, "rb"), _STREAM_BUFFER)
+        self._scratch = bytearray()
 
-    def read(self, size: int) -> memoryview:
-        """`size` bytes. Raises EOFError when the peer is gone."""
-        view = memoryview(bytearray(size))
+    def read(self, size: int, *, scratch: bool = False) -> memoryview:
+        """`size` bytes; with `scratch`, in this reader's own buffer, which the next such read
+        overwrites. Raises EOFError when the peer is gone."""
+        if scratch:
+            if len(self._scratch) < size:
+                self._scratch = bytearray(size)
+            view = memoryview(self._scratch)[:size]
+        else:
+            view = memoryview(bytearray(size))
         done = self._buffered.readinto(view[: min(size, len(self._buffered.peek(1)))])
         while done < size:  # what was buffered is all taken: the socket itself is next
             got = self._sock.recv_into(view[done:], size - done, socket.MSG_WAITALL)
@@ -100,67 +107,6 @@ class _Reader:
 
     def close(self) -> None:
         self._buffered.close()
-
-
-class _TlsReader:
-    """The client side of one TLS connection, reading as `_Reader` does. The socket is read in
-    pieces of up to 1 MiB into the TLS object's memory (a socket object's TLS reads each
-    16 KiB record with two system calls), and records are decrypted straight into each
-    body's buffer. Only its connection's thread uses it."""
-
-    def __init__(self, sock: socket.socket, context: ssl.SSLContext) -> None:
-        self._sock = sock
-        self._incoming = ssl.MemoryBIO()
-        self._outgoing = ssl.MemoryBIO()
-        self._tls = context.wrap_bio(self._incoming, self._outgoing, server_side=False)
-        self._raw = memoryview(bytearray(_TLS_READ))
-
-    def handshake(self) -> None:
-        """Raises ssl.SSLError (a certificate other than the kernel's, for one), OSError."""
-        while True:
-            try:
-                self._tls.do_handshake()
-            except ssl.SSLWantReadError:
-                self._flush()
-                self._fill()
-                continue
-            self._flush()
-            return
-
-    def send(self, data: bytes) -> None:
-        self._tls.write(data)
-        self._flush()
-
-    def read(self, size: int) -> memoryview:
-        """`size` bytes. Raises EOFError when the peer is gone."""
-        view = memoryview(bytearray(size))
-        done = 0
-        while done < size:
-            try:
-                # with a buffer it returns the count (typeshed says bytes)
-                got = cast("int", self._tls.read(size - done, view[done:]))
-            except ssl.SSLWantReadError:
-                self._fill()
-                continue
-            except ssl.SSLZeroReturnError as err:  # the peer closed TLS
-                raise EOFError from err
-            if not got:
-                raise EOFError
-            done += got
-        return view
-
-    def _flush(self) -> None:
-        if data := self._outgoing.read():
-            self._sock.sendall(data)
-
-    def _fill(self) -> None:
-        got = self._sock.recv_into(self._raw)
-        if not got:
-            raise EOFError
-        self._incoming.write(self._raw[:got])
-
-    def close(self) -> None:
-        self._raw.release()
 
 
 class ZmtpRouter:
@@ -191,6 +137,7 @@ class ZmtpRouter:
         self._room = threading.Semaphore(queue)  # messages that may wait for the loop
         self._messages: deque[tuple[bytes, Frames]] = deque()
         self._peers: dict[bytes, socket.socket] = {}
+        self._hung: set[bytes] = set()  # dialed peers hung up whose threads have not ended yet
         self._ids = itertools.count(1)
         self._waiter: asyncio.Future[None] | None = None
         self.closed = False
@@ -244,13 +191,14 @@ class ZmtpRouter:
     async def dial(
         self,
         address: tuple[str, int],
-        context: ssl.SSLContext,
         opening: list[bytes],
-        timeout: float,  # noqa: ASYNC109 - also bounds the TLS handshake in the thread
+        unseal: Unseal,
+        timeout: float,  # noqa: ASYNC109 - bounds the connect
     ) -> bytes:
-        """Connect to `address` and return the new peer's id once TCP is connected; its thread
-        then does the TLS handshake (`context`; at most `timeout` seconds), sends `opening` and
-        reads messages as `bind`'s peers are read. Raises OSError, TimeoutError."""
+        """Connect to `address`, send `opening` and return the new peer's id; its thread then
+        reads messages as `bind`'s peers are read and passes each through `unseal`, which
+        must copy out what it keeps (a message's last frame may be in the reader's reused
+        buffer); its ValueError ends the connection. Raises OSError, TimeoutError."""
         if self.closed or len(self._peers) >= self._max_peers:
             msg = "no room for another connection to the kernel"
             raise OSError(msg)
@@ -259,25 +207,34 @@ class ZmtpRouter:
             sock.setblocking(False)  # noqa: FBT003 - the socket API
             async with asyncio.timeout(timeout):
                 await self._loop.sock_connect(sock, address)
+                await self._loop.sock_sendall(sock, _message(opening))
+            if self.closed:
+                msg = "the router was closed"
+                raise OSError(msg)
         except BaseException:
             sock.close()
             raise
+        sock.setblocking(True)  # noqa: FBT003 - read by its own thread
         ident = b"\x00" + next(self._ids).to_bytes(4, "big")
         self._peers[ident] = sock
         threading.Thread(
-            target=self._serve_tls,
-            args=(sock, ident, context, opening, timeout),
-            name="tls-frames",
-            daemon=True,
+            target=self._serve_dialed, args=(sock, ident, unseal), name="tcp-frames", daemon=True
         ).start()
         return ident
 
     def hang_up(self, peer: bytes) -> None:
-        """End the connection to `peer` (its thread closes it); nothing when it is gone."""
+        """End the connection to `peer` and drop what it sent that is still waiting; its
+        thread closes it. Nothing when it is gone."""
         sock = self._peers.get(peer)
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+        if sock is None:
+            return
+        self._hung.add(peer)
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        kept = deque(m for m in self._messages if m[0] != peer)
+        for _ in range(len(self._messages) - len(kept)):
+            self._room.release()
+        self._messages = kept
 
     async def _accept(self) -> None:
         assert self._listener is not None
@@ -320,48 +277,47 @@ class ZmtpRouter:
             sock.close()
             self._forget(ident)
 
-    def _serve_tls(
-        self,
-        sock: socket.socket,
-        ident: bytes,
-        context: ssl.SSLContext,
-        opening: list[bytes],
-        timeout: float,
-    ) -> None:
+    def _serve_dialed(self, sock: socket.socket, ident: bytes, unseal: Unseal) -> None:
+        stream = _Reader(sock)
         try:
-            sock.settimeout(timeout)  # connect is done; this bounds the handshake
-            stream = _TlsReader(sock, context)
-            stream.handshake()
-            stream.send(_message(opening))
-            sock.settimeout(None)  # blocking reads: hang_up or close wakes them
-            self._read_messages(stream, ident)
+            self._read_messages(stream, ident, unseal)
         except _RefusedError as err:
             _log.info("kernel frames connection closed: %s", err)
-        except ssl.SSLCertVerificationError as err:
-            _log.warning("kernel frames connection refused: %s", err)
-        except (OSError, EOFError, RuntimeError, ValueError):
-            pass  # the peer left or failed the handshake, or the router was closed
+        except (OSError, EOFError, RuntimeError):
+            pass  # the peer left, or it was hung up, or the router was closed
         finally:
+            stream.close()
             sock.close()
             self._forget(ident)
 
-    def _read_messages(self, stream: _Reader | _TlsReader, ident: bytes) -> None:
-        while not self.closed:
-            frames = self._message(stream)
+    def _read_messages(self, stream: _Reader, ident: bytes, unseal: Unseal | None = None) -> None:
+        while not self.closed and ident not in self._hung:
+            # unseal copies a message out: its large payload can be read into scratch
+            frames = self._message(stream, scratch=unseal is not None)
             if frames is None:
                 continue  # a command
+            if unseal is not None:
+                try:
+                    frames = unseal(frames)
+                except ValueError as err:
+                    raise _RefusedError(str(err)) from err
             while not self._room.acquire(timeout=0.5):  # the loop is behind: wait
-                if self.closed:
+                if self.closed or ident in self._hung:
                     return
             self._loop.call_soon_threadsafe(self._deliver, ident, frames)
 
     def _forget(self, ident: bytes) -> None:
         with contextlib.suppress(RuntimeError):  # the loop is already closed
-            self._loop.call_soon_threadsafe(self._peers.pop, ident, None)
+            self._loop.call_soon_threadsafe(self._gone, ident)
 
-    def _message(self, stream: _Reader | _TlsReader) -> Frames | None:
+    def _gone(self, ident: bytes) -> None:
+        self._peers.pop(ident, None)
+        self._hung.discard(ident)
+
+    def _message(self, stream: _Reader, *, scratch: bool = False) -> Frames | None:
         """The next message, checked frame by frame before each is read; None for a command.
-        Raises _RefusedError, OSError, EOFError."""
+        With `scratch` a large last frame is read into the reader's own buffer (valid until
+        the next message is read). Raises _RefusedError, OSError, EOFError."""
         frames: Frames = []
         total = 0
         while True:
@@ -377,14 +333,17 @@ class ZmtpRouter:
             if size > self.max_frame or len(frames) >= self.max_frames or total > self.max_bytes:
                 msg = f"a message over the limits (frame {len(frames) + 1})"
                 raise _RefusedError(msg)
-            frames.append(stream.read(size) if size else memoryview(b""))
-            if not flags & _MORE:
+            last = not flags & _MORE
+            reuse = scratch and last and size > _STREAM_BUFFER
+            frames.append(stream.read(size, scratch=reuse) if size else memoryview(b""))
+            if last:
                 return frames
 
     # -- the loop's side -------------------------------------------------------------------
 
     def _deliver(self, ident: bytes, frames: Frames) -> None:
-        if self.closed:
+        if self.closed or ident in self._hung:
+            self._room.release()
             return
         self._messages.append((ident, frames))
         if self._waiter is not None and not self._waiter.done():

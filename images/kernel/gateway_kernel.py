@@ -15,12 +15,13 @@
 Channels (`GATEWAY_TRANSPORT`): with `ipc` the gateway binds `gateway/bridge` and
 `gateway/frames` in the run directory and these helpers connect; with `tcp` the kernel can
 reach nothing, so it listens on both ports itself at start-up and the gateway connects: the
-bridge as a CurveZMQ server with the kernel's own key from its connection file, the frames
-port in TLS 1.3 with the identity in `GATEWAY_FRAMES_TLS` (AES-GCM is several times faster
-than Curve for data frames), one connection per export, which the gateway opens with
-`[name, N]`; there TCP's flow control is the credit. `python -m gateway_kernel` starts a tcp
-kernel: it writes the connection info and the TLS identity into the tmpfs and starts ipykernel
-on it (no file is shared with the host).
+bridge as a CurveZMQ server with the kernel's own key from its connection file; the frames
+port as plain TCP, one connection per export, which the gateway opens with `[name, N, proof]`,
+every message sealed with AES-256-GCM under a key derived from the kernel's Curve secret (the
+gateway's gateway/kernels/frames_seal.py says how, and these rules must match it); there TCP's
+flow control is the credit. `python -m gateway_kernel` starts a tcp kernel: it writes the
+connection info from `GATEWAY_CONNECTION` into the tmpfs and starts ipykernel on it (no file is
+shared with the host).
 """
 
 from __future__ import annotations
@@ -75,19 +76,19 @@ def describe(value: Any) -> _Description:
     return _Description(data)
 
 
-CHUNK = 4 << 20  # bytes of Arrow stream per message (the gateway grants 4 at a time)
+CHUNK = 4 << 20  # bytes of Arrow stream per message (ipc: the gateway grants 4 at a time)
 BATCH_BYTES = 16 << 20  # aim of an exported record batch: few, large writes, bounded for readers
 _BOUND: dict[str, Any] = {}  # tcp: the sockets this kernel bound at start-up, by channel
-_TLS_FOLDER = "/tmp/gateway"  # tcp: the kernel's own size-limited tmpfs
-_TLS_IDENTITY = os.path.join(_TLS_FOLDER, "frames.pem")
-_KEY_HEADER = b"-----BEGIN PRIVATE KEY-----"
+_SEAL_LABEL = b"notebook-gateway frames key 1\x00"  # as gateway/kernels/frames_seal.py
+_TAG = 16
 _CONNECTED: dict[tuple[str, int], Any] = {}  # ipc: one connected socket per channel and process
 
 
 def _channel(name: str, timeout: float) -> tuple[Any, bool]:
-    """A DEALER socket on the gateway's channel `name`, and whether the caller closes it.
-    Sockets are kept for the next call (no connect per request; callers drain what an abandoned
-    request left), one per process: a forked child makes its own."""
+    """A DEALER socket on the gateway's channel `name` (tcp frames: the `_SealedFrames`
+    listener), and whether the caller closes it. Sockets are kept for the next call (no
+    connect per request; callers drain what an abandoned request left), one per process: a
+    forked child makes its own."""
     import zmq  # noqa: PLC0415
 
     if name in _BOUND:
@@ -105,7 +106,8 @@ def _channel(name: str, timeout: float) -> tuple[Any, bool]:
 
 
 def _bind_channels() -> None:
-    """tcp: bind the bridge and frames ports as CurveZMQ servers (the gateway connects)."""
+    """tcp: listen on the bridge port (a CurveZMQ server) and the frames port (sealed
+    messages); the gateway connects to both."""
     if os.environ.get("GATEWAY_TRANSPORT") != "tcp" or _BOUND:
         return
     import zmq  # noqa: PLC0415
@@ -121,37 +123,37 @@ def _bind_channels() -> None:
         socket.curve_server = True
     socket.bind(f"tcp://0.0.0.0:{int(ports['bridge'])}")
     _BOUND["bridge"] = socket
-    _BOUND["frames"] = _TlsFrames(int(ports["frames"]), _TLS_IDENTITY)
+    _BOUND["frames"] = _SealedFrames(int(ports["frames"]), app.curve_secretkey or b"")
 
 
-class _TlsFrames:
-    """tcp: the frames port, listening in TLS 1.3; `link(name)` is export `name`'s connection.
+class _SealedFrames:
+    """tcp: the frames port; `link(name)` is export `name`'s connection, sealed.
 
-    The gateway connects before it asks for the export, so an export's connection is queued
-    ahead of any later one. Connections that name another export (a later one, taken early
-    while looking for this one) are kept for it, a few at most; ones that fail the handshake or
-    name nothing are closed."""
+    The gateway connects (and sends its opening) before it asks for the export, so an export's
+    connection is queued ahead of any later one. Openings that prove the gateway but name
+    another export (a later one, met early while looking for this one) are kept for it, a few
+    at most; anything else is closed."""
 
     HELD = 4
 
-    def __init__(self, port: int, identity: str) -> None:
+    def __init__(self, port: int, curve_secret: bytes) -> None:
+        import hashlib  # noqa: PLC0415
         import socket  # noqa: PLC0415
-        import ssl  # noqa: PLC0415
 
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.minimum_version = ssl.TLSVersion.TLSv1_3
-        context.verify_mode = ssl.CERT_REQUIRED  # the gateway holds the same identity
-        context.verify_flags |= ssl.VERIFY_X509_STRICT
-        context.load_cert_chain(identity)
-        with open(identity, "rb") as handle:
-            certificate = handle.read().partition(_KEY_HEADER)[0]
-        context.load_verify_locations(cadata=certificate.decode("ascii"))
-        self._context = context
+        if not curve_secret:
+            raise RuntimeError("a tcp kernel without its Curve secret")
+        self._key = hashlib.sha256(_SEAL_LABEL + curve_secret).digest()
         self._listener = socket.create_server(("0.0.0.0", port), backlog=16)
-        self._held: collections.OrderedDict[bytes, _TlsLink] = collections.OrderedDict()
+        self._held: collections.OrderedDict[bytes, _SealedLink] = collections.OrderedDict()
 
-    def link(self, name: bytes, timeout: float) -> _TlsLink | None:
+    def _export_key(self, name: bytes) -> bytes:
+        import hmac  # noqa: PLC0415
+
+        return hmac.digest(self._key, b"export\x00" + name, "sha256")
+
+    def link(self, name: bytes, timeout: float) -> _SealedLink | None:
         """Export `name`'s connection, or None when it is not there within `timeout`."""
+        import hmac  # noqa: PLC0415
         import time  # noqa: PLC0415
 
         held = self._held.pop(name, None)
@@ -165,110 +167,98 @@ class _TlsFrames:
                 raw, _ = self._listener.accept()
             except OSError:  # timed out
                 return None
-            link = _TlsLink(raw, self._context)
             try:
-                link.settimeout(min(left, 10.0))  # the handshake and the opening
-                opening = link.opening()
+                opening = _read_opening(raw, deadline)
             except (OSError, ValueError, EOFError):
-                link.close()
+                raw.close()
                 continue
-            if len(opening) != 2 or opening[1] != b"N":
-                link.close()
+            if len(opening) != 3 or opening[1] != b"N":
+                raw.close()
                 continue
+            key = self._export_key(opening[0])
+            proof = hmac.digest(key, b"open\x00" + opening[0], "sha256")
+            if not hmac.compare_digest(proof, opening[2]):
+                raw.close()
+                continue
+            link = _SealedLink(raw, opening[0], key)
             if opening[0] == name:
                 link.settimeout(timeout)  # a gateway that stops reading this long ends it
                 return link
+            old = self._held.pop(opening[0], None)
+            if old is not None:
+                old.close()
             self._held[opening[0]] = link
             while len(self._held) > self.HELD:
                 self._held.popitem(last=False)[1].close()
         return None
 
 
-class _TlsLink:
-    """One export's TLS connection (server side), with the call `_send_frame` makes of a ZMQ
-    socket. Records are written into memory and the socket gets them 1 MiB at a time: a TLS
-    socket object writes each 16 KiB record on its own, which costs a third of the throughput
-    on the kernel network's bridge."""
+def _read_opening(raw: Any, deadline: float) -> list[bytes]:
+    """The gateway's opening (a few short ZMTP frames), all of it before `deadline`."""
+    import time  # noqa: PLC0415
 
-    PIECE = 1 << 20
+    def exactly(size: int) -> bytes:
+        data = bytearray()
+        while len(data) < size:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            raw.settimeout(left)
+            chunk = raw.recv(size - len(data))
+            if not chunk:
+                raise EOFError
+            data += chunk
+        return bytes(data)
+
+    frames: list[bytes] = []
+    while True:
+        flags, size = exactly(2)
+        if flags & ~0x01 or len(frames) >= 4:  # short frames only, no commands
+            raise ValueError("not an opening")
+        frames.append(exactly(size))
+        if not flags & 0x01:
+            return frames
+
+
+class _SealedLink:
+    """One export's connection, with the call `_send_frame` makes of a ZMQ socket: each
+    message `[name, kind, payload]` goes out as `[name, kind, sealed payload]`, numbered from
+    0 (the nonce; the gateway counts too), `name + kind` authenticated with it."""
+
     credit = float("inf")  # TCP's flow control stands for the gateway's credit
 
-    def __init__(self, raw: Any, context: Any) -> None:
-        import ssl  # noqa: PLC0415
+    def __init__(self, raw: Any, name: bytes, key: bytes) -> None:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: PLC0415
 
         self._raw = raw
-        self._incoming = ssl.MemoryBIO()
-        self._outgoing = ssl.MemoryBIO()
-        self._tls = context.wrap_bio(self._incoming, self._outgoing, server_side=True)
-        self._want_read = ssl.SSLWantReadError
+        self._name = name
+        self._aead = AESGCM(key)
+        self._count = 0
+        self._sealed = bytearray()  # reused: a chunk is sent before the next is sealed
 
     def settimeout(self, timeout: float) -> None:
         self._raw.settimeout(timeout)
 
-    def opening(self) -> list[bytes]:
-        """The handshake, then the gateway's first message (a few short ZMTP frames)."""
-        while True:
-            try:
-                self._tls.do_handshake()
-                break
-            except self._want_read:
-                self._flush()
-                self._fill()
-        self._flush()
-        frames: list[bytes] = []
-        while True:
-            flags, size = self._read(2)
-            if flags & ~0x01 or len(frames) >= 4:  # short frames only, no commands
-                raise ValueError("not an opening")
-            frames.append(self._read(size))
-            if not flags & 0x01:
-                return frames
-
-    def _read(self, size: int) -> bytes:
-        data = bytearray()
-        while len(data) < size:
-            try:
-                data += self._tls.read(size - len(data))
-            except self._want_read:
-                self._fill()
-        return bytes(data)
-
-    def _fill(self) -> None:
-        data = self._raw.recv(65536)
-        if not data:
-            raise EOFError
-        self._incoming.write(data)
-
-    def _flush(self) -> None:
-        data = self._outgoing.read()
-        if data:
-            self._raw.sendall(data)
-
-    def _send(self, data: Any) -> None:
-        view = memoryview(data).cast("B")
-        for start in range(0, len(view), self.PIECE):
-            self._tls.write(view[start : start + self.PIECE])
-            self._flush()
-
     def send_multipart(self, frames: list[Any], *, copy: bool = True, flags: int = 0) -> None:
-        """Short frames go out together; a long one's body is sent from its own memory."""
         import struct  # noqa: PLC0415
 
-        last = len(frames) - 1
-        pending = bytearray()
-        for n, frame in enumerate(frames):
-            view = memoryview(frame).cast("B")
-            more = 0 if n == last else 0x01
-            if len(view) < 256:
-                pending += bytes((more, len(view)))
-                pending += view
-                continue
-            pending += bytes((more | 0x02,)) + struct.pack(">Q", len(view))
-            self._send(pending)
-            pending = bytearray()
-            self._send(view)
-        if pending:
-            self._send(pending)
+        name, kind = bytes(frames[0]), bytes(frames[1])
+        payload = memoryview(frames[2] if len(frames) > 2 else b"").cast("B")
+        size = len(payload) + _TAG
+        if len(self._sealed) < size:
+            self._sealed = bytearray(size)
+        sealed = memoryview(self._sealed)[:size]
+        nonce = self._count.to_bytes(12, "big")
+        self._aead.encrypt_into(nonce, payload, name + kind, sealed)
+        self._count += 1
+        head = bytearray()
+        for frame in (name, kind):
+            head += bytes((0x01, len(frame))) + frame
+        if size < 256:
+            self._raw.sendall(head + bytes((0, size)) + sealed)
+            return
+        self._raw.sendall(head + bytes((0x02,)) + struct.pack(">Q", size))
+        self._raw.sendall(sealed)
 
     def close(self) -> None:
         self._raw.close()
@@ -277,10 +267,10 @@ class _TlsLink:
 @contextlib.contextmanager
 def _frames_link(name: bytes, timeout: float) -> Iterator[Any]:
     """Export `name`'s way to the gateway: ipc the frames channel's DEALER (emptied of what an
-    abandoned export left), tcp the export's own TLS connection (closed after; None when the
+    abandoned export left), tcp the export's own sealed connection (closed after; None when the
     gateway's connection did not come)."""
     socket, _ = _channel("frames", timeout)
-    if not isinstance(socket, _TlsFrames):
+    if not isinstance(socket, _SealedFrames):
         _drain(socket)
         yield socket
         return
@@ -640,20 +630,15 @@ def setup() -> None:
     _bind_channels()
 
 
-def _write_private(path: str, text: str) -> None:
+def launch() -> None:
+    """tcp kernels: write `GATEWAY_CONNECTION` into the tmpfs (0600) and exec ipykernel on it."""
+    info = os.environ.pop("GATEWAY_CONNECTION")
+    folder = "/tmp/gateway"  # the container's own size-limited tmpfs
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    path = os.path.join(folder, "connection.json")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-
-
-def launch() -> None:
-    """tcp kernels: write `GATEWAY_CONNECTION` and `GATEWAY_FRAMES_TLS` into the tmpfs (0600)
-    and exec ipykernel on the connection file."""
-    info = os.environ.pop("GATEWAY_CONNECTION")
-    os.makedirs(_TLS_FOLDER, mode=0o700, exist_ok=True)
-    path = os.path.join(_TLS_FOLDER, "connection.json")
-    _write_private(path, info)
-    _write_private(_TLS_IDENTITY, os.environ.pop("GATEWAY_FRAMES_TLS"))
+        handle.write(info)
     argv = [
         sys.executable,
         "-m",

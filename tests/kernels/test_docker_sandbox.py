@@ -82,7 +82,7 @@ async def test_container_is_hardened_and_labelled(gateway, docker_engine, docker
     # An allowlist (plus what the image itself sets), never the gateway's own environment.
     image_env = {e.split("=", 1)[0] for e in container.image.attrs["Config"]["Env"]}
     wiring = (
-        {"GATEWAY_TRANSPORT", "GATEWAY_CONNECTION", "GATEWAY_CHANNEL_PORTS", "GATEWAY_FRAMES_TLS"}
+        {"GATEWAY_TRANSPORT", "GATEWAY_CONNECTION", "GATEWAY_CHANNEL_PORTS"}
         if TCP
         else {"GATEWAY_RUN_DIR"}
     )

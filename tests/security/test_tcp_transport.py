@@ -2,7 +2,7 @@
 network reaches nothing (not another kernel, not the host's own ports, not the gateway, not the
 internet); a listener on that network learns nothing from the ZMQ traffic and cannot execute by
 connecting or by replaying what it captured (CurveZMQ + HMAC), nor read a data frame off the
-wire or out of the frames port (TLS with the kernel's own identity); nothing the kernel writes
+wire or out of the frames port (sealed with a key from the kernel's own); nothing the kernel writes
 is on the host; the network and the host rules go when the gateway shuts down."""
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import contextlib
 import io
 import secrets
 import socket
-import ssl
 import struct
 import threading
 
@@ -23,7 +22,7 @@ import pytest
 import zmq
 
 from gateway.app import create_app
-from gateway.kernels import firewall, frames_tls
+from gateway.kernels import firewall, frames_seal
 from gateway.kernels.channels import TCP_PORTS
 from gateway.kernels.docker import DockerBackend
 from gateway.keys import KERNELS_KEY, STORE_KEY
@@ -238,35 +237,38 @@ df = pd.DataFrame({"s": [marker + str(i) for i in range(20000)], "n": range(2000
 """
 
 
-async def _stranger(address: str, secret: bytes | None) -> bytes:
+async def _stranger(address: str, opening: bytes) -> bytes:
     """What a client that is not the gateway gets from the frames port: it connects first (so
-    the helper meets it before the gateway's own connection), sends an opening naming
-    nothing, and reads until the kernel closes. With `secret`, in TLS as another kernel."""
-    port = TCP_PORTS["frames"]
-    if secret is None:
-        reader, writer = await asyncio.open_connection(address, port)
-    else:
-        context = frames_tls.client_context(frames_tls.identity(secret))
-        try:
-            reader, writer = await asyncio.open_connection(address, port, ssl=context)
-        except (ssl.SSLError, OSError):
-            return b""  # no handshake without the kernel's key
-    writer.write(b"\x01\x01x\x00\x01N")
+    the helper meets it before the gateway's own connection), sends `opening` and reads until
+    the kernel closes."""
+    reader, writer = await asyncio.open_connection(address, TCP_PORTS["frames"])
+    writer.write(opening)
     got = b""
-    with contextlib.suppress(OSError, ssl.SSLError, TimeoutError):
+    with contextlib.suppress(OSError, TimeoutError):
         async with asyncio.timeout(30):
             got = await reader.read()
     writer.close()
     return got
 
 
+def _zmtp(*frames: bytes) -> bytes:
+    return b"".join(
+        bytes((0 if n == len(frames) - 1 else 1, len(f))) + f for n, f in enumerate(frames)
+    )
+
+
 async def test_a_data_frame_cannot_be_read_off_the_wire_or_the_port(tcp_gateway, tcp_settings):
     client, owner, app = tcp_gateway
     await _execute(client, owner, FRAME)
     address = _address(app)
+    other = frames_seal.frames_key(b"another kernel's Curve secret, 40 chars!")
     strangers = [
-        asyncio.ensure_future(_stranger(address, secret))
-        for secret in (None, b"another kernel's Curve secret, 40 chars!")
+        asyncio.ensure_future(_stranger(address, opening))
+        for opening in (
+            b"GET / HTTP/1.1\r\n\r\n",
+            _zmtp(b"frame-0", b"N", bytes(32)),  # a made-up proof
+            _zmtp(*frames_seal.opening(other, b"frame-0")),  # another kernel's key
+        )
     ]
     await asyncio.sleep(0.5)  # both are queued at the port before the export starts
     with _Sniffer(tcp_settings.kernel_network_bridge) as sniffer:
@@ -283,7 +285,7 @@ async def test_a_data_frame_cannot_be_read_off_the_wire_or_the_port(tcp_gateway,
     captured = sniffer.data()
     assert len(captured) > len(body), "the frame crossed the bridge while the sniffer listened"
     assert b"FRAME-SNIFF-c41d" not in captured
-    assert b"ARROW" not in captured and body[:64] not in captured
+    assert body[:64] not in captured and b"stream_bytes" not in captured  # schema, header
     for got in await asyncio.gather(*strangers):
         assert b"FRAME-SNIFF" not in got
         assert got == b"", "the kernel sends a stranger nothing"

@@ -1,0 +1,316 @@
+"""A tcp kernel's sealed data-frame channel (gateway/kernels/frames_seal.py, zmtp.py's dialer,
+and the kernel helper's own end from images/kernel/gateway_kernel.py), without Docker: both
+ends are the real code, on 127.0.0.1; hostile kernels and strangers are raw sockets or the
+helper's own link misused."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import struct
+from types import ModuleType
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.ipc
+import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from gateway.kernels import frames_seal
+from gateway.kernels.errors import KernelExecuteFailed
+from gateway.kernels.frames import _MAX_MESSAGE, CHUNK, WINDOW, FrameChannel, _Stream
+from gateway.kernels.zmtp import RouterClosedError, ZmtpRouter
+
+SECRET = b"rq:rCfIrI]S0v*Bw5R:Gzs&1y(fo1m.eC6ZJXXwu"  # a Z85 Curve secret, as in the records
+OTHER = b"Yne@$w&%tr8?ZYL!kH+d)Q3Pb0kpCj(4Mx>.b-tA"
+KEY = frames_seal.frames_key(SECRET)
+
+
+class Kernel:
+    """The kernel's side: its frames listener for `secret`, and links taken from it in a
+    thread (as the helper takes them, blocking)."""
+
+    def __init__(self, helper: ModuleType, secret: bytes) -> None:
+        self.frames = helper._SealedFrames(0, secret)
+        self.port = self.frames._listener.getsockname()[1]
+
+    async def link(self, name: bytes, timeout: float = 5.0) -> Any:  # noqa: ASYNC109 - the helper's
+        return await asyncio.to_thread(self.frames.link, name, timeout)
+
+    def close(self) -> None:
+        self.frames._listener.close()
+
+
+@pytest.fixture
+def kernel(kernel_helper):
+    made: list[Kernel] = []
+
+    def make(secret: bytes = SECRET) -> Kernel:
+        made.append(Kernel(kernel_helper, secret))
+        return made[-1]
+
+    yield make
+    for one in made:
+        one.close()
+
+
+@pytest.fixture
+async def dialer():
+    # the limits FrameChannel.dial sets
+    made = ZmtpRouter.dialer(
+        max_frame=_MAX_MESSAGE, max_frames=4, max_bytes=_MAX_MESSAGE, queue=WINDOW
+    )
+    yield made
+    made.close()
+
+
+async def _dial(router: ZmtpRouter, port: int, name: bytes, key: bytes = KEY) -> bytes:
+    return await router.dial(
+        ("127.0.0.1", port),
+        frames_seal.opening(key, name),
+        frames_seal.Opener(key, name),
+        5.0,
+    )
+
+
+async def _receive(router: ZmtpRouter, timeout: float = 5.0) -> list[bytes]:  # noqa: ASYNC109
+    async with asyncio.timeout(timeout):
+        _, frames = await router.receive()
+    return [bytes(f) for f in frames]
+
+
+def _frame(flags: int, body: bytes) -> bytes:
+    if len(body) < 256:
+        return bytes((flags, len(body))) + body
+    return bytes((flags | 0x02,)) + struct.pack(">Q", len(body)) + body
+
+
+def _message(*frames: bytes) -> bytes:
+    return b"".join(_frame(0 if n == len(frames) - 1 else 1, f) for n, f in enumerate(frames))
+
+
+def test_keys_are_per_kernel_and_per_export():
+    assert frames_seal.frames_key(SECRET) == KEY  # re-attachment needs nothing new
+    assert frames_seal.frames_key(OTHER) != KEY
+    assert frames_seal.export_key(KEY, b"a") != frames_seal.export_key(KEY, b"b")
+    name, kind, proof = frames_seal.opening(KEY, b"a")
+    assert (name, kind) == (b"a", b"N")
+    assert proof != frames_seal.opening(KEY, b"b")[2]
+    assert proof != frames_seal.opening(frames_seal.frames_key(OTHER), b"a")[2]
+
+
+async def test_an_export_crosses_whole_and_in_order(kernel, dialer, kernel_helper):
+    """The helper's real writer, sealed: header, Arrow chunks, end; the same table arrives,
+    and chunks still held are never overwritten by later ones (reused buffers)."""
+    k = kernel()
+    rows = 2_000_000  # 32 MB: more chunks than the reused buffers
+    table = pa.table({"a": pa.array(range(rows)), "b": pa.array(range(rows), pa.float64())})
+    peer = await _dial(dialer, k.port, b"x")
+    link = await k.link(b"x")
+    assert link is not None
+    header = {"status": "ok", "total": table.num_rows}
+    task = asyncio.ensure_future(
+        asyncio.to_thread(kernel_helper._send_frame, link, b"x", header, table, 5.0)
+    )
+    held: list[memoryview] = []  # views, not copies: every chunk kept alive to the end
+    async with asyncio.timeout(30):
+        while True:
+            _, frames = await dialer.receive()
+            held.append(frames[2])
+            if bytes(frames[1]) == b"E":
+                break
+            assert bytes(frames[0]) == b"x"
+    assert await task is True
+    link.close()
+    assert b'"status": "ok"' in bytes(held[0])
+    chunks = held[1:-1]
+    assert len(chunks) > 8
+    assert max(map(len, chunks)) <= CHUNK
+    data = b"".join(chunks)
+    assert len(data) == kernel_helper.stream_size(table)
+    assert pyarrow.ipc.open_stream(io.BytesIO(data)).read_all().equals(table)
+    dialer.hang_up(peer)
+
+
+async def test_a_kernel_with_another_key_gets_no_stream_through(kernel, dialer, kernel_helper):
+    """An impostor at the kernel's address (or a kernel holding another key): the gateway's
+    opening does not prove itself to it, and what it sends does not open."""
+    impostor = kernel(OTHER)
+    await _dial(dialer, impostor.port, b"x")
+    assert await impostor.link(b"x", timeout=1.0) is None  # the opening is not its key's
+    k = kernel()
+    await _dial(dialer, k.port, b"y", key=frames_seal.frames_key(OTHER))
+    assert await k.link(b"y", timeout=1.0) is None  # nor is this one
+    # a sender with the wrong key: the gateway refuses its first message
+    liar = kernel(OTHER)
+    await _dial(dialer, liar.port, b"z")
+    raw, _ = await asyncio.to_thread(liar.frames._listener.accept)
+    await asyncio.to_thread(raw.recv, 4096)  # the opening
+    # sealing with its own key, as a kernel that skipped the opening's check would
+    link = kernel_helper._SealedLink(raw, b"z", liar.frames._export_key(b"z"))
+    link.send_multipart([b"z", b"H", b"{}"])
+    with pytest.raises(TimeoutError):
+        await _receive(dialer, timeout=1.0)
+    link.close()
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    ["flip a payload bit", "swap the kind", "drop a message", "repeat a message", "unsealed"],
+)
+async def test_a_stream_altered_on_the_way_is_refused(dialer, tamper):
+    """What a kernel (or anything between) sends that was not sealed in order for this export
+    ends the connection before the loop sees it."""
+    server = await asyncio.start_server(lambda r, w: served.set_result((r, w)), "127.0.0.1", 0)
+    served: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    port = server.sockets[0].getsockname()[1]
+    aead = AESGCM(frames_seal.export_key(KEY, b"x"))
+
+    def sealed(number: int, kind: bytes, payload: bytes) -> bytes:
+        return aead.encrypt(frames_seal.nonce(number), payload, b"x" + kind)
+
+    messages = [
+        _message(b"x", b"H", sealed(0, b"H", b"{}")),
+        _message(b"x", b"D", sealed(1, b"D", b"chunk one")),
+        _message(b"x", b"D", sealed(2, b"D", b"chunk two")),
+    ]
+    if tamper == "flip a payload bit":
+        messages[1] = messages[1][:-1] + bytes((messages[1][-1] ^ 1,))
+    elif tamper == "swap the kind":
+        messages[1] = _message(b"x", b"E", sealed(1, b"D", b"chunk one"))
+    elif tamper == "drop a message":
+        del messages[1]
+    elif tamper == "repeat a message":
+        messages.insert(1, messages[0])
+    else:
+        messages[1] = _message(b"x", b"D", b"chunk one in the clear, no tag at all")
+    await _dial(dialer, port, b"x")
+    reader, writer = await served
+    await reader.readexactly(len(_message(*frames_seal.opening(KEY, b"x"))))
+    writer.write(b"".join(messages))
+    await writer.drain()
+    assert await _receive(dialer) == [b"x", b"H", b"{}"]  # the first message opened
+    with pytest.raises(TimeoutError):
+        await _receive(dialer, timeout=1.0)  # nothing after the altered one
+    async with asyncio.timeout(5):
+        assert await reader.read() == b""  # and the gateway hung up
+    writer.close()
+    server.close()
+
+
+async def test_a_stranger_gets_nothing_from_the_frames_port(kernel):
+    """A plain client, a forged opening, or the right name with a made-up proof: closed, sent
+    nothing."""
+    k = kernel()
+    forged = [b"x", b"N", bytes(32)]
+    for opening in (b"GET / HTTP/1.1\r\n\r\n", _message(*forged), _message(b"x", b"N")):
+        reader, writer = await asyncio.open_connection("127.0.0.1", k.port)
+        writer.write(opening)
+        await writer.drain()
+        assert await k.link(b"x", timeout=1.0) is None
+        got = b""
+        async with asyncio.timeout(5):
+            with contextlib.suppress(ConnectionResetError):  # closed with its bytes unread
+                got = await reader.read()
+        assert got == b""
+        writer.close()
+
+
+async def test_a_later_exports_connection_is_kept_for_it(kernel, dialer):
+    """The helper of export `a` started late, after the gateway had connected for `b` too:
+    `a` takes its own, and `b`'s waits for `b`."""
+    k = kernel()
+    await _dial(dialer, k.port, b"b")
+    await _dial(dialer, k.port, b"a")
+    a = await k.link(b"a")
+    b = await k.link(b"b", timeout=0.1)  # already held: no wait
+    assert a is not None
+    assert b is not None
+    a.send_multipart([b"a", b"E"])
+    b.send_multipart([b"b", b"E"])
+    got = {tuple(await _receive(dialer)), tuple(await _receive(dialer))}
+    assert got == {(b"a", b"E", b""), (b"b", b"E", b"")}
+    a.close()
+    b.close()
+
+
+async def test_a_trickling_stranger_does_not_hold_the_helper(kernel, dialer):
+    """A connection that sends its opening a byte at a time cannot keep the helper from its
+    own export past the export's timeout."""
+    k = kernel()
+    _, writer = await asyncio.open_connection("127.0.0.1", k.port)
+    looking = asyncio.ensure_future(k.link(b"x", timeout=2.0))
+    async with asyncio.timeout(6):
+        while not looking.done():
+            writer.write(b"\x01")
+            await writer.drain()
+            await asyncio.sleep(0.3)
+    assert looking.result() is None
+    writer.close()
+
+
+async def test_a_frame_over_the_limit_ends_the_connection_unread(kernel, dialer):
+    k = kernel()
+    await _dial(dialer, k.port, b"x")
+    link = await k.link(b"x")
+    link.send_multipart([b"x", b"H", b"{}"])
+    assert await _receive(dialer) == [b"x", b"H", b"{}"]
+    # a long frame announced past max_frame: refused from its size alone
+    with pytest.raises(OSError):
+        for _ in range(64):
+            await asyncio.to_thread(link.send_multipart, [b"x", b"D", bytes(_MAX_MESSAGE + 1)])
+    with pytest.raises(TimeoutError):
+        await _receive(dialer, timeout=0.5)
+    link.close()
+
+
+async def test_a_stop_hangs_up_drops_what_waits_and_the_helper_returns(
+    kernel, dialer, kernel_helper
+):
+    """The client went away: the gateway's stop ends the connection and frees the chunks
+    waiting for it, and a helper blocked on a full connection returns False instead of
+    writing on."""
+    k = kernel()
+    channel = FrameChannel(dialer, address=("127.0.0.1", k.port), key=KEY)
+    await channel.open(b"x", 5.0)
+    link = await k.link(b"x")
+    big = pa.table({"a": pa.array(range(6_000_000))})  # 48 MB: more than the queue and sockets
+    task = asyncio.ensure_future(
+        asyncio.to_thread(kernel_helper._send_frame, link, b"x", {"status": "ok"}, big, 30.0)
+    )
+    peer, kind, _ = await channel.receive(b"x")
+    assert kind == b"H"
+    await asyncio.sleep(0.5)  # the queue fills
+    assert dialer._messages, "chunks are waiting"
+    _Stream(channel, peer, b"x").stop()
+    assert not dialer._messages, "dropped with the connection"
+    async with asyncio.timeout(10):
+        assert await task is False
+    async with asyncio.timeout(5):
+        while dialer._peers:  # noqa: ASYNC110 - the reading thread ends on its own; polled
+            await asyncio.sleep(0.05)
+    link.close()
+
+
+async def test_close_wakes_a_waiting_receive_and_refuses_more(dialer, kernel):
+    k = kernel()
+    waiting = asyncio.ensure_future(dialer.receive())
+    await asyncio.sleep(0)
+    dialer.close()
+    with pytest.raises(RouterClosedError):
+        await asyncio.wait_for(waiting, 5)
+    with pytest.raises(OSError, match="no room"):
+        await _dial(dialer, k.port, b"x")
+
+
+async def test_a_closed_port_is_a_clear_failure(dialer):
+    channel = FrameChannel(dialer, address=("127.0.0.1", 9), key=KEY)
+    with pytest.raises(KernelExecuteFailed) as failed:
+        await channel.open(b"x", 2.0)
+    assert "Could not connect to the kernel's data-frame port" in failed.value.extra["reason"]
+
+
+def test_a_kernel_without_its_curve_secret_does_not_start_its_frames_port(kernel_helper):
+    with pytest.raises(RuntimeError, match="Curve secret"):
+        kernel_helper._SealedFrames(0, b"")
