@@ -6,8 +6,9 @@ Each kernel has a frames channel, read by the gateway itself frame by frame (zmt
 listens in its own part of the run directory (`gateway/frames`, which the kernel cannot
 replace; a unix socket, which also crosses gVisor's file proxy, unlike a FIFO) and the kernel
 helper's libzmq DEALER connects. With tcp the kernel listens on its frames port and the gateway
-dials it for each export, opening with `[name, N, proof]` so the helper knows its connection,
-and every payload travels sealed (frames_seal.py). Messages are `[name, kind, payload]`:
+dials it for each export; the helper challenges the connection and the gateway's answer
+`[name, N, proof]` tells it whose connection it is; every payload travels sealed
+(frames_seal.py). Messages are `[name, kind, payload]`:
 
     kernel → gateway   H <JSON header: status, total, rows, columns, or an error>
                        D <a chunk of the Arrow IPC stream, at most CHUNK bytes>   (on credit)
@@ -18,7 +19,8 @@ and every payload travels sealed (frames_seal.py). Messages are `[name, kind, pa
 The kernel sends a chunk only on credit (tcp: only as fast as the gateway reads), so however
 fast the kernel writes the gateway holds a bounded part of a frame: WINDOW chunks waiting, the
 one being read and the ones its caller holds (ipc: received without a copy; tcp: opened into
-at most 8 reused buffers per export, plus the one being read in the connection's own buffer).
+reused buffers while the caller does not hold them, the one being read in the connection's
+own buffer).
 Messages for another export (a stale one) are dropped.
 """
 
@@ -102,10 +104,7 @@ class FrameChannel:
         self.finish()
         try:
             self._peer = await self._router.dial(
-                self._address,
-                frames_seal.opening(self._key, name),
-                frames_seal.Opener(self._key, name),
-                timeout,
+                self._address, frames_seal.greeter(self._key, name), timeout
             )
         except (OSError, TimeoutError) as err:
             msg = f"Could not connect to the kernel's data-frame port ({err or 'timed out'})."

@@ -19,10 +19,10 @@ them waiting, after which the thread stops reading (the kernel waits). Commands 
 (ZMTP 3.1 PING, for one) are ignored: the kernel's sockets enable no heartbeats.
 
 tcp kernels: the gateway dials the kernel (`dial`), one connection per export, and speaks the
-same frames with no ZMTP greeting (frames.py seals what travels on it). Its thread checks and
-opens each message (`unseal`) before the loop sees it; nothing is sent after the opening
-message: TCP's own flow control holds the kernel back while the queue is full, and `hang_up`
-is the stop.
+same frames with no ZMTP greeting; the connection's thread first runs the caller's `greet` (for
+data frames, frames_seal.py's challenge and answer) and then checks and opens each message with
+what it returned before the loop sees it. Nothing is sent after the greeting: TCP's own flow
+control holds the kernel back while the queue is full, and `hang_up` is the stop.
 """
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ _STREAM_BUFFER: Final = 64 * 1024  # heads and small bodies come from here, larg
 
 type Frames = list[memoryview]
 type Unseal = Callable[[Frames], Frames]  # raises ValueError for a message to refuse
+# (read exactly n bytes, send bytes) -> the connection's Unseal; raises ValueError, OSError
+type Greet = Callable[[Callable[[int], bytes], Callable[[bytes], None]], Unseal]
 
 
 class RouterClosedError(Exception):
@@ -67,7 +69,8 @@ def _frame(flags: int, body: bytes) -> bytes:
     return bytes((flags | _LONG,)) + struct.pack(">Q", len(body)) + body
 
 
-def _message(frames: list[bytes]) -> bytes:
+def encode(frames: list[bytes]) -> bytes:
+    """`frames` as one ZMTP message (no greeting)."""
     last = len(frames) - 1
     return b"".join(_frame(0 if n == last else _MORE, bytes(f)) for n, f in enumerate(frames))
 
@@ -115,7 +118,7 @@ class ZmtpRouter:
     `receive()` returns (peer, frames) of the next complete message; `send()` answers a peer
     (dropped when it is gone; ipc peers only); `close()` ends every connection and wakes a
     waiting receive with RouterClosedError. Made by `bind()` (ipc: the kernel connects) or
-    `dialer()` (tcp: `dial` connects to the kernel over TLS), on the event loop that uses it.
+    `dialer()` (tcp: `dial` connects to the kernel), on the event loop that uses it.
     """
 
     def __init__(
@@ -191,14 +194,14 @@ class ZmtpRouter:
     async def dial(
         self,
         address: tuple[str, int],
-        opening: list[bytes],
-        unseal: Unseal,
+        greet: Greet,
         timeout: float,  # noqa: ASYNC109 - bounds the connect
     ) -> bytes:
-        """Connect to `address`, send `opening` and return the new peer's id; its thread then
-        reads messages as `bind`'s peers are read and passes each through `unseal`, which
+        """Connect to `address` and return the new peer's id. Its thread then runs `greet`
+        (blocking reads and sends on the connection: a hang-up ends them) and reads messages
+        as `bind`'s peers are read, passing each through the Unseal `greet` returned, which
         must copy out what it keeps (a message's last frame may be in the reader's reused
-        buffer); its ValueError ends the connection. Raises OSError, TimeoutError."""
+        buffer); a ValueError from either ends the connection. Raises OSError, TimeoutError."""
         if self.closed or len(self._peers) >= self._max_peers:
             msg = "no room for another connection to the kernel"
             raise OSError(msg)
@@ -207,7 +210,6 @@ class ZmtpRouter:
             sock.setblocking(False)  # noqa: FBT003 - the socket API
             async with asyncio.timeout(timeout):
                 await self._loop.sock_connect(sock, address)
-                await self._loop.sock_sendall(sock, _message(opening))
             if self.closed:
                 msg = "the router was closed"
                 raise OSError(msg)
@@ -218,19 +220,18 @@ class ZmtpRouter:
         ident = b"\x00" + next(self._ids).to_bytes(4, "big")
         self._peers[ident] = sock
         threading.Thread(
-            target=self._serve_dialed, args=(sock, ident, unseal), name="tcp-frames", daemon=True
+            target=self._serve_dialed, args=(sock, ident, greet), name="tcp-frames", daemon=True
         ).start()
         return ident
 
     def hang_up(self, peer: bytes) -> None:
-        """End the connection to `peer` and drop what it sent that is still waiting; its
-        thread closes it. Nothing when it is gone."""
+        """End the connection to `peer` (its thread closes it) and drop what it sent that is
+        still waiting, also when the connection has already ended."""
         sock = self._peers.get(peer)
-        if sock is None:
-            return
-        self._hung.add(peer)
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
+        if sock is not None:
+            self._hung.add(peer)
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
         kept = deque(m for m in self._messages if m[0] != peer)
         for _ in range(len(self._messages) - len(kept)):
             self._room.release()
@@ -277,14 +278,20 @@ class ZmtpRouter:
             sock.close()
             self._forget(ident)
 
-    def _serve_dialed(self, sock: socket.socket, ident: bytes, unseal: Unseal) -> None:
+    def _serve_dialed(self, sock: socket.socket, ident: bytes, greet: Greet) -> None:
         stream = _Reader(sock)
         try:
+            try:
+                unseal = greet(lambda size: bytes(stream.read(size)), sock.sendall)
+            except ValueError as err:
+                raise _RefusedError(str(err)) from err
             self._read_messages(stream, ident, unseal)
         except _RefusedError as err:
             _log.info("kernel frames connection closed: %s", err)
         except (OSError, EOFError, RuntimeError):
             pass  # the peer left, or it was hung up, or the router was closed
+        except Exception:
+            _log.exception("kernel frames connection failed")
         finally:
             stream.close()
             sock.close()
@@ -364,11 +371,11 @@ class ZmtpRouter:
 
     def send(self, peer: bytes, frames: list[bytes]) -> None:
         """A message for `peer` (credit or stop, a few bytes); dropped when it is gone or
-        cannot take it now, as a ZMQ ROUTER does. Dialed (TLS) peers take nothing here."""
+        cannot take it now, as a ZMQ ROUTER does. Dialed peers take nothing here."""
         sock = self._peers.get(peer)
         if sock is None or self._accepting is None:
             return
-        data = _message(frames)
+        data = encode(frames)
         try:
             sent = sock.send(data, socket.MSG_DONTWAIT)
         except OSError:

@@ -129,12 +129,15 @@ def _bind_channels() -> None:
 class _SealedFrames:
     """tcp: the frames port; `link(name)` is export `name`'s connection, sealed.
 
-    The gateway connects (and sends its opening) before it asks for the export, so an export's
-    connection is queued ahead of any later one. Openings that prove the gateway but name
-    another export (a later one, met early while looking for this one) are kept for it, a few
-    at most; anything else is closed."""
+    The gateway connects before it asks for the export, so an export's connection is queued
+    ahead of any later one. Each connection taken gets a fresh challenge, and the gateway's
+    answer names its export and proves the frames key for this connection only. Answered
+    connections of another export (a later one, met early while looking for this one) are
+    kept for it, the first per name and a few at most; anything else is closed. Keys are
+    derived as gateway/kernels/frames_seal.py derives them."""
 
     HELD = 4
+    ANSWER_S = 3.0  # one connection's time to answer (the gateway's thread waits for it)
 
     def __init__(self, port: int, curve_secret: bytes) -> None:
         import hashlib  # noqa: PLC0415
@@ -146,14 +149,13 @@ class _SealedFrames:
         self._listener = socket.create_server(("0.0.0.0", port), backlog=16)
         self._held: collections.OrderedDict[bytes, _SealedLink] = collections.OrderedDict()
 
-    def _export_key(self, name: bytes) -> bytes:
+    def _derive(self, purpose: bytes, *parts: bytes) -> bytes:
         import hmac  # noqa: PLC0415
 
-        return hmac.digest(self._key, b"export\x00" + name, "sha256")
+        return hmac.digest(self._key, purpose + b"\x00" + b"\x00".join(parts), "sha256")
 
     def link(self, name: bytes, timeout: float) -> _SealedLink | None:
         """Export `name`'s connection, or None when it is not there within `timeout`."""
-        import hmac  # noqa: PLC0415
         import time  # noqa: PLC0415
 
         held = self._held.pop(name, None)
@@ -168,33 +170,45 @@ class _SealedFrames:
             except OSError:  # timed out
                 return None
             try:
-                opening = _read_opening(raw, deadline)
+                found = self._greet(raw, min(deadline, time.monotonic() + self.ANSWER_S))
             except (OSError, ValueError, EOFError):
+                found = None
+            if found is None:
                 raw.close()
                 continue
-            if len(opening) != 3 or opening[1] != b"N":
-                raw.close()
-                continue
-            key = self._export_key(opening[0])
-            proof = hmac.digest(key, b"open\x00" + opening[0], "sha256")
-            if not hmac.compare_digest(proof, opening[2]):
-                raw.close()
-                continue
-            link = _SealedLink(raw, opening[0], key)
-            if opening[0] == name:
-                link.settimeout(timeout)  # a gateway that stops reading this long ends it
+            link = _SealedLink(raw, found[0], found[1])
+            if found[0] == name:
+                link.settimeout(timeout)  # per piece sent: a gateway that stops reading
                 return link
-            old = self._held.pop(opening[0], None)
-            if old is not None:
-                old.close()
-            self._held[opening[0]] = link
+            if found[0] in self._held:  # the first connection of a name is the one kept
+                link.close()
+                continue
+            self._held[found[0]] = link
             while len(self._held) > self.HELD:
                 self._held.popitem(last=False)[1].close()
         return None
 
+    def _greet(self, raw: Any, deadline: float) -> tuple[bytes, bytes] | None:
+        """Challenge `raw`; its export's name and data key when the answer proves the frames
+        key, else None."""
+        import hmac  # noqa: PLC0415
+        import time  # noqa: PLC0415
+
+        challenge = os.urandom(16)
+        raw.settimeout(max(0.001, deadline - time.monotonic()))
+        raw.sendall(challenge)
+        answer = _read_opening(raw, deadline)
+        if len(answer) != 3 or answer[1] != b"N":
+            return None
+        name = answer[0]
+        proof = hmac.digest(self._derive(b"open", name), challenge, "sha256")
+        if not hmac.compare_digest(proof, answer[2]):
+            return None
+        return name, self._derive(b"data", name, challenge)
+
 
 def _read_opening(raw: Any, deadline: float) -> list[bytes]:
-    """The gateway's opening (a few short ZMTP frames), all of it before `deadline`."""
+    """The gateway's answer (a few short ZMTP frames), all of it before `deadline`."""
     import time  # noqa: PLC0415
 
     def exactly(size: int) -> bytes:
@@ -222,8 +236,11 @@ def _read_opening(raw: Any, deadline: float) -> list[bytes]:
 
 class _SealedLink:
     """One export's connection, with the call `_send_frame` makes of a ZMQ socket: each
-    message `[name, kind, payload]` goes out as `[name, kind, sealed payload]`, numbered from
-    0 (the nonce; the gateway counts too), `name + kind` authenticated with it."""
+    message `[name, kind, payload]` goes out as `[name, kind, sealed payload]` under the
+    connection's data key, numbered from 0 (the nonce; the gateway counts too), with
+    `name + NUL + kind` authenticated."""
+
+    PIECE = 1 << 20  # sent a piece at a time: the timeout is per piece, not per 4 MiB chunk
 
     credit = float("inf")  # TCP's flow control stands for the gateway's credit
 
@@ -249,7 +266,7 @@ class _SealedLink:
             self._sealed = bytearray(size)
         sealed = memoryview(self._sealed)[:size]
         nonce = self._count.to_bytes(12, "big")
-        self._aead.encrypt_into(nonce, payload, name + kind, sealed)
+        self._aead.encrypt_into(nonce, payload, name + b"\x00" + kind, sealed)
         self._count += 1
         head = bytearray()
         for frame in (name, kind):
@@ -258,7 +275,8 @@ class _SealedLink:
             self._raw.sendall(head + bytes((0, size)) + sealed)
             return
         self._raw.sendall(head + bytes((0x02,)) + struct.pack(">Q", size))
-        self._raw.sendall(sealed)
+        for start in range(0, size, self.PIECE):
+            self._raw.sendall(sealed[start : start + self.PIECE])
 
     def close(self) -> None:
         self._raw.close()

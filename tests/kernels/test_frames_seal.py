@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import socket
 import struct
 from types import ModuleType
 from typing import Any
@@ -66,12 +67,7 @@ async def dialer():
 
 
 async def _dial(router: ZmtpRouter, port: int, name: bytes, key: bytes = KEY) -> bytes:
-    return await router.dial(
-        ("127.0.0.1", port),
-        frames_seal.opening(key, name),
-        frames_seal.Opener(key, name),
-        5.0,
-    )
+    return await router.dial(("127.0.0.1", port), frames_seal.greeter(key, name), 5.0)
 
 
 async def _receive(router: ZmtpRouter, timeout: float = 5.0) -> list[bytes]:  # noqa: ASYNC109
@@ -90,14 +86,23 @@ def _message(*frames: bytes) -> bytes:
     return b"".join(_frame(0 if n == len(frames) - 1 else 1, f) for n, f in enumerate(frames))
 
 
-def test_keys_are_per_kernel_and_per_export():
+def test_keys_are_per_kernel_export_and_connection():
     assert frames_seal.frames_key(SECRET) == KEY  # re-attachment needs nothing new
     assert frames_seal.frames_key(OTHER) != KEY
-    assert frames_seal.export_key(KEY, b"a") != frames_seal.export_key(KEY, b"b")
-    name, kind, proof = frames_seal.opening(KEY, b"a")
+    c1, c2 = bytes(16), bytes(15) + b"\x01"
+    keys = {
+        frames_seal.data_key(KEY, b"a", c1),
+        frames_seal.data_key(KEY, b"a", c2),
+        frames_seal.data_key(KEY, b"b", c1),
+        frames_seal.data_key(frames_seal.frames_key(OTHER), b"a", c1),
+    }
+    assert len(keys) == 4
+    name, kind, proof = frames_seal.answer(KEY, b"a", c1)
     assert (name, kind) == (b"a", b"N")
-    assert proof != frames_seal.opening(KEY, b"b")[2]
-    assert proof != frames_seal.opening(frames_seal.frames_key(OTHER), b"a")[2]
+    assert proof not in keys  # the answer's key is not the data key
+    assert proof != frames_seal.answer(KEY, b"a", c2)[2]
+    assert proof != frames_seal.answer(KEY, b"b", c1)[2]
+    assert proof != frames_seal.answer(frames_seal.frames_key(OTHER), b"a", c1)[2]
 
 
 async def test_an_export_crosses_whole_and_in_order(kernel, dialer, kernel_helper):
@@ -146,9 +151,11 @@ async def test_a_kernel_with_another_key_gets_no_stream_through(kernel, dialer, 
     liar = kernel(OTHER)
     await _dial(dialer, liar.port, b"z")
     raw, _ = await asyncio.to_thread(liar.frames._listener.accept)
-    await asyncio.to_thread(raw.recv, 4096)  # the opening
-    # sealing with its own key, as a kernel that skipped the opening's check would
-    link = kernel_helper._SealedLink(raw, b"z", liar.frames._export_key(b"z"))
+    challenge = kernel_helper.os.urandom(16)
+    raw.sendall(challenge)
+    await asyncio.to_thread(raw.recv, 4096)  # the answer, not checked
+    # sealing with its own key, as a kernel that skipped the answer's check would
+    link = kernel_helper._SealedLink(raw, b"z", liar.frames._derive(b"data", b"z", challenge))
     link.send_multipart([b"z", b"H", b"{}"])
     with pytest.raises(TimeoutError):
         await _receive(dialer, timeout=1.0)
@@ -165,10 +172,11 @@ async def test_a_stream_altered_on_the_way_is_refused(dialer, tamper):
     server = await asyncio.start_server(lambda r, w: served.set_result((r, w)), "127.0.0.1", 0)
     served: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
     port = server.sockets[0].getsockname()[1]
-    aead = AESGCM(frames_seal.export_key(KEY, b"x"))
+    challenge = bytes(range(16))
+    aead = AESGCM(frames_seal.data_key(KEY, b"x", challenge))
 
     def sealed(number: int, kind: bytes, payload: bytes) -> bytes:
-        return aead.encrypt(frames_seal.nonce(number), payload, b"x" + kind)
+        return aead.encrypt(frames_seal.nonce(number), payload, b"x\x00" + kind)
 
     messages = [
         _message(b"x", b"H", sealed(0, b"H", b"{}")),
@@ -187,7 +195,9 @@ async def test_a_stream_altered_on_the_way_is_refused(dialer, tamper):
         messages[1] = _message(b"x", b"D", b"chunk one in the clear, no tag at all")
     await _dial(dialer, port, b"x")
     reader, writer = await served
-    await reader.readexactly(len(_message(*frames_seal.opening(KEY, b"x"))))
+    writer.write(challenge)
+    answer = await reader.readexactly(len(_message(*frames_seal.answer(KEY, b"x", challenge))))
+    assert answer == _message(*frames_seal.answer(KEY, b"x", challenge))
     writer.write(b"".join(messages))
     await writer.drain()
     assert await _receive(dialer) == [b"x", b"H", b"{}"]  # the first message opened
@@ -199,16 +209,25 @@ async def test_a_stream_altered_on_the_way_is_refused(dialer, tamper):
     server.close()
 
 
-async def test_a_stranger_gets_nothing_from_the_frames_port(kernel):
-    """A plain client, a forged opening, or the right name with a made-up proof: closed, sent
-    nothing."""
+async def test_a_stranger_gets_nothing_but_a_challenge(kernel):
+    """A plain client, a made-up proof, a proof for another challenge (a recorded answer
+    replayed), one made with another kernel's key: closed after the challenge, nothing else."""
     k = kernel()
-    forged = [b"x", b"N", bytes(32)]
-    for opening in (b"GET / HTTP/1.1\r\n\r\n", _message(*forged), _message(b"x", b"N")):
+    recorded = _message(*frames_seal.answer(KEY, b"x", bytes(16)))
+    other = frames_seal.frames_key(OTHER)
+    answers = [
+        lambda _: b"GET / HTTP/1.1\r\n\r\n",
+        lambda _: _message(b"x", b"N", bytes(32)),
+        lambda _: recorded,
+        lambda challenge: _message(*frames_seal.answer(other, b"x", challenge)),
+    ]
+    for make in answers:
         reader, writer = await asyncio.open_connection("127.0.0.1", k.port)
-        writer.write(opening)
+        looking = asyncio.ensure_future(k.link(b"x", timeout=1.0))
+        challenge = await reader.readexactly(16)
+        writer.write(make(challenge))
         await writer.drain()
-        assert await k.link(b"x", timeout=1.0) is None
+        assert await looking is None
         got = b""
         async with asyncio.timeout(5):
             with contextlib.suppress(ConnectionResetError):  # closed with its bytes unread
@@ -217,10 +236,32 @@ async def test_a_stranger_gets_nothing_from_the_frames_port(kernel):
         writer.close()
 
 
+async def test_an_answer_recorded_on_the_wire_opens_nothing_later(kernel, dialer):
+    """The gateway's real answer, captured and replayed on a new connection, does not take a
+    later export of the same name (a fresh challenge), nor does it spoil the first."""
+    k = kernel()
+    await _dial(dialer, k.port, b"x")
+    link = await k.link(b"x")
+    assert link is not None
+    link.send_multipart([b"x", b"E"])
+    assert await _receive(dialer) == [b"x", b"E", b""]
+    link.close()
+    # what a sniffer saw: the gateway's answer to that connection's challenge, replayed
+    reader, writer = await asyncio.open_connection("127.0.0.1", k.port)
+    looking = asyncio.ensure_future(k.link(b"x", timeout=1.0))
+    challenge = await reader.readexactly(16)
+    writer.write(_message(*frames_seal.answer(KEY, b"x", bytes(16))))  # not this challenge
+    assert challenge != bytes(16)
+    assert await looking is None
+    writer.close()
+
+
 async def test_a_later_exports_connection_is_kept_for_it(kernel, dialer):
     """The helper of export `a` started late, after the gateway had connected for `b` too:
-    `a` takes its own, and `b`'s waits for `b`."""
+    `a` takes its own, and `b`'s waits for `b`; a second connection for `b` does not replace
+    the first."""
     k = kernel()
+    await _dial(dialer, k.port, b"b")
     await _dial(dialer, k.port, b"b")
     await _dial(dialer, k.port, b"a")
     a = await k.link(b"a")
@@ -231,23 +272,51 @@ async def test_a_later_exports_connection_is_kept_for_it(kernel, dialer):
     b.send_multipart([b"b", b"E"])
     got = {tuple(await _receive(dialer)), tuple(await _receive(dialer))}
     assert got == {(b"a", b"E", b""), (b"b", b"E", b"")}
+    assert await k.link(b"b", timeout=0.5) is None, "the second `b` was closed, not kept"
     a.close()
     b.close()
 
 
-async def test_a_trickling_stranger_does_not_hold_the_helper(kernel, dialer):
-    """A connection that sends its opening a byte at a time cannot keep the helper from its
-    own export past the export's timeout."""
+async def test_a_trickling_stranger_does_not_hold_the_helper(kernel, dialer, kernel_helper):
+    """A connection that answers a byte at a time has ANSWER_S, not the export's timeout: the
+    gateway's own connection, queued behind it, is served."""
     k = kernel()
     _, writer = await asyncio.open_connection("127.0.0.1", k.port)
-    looking = asyncio.ensure_future(k.link(b"x", timeout=2.0))
-    async with asyncio.timeout(6):
+    await _dial(dialer, k.port, b"x")
+    looking = asyncio.ensure_future(k.link(b"x", timeout=20.0))
+    async with asyncio.timeout(15):
         while not looking.done():
             writer.write(b"\x01")
             await writer.drain()
             await asyncio.sleep(0.3)
-    assert looking.result() is None
+    link = looking.result()
+    assert link is not None
+    link.send_multipart([b"x", b"E"])
+    assert await _receive(dialer) == [b"x", b"E", b""]
+    link.close()
     writer.close()
+    assert kernel_helper._SealedFrames.ANSWER_S < 5
+
+
+async def test_a_slow_reader_is_not_a_timeout_while_it_reads(kernel_helper):
+    """The link's timeout bounds each piece it sends, not a whole 4 MiB chunk: a reader
+    slower than 4 MiB per timeout but steady gets the whole chunk."""
+    ours, theirs = socket.socketpair()
+    link = kernel_helper._SealedLink(ours, b"x", bytes(32))
+    link.settimeout(1.0)
+    payload = bytes(CHUNK)
+    sending = asyncio.ensure_future(asyncio.to_thread(link.send_multipart, [b"x", b"D", payload]))
+    total = CHUNK + 64  # the chunk sealed, and its frames' heads
+    got = 0
+    theirs.setblocking(False)
+    async with asyncio.timeout(30):
+        while got < total and not sending.done():  # ~64 KiB per 20 ms: 4 MiB take > 1 s
+            await asyncio.sleep(0.02)
+            with contextlib.suppress(BlockingIOError):
+                got += len(theirs.recv(64 * 1024))
+        await sending
+    link.close()
+    theirs.close()
 
 
 async def test_a_frame_over_the_limit_ends_the_connection_unread(kernel, dialer):
@@ -291,6 +360,23 @@ async def test_a_stop_hangs_up_drops_what_waits_and_the_helper_returns(
         while dialer._peers:  # noqa: ASYNC110 - the reading thread ends on its own; polled
             await asyncio.sleep(0.05)
     link.close()
+
+
+async def test_a_hang_up_after_the_stream_ended_still_drops_what_waits(kernel, dialer):
+    """The whole export arrived and its connection ended before the client went away: what
+    waits for the loop is dropped all the same."""
+    k = kernel()
+    peer = await _dial(dialer, k.port, b"x")
+    link = await k.link(b"x")
+    for kind in (b"H", b"D", b"E"):
+        link.send_multipart([b"x", kind, b"-" * 300])
+    link.close()
+    async with asyncio.timeout(5):
+        while dialer._peers:  # noqa: ASYNC110 - the reading thread ends on its own; polled
+            await asyncio.sleep(0.05)
+    assert len(dialer._messages) == 3
+    dialer.hang_up(peer)
+    assert not dialer._messages
 
 
 async def test_close_wakes_a_waiting_receive_and_refuses_more(dialer, kernel):
