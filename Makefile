@@ -59,8 +59,9 @@ test: install engine browser
 	@$(MAKE) --no-print-directory test-tcp
 	@$(MAKE) --no-print-directory test-gvisor
 
-# The kernel suites again over the tcp transport (runc, CurveZMQ on the internal kernel network;
-# needs root for the host firewall rules). Skipped without an engine, like every Docker test.
+# The kernel suites again over the tcp transport, the gateway's default (runc, CurveZMQ and sealed
+# data frames on the internal kernel network; needs root for the host firewall rules; the main
+# pass runs the Docker suites over ipc). Skipped without an engine, like every Docker test.
 test-tcp: install
 	KERNEL_TEST_TRANSPORT=tcp $(PY) -m pytest -m docker -p no:cacheprovider tests/kernels
 

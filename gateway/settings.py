@@ -139,11 +139,12 @@ class Settings:
         ),
     )
     kernel_transport: str = field(
-        default="ipc",
+        default="tcp",
         metadata=_help(
-            "`ipc` (ZMQ unix sockets in the kernel's gateway-owned run directory) or `tcp` (no"
-            " shared directory: CurveZMQ over an internal kernel network the kernel cannot"
-            " leave; Docker backend, runc). See docs/kernels.md."
+            "`tcp` (no shared directory: CurveZMQ, and sealed data frames, over an internal"
+            " kernel network the kernel cannot leave; Docker backend, runc; the gateway installs"
+            " host firewall rules as root) or `ipc` (ZMQ unix sockets in the kernel's"
+            " gateway-owned run directory; needed for gVisor here). See docs/kernels.md."
         ),
     )
     kernel_network: str = field(
