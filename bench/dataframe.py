@@ -10,7 +10,8 @@ A 1,000,000-row x 10-column float64 frame lives in a kernel.
 (c) `hogql_execute()` of a 50,000-row result (HogQL's cap) into the kernel as a DataFrame
     (timed inside the kernel) vs the same query through `hogql/execute` as JSON over HTTP.
 
-`--transport tcp` serves the frame over the tcp transport (CurveZMQ frames channel).
+`--transport tcp` serves the frame over the tcp transport (sealed frames, frames_seal.py; the
+gateway's default), `ipc` (this script's default) over the run directory.
 
     .venv/bin/python bench/dataframe.py [--rounds 3] [--json-pages 40] [--transport ipc|tcp]
 """

@@ -3,8 +3,8 @@
 libzmq checks `MAXMSGSIZE` per frame and assembles a whole multipart message before the first
 frame reaches the application, so whoever holds a socket a kernel sends to can be made to
 buffer any amount (one iopub message of 16 x 48 MiB frames raised the gateway's peak RSS by
-1.5 GB). The gateway therefore holds no libzmq socket connected to a kernel (an ipc kernel's
-data frames it reads itself, checked frame by frame: zmtp.py). Each kernel gets a relay
+1.5 GB). The gateway therefore holds no libzmq socket connected to a kernel (data frames it
+reads itself, checked frame by frame: zmtp.py). Each kernel gets a relay
 process (`relay_process.py`, forked by the gateway's `RelayFactory`) whose memory is capped
 (`kernel_relay_memory_mb`, as `RLIMIT_DATA`): it opens the kernel-facing sockets exactly as
 the gateway used to (the same urls, pinned run-directory handles passed as descriptors,
@@ -19,7 +19,7 @@ The private sockets live in `<data_dir>/relays/<runtime id>/` (root's, 0700: no 
 reaches it), addressed through a directory handle (`ipc:///proc/self/fd/N/<route>`) so that a
 long data directory never exceeds the unix socket path limit. Towards the gateway every route
 is a DEALER (iopub: PUSH) socket pair: identities pass unchanged, so the gateway reads a
-kernel's ROUTER traffic (the bridge; tcp data frames) as if it held the ROUTER, and
+kernel's ROUTER traffic (the bridge) as if it held the ROUTER, and
 jupyter_client's shell and control channels (DEALER) work as they are; its iopub socket is a
 PULL (no subscription).
 """
@@ -76,7 +76,7 @@ class Route:
 
     `endpoint` is the kernel-facing end as the gateway itself would open it (a url through a
     pinned `/proc/self/fd/N` handle is passed to the relay as that descriptor); `kind` is
-    `dealer` (shell, control), `iopub`, or `router` (the bridge and frames channels). Messages
+    `dealer` (shell, control), `iopub`, or `router` (the bridge). Messages
     from the kernel over `max_frames` frames or `max_bytes` bytes in total are dropped.
     """
 
@@ -108,7 +108,7 @@ def jupyter_routes(
 
 
 def channel_route(name: str, endpoint: Endpoint, *, max_message: int, queue: int) -> Route:
-    """A route for one of the gateway's own channels (the bridge, data frames): a ROUTER the
+    """A route for one of the gateway's own channels (the bridge): a ROUTER the
     kernel's DEALER sockets talk to; its messages are a few frames."""
     return Route(
         name=name,

@@ -179,7 +179,7 @@ class _Route:
             )
             self.connected = False
             if kind == "router":
-                # the bridge and frames take small messages; a peer sending a larger frame is
+                # the bridge takes small messages; a peer sending a larger frame is
                 # cut off before it is buffered (the kernel's helper reconnects)
                 self.kernel.setsockopt(zmq.MAXMSGSIZE, self.max_bytes)
             curve = spec.get("curve")
