@@ -13,6 +13,7 @@ import struct
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.ipc
 import pytest
@@ -344,22 +345,26 @@ async def test_a_stop_hangs_up_drops_what_waits_and_the_helper_returns(
     channel = FrameChannel(dialer, address=("127.0.0.1", k.port), key=KEY)
     await channel.open(b"x", 5.0)
     link = await k.link(b"x")
-    big = pa.table({"a": pa.array(range(6_000_000))})  # 48 MB: more than the queue and sockets
+    # 128 MB: more than the queue and both sockets' buffers can take (up to 32 + 4 MB here)
+    big = pa.table({"a": np.zeros(16_000_000, dtype="int64")})
     task = asyncio.ensure_future(
         asyncio.to_thread(kernel_helper._send_frame, link, b"x", {"status": "ok"}, big, 30.0)
     )
-    peer, kind, _ = await channel.receive(b"x")
-    assert kind == b"H"
-    await asyncio.sleep(0.5)  # the queue fills
-    assert dialer._messages, "chunks are waiting"
-    _Stream(channel, peer, b"x").stop()
-    assert not dialer._messages, "dropped with the connection"
-    async with asyncio.timeout(10):
-        assert await task is False
-    async with asyncio.timeout(5):
-        while dialer._peers:  # noqa: ASYNC110 - the reading thread ends on its own; polled
-            await asyncio.sleep(0.05)
-    link.close()
+    try:
+        peer, kind, _ = await channel.receive(b"x")
+        assert kind == b"H"
+        async with asyncio.timeout(20):  # the queue fills: the kernel writes faster than we take
+            while len(dialer._messages) < WINDOW:  # noqa: ASYNC110 - filled by the reader thread
+                await asyncio.sleep(0.05)
+        _Stream(channel, peer, b"x").stop()
+        assert not dialer._messages, "dropped with the connection"
+        async with asyncio.timeout(10):
+            assert await task is False
+        async with asyncio.timeout(5):
+            while dialer._peers:  # noqa: ASYNC110 - the reading thread ends on its own; polled
+                await asyncio.sleep(0.05)
+    finally:
+        link.close()
 
 
 async def test_a_hang_up_after_the_stream_ended_still_drops_what_waits(kernel, dialer):
