@@ -35,6 +35,12 @@ def _rules(bridge: str) -> list[list[str]]:
     ]
 
 
+_WHO = (
+    "The tcp transport (the default) needs a gateway running as root to install them; or set"
+    " GATEWAY_KERNEL_TRANSPORT=ipc."
+)
+
+
 def _jump(bridge: str) -> list[str]:
     return ["INPUT", "-i", bridge, "-j", chain_name(bridge)]
 
@@ -94,10 +100,10 @@ def install(bridge: str) -> None:
             for step in steps:
                 done = _run(tool, *step)
                 if done.returncode != 0:
-                    msg = f"{tool} {' '.join(step)} failed: {done.stderr.strip()}"
+                    msg = f"{tool} {' '.join(step)} failed: {done.stderr.strip()}. {_WHO}"
                     raise SandboxError(msg)
     except (OSError, subprocess.TimeoutExpired) as err:
-        msg = f"Could not install the kernel network's firewall rules ({err})."
+        msg = f"Could not install the kernel network's firewall rules ({err}). {_WHO}"
         raise SandboxError(msg) from err
 
 
