@@ -4,10 +4,12 @@ Two transports (`kernel_transport`):
 - `ipc`: the gateway binds a unix socket in its part of the kernel's run directory
   (`gateway/<name>`, which the kernel cannot replace) and the kernel connects to it.
 - `tcp`: the kernel can reach nothing, the gateway included, so the kernel binds the port and
-  the gateway connects to the address the engine reports, as a CurveZMQ client of the
-  kernel's per-kernel key (a listener on the kernel network learns nothing, forges nothing).
+  the gateway connects to the address the engine reports: the bridge as a CurveZMQ client of
+  the kernel's per-kernel key (through the kernel's relay), the data-frame port with sealed
+  messages (frames_seal.py); a listener on the kernel network learns nothing, forges nothing.
 
-Either way the gateway's end is a ROUTER socket with a bounded message size and queue.
+The bridge's gateway end is a ROUTER with a bounded message size and queue; data frames are
+read by the gateway's own frame reader (zmtp.py).
 """
 
 from __future__ import annotations

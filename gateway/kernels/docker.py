@@ -207,8 +207,9 @@ def _limits(resources: Resources, shares: int) -> dict[str, Any]:
 
 
 class DockerProvisioner(KernelProvisioner):
-    """One kernel in one container: no network, read-only root, all capabilities dropped,
-    no-new-privileges, the kernel uid, pid/CPU/memory limits, and the run dir as its only mount.
+    """One kernel in one container: no way out (ipc: no network, the run dir as its only mount;
+    tcp: the internal kernel network and no mount), read-only root, all capabilities dropped,
+    no-new-privileges, the kernel uid, pid/CPU/memory limits.
 
     Made by DockerBackend.provisioner() for a launch, or attach() for a container an earlier
     gateway process left running.

@@ -50,7 +50,8 @@ def _tools() -> list[str]:
     if "iptables" not in found:
         msg = (
             "The tcp transport needs iptables on the gateway's host (to stop kernels reaching"
-            " the host); install it, or set GATEWAY_KERNEL_FIREWALL=external."
+            " the host); install it, set GATEWAY_KERNEL_FIREWALL=external (rules put in place"
+            " by hand), or set GATEWAY_KERNEL_TRANSPORT=ipc."
         )
         raise SandboxError(msg)
     return found

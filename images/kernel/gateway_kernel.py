@@ -8,9 +8,9 @@
   pandas DataFrame, through the gateway's bridge channel; the Arrow result comes back in the
   reply itself.
 - `export_frame(...)`: a slice of a data frame sent as an Arrow IPC stream over the gateway's
-  frames channel (in chunks, on the gateway's credit), for `GET kernel/dataframe`. The gateway
-  calls it from a silent execution: the execution count does not move and nothing is printed
-  into the notebook.
+  frames channel (in chunks, no faster than the gateway takes them), for
+  `GET kernel/dataframe`. The gateway calls it from a silent execution: the execution count
+  does not move and nothing is printed into the notebook.
 
 Channels (`GATEWAY_TRANSPORT`): with `ipc` the gateway binds `gateway/bridge` and
 `gateway/frames` in the run directory and these helpers connect; with `tcp` the kernel can
@@ -129,12 +129,12 @@ def _bind_channels() -> None:
 class _SealedFrames:
     """tcp: the frames port; `link(name)` is export `name`'s connection, sealed.
 
-    The gateway connects before it asks for the export, so an export's connection is queued
-    ahead of any later one. Each connection taken gets a fresh challenge, and the gateway's
-    answer names its export and proves the frames key for this connection only. Answered
-    connections of another export (a later one, met early while looking for this one) are
-    kept for it, the first per name and a few at most; anything else is closed. Keys are
-    derived as gateway/kernels/frames_seal.py derives them."""
+    A thread of its own takes every connection as it arrives (so none waits in the queue: a
+    gateway that gave up an export, or whose export never reached this helper, leaves its
+    connection behind) and challenges it; the gateway's answer names its export and proves
+    the frames key for this connection only. Answered connections wait for their export's
+    helper, the first per name and a few at most (the oldest goes first); anything else is
+    closed. Keys are derived as gateway/kernels/frames_seal.py derives them."""
 
     HELD = 4
     ANSWER_S = 3.0  # one connection's time to answer (the gateway's thread waits for it)
@@ -142,51 +142,66 @@ class _SealedFrames:
     def __init__(self, port: int, curve_secret: bytes) -> None:
         import hashlib  # noqa: PLC0415
         import socket  # noqa: PLC0415
+        import threading  # noqa: PLC0415
 
         if not curve_secret:
             raise RuntimeError("a tcp kernel without its Curve secret")
         self._key = hashlib.sha256(_SEAL_LABEL + curve_secret).digest()
         self._listener = socket.create_server(("0.0.0.0", port), backlog=16)
         self._held: collections.OrderedDict[bytes, _SealedLink] = collections.OrderedDict()
+        self._arrived = threading.Condition()
+        threading.Thread(target=self._take, name="gateway-frames", daemon=True).start()
 
     def _derive(self, purpose: bytes, *parts: bytes) -> bytes:
         import hmac  # noqa: PLC0415
 
         return hmac.digest(self._key, purpose + b"\x00" + b"\x00".join(parts), "sha256")
 
-    def link(self, name: bytes, timeout: float) -> _SealedLink | None:
-        """Export `name`'s connection, or None when it is not there within `timeout`."""
+    def _take(self) -> None:
         import time  # noqa: PLC0415
 
-        held = self._held.pop(name, None)
-        if held is not None:
-            held.settimeout(timeout)
-            return held
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            self._listener.settimeout(left)
+        while True:
             try:
                 raw, _ = self._listener.accept()
-            except OSError:  # timed out
-                return None
+            except OSError:
+                return  # closed
             try:
-                found = self._greet(raw, min(deadline, time.monotonic() + self.ANSWER_S))
+                found = self._greet(raw, time.monotonic() + self.ANSWER_S)
             except (OSError, ValueError, EOFError):
                 found = None
             if found is None:
                 raw.close()
                 continue
             link = _SealedLink(raw, found[0], found[1])
-            if found[0] == name:
-                link.settimeout(timeout)  # per piece sent: a gateway that stops reading
-                return link
-            if found[0] in self._held:  # the first connection of a name is the one kept
+            with self._arrived:
+                if found[0] in self._held:  # the first connection of a name is the one kept
+                    link.close()
+                    continue
+                self._held[found[0]] = link
+                while len(self._held) > self.HELD:
+                    self._held.popitem(last=False)[1].close()
+                self._arrived.notify_all()
+
+    def link(self, name: bytes, timeout: float) -> _SealedLink | None:
+        """Export `name`'s connection, or None when it is not there within `timeout`."""
+        with self._arrived:
+            if not self._arrived.wait_for(lambda: name in self._held, timeout):
+                return None
+            link = self._held.pop(name)
+        link.settimeout(timeout)  # per piece sent: a gateway that stops reading
+        return link
+
+    def close(self) -> None:
+        """Stop listening (its thread ends) and close what waits."""
+        import socket  # noqa: PLC0415
+
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
+        with self._arrived:
+            for link in self._held.values():
                 link.close()
-                continue
-            self._held[found[0]] = link
-            while len(self._held) > self.HELD:
-                self._held.popitem(last=False)[1].close()
-        return None
+            self._held.clear()
 
     def _greet(self, raw: Any, deadline: float) -> tuple[bytes, bytes] | None:
         """Challenge `raw`; its export's name and data key when the answer proves the frames
@@ -403,7 +418,8 @@ def export_frame(
     timeout: float = 30.0,
 ) -> _Description:
     """Send `value[offset:offset+limit]` (and `columns`) as export `name` on the frames channel:
-    a JSON header, then the Arrow IPC stream in chunks, each on the gateway's credit."""
+    a JSON header, then the Arrow IPC stream in chunks (ipc: each on the gateway's credit;
+    tcp: as fast as the gateway reads)."""
     header, page = _frame_slice(
         value, offset=offset, limit=limit, columns=columns, max_bytes=max_bytes
     )
@@ -530,7 +546,8 @@ def hogql_execute(
 
     `{name}` placeholders not given in `placeholders` are taken from the notebook's globals
     (strings, numbers, booleans, and lists, tuples or sets of them). The request and the Arrow
-    result travel over a unix socket in the run directory: the sandbox has no network.
+    result travel over the bridge channel (ipc: a unix socket in the run directory; tcp: the
+    bridge port, CurveZMQ): the sandbox reaches nothing else.
     """
     import pyarrow as pa  # noqa: PLC0415
     import zmq  # noqa: PLC0415

@@ -259,6 +259,21 @@ async def test_errors(gw):
     assert "200000" in (await resp.json())["detail"], "names the cap"
 
 
+async def test_many_failed_requests_leave_the_channel_working(gw):
+    """Requests that fail before the kernel's helper runs (an unknown variable) or inside it
+    (not a frame) leave nothing behind: over tcp each left a connection at the kernel's
+    frames port, whose queue holds 16."""
+    client, owner = gw
+    for n in range(20):
+        resp = await _frame(client, owner, f"?variable_name=missing_{n}")
+        assert resp.status == 404
+    for _ in range(4):
+        resp = await _frame(client, owner, "?variable_name=not_a_frame")
+        assert resp.status == 400
+    table, _ = await _arrow(client, owner, "?variable_name=df")
+    assert table.num_rows > 0
+
+
 async def test_values_json_cannot_show_are_a_400_not_a_500(gw):
     client, owner = gw
     resp = await _frame(client, owner, "?variable_name=far")

@@ -41,7 +41,7 @@ class Kernel:
         return await asyncio.to_thread(self.frames.link, name, timeout)
 
     def close(self) -> None:
-        self.frames._listener.close()
+        self.frames.close()
 
 
 @pytest.fixture
@@ -148,15 +148,17 @@ async def test_a_kernel_with_another_key_gets_no_stream_through(kernel, dialer, 
     k = kernel()
     await _dial(dialer, k.port, b"y", key=frames_seal.frames_key(OTHER))
     assert await k.link(b"y", timeout=1.0) is None  # nor is this one
-    # a sender with the wrong key: the gateway refuses its first message
-    liar = kernel(OTHER)
-    await _dial(dialer, liar.port, b"z")
-    raw, _ = await asyncio.to_thread(liar.frames._listener.accept)
-    challenge = kernel_helper.os.urandom(16)
+    # a sender with the wrong key, as a kernel that skipped the answer's check would be: the
+    # gateway refuses its first message
+    listener = socket.create_server(("127.0.0.1", 0))
+    await _dial(dialer, listener.getsockname()[1], b"z")
+    raw, _ = await asyncio.to_thread(listener.accept)
+    listener.close()
+    challenge = bytes(range(16))
     raw.sendall(challenge)
     await asyncio.to_thread(raw.recv, 4096)  # the answer, not checked
-    # sealing with its own key, as a kernel that skipped the answer's check would
-    link = kernel_helper._SealedLink(raw, b"z", liar.frames._derive(b"data", b"z", challenge))
+    wrong = frames_seal.data_key(frames_seal.frames_key(OTHER), b"z", challenge)
+    link = kernel_helper._SealedLink(raw, b"z", wrong)
     link.send_multipart([b"z", b"H", b"{}"])
     with pytest.raises(TimeoutError):
         await _receive(dialer, timeout=1.0)
@@ -276,6 +278,23 @@ async def test_a_later_exports_connection_is_kept_for_it(kernel, dialer):
     assert await k.link(b"b", timeout=0.5) is None, "the second `b` was closed, not kept"
     a.close()
     b.close()
+
+
+async def test_connections_left_behind_do_not_fill_the_port(kernel, dialer):
+    """Exports the gateway gave up, or whose helper never ran (an unknown variable fails
+    before it), leave their connections: the kernel takes and drops them as they come, so
+    the port's queue (16) never fills and the next export is served."""
+    k = kernel()
+    for n in range(40):
+        peer = await _dial(dialer, k.port, f"gone-{n}".encode())
+        dialer.hang_up(peer)
+    await _dial(dialer, k.port, b"x")
+    link = await k.link(b"x", timeout=10.0)
+    assert link is not None
+    link.send_multipart([b"x", b"E"])
+    assert await _receive(dialer) == [b"x", b"E", b""]
+    link.close()
+    assert len(k.frames._held) <= k.frames.HELD
 
 
 async def test_a_trickling_stranger_does_not_hold_the_helper(kernel, dialer, kernel_helper):
