@@ -227,7 +227,7 @@ class ZmtpRouter:
     def hang_up(self, peer: bytes) -> None:
         """End the connection to `peer` (its thread closes it) and drop what it sent that is
         still waiting, also when the connection has already ended."""
-        sock = self._peers.get(peer)
+        sock = self._peers.pop(peer, None)  # its room is free now: its thread is ending
         if sock is not None:
             self._hung.add(peer)
             with contextlib.suppress(OSError):

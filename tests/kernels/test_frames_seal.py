@@ -10,6 +10,7 @@ import contextlib
 import io
 import socket
 import struct
+import threading
 from types import ModuleType
 from typing import Any
 
@@ -380,8 +381,9 @@ async def test_a_stop_hangs_up_drops_what_waits_and_the_helper_returns(
         async with asyncio.timeout(10):
             assert await task is False
         async with asyncio.timeout(5):
-            while dialer._peers:  # noqa: ASYNC110 - the reading thread ends on its own; polled
+            while any(t.name == "tcp-frames" for t in threading.enumerate()):  # noqa: ASYNC110 - polled
                 await asyncio.sleep(0.05)
+        assert not dialer._peers
     finally:
         link.close()
 
