@@ -16,12 +16,13 @@ Channels (`GATEWAY_TRANSPORT`): with `ipc` the gateway binds `gateway/bridge` an
 `gateway/frames` in the run directory and these helpers connect; with `tcp` the kernel can
 reach nothing, so it listens on both ports itself at start-up and the gateway connects: the
 bridge as a CurveZMQ server with the kernel's own key from its connection file; the frames
-port as plain TCP, one connection per export, which the gateway opens with `[name, N, proof]`,
-every message sealed with AES-256-GCM under a key derived from the kernel's Curve secret (the
-gateway's gateway/kernels/frames_seal.py says how, and these rules must match it); there TCP's
-flow control is the credit. `python -m gateway_kernel` starts a tcp kernel: it writes the
-connection info from `GATEWAY_CONNECTION` into the tmpfs and starts ipykernel on it (no file is
-shared with the host).
+port as plain TCP, one connection per export, on which the kernel sends a challenge and the
+gateway answers `[name, N, proof]`, then every message sealed with AES-256-GCM under a key
+derived from the kernel's Curve secret (the gateway's gateway/kernels/frames_seal.py says how,
+and these rules must match it); there TCP's flow control is the credit.
+`python -m gateway_kernel` starts a tcp kernel: it writes the connection info from
+`GATEWAY_CONNECTION` into the tmpfs and starts ipykernel on it (no file is shared with the
+host).
 """
 
 from __future__ import annotations
@@ -172,7 +173,7 @@ class _SealedFrames:
             if found is None:
                 raw.close()
                 continue
-            link = _SealedLink(raw, found[0], found[1])
+            link = _SealedLink(raw, found[1])
             with self._arrived:
                 if found[0] in self._held:  # the first connection of a name is the one kept
                     link.close()
@@ -212,7 +213,7 @@ class _SealedFrames:
         challenge = os.urandom(16)
         raw.settimeout(max(0.001, deadline - time.monotonic()))
         raw.sendall(challenge)
-        answer = _read_opening(raw, deadline)
+        answer = _read_answer(raw, deadline)
         if len(answer) != 3 or answer[1] != b"N":
             return None
         name = answer[0]
@@ -222,7 +223,7 @@ class _SealedFrames:
         return name, self._derive(b"data", name, challenge)
 
 
-def _read_opening(raw: Any, deadline: float) -> list[bytes]:
+def _read_answer(raw: Any, deadline: float) -> list[bytes]:
     """The gateway's answer (a few short ZMTP frames), all of it before `deadline`."""
     import time  # noqa: PLC0415
 
@@ -243,7 +244,7 @@ def _read_opening(raw: Any, deadline: float) -> list[bytes]:
     while True:
         flags, size = exactly(2)
         if flags & ~0x01 or len(frames) >= 4:  # short frames only, no commands
-            raise ValueError("not an opening")
+            raise ValueError("not an answer")
         frames.append(exactly(size))
         if not flags & 0x01:
             return frames
@@ -259,11 +260,10 @@ class _SealedLink:
 
     credit = float("inf")  # TCP's flow control stands for the gateway's credit
 
-    def __init__(self, raw: Any, name: bytes, key: bytes) -> None:
+    def __init__(self, raw: Any, key: bytes) -> None:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: PLC0415
 
         self._raw = raw
-        self._name = name
         self._aead = AESGCM(key)
         self._count = 0
         self._sealed = bytearray()  # reused: a chunk is sent before the next is sealed

@@ -159,7 +159,7 @@ async def test_a_kernel_with_another_key_gets_no_stream_through(kernel, dialer, 
     raw.sendall(challenge)
     await asyncio.to_thread(raw.recv, 4096)  # the answer, not checked
     wrong = frames_seal.data_key(frames_seal.frames_key(OTHER), b"z", challenge)
-    link = kernel_helper._SealedLink(raw, b"z", wrong)
+    link = kernel_helper._SealedLink(raw, wrong)
     link.send_multipart([b"z", b"H", b"{}"])
     with pytest.raises(TimeoutError):
         await _receive(dialer, timeout=1.0)
@@ -323,7 +323,7 @@ async def test_a_slow_reader_is_not_a_timeout_while_it_reads(kernel_helper):
     """The link's timeout bounds each piece it sends, not a whole 4 MiB chunk: a reader
     slower than 4 MiB per timeout but steady gets the whole chunk."""
     ours, theirs = socket.socketpair()
-    link = kernel_helper._SealedLink(ours, b"x", bytes(32))
+    link = kernel_helper._SealedLink(ours, bytes(32))
     link.settimeout(1.0)
     payload = bytes(CHUNK)
     sending = asyncio.ensure_future(asyncio.to_thread(link.send_multipart, [b"x", b"D", payload]))
