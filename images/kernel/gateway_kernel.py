@@ -347,7 +347,7 @@ def _numeric_pandas_page(
     all numpy numbers or booleans, converting only the page's rows; None when that does not
     apply (the general path then converts the whole frame). The same table as the general
     path's, cell for cell and type for type: a float column goes through pandas' NaN-as-null
-    conversion only when it has a NaN (its sum is NaN), otherwise Arrow shares its memory."""
+    conversion only when it has a NaN, otherwise Arrow shares its memory."""
     if type(value).__module__.split(".")[0] != "pandas" or not hasattr(value, "iloc"):
         return None
     import numpy as np  # noqa: PLC0415
@@ -377,8 +377,9 @@ def _numeric_pandas_page(
     arrays = []
     for i in positions:
         values = value.iloc[:, i].to_numpy()[start:stop]
-        with np.errstate(all="ignore"):
-            has_nan = values.dtype.kind == "f" and bool(np.isnan(values.sum()))
+        # a float column's max is NaN exactly when it holds one (np.max propagates NaN; a
+        # half the time of a sum, which inf - inf also makes NaN)
+        has_nan = values.dtype.kind == "f" and len(values) > 0 and bool(np.isnan(values.max()))
         arrays.append(pa.array(values, from_pandas=has_nan))
     return total, pa.Table.from_arrays(arrays, schema=schema)
 
