@@ -26,6 +26,9 @@ class Leftover:
 
     sandbox_id: str
     running: bool
+    #: why it cannot be re-attached whatever the records say (a kernel of another gateway
+    #: version), else None
+    stale: str | None
     name: str
     attach: Callable[[], KernelProvisioner]
     remove: Callable[[], Awaitable[None]]

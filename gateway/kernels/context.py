@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from gateway.clock import Clock
-from gateway.kernels.backend import KernelBackend
+from gateway.kernels.backend import KernelBackend, Leftover
 from gateway.kernels.bridge import BridgeHandler
 from gateway.kernels.errors import KernelStartFailed, SandboxError
 from gateway.kernels.manager import KernelManager, culling
@@ -74,16 +74,9 @@ async def recover(manager: KernelManager, backend: KernelBackend, store: Store) 
         return adopted
     for leftover in leftovers:
         record = records.pop(leftover.sandbox_id, None)
-        if record is not None and leftover.running:
-            try:
-                await manager.adopt(record, leftover.attach())
-            except KernelStartFailed as err:
-                _log.warning("could not re-attach: %s", err.reason)
-            except Exception:
-                _log.exception("could not re-attach kernel %s", record.id)
-            else:
-                adopted.add(record.id)
-                continue
+        if record is not None and await _adopt(manager, record, leftover):
+            adopted.add(record.id)
+            continue
         _log.info("removing leftover kernel sandbox %s", leftover.name)
         try:
             await leftover.remove()
@@ -94,6 +87,24 @@ async def recover(manager: KernelManager, backend: KernelBackend, store: Store) 
     for stale in filter(None, records.values()):
         await store.forget_kernel(stale.id)
     return adopted
+
+
+async def _adopt(manager: KernelManager, record: KernelRecord, leftover: Leftover) -> bool:
+    """Re-attach `leftover` as `record` says; False (logged why) when it cannot be."""
+    if leftover.stale is not None:
+        _log.warning("not re-attaching kernel %s: %s", record.id, leftover.stale)
+        return False
+    if not leftover.running:
+        return False
+    try:
+        await manager.adopt(record, leftover.attach())
+    except KernelStartFailed as err:
+        _log.warning("could not re-attach: %s", err.reason)
+    except Exception:
+        _log.exception("could not re-attach kernel %s", record.id)
+    else:
+        return True
+    return False
 
 
 @contextlib.asynccontextmanager

@@ -39,6 +39,12 @@ from gateway.kernels.types import ConnectionInfo, KernelLaunchSpec, Resources
 from gateway.settings import Settings
 
 LABEL_INSTANCE: Final = "gateway.instance"
+# What the kernel image's helper (images/kernel/gateway_kernel.py) speaks to this gateway: its
+# connection wiring and its data-frame and HogQL channels. The image carries the same number
+# as a label (images/kernel/Dockerfile); raise both when either side changes. A kernel from an
+# image of another number is never started, nor re-attached after an upgrade.
+LABEL_PROTOCOL: Final = "gateway.kernel-protocol"
+KERNEL_PROTOCOL: Final = "2"
 # what an engine call raises when the engine refuses or cannot be reached (the SDK lets the
 # transport's own connection errors through)
 _ENGINE_ERRORS: Final = (docker.errors.DockerException, requests.exceptions.RequestException)
@@ -248,6 +254,15 @@ class DockerProvisioner(KernelProvisioner):
             # reported with how to build it.
             self._container = await self._create(client, spec, info)
             self.created_after_s = round(loop.time() - begin, 4)
+            mismatch = protocol_mismatch(self._container.labels)
+            if mismatch is not None:
+                await self._engine.remove(self._container)
+                self._container = None
+                msg = (
+                    f"Kernel image {settings.kernel_image} is not this gateway's: {mismatch}."
+                    " Rebuild it with `make image` (images/kernel/build.py)."
+                )
+                raise SandboxError(msg)
             await self._engine.run(self._container.start)
         except docker.errors.ImageNotFound as err:
             msg = (
@@ -497,6 +512,7 @@ class DockerBackend(KernelBackend):
         return Leftover(
             sandbox_id=str(container.id),
             running=container.status == "running",
+            stale=protocol_mismatch(container.labels),
             name=str(container.name),
             attach=lambda: DockerProvisioner.attach(self._engine, container),
             remove=remove,
@@ -505,6 +521,16 @@ class DockerBackend(KernelBackend):
     def close(self) -> None:
         """Close the engine's client and thread pool (after every kernel was stopped)."""
         self._engine.close()
+
+
+def protocol_mismatch(labels: dict[str, str] | None) -> str | None:
+    """Why the kernel of a container with `labels` (its image's among them) cannot talk to
+    this gateway (the protocol label is another, or missing: an image from before it), or
+    None."""
+    found = (labels or {}).get(LABEL_PROTOCOL)
+    if found == KERNEL_PROTOCOL:
+        return None
+    return f"its kernel protocol is {found or 'older'}, this gateway's {KERNEL_PROTOCOL}"
 
 
 def _process_limits(tasks: int, *, gvisor: bool) -> dict[str, Any]:

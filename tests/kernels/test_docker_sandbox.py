@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import resource
 
 import pytest
 
 from gateway.app import create_app
+from gateway.kernels import docker as docker_module
 from gateway.kernels.context import instance_id
 from gateway.keys import KERNELS_KEY, STORE_KEY
 from tests.conftest import (
@@ -264,23 +266,18 @@ async def test_startup_removes_leftovers_of_this_instance(
         assert_no_containers(docker_engine, instance)
 
 
-async def test_restarted_gateway_reattaches_live_kernels(
-    aiohttp_client, docker_settings, docker_engine, clock, monkeypatch
+async def _crash_with_a_kernel(
+    aiohttp_client, docker_settings, docker_engine, clock, monkeypatch, code
 ):
+    """A gateway runs `code` in notebook "keep" and dies without its shutdown: its kernel keeps
+    running. Returns (owner, the kernel's runtime id, the instance)."""
     first_app = create_app(docker_settings, clock=clock)
     first = await aiohttp_client(first_app)
     owner = await Accounts(first_app[STORE_KEY], clock).make()
     await create_notebook(first, owner, short_id="keep")
-    body = await _execute(
-        first,
-        owner,
-        "import pandas as pd\nanswer = 42\ndf = pd.DataFrame({'a': [1]})",
-        short_id="keep",
-    )
+    body = await _execute(first, owner, code, short_id="keep")
     runtime_id = body["kernel_runtime"]["id"]
-    instance = first_app[KERNELS_KEY].instance_id
 
-    # The first process dies without its shutdown: its kernels keep running.
     async def crashed() -> None:
         return None
 
@@ -288,6 +285,16 @@ async def test_restarted_gateway_reattaches_live_kernels(
     await first.close()
     assert docker_engine.containers.list(filters={"label": f"gateway.runtime-id={runtime_id}"})
     await end_relays_as_a_crash_would(first_app)
+    return owner, runtime_id, first_app[KERNELS_KEY].instance_id
+
+
+async def test_restarted_gateway_reattaches_live_kernels(
+    aiohttp_client, docker_settings, docker_engine, clock, monkeypatch
+):
+    code = "import pandas as pd\nanswer = 42\ndf = pd.DataFrame({'a': [1]})"
+    owner, runtime_id, instance = await _crash_with_a_kernel(
+        aiohttp_client, docker_settings, docker_engine, clock, monkeypatch, code
+    )
 
     second_app = create_app(docker_settings, clock=clock)
     second = await aiohttp_client(second_app)
@@ -303,6 +310,54 @@ async def test_restarted_gateway_reattaches_live_kernels(
         await second.close()
     assert_no_containers(docker_engine, instance)
     assert_no_relays(docker_settings)
+
+
+async def test_a_kernel_of_another_kernel_protocol_is_stopped_not_reattached(
+    aiohttp_client, docker_settings, docker_engine, clock, monkeypatch
+):
+    """An upgraded gateway (another KERNEL_PROTOCOL) does not adopt the kernels the old one
+    left running: they could not talk to it. They are removed, with their records."""
+    owner, runtime_id, instance = await _crash_with_a_kernel(
+        aiohttp_client, docker_settings, docker_engine, clock, monkeypatch, "answer = 42"
+    )
+    label = {"label": f"gateway.runtime-id={runtime_id}"}
+
+    monkeypatch.setattr(docker_module, "KERNEL_PROTOCOL", "999")  # the upgraded gateway's
+    second_app = create_app(docker_settings, clock=clock)
+    second = await aiohttp_client(second_app)
+    try:
+        assert not docker_engine.containers.list(all=True, filters=label), "removed at start-up"
+        assert await second_app[STORE_KEY].kernels_of(instance) == []
+        resp = await second.get(owner.url("keep/kernel/status"), headers=owner.headers)
+        assert (await resp.json())["status"] != "running"
+    finally:
+        await second.close()
+    assert_no_containers(docker_engine, instance)
+    assert_no_relays(docker_settings)
+
+
+async def test_an_image_of_another_kernel_protocol_is_refused_with_how_to_rebuild(
+    aiohttp_client, docker_settings, docker_engine, clock
+):
+    """A kernel image from another gateway version (here: the same image, another protocol
+    label) starts no kernel: a 503 that says to rebuild, and no container left behind."""
+    tag = f"gateway-kernel-test:protocol-0-{os.getpid()}"
+    dockerfile = f"FROM {docker_settings.kernel_image}\nLABEL gateway.kernel-protocol=0\n"
+    docker_engine.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True)
+    try:
+        app = create_app(docker_settings.with_changes(kernel_image=tag), clock=clock)
+        client = await aiohttp_client(app)
+        owner = await Accounts(app[STORE_KEY], clock).make()
+        resp = await client.post(owner.url("scratchpad/kernel/start"), headers=owner.headers)
+        body = await resp.json()
+        assert resp.status == 503, body
+        assert "kernel protocol is 0" in body["reason"]
+        assert "make image" in body["reason"]
+        instance = app[KERNELS_KEY].instance_id
+        await client.close()
+        assert_no_containers(docker_engine, instance)
+    finally:
+        docker_engine.images.remove(tag, force=True)
 
 
 async def test_matplotlib_figures_arrive_as_media(gateway):
