@@ -80,7 +80,9 @@ def _raise_for(error: str, meta: dict[str, Any], variable: str, cap: int) -> Non
         msg = "Invalid dataframe request."
         raise InvalidDataframeRequest(msg)
     if error == "unknown_columns":
-        msg = f"Unknown columns: {', '.join(meta.get('columns', []))}."
+        named = meta.get("columns")  # the kernel's list: shown as text, whatever it holds
+        shown = ", ".join(map(str, named)) if isinstance(named, list) else "?"
+        msg = f"Unknown columns: {shown}."
         raise InvalidRequest(msg, attr="columns")
     if error == "too_large":
         msg = (
@@ -94,32 +96,37 @@ def _raise_for(error: str, meta: dict[str, Any], variable: str, cap: int) -> Non
 def _total(meta: dict[str, Any]) -> int:
     """The header's row count; the header comes from the kernel, so it is checked."""
     total = meta.get("total")
-    if isinstance(total, bool) or not isinstance(total, int) or total < 0:
+    if isinstance(total, bool) or not isinstance(total, int) or not 0 <= total < 2**63:
         msg = "The kernel's data frame header is invalid."
         raise KernelExecuteFailed(msg)
     return total
 
 
-def _stream_length(meta: dict[str, Any]) -> int | None:
+def _stream_length(meta: dict[str, Any], cap: int) -> int | None:
     """The Arrow stream's length the kernel announced (`stream_bytes`; None: not announced).
-    An Arrow stream is never empty, so anything but a positive integer is refused."""
+    An Arrow stream is never empty, so anything but a positive integer is refused, and so is
+    a length over `cap` (the kernel's helper refuses such a slice itself: too_large)."""
     size = meta.get("stream_bytes")
     if size is None:
         return None
-    if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+    if isinstance(size, bool) or not isinstance(size, int) or not 0 < size <= cap:
         msg = "The kernel's data frame header is invalid."
         raise KernelExecuteFailed(msg)
     return size
 
 
-async def _announced(export: FrameExport, length: int | None) -> AsyncIterator[bytes | memoryview]:
-    """The export's chunks, held to the `length` the kernel announced (None: not checked).
-    Raises KernelExecuteFailed at the first byte over it, or at the end when short of it."""
+async def _announced(
+    export: FrameExport, length: int | None, cap: int
+) -> AsyncIterator[bytes | memoryview]:
+    """The export's chunks, held to the `length` the kernel announced (None: not announced,
+    held to `cap`). Raises KernelExecuteFailed at the first byte over it, or at the end when
+    short of the announced length."""
     sent = 0
+    limit = cap if length is None else length
     async for chunk in export.chunks():
         sent += len(chunk)
-        if length is not None and sent > length:
-            msg = "The kernel sent more of the data frame than it announced."
+        if sent > limit:
+            msg = "The kernel sent more of the data frame than it announced or the cap allows."
             raise KernelExecuteFailed(msg)
         yield chunk
     if length is not None and sent != length:
@@ -247,7 +254,7 @@ async def get_kernel_dataframe(request: web.Request) -> web.StreamResponse:
             _raise_for(export.error, export.meta, variable, cap)
         total = _total(export.meta)
         if wants_arrow:
-            return await _stream_arrow(request, export, total=total)
+            return await _stream_arrow(request, export, total=total, cap=cap)
         data = await _read_capped(export, cap)  # at most 500 rows, and under the JSON cap
         await export.complete()
     try:
@@ -267,7 +274,7 @@ async def get_kernel_dataframe(request: web.Request) -> web.StreamResponse:
 
 
 async def _stream_arrow(
-    request: web.Request, export: FrameExport, *, total: int
+    request: web.Request, export: FrameExport, *, total: int, cap: int
 ) -> web.StreamResponse:
     """Relay the Arrow stream as the kernel writes it, a chunk at a time (bounded memory),
     with the Content-Length the kernel announced (chunked when it announced none). The last
@@ -276,7 +283,7 @@ async def _stream_arrow(
     less than it announced, the connection is cut short, so a client sees a broken transfer,
     never a stream that looks whole."""
     response = web.StreamResponse(headers={"Content-Type": ARROW, "X-Total-Count": str(total)})
-    length = _stream_length(export.meta)
+    length = _stream_length(export.meta, cap)
     if length is None:
         response.enable_chunked_encoding()
     else:
@@ -284,7 +291,7 @@ async def _stream_arrow(
     await response.prepare(request)
     try:
         held: bytes | memoryview = b""  # the last bytes go out only once the export is whole
-        async for chunk in _announced(export, length):
+        async for chunk in _announced(export, length, cap):
             if held:
                 await response.write(held)
             held = chunk

@@ -406,8 +406,9 @@ class KernelConnection:
             allow_stdin=False,
         )
         reply = await self._reply(self._shell, msg_id, timeout)
-        found: dict[str, Any] = reply["content"].get("user_expressions") or {}
-        return found
+        content = reply.get("content")  # the kernel's: anything but a dict of them is none
+        found = content.get("user_expressions") if isinstance(content, dict) else None
+        return found if isinstance(found, dict) else {}
 
     async def interrupt(self, timeout: float) -> bool:  # noqa: ASYNC109 - bounds each wait inside (kernel replies race its death), not the caller
         """interrupt_request on the control channel; True when the kernel acknowledged."""

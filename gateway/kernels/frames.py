@@ -178,10 +178,11 @@ class _Stream:
     def start(self) -> None:
         self._channel.send(self._peer, self._name, b"C", str(WINDOW).encode())
 
-    async def next(self) -> memoryview | bytes:
-        """The next chunk; b"" at the end. Raises KernelExecuteFailed on a broken stream."""
+    async def next(self) -> memoryview | bytes | None:
+        """The next chunk (perhaps empty); None at the end. Raises KernelExecuteFailed on a
+        broken stream."""
         if self.ended:
-            return b""
+            return None
         _, kind, payload = await self._channel.receive(self._name)
         if kind == b"D" and payload is not None:
             self._channel.send(self._peer, self._name, b"C", b"1")
@@ -190,7 +191,7 @@ class _Stream:
         if kind != b"E":
             msg = "The kernel sent a broken data frame stream."
             raise KernelExecuteFailed(msg)
-        return b""
+        return None
 
     def stop(self) -> None:
         if not self.ended:
@@ -218,25 +219,33 @@ class FrameExport:
         self._timeout = timeout
 
     async def chunks(self) -> AsyncIterator[bytes | memoryview]:
-        """The Arrow stream's chunks until the kernel's end message. Raises
-        KernelExecuteFailed when the kernel sends nothing for `timeout` seconds, or does not end
-        the stream once its helper has returned (a hostile kernel holding the request)."""
+        """The Arrow stream's chunks until the kernel's end message (only that ends it; empty
+        chunks are skipped). Raises KernelExecuteFailed when the time spent waiting for the
+        kernel's chunks adds up to over `timeout` seconds (time spent waiting for the client
+        to read is not counted), or when the kernel does not end the stream soon after its
+        helper has returned (a hostile kernel holding the request)."""
         if self._reader is None:
             return
-        while chunk := await self._next_chunk(self._reader):
-            yield chunk
+        loop = asyncio.get_running_loop()
+        left = self._timeout
+        while True:
+            begin = loop.time()
+            chunk = await self._next_chunk(self._reader, left)
+            left -= loop.time() - begin
+            if chunk is None:
+                return
+            if chunk:
+                yield chunk
 
-    async def _next_chunk(self, reader: _Stream) -> bytes | memoryview:
+    async def _next_chunk(self, reader: _Stream, left: float) -> bytes | memoryview | None:
         read = asyncio.ensure_future(reader.next())
         try:
-            await asyncio.wait(
-                {read, self._reply}, timeout=self._timeout, return_when="FIRST_COMPLETED"
-            )
+            await asyncio.wait({read, self._reply}, timeout=left, return_when="FIRST_COMPLETED")
             if not read.done() and self._reply.done():
                 # the helper has returned: what it sent is on its way, the end must follow
-                await asyncio.wait({read}, timeout=_EOF_GRACE_S)
+                await asyncio.wait({read}, timeout=min(_EOF_GRACE_S, max(0.0, left)))
             if not read.done():
-                msg = f"The kernel stopped sending the data frame for over {self._timeout:g} s."
+                msg = f"The kernel took over {self._timeout:g} s to send the data frame."
                 raise KernelExecuteFailed(msg)
             return read.result()
         finally:
@@ -270,12 +279,16 @@ def _export_failures(timeout: float) -> Iterator[None]:
         raise KernelExecuteFailed(msg) from err
 
 
-def _helper_result(found: dict[str, Any]) -> dict[str, Any]:
-    value = found.get(FRAME) or {}
-    if value.get("status") != "ok":
-        return {"status": "error", "error": value.get("ename") or "error"}
-    result: dict[str, Any] = (value.get("data") or {}).get("application/json") or {}
-    return result
+def _helper_result(found: Any) -> dict[str, Any]:
+    """The helper's answer from the kernel's reply (which the kernel controls: anything not
+    shaped as an answer is an error)."""
+    value = found.get(FRAME) if isinstance(found, dict) else None
+    if not isinstance(value, dict) or value.get("status") != "ok":
+        name = value.get("ename") if isinstance(value, dict) else None
+        return {"status": "error", "error": name if isinstance(name, str) and name else "error"}
+    data = value.get("data")
+    result = data.get("application/json") if isinstance(data, dict) else None
+    return result if isinstance(result, dict) else {}
 
 
 @contextlib.asynccontextmanager
@@ -344,7 +357,7 @@ def _header(kind: bytes, payload: memoryview | None) -> dict[str, Any]:
         return {"status": "error", "error": "bad_header"}
     try:
         meta = json.loads(bytes(payload))
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested past the parser's depth
         return {"status": "error", "error": "bad_header"}
     if not isinstance(meta, dict):
         return {"status": "error", "error": "bad_header"}

@@ -16,13 +16,17 @@ Each connection is read by a thread of its own with blocking `recv_into` straigh
 body's buffer (the copy runs without the GIL, beside the event loop that writes the HTTP
 response, as libzmq's I/O thread did); complete messages go to the loop, at most `queue` of
 them waiting, after which the thread stops reading (the kernel waits). Commands after READY
-(ZMTP 3.1 PING, for one) are ignored: the kernel's sockets enable no heartbeats.
+(ZMTP 3.1 PING, for one) are ignored, a few of them: nothing queues a command, so a kernel
+sending them without end would hold the GIL in this thread; past `_MAX_COMMANDS` the
+connection ends (the kernel's sockets enable no heartbeats). The thread only reads: the loop
+sends, shuts down and, once the thread has ended, closes its socket.
 
 tcp kernels: the gateway dials the kernel (`dial`), one connection per export, and speaks the
 same frames with no ZMTP greeting; the connection's thread first runs the caller's `greet` (for
 data frames, frames_seal.py's challenge and answer) and then checks and opens each message with
 what it returned before the loop sees it. Nothing is sent after the greeting: TCP's own flow
-control holds the kernel back while the queue is full, and `hang_up` is the stop.
+control holds the kernel back while the queue is full, and `hang_up` is the stop. A ZMTP
+command on such a connection ends it (it would be neither sealed nor queued).
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ _MORE: Final = 0x01
 _LONG: Final = 0x02
 _COMMAND: Final = 0x04
 _MAX_COMMAND: Final = 4096  # READY carries two short properties
+_MAX_COMMANDS: Final = 8  # ipc: READY and a few more; tcp (dialed): none
 _STREAM_BUFFER: Final = 64 * 1024  # heads and small bodies come from here, larger ones direct
 
 type Frames = list[memoryview]
@@ -137,10 +142,12 @@ class ZmtpRouter:
         self._max_peers = max_peers
         self._listener = listener
         self._loop = asyncio.get_running_loop()
-        self._room = threading.Semaphore(queue)  # messages that may wait for the loop
+        self._room = threading.BoundedSemaphore(queue)  # messages that may wait for the loop
         self._messages: deque[tuple[bytes, Frames]] = deque()
+        # The loop thread owns every socket here: it sends, shuts down and finally closes them
+        # (in `_gone`, once the reading thread ended), so no call can meet a reused descriptor.
         self._peers: dict[bytes, socket.socket] = {}
-        self._hung: set[bytes] = set()  # dialed peers hung up whose threads have not ended yet
+        self._hung: dict[bytes, socket.socket] = {}  # hung up; their threads not ended yet
         self._ids = itertools.count(1)
         self._waiter: asyncio.Future[None] | None = None
         self.closed = False
@@ -229,7 +236,7 @@ class ZmtpRouter:
         still waiting, also when the connection has already ended."""
         sock = self._peers.pop(peer, None)  # its room is free now: its thread is ending
         if sock is not None:
-            self._hung.add(peer)
+            self._hung[peer] = sock
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
         kept = deque(m for m in self._messages if m[0] != peer)
@@ -275,8 +282,7 @@ class ZmtpRouter:
             pass  # the peer left, or the router (or its loop) was closed
         finally:
             stream.close()
-            sock.close()
-            self._forget(ident)
+            self._forget(ident, sock)
 
     def _serve_dialed(self, sock: socket.socket, ident: bytes, greet: Greet) -> None:
         stream = _Reader(sock)
@@ -294,15 +300,19 @@ class ZmtpRouter:
             _log.exception("kernel frames connection failed")
         finally:
             stream.close()
-            sock.close()
-            self._forget(ident)
+            self._forget(ident, sock)
 
     def _read_messages(self, stream: _Reader, ident: bytes, unseal: Unseal | None = None) -> None:
+        commands = 0
         while not self.closed and ident not in self._hung:
             # unseal copies a message out: its large payload can be read into scratch
             frames = self._message(stream, scratch=unseal is not None)
-            if frames is None:
-                continue  # a command
+            if frames is None:  # a command: nothing queues it, so a flood is refused
+                commands += 1
+                if unseal is not None or commands > _MAX_COMMANDS:
+                    msg = "ZMTP commands past the greeting's READY"
+                    raise _RefusedError(msg)
+                continue
             if unseal is not None:
                 try:
                     frames = unseal(frames)
@@ -313,13 +323,16 @@ class ZmtpRouter:
                     return
             self._loop.call_soon_threadsafe(self._deliver, ident, frames)
 
-    def _forget(self, ident: bytes) -> None:
-        with contextlib.suppress(RuntimeError):  # the loop is already closed
-            self._loop.call_soon_threadsafe(self._gone, ident)
+    def _forget(self, ident: bytes, sock: socket.socket) -> None:
+        try:
+            self._loop.call_soon_threadsafe(self._gone, ident, sock)
+        except RuntimeError:  # the loop is already closed: nothing else uses the socket
+            sock.close()
 
-    def _gone(self, ident: bytes) -> None:
+    def _gone(self, ident: bytes, sock: socket.socket) -> None:
         self._peers.pop(ident, None)
-        self._hung.discard(ident)
+        self._hung.pop(ident, None)
+        sock.close()
 
     def _message(self, stream: _Reader, *, scratch: bool = False) -> Frames | None:
         """The next message, checked frame by frame before each is read; None for a command.

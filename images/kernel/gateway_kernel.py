@@ -402,9 +402,17 @@ def _frame_slice(
                 return {"status": "error", "error": "unknown_columns", "columns": missing}, None
             table = table.select(columns)
         page = table.slice(min(offset, total), limit)
-    if page.nbytes > max_bytes:
-        return {"status": "error", "error": "too_large", "bytes": page.nbytes}, None
-    header = {"status": "ok", "total": total, "rows": page.num_rows, "columns": page.column_names}
+    # the cap is on the Arrow stream as sent (the gateway holds the stream to it too)
+    size = page.nbytes if page.nbytes > max_bytes else stream_size(page)
+    if size > max_bytes:
+        return {"status": "error", "error": "too_large", "bytes": size}, None
+    header = {
+        "status": "ok",
+        "total": total,
+        "rows": page.num_rows,
+        "columns": page.column_names,
+        "stream_bytes": size,
+    }
     return header, page
 
 
@@ -517,8 +525,6 @@ def _send_frame(
 
     if socket is None:
         return False
-    if page is not None:
-        header = {**header, "stream_bytes": stream_size(page)}
     try:
         socket.send_multipart([name, b"H", json.dumps(header).encode()])
         if page is None:

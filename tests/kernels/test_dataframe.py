@@ -202,6 +202,40 @@ async def test_a_stream_longer_or_shorter_than_announced_is_cut(gw, claim):
     assert after["result"] == {"text/plain": "2"}, "the kernel is free again"
 
 
+UNANNOUNCED = """
+import gateway_kernel, json
+def export_frame(value, *, offset, limit, columns, max_bytes, name, timeout=30.0):
+    # no stream_bytes, then 4 MiB: twenty times the gateway's cap, which it never asked about
+    header = {"status": "ok", "total": 4, "rows": 4, "columns": ["a"]}
+    with gateway_kernel._frames_link(name.encode(), timeout) as socket:
+        socket.send_multipart([name.encode(), b"H", json.dumps(header).encode()])
+        sink = gateway_kernel._CreditSink(socket, name.encode(), int(timeout * 1000))
+        try:
+            for _ in range(64):
+                sink.write(bytes(64 * 1024))
+            sink.flush()
+            socket.send_multipart([name.encode(), b"E"])
+        except Exception:
+            return gateway_kernel._Description({"status": "error", "error": "reader_gone"})
+    return gateway_kernel._Description(header)
+gateway_kernel.export_frame = export_frame
+"""
+
+
+async def test_an_unannounced_stream_is_held_to_the_cap(gw):
+    """A kernel that announces no length still cannot send past kernel_max_frame_bytes: the
+    transfer is cut at the cap (never a whole-looking chunked body), and the kernel is free."""
+    client, owner = gw
+    body = await _execute(client, owner, UNANNOUNCED)
+    assert body["status"] == "ok", body["traceback"][-3:]
+    resp = await _frame(client, owner, "?variable_name=tbl", arrow=True)
+    assert resp.status == 200
+    with pytest.raises(aiohttp.ClientPayloadError):
+        await asyncio.wait_for(resp.read(), 30)
+    after = await _execute(client, owner, "1 + 1")
+    assert after["result"] == {"text/plain": "2"}, "the kernel is free again"
+
+
 def _as_json(value):
     """PostHog's JSON for a cell: datetimes in UTC with milliseconds and `Z`, dates ISO."""
     if isinstance(value, dt.datetime):

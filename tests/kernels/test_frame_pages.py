@@ -156,3 +156,16 @@ def _written(helper: ModuleType, table: pa.Table) -> bytes:
     written = io.BytesIO()
     helper._write_stream(written, table)
     return written.getvalue()
+
+
+def test_the_cap_is_on_the_stream_as_sent(helper):
+    """The header announces the stream's exact length, and the cap holds on that length (the
+    gateway cuts any stream past it), not on the table's buffers alone."""
+    header, page = helper._frame_slice(NUMERIC, offset=0, limit=N, columns=None, max_bytes=1 << 30)
+    size = helper.stream_size(page)
+    assert header["stream_bytes"] == size > page.nbytes
+    header, page = helper._frame_slice(NUMERIC, offset=0, limit=N, columns=None, max_bytes=size - 1)
+    assert header == {"status": "error", "error": "too_large", "bytes": size}
+    assert page is None
+    header, _ = helper._frame_slice(NUMERIC, offset=0, limit=N, columns=None, max_bytes=size)
+    assert header["status"] == "ok"

@@ -8,9 +8,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import json
 import socket
 import struct
 import threading
+from collections.abc import Awaitable, Callable
 from types import ModuleType
 from typing import Any
 
@@ -22,7 +24,15 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from gateway.kernels import frames_seal
 from gateway.kernels.errors import KernelExecuteFailed
-from gateway.kernels.frames import _MAX_MESSAGE, CHUNK, WINDOW, FrameChannel, _Stream
+from gateway.kernels.frames import (
+    _MAX_MESSAGE,
+    CHUNK,
+    FRAME,
+    WINDOW,
+    FrameChannel,
+    _Stream,
+    frame_stream,
+)
 from gateway.kernels.zmtp import RouterClosedError, ZmtpRouter
 
 SECRET = b"rq:rCfIrI]S0v*Bw5R:Gzs&1y(fo1m.eC6ZJXXwu"  # a Z85 Curve secret, as in the records
@@ -340,12 +350,18 @@ async def test_a_slow_reader_is_not_a_timeout_while_it_reads(kernel_helper):
     theirs.close()
 
 
-async def test_a_frame_over_the_limit_ends_the_connection_unread(kernel, dialer):
+async def _linked_after_a_header(kernel, dialer) -> Any:
+    """Export "x" connected, its header sent and received; the kernel's link."""
     k = kernel()
     await _dial(dialer, k.port, b"x")
     link = await k.link(b"x")
     link.send_multipart([b"x", b"H", b"{}"])
     assert await _receive(dialer) == [b"x", b"H", b"{}"]
+    return link
+
+
+async def test_a_frame_over_the_limit_ends_the_connection_unread(kernel, dialer):
+    link = await _linked_after_a_header(kernel, dialer)
     # a long frame announced past max_frame: refused from its size alone
     with pytest.raises(OSError):
         for _ in range(64):
@@ -426,3 +442,80 @@ async def test_a_closed_port_is_a_clear_failure(dialer):
 def test_a_kernel_without_its_curve_secret_does_not_start_its_frames_port(kernel_helper):
     with pytest.raises(RuntimeError, match="Curve secret"):
         kernel_helper._SealedFrames(0, b"")
+
+
+async def test_a_zmtp_command_ends_a_dialed_connection(kernel, dialer):
+    """A dialed connection carries sealed messages only: a ZMTP command (nothing seals or
+    queues it) from the kernel ends it, and what follows is never delivered."""
+    link = await _linked_after_a_header(kernel, dialer)
+    with contextlib.suppress(OSError):
+        link._raw.sendall(b"\x04\x00")  # an empty command, written by a hostile kernel
+        link.send_multipart([b"x", b"E"])
+    with pytest.raises(TimeoutError):
+        await _receive(dialer, timeout=0.5)
+    async with asyncio.timeout(5):
+        while dialer._peers:  # noqa: ASYNC110 - the reading thread ends on its own; polled
+            await asyncio.sleep(0.05)
+    link.close()
+
+
+def _helper_ok() -> Callable[[], Awaitable[dict[str, Any]]]:
+    """The kernel's reply that its helper returned ok, soon after its header (a hostile
+    kernel sends it before its stream is done)."""
+
+    async def reply() -> dict[str, Any]:
+        await asyncio.sleep(0.3)
+        return {FRAME: {"status": "ok", "data": {"application/json": {"status": "ok"}}}}
+
+    return reply
+
+
+async def _send_as_kernel(k: Kernel, messages: list[tuple[bytes, bytes]], pause: float) -> None:
+    """The kernel's side of export "x": `messages` (kind, payload), `pause` seconds apart,
+    until they are all sent or the gateway hangs up."""
+    link = await k.link(b"x")
+    try:
+        for kind, payload in messages:
+            await asyncio.to_thread(link.send_multipart, [b"x", kind, payload])
+            await asyncio.sleep(pause)
+    except OSError:
+        pass  # hung up
+    finally:
+        link.close()
+
+
+async def test_a_trickling_kernel_cannot_hold_an_export_past_its_timeout(kernel, dialer):
+    """The helper's answer came at once and a byte follows every half second: the time spent
+    waiting for the kernel adds up, and the export fails at its timeout, not never."""
+    k = kernel()
+    channel = FrameChannel(dialer, address=("127.0.0.1", k.port), key=KEY)
+    trickle = [(b"H", json.dumps({"status": "ok", "total": 1}).encode())]
+    trickle += [(b"D", b"-")] * 1000
+    sending = asyncio.ensure_future(_send_as_kernel(k, trickle, 0.5))
+    loop = asyncio.get_running_loop()
+    begin = loop.time()
+    async with frame_stream(channel, "x", evaluate=_helper_ok(), timeout=2.0) as export:
+        assert export.error is None
+        with pytest.raises(KernelExecuteFailed) as failed:
+            async with asyncio.timeout(15):
+                async for _ in export.chunks():
+                    pass
+    assert "took over 2 s" in failed.value.extra["reason"]
+    assert loop.time() - begin < 6
+    async with asyncio.timeout(5):
+        await sending  # the gateway hung up on it
+
+
+async def test_only_the_end_message_ends_a_stream(kernel, dialer):
+    """An empty chunk is not the end: a stream ends with its end message only, so one cut
+    short by an empty chunk never looks whole."""
+    k = kernel()
+    channel = FrameChannel(dialer, address=("127.0.0.1", k.port), key=KEY)
+    header = (b"H", json.dumps({"status": "ok", "total": 2}).encode())
+    messages = [header, (b"D", b"abc"), (b"D", b""), (b"D", b"def"), (b"E", b"")]
+    sending = asyncio.ensure_future(_send_as_kernel(k, messages, 0.0))
+    async with frame_stream(channel, "x", evaluate=_helper_ok(), timeout=5.0) as export:
+        async with asyncio.timeout(10):
+            chunks = [bytes(chunk) async for chunk in export.chunks()]
+    assert chunks == [b"abc", b"def"]
+    await sending

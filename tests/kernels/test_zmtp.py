@@ -157,3 +157,12 @@ async def test_close_wakes_a_waiting_receive(router):
 
 async def test_the_listener_is_private_until_handed_to_the_kernel(router, tmp_path):
     assert (tmp_path / "frames").stat().st_mode & 0o777 == 0o600
+
+
+async def test_a_flood_of_commands_ends_the_connection(router, tmp_path):
+    """Commands are neither queued nor limited by the loop's pace: past READY and a few more
+    (PING, say) the connection ends, instead of its thread parsing them without end."""
+    reader, writer = await _raw(tmp_path)
+    writer.write(GREETING + READY + b"\x04\x00" * 100_000)
+    assert await _closed_by_router(reader)
+    writer.close()
