@@ -123,7 +123,7 @@ async def _announced(
     short of the announced length."""
     sent = 0
     limit = cap if length is None else length
-    async for chunk in export.chunks():
+    async for chunk in export.chunks(limit):
         sent += len(chunk)
         if sent > limit:
             msg = "The kernel sent more of the data frame than it announced or the cap allows."
@@ -139,7 +139,7 @@ async def _read_capped(export: FrameExport, cap: int) -> bytes:
     reading stops there, and leaving the export closes the pipe on the kernel."""
     chunks: list[bytes | memoryview] = []
     size = 0
-    async for chunk in export.chunks():
+    async for chunk in export.chunks(cap + 1):  # one byte past the cap is refused below
         size += len(chunk)
         if size > cap:
             msg = (

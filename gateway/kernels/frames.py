@@ -218,22 +218,29 @@ class FrameExport:
         self._reply = reply
         self._timeout = timeout
 
-    async def chunks(self) -> AsyncIterator[bytes | memoryview]:
+    async def chunks(self, most: int) -> AsyncIterator[bytes | memoryview]:
         """The Arrow stream's chunks until the kernel's end message (only that ends it; empty
-        chunks are skipped). Raises KernelExecuteFailed when the time spent waiting for the
-        kernel's chunks adds up to over `timeout` seconds (time spent waiting for the client
-        to read is not counted), or when the kernel does not end the stream soon after its
-        helper has returned (a hostile kernel holding the request)."""
+        chunks are skipped), for a stream of at most `most` bytes (the caller holds it to
+        that). Raises KernelExecuteFailed when the time spent waiting for the kernel's chunks
+        adds up to over `timeout` seconds (time spent waiting for the client to read is not
+        counted), when the kernel does not end the stream soon after its helper has returned,
+        or when it sends more messages than `most` bytes take (`most_messages`): each costs
+        the event loop a turn, so a hostile kernel may not send a frame a byte at a time."""
         if self._reader is None:
             return
         loop = asyncio.get_running_loop()
         left = self._timeout
+        allowed = most_messages(most)
         while True:
             begin = loop.time()
             chunk = await self._next_chunk(self._reader, left)
             left -= loop.time() - begin
             if chunk is None:
                 return
+            allowed -= 1
+            if allowed < 0:
+                msg = "The kernel sent the data frame in more pieces than its size takes."
+                raise KernelExecuteFailed(msg)
             if chunk:
                 yield chunk
 
@@ -251,9 +258,6 @@ class FrameExport:
         finally:
             read.cancel()
 
-    async def read_all(self) -> bytes:
-        return b"".join([chunk async for chunk in self.chunks()])
-
     async def complete(self) -> None:
         """Raise KernelExecuteFailed unless the kernel's helper returned ok (call after EOF)."""
         with _export_failures(self._timeout):
@@ -263,6 +267,14 @@ class FrameExport:
         if value.get("status") != "ok":
             msg = f"The data frame export did not finish ({value.get('error', 'error')})."
             raise KernelExecuteFailed(msg)
+
+
+def most_messages(size: int) -> int:
+    """The most chunk messages the kernel's helper sends for a stream of `size` bytes: its
+    writer sends a message per write of 1 MiB or more (in CHUNK pieces), after flushing what
+    smaller writes gathered (at least 3 MiB, or whatever preceded such a write), so at most
+    ~2.6 per MiB; 3 per MiB and a few more."""
+    return 8 + 3 * -(-size // (1 << 20))
 
 
 @contextlib.contextmanager

@@ -32,6 +32,7 @@ from gateway.kernels.frames import (
     FrameChannel,
     _Stream,
     frame_stream,
+    most_messages,
 )
 from gateway.kernels.zmtp import RouterClosedError, ZmtpRouter
 
@@ -498,7 +499,7 @@ async def test_a_trickling_kernel_cannot_hold_an_export_past_its_timeout(kernel,
         assert export.error is None
         with pytest.raises(KernelExecuteFailed) as failed:
             async with asyncio.timeout(15):
-                async for _ in export.chunks():
+                async for _ in export.chunks(1 << 20):
                     pass
     assert "took over 2 s" in failed.value.extra["reason"]
     assert loop.time() - begin < 6
@@ -516,6 +517,58 @@ async def test_only_the_end_message_ends_a_stream(kernel, dialer):
     sending = asyncio.ensure_future(_send_as_kernel(k, messages, 0.0))
     async with frame_stream(channel, "x", evaluate=_helper_ok(), timeout=5.0) as export:
         async with asyncio.timeout(10):
-            chunks = [bytes(chunk) async for chunk in export.chunks()]
+            chunks = [bytes(chunk) async for chunk in export.chunks(6)]
     assert chunks == [b"abc", b"def"]
     await sending
+
+
+async def test_a_frame_sent_a_byte_at_a_time_is_refused(kernel, dialer):
+    """Each message costs the event loop a turn: more messages than the stream's size takes
+    (the helper's own writer never needs them) end the export."""
+    k = kernel()
+    channel = FrameChannel(dialer, address=("127.0.0.1", k.port), key=KEY)
+    header = (b"H", json.dumps({"status": "ok", "total": 1}).encode())
+    messages = [header, *[(b"D", b"x")] * 100, (b"E", b"")]
+    sending = asyncio.ensure_future(_send_as_kernel(k, messages, 0.0))
+    got = 0
+    async with frame_stream(channel, "x", evaluate=_helper_ok(), timeout=5.0) as export:
+        with pytest.raises(KernelExecuteFailed) as failed:
+            async with asyncio.timeout(10):
+                async for _ in export.chunks(100):
+                    got += 1
+    assert "more pieces than its size takes" in failed.value.extra["reason"]
+    assert got == most_messages(100) < 100
+    async with asyncio.timeout(5):
+        await sending
+
+
+class _Counted:
+    """What the helper's writer sends, counted (the gateway's side of the socket)."""
+
+    credit = float("inf")
+
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+
+    def send_multipart(self, frames: list[Any], **_: Any) -> None:
+        if bytes(frames[1]) == b"D":
+            self.sizes.append(len(memoryview(frames[2]).cast("B")))
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        pa.table({"a": np.arange(2_000_000), "b": np.arange(2_000_000, dtype="float64")}),
+        pa.table({f"c{i}": np.arange(131_072) for i in range(40)}),  # 1 MiB columns
+        pa.table({f"c{i}": np.arange(1_000) for i in range(3_000)}),  # many small buffers
+        pa.table({"s": [f"row {i}" * (i % 13) for i in range(300_000)]}),
+    ],
+    ids=["long", "mebibyte-columns", "wide", "strings"],
+)
+def test_the_helpers_writer_stays_within_the_message_bound(kernel_helper, table):
+    sink = _Counted()
+    header = {"status": "ok", "total": table.num_rows}
+    assert kernel_helper._send_frame(sink, b"x", header, table, 5.0)
+    size = kernel_helper.stream_size(table)
+    assert sum(sink.sizes) == size
+    assert len(sink.sizes) <= most_messages(size)
