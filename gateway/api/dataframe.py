@@ -72,7 +72,8 @@ def _timeout(query: Any) -> float:
     return value
 
 
-def _raise_for(error: str, meta: dict[str, Any], variable: str, cap: int) -> None:
+def _raise_for(error: str, meta: dict[str, Any], variable: str, cap: int, *, page: bool) -> None:
+    """The error of an export the kernel refused (`page`: a JSON page was asked for)."""
     if error == "NameError":
         msg = f"Variable '{variable}' is not defined in the kernel."
         raise NotFound(msg, attr="variable_name")
@@ -84,6 +85,8 @@ def _raise_for(error: str, meta: dict[str, Any], variable: str, cap: int) -> Non
         shown = ", ".join(map(str, named)) if isinstance(named, list) else "?"
         msg = f"Unknown columns: {shown}."
         raise InvalidRequest(msg, attr="columns")
+    if error == "too_large" and page:
+        raise FrameTooLarge(_json_cap_message(cap))
     if error == "too_large":
         msg = (
             f"The slice is {meta.get('bytes')} bytes, over the {cap} byte cap; ask for fewer rows."
@@ -134,6 +137,13 @@ async def _announced(
         raise KernelExecuteFailed(msg)
 
 
+def _json_cap_message(cap: int) -> str:
+    return (
+        f"The slice is over the {cap} byte cap of a JSON page "
+        "(kernel_max_frame_json_bytes); ask for fewer rows or columns, or for Arrow."
+    )
+
+
 async def _read_capped(export: FrameExport, cap: int) -> bytes:
     """The whole Arrow stream, refusing past `cap` bytes whatever the kernel's header said:
     reading stops there, and leaving the export closes the pipe on the kernel."""
@@ -142,11 +152,7 @@ async def _read_capped(export: FrameExport, cap: int) -> bytes:
     async for chunk in export.chunks(cap + 1):  # one byte past the cap is refused below
         size += len(chunk)
         if size > cap:
-            msg = (
-                f"The slice is over the {cap} byte cap of a JSON page "
-                "(kernel_max_frame_json_bytes); ask for fewer rows or columns, or for Arrow."
-            )
-            raise FrameTooLarge(msg)
+            raise FrameTooLarge(_json_cap_message(cap))
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -251,7 +257,7 @@ async def get_kernel_dataframe(request: web.Request) -> web.StreamResponse:
     )
     async with request.app[KERNELS_KEY].export_frame(key, frame_request) as export:
         if export.error is not None:
-            _raise_for(export.error, export.meta, variable, cap)
+            _raise_for(export.error, export.meta, variable, cap, page=not wants_arrow)
         total = _total(export.meta)
         if wants_arrow:
             return await _stream_arrow(request, export, total=total, cap=cap)
@@ -259,10 +265,13 @@ async def get_kernel_dataframe(request: web.Request) -> web.StreamResponse:
         await export.complete()
     try:
         columns, rows = await asyncio.to_thread(_read_page, data)
-    except OverflowError as err:  # a value Python cannot hold: a timestamp past year 9999, …
+    except (OverflowError, KeyError) as err:  # a value Python cannot hold: a timestamp past
+        # year 9999, or in a time zone it does not know (pytz's UnknownTimeZoneError), …
         msg = (
             "A value in this slice is outside what a JSON page can show (a date or time past "
-            "year 9999, for one); ask for it as Arrow (Accept: " + ARROW + ")."
+            "year 9999, or in an unknown time zone, for one); ask for it as Arrow (Accept: "
+            + ARROW
+            + ")."
         )
         raise InvalidRequest(msg, attr="variable_name") from err
     except (pa.ArrowException, ValueError, OSError) as err:  # what a doctored kernel wrote

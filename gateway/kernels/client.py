@@ -63,6 +63,14 @@ def _deserialize_large(session: Any, parts: list[Any]) -> dict[str, Any]:
     return msg
 
 
+def _well_formed(msg: Any) -> bool:
+    """A message the gateway can read: its header, parent header and content are objects (the
+    kernel signs whatever it likes, and jupyter_client passes any JSON through)."""
+    return isinstance(msg, dict) and all(
+        isinstance(msg.get(part), dict) for part in ("header", "parent_header", "content")
+    )
+
+
 def _is_v5(header: Any) -> bool:
     """A protocol 5 header (others are adapted by `Session.deserialize`)."""
     return isinstance(header, dict) and str(header.get("version", "")).startswith("5.")
@@ -262,6 +270,9 @@ class KernelConnection:
             except Exception:
                 _log.warning("dropped an unreadable kernel message", exc_info=True)
                 continue
+            if not _well_formed(msg):
+                _log.warning("dropped a kernel message of the wrong shape")
+                continue
             self._put(self._iopub, msg, size, busy=busy)
 
     async def _read(
@@ -275,6 +286,9 @@ class KernelConnection:
                 raise
             except Exception:
                 _log.warning("dropped an unreadable kernel message", exc_info=True)
+                continue
+            if not _well_formed(msg):
+                _log.warning("dropped a kernel message of the wrong shape")
                 continue
             self._put(queue, msg)
 

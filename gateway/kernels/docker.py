@@ -44,7 +44,7 @@ LABEL_INSTANCE: Final = "gateway.instance"
 # as a label (images/kernel/Dockerfile); raise both when either side changes. A kernel from an
 # image of another number is never started, nor re-attached after an upgrade.
 LABEL_PROTOCOL: Final = "gateway.kernel-protocol"
-KERNEL_PROTOCOL: Final = "2"
+KERNEL_PROTOCOL: Final = "3"
 # what an engine call raises when the engine refuses or cannot be reached (the SDK lets the
 # transport's own connection errors through)
 _ENGINE_ERRORS: Final = (docker.errors.DockerException, requests.exceptions.RequestException)

@@ -45,6 +45,8 @@ WINDOW: Final = 4  # chunks the kernel may send ahead of the gateway (16 MiB wai
 _MAX_HEADER: Final = 1 << 20
 _MAX_MESSAGE: Final = max(CHUNK, _MAX_HEADER) + 4096
 _EOF_GRACE_S: Final = 2.0  # after the helper returned, the pipe must close within this
+_MAX_STALE: Final = 64  # messages of no export in progress one export may see (a few are left
+# by an abandoned export: those in flight on its credit; a kernel sending more is refused)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,6 +85,7 @@ class FrameChannel:
         self._address = address
         self._key = key
         self._peer: bytes | None = None  # tcp: the current export's connection
+        self._stale = 0  # messages dropped during the current export
 
     @classmethod
     def dial(cls, address: tuple[str, int], key: bytes) -> FrameChannel:
@@ -98,7 +101,9 @@ class FrameChannel:
 
     async def open(self, name: bytes, timeout: float) -> None:  # noqa: ASYNC109 - per connect
         """tcp: connect for export `name` before the helper is called (so the connection is
-        waiting in the kernel's queue when the helper looks). Raises KernelExecuteFailed."""
+        waiting in the kernel's queue when the helper looks); ipc: nothing to connect. Raises
+        KernelExecuteFailed."""
+        self._stale = 0
         if self._address is None or self._key is None:
             return
         self.finish()
@@ -136,16 +141,21 @@ class FrameChannel:
         return cls(router=router)
 
     async def receive(self, name: bytes) -> tuple[bytes, bytes, memoryview | None]:
-        """The next message of export `name`: (peer, kind, payload); others are dropped."""
+        """The next message of export `name`: (peer, kind, payload); others are dropped, up to
+        `_MAX_STALE` per export (each costs the event loop a turn). Raises
+        KernelExecuteFailed."""
         stopped = "The kernel stopped while sending the data frame."
         while True:
             try:
                 peer, frames = await self._router.receive()
             except RouterClosedError as err:  # closed: the kernel was stopped
                 raise KernelExecuteFailed(stopped) from err
-            if len(frames) < 2 or frames[0] != name:
-                continue
-            return peer, bytes(frames[1]), frames[2] if len(frames) > 2 else None
+            if len(frames) >= 2 and frames[0] == name:
+                return peer, bytes(frames[1]), frames[2] if len(frames) > 2 else None
+            self._stale += 1
+            if self._stale > _MAX_STALE:
+                msg = "The kernel sent data-frame messages for no export in progress."
+                raise KernelExecuteFailed(msg)
 
     @property
     def closed(self) -> bool:
@@ -221,11 +231,13 @@ class FrameExport:
     async def chunks(self, most: int) -> AsyncIterator[bytes | memoryview]:
         """The Arrow stream's chunks until the kernel's end message (only that ends it; empty
         chunks are skipped), for a stream of at most `most` bytes (the caller holds it to
-        that). Raises KernelExecuteFailed when the time spent waiting for the kernel's chunks
-        adds up to over `timeout` seconds (time spent waiting for the client to read is not
-        counted), when the kernel does not end the stream soon after its helper has returned,
-        or when it sends more messages than `most` bytes take (`most_messages`): each costs
-        the event loop a turn, so a hostile kernel may not send a frame a byte at a time."""
+        that). The helper's answer comes only once the stream is sent, within `timeout`; a
+        kernel that answers early is held to the same bound: the time spent waiting for its
+        chunks adds up to at most `timeout` seconds (then only its end may still come, within
+        `_EOF_GRACE_S`). Raises KernelExecuteFailed past that, when the kernel does not end
+        the stream soon after its helper has returned, or when it sends more messages than
+        `most` bytes take (`most_messages`): each costs the event loop a turn, so a hostile
+        kernel may not send a frame a byte at a time."""
         if self._reader is None:
             return
         loop = asyncio.get_running_loop()
@@ -237,6 +249,9 @@ class FrameExport:
             left -= loop.time() - begin
             if chunk is None:
                 return
+            if left < 0:  # only the end may come in the grace after the budget
+                msg = f"The kernel took over {self._timeout:g} s to send the data frame."
+                raise KernelExecuteFailed(msg)
             allowed -= 1
             if allowed < 0:
                 msg = "The kernel sent the data frame in more pieces than its size takes."
@@ -247,10 +262,12 @@ class FrameExport:
     async def _next_chunk(self, reader: _Stream, left: float) -> bytes | memoryview | None:
         read = asyncio.ensure_future(reader.next())
         try:
-            await asyncio.wait({read, self._reply}, timeout=left, return_when="FIRST_COMPLETED")
+            await asyncio.wait(
+                {read, self._reply}, timeout=max(0.0, left), return_when="FIRST_COMPLETED"
+            )
             if not read.done() and self._reply.done():
                 # the helper has returned: what it sent is on its way, the end must follow
-                await asyncio.wait({read}, timeout=min(_EOF_GRACE_S, max(0.0, left)))
+                await asyncio.wait({read}, timeout=_EOF_GRACE_S)
             if not read.done():
                 msg = f"The kernel took over {self._timeout:g} s to send the data frame."
                 raise KernelExecuteFailed(msg)

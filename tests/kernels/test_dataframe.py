@@ -236,6 +236,27 @@ async def test_an_unannounced_stream_is_held_to_the_cap(gw):
     assert after["result"] == {"text/plain": "2"}, "the kernel is free again"
 
 
+@pytest.mark.parametrize(
+    "make",
+    [
+        "pa.array([2**62], pa.timestamp('us'))",  # past year 9999
+        "pa.array([0], pa.timestamp('us', tz='Nowhere/Special'))",  # a time zone nobody knows
+    ],
+    ids=["past-9999", "unknown-zone"],
+)
+async def test_values_a_json_page_cannot_show_are_a_400_and_arrow_serves_them(gw, make):
+    client, owner = gw
+    body = await _execute(client, owner, f"import pyarrow as pa\nodd = pa.table({{'t': {make}}})")
+    assert body["status"] == "ok", body["traceback"][-3:]
+    resp = await _frame(client, owner, "?variable_name=odd")
+    assert resp.status == 400, await resp.text()
+    refused = await resp.json()
+    assert refused["attr"] == "variable_name"
+    assert "ask for it as Arrow" in refused["detail"]
+    table, total = await _arrow(client, owner, "?variable_name=odd")
+    assert (table.num_rows, total) == (1, 1)
+
+
 def _as_json(value):
     """PostHog's JSON for a cell: datetimes in UTC with milliseconds and `Z`, dates ISO."""
     if isinstance(value, dt.datetime):

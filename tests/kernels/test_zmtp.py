@@ -13,6 +13,8 @@ import pytest
 import zmq
 import zmq.asyncio
 
+from gateway.kernels.errors import KernelExecuteFailed
+from gateway.kernels.frames import _MAX_STALE, FrameChannel
 from gateway.kernels.zmtp import RouterClosedError, ZmtpRouter
 
 GREETING = b"\xff" + bytes(7) + b"\x01\x7f" + b"\x03\x01" + b"NULL".ljust(20, b"\x00") + bytes(32)
@@ -166,3 +168,22 @@ async def test_a_flood_of_commands_ends_the_connection(router, tmp_path):
     writer.write(GREETING + READY + b"\x04\x00" * 100_000)
     assert await _closed_by_router(reader)
     writer.close()
+
+
+async def test_messages_for_no_export_are_dropped_only_so_often(router, dealer):
+    """Messages of another export (an abandoned one left a few) are dropped; a kernel that
+    keeps sending them, each a turn of the event loop, gets its export refused."""
+    kernel = dealer()
+    channel = FrameChannel(router)
+    await channel.open(b"now", 5.0)  # ipc: nothing to connect; the export's count starts
+    for _ in range(_MAX_STALE):
+        await kernel.send_multipart([b"old", b"D", b"x"])
+    await kernel.send_multipart([b"now", b"H", b"{}"])
+    async with asyncio.timeout(5):
+        assert (await channel.receive(b"now"))[1] == b"H"
+    for _ in range(_MAX_STALE + 1):
+        await kernel.send_multipart([b"old", b"D", b"x"])
+    with pytest.raises(KernelExecuteFailed) as failed:
+        async with asyncio.timeout(5):
+            await channel.receive(b"now")
+    assert "no export in progress" in failed.value.extra["reason"]

@@ -9,6 +9,7 @@ import pytest
 
 from gateway.api.dataframe import _raise_for, _stream_length, _total
 from gateway.errors import InvalidRequest
+from gateway.kernels.client import _well_formed
 from gateway.kernels.errors import KernelExecuteFailed
 from gateway.kernels.frames import FRAME, _header, _helper_result
 
@@ -42,10 +43,10 @@ def test_a_misshapen_helper_answer_is_an_error_or_nothing(reply: Any):
 
 def test_unknown_columns_of_any_kind_are_named_as_text():
     with pytest.raises(InvalidRequest) as refused:
-        _raise_for("unknown_columns", {"columns": [1, None, "b"]}, "df", 100)
+        _raise_for("unknown_columns", {"columns": [1, None, "b"]}, "df", 100, page=False)
     assert "1, None, b" in str(refused.value)
     with pytest.raises(InvalidRequest):
-        _raise_for("unknown_columns", {"columns": "not a list"}, "df", 100)
+        _raise_for("unknown_columns", {"columns": "not a list"}, "df", 100, page=False)
 
 
 @pytest.mark.parametrize("total", [2**63, 2**64, -1, True, 1.5, "4"])
@@ -60,3 +61,18 @@ def test_an_announced_stream_over_the_cap_or_no_length_is_refused(size: Any):
         _stream_length({"stream_bytes": size}, 100)
     assert _stream_length({"stream_bytes": 100}, 100) == 100
     assert _stream_length({}, 100) is None
+
+
+@pytest.mark.parametrize(
+    "msg",
+    [
+        [],
+        {"header": {}, "parent_header": [], "content": {}},
+        {"header": {}, "parent_header": {}, "content": "x"},
+        {"header": None, "parent_header": {}, "content": {}},
+        {"parent_header": {}, "content": {}},
+    ],
+)
+def test_kernel_messages_of_the_wrong_shape_are_not_read(msg: Any):
+    assert not _well_formed(msg)
+    assert _well_formed({"header": {}, "parent_header": {}, "content": {}, "metadata": []})
