@@ -19,7 +19,8 @@ them waiting, after which the thread stops reading (the kernel waits). Commands 
 (ZMTP 3.1 PING, for one) are ignored, a few of them: nothing queues a command, so a kernel
 sending them without end would hold the GIL in this thread; past `_MAX_COMMANDS` the
 connection ends (the kernel's sockets enable no heartbeats). The thread only reads: the loop
-sends, shuts down and, once the thread has ended, closes its socket.
+sends, shuts down and, once the thread has ended, closes its socket. Connections are taken at
+most `_ACCEPT_BURST` a second (each costs the loop an accept and a thread).
 
 tcp kernels: the gateway dials the kernel (`dial`), one connection per export, and speaks the
 same frames with no ZMTP greeting; the connection's thread first runs the caller's `greet` (for
@@ -52,6 +53,7 @@ _LONG: Final = 0x02
 _COMMAND: Final = 0x04
 _MAX_COMMAND: Final = 4096  # READY carries two short properties
 _MAX_COMMANDS: Final = 8  # ipc: READY and a few more; tcp (dialed): none
+_ACCEPT_BURST: Final = 16  # ipc connections taken per second at most
 _STREAM_BUFFER: Final = 64 * 1024  # heads and small bodies come from here, larger ones direct
 
 type Frames = list[memoryview]
@@ -245,12 +247,19 @@ class ZmtpRouter:
         self._messages = kept
 
     async def _accept(self) -> None:
+        """Take the kernel's connections, at most `_ACCEPT_BURST` a second (a libzmq DEALER
+        connects once and again only when its connection broke): each costs the loop an
+        accept and a thread, so a kernel reconnecting without end waits instead."""
         assert self._listener is not None
+        recent: deque[float] = deque(maxlen=_ACCEPT_BURST)
         while not self.closed:
+            if len(recent) == _ACCEPT_BURST:
+                await asyncio.sleep(max(0.0, recent[0] + 1.0 - self._loop.time()))
             try:
                 sock, _ = await self._loop.sock_accept(self._listener)
             except OSError:
                 return  # closed
+            recent.append(self._loop.time())
             if len(self._peers) >= self._max_peers:
                 sock.close()
                 continue

@@ -7,6 +7,7 @@ speak broken or hostile ZMTP; the router must stay bounded and keep serving good
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import struct
 
 import pytest
@@ -15,7 +16,7 @@ import zmq.asyncio
 
 from gateway.kernels.errors import KernelExecuteFailed
 from gateway.kernels.frames import _MAX_STALE, FrameChannel
-from gateway.kernels.zmtp import RouterClosedError, ZmtpRouter
+from gateway.kernels.zmtp import _ACCEPT_BURST, RouterClosedError, ZmtpRouter
 
 GREETING = b"\xff" + bytes(7) + b"\x01\x7f" + b"\x03\x01" + b"NULL".ljust(20, b"\x00") + bytes(32)
 _READY_BODY = b"\x05READY\x0bSocket-Type" + struct.pack(">I", 6) + b"DEALER"
@@ -187,3 +188,18 @@ async def test_messages_for_no_export_are_dropped_only_so_often(router, dealer):
         async with asyncio.timeout(5):
             await channel.receive(b"now")
     assert "no export in progress" in failed.value.extra["reason"]
+
+
+async def test_a_kernel_reconnecting_without_end_is_taken_a_few_times_a_second(router, tmp_path):
+    """Each connection costs the loop an accept and a thread: a kernel that connects and
+    hangs up in a loop gets at most _ACCEPT_BURST of them taken per second."""
+    first = next(router._ids)
+    loop = asyncio.get_running_loop()
+    begin = loop.time()
+    while loop.time() - begin < 1.5:
+        with contextlib.suppress(OSError):
+            _, writer = await asyncio.wait_for(_raw(tmp_path), 0.05)
+            writer.close()
+        await asyncio.sleep(0)
+    taken = next(router._ids) - first - 1
+    assert 0 < taken <= 2 * _ACCEPT_BURST + 1  # two seconds' worth, begun
