@@ -536,13 +536,23 @@ class AnalyticsStore:
             self._slots.release()
 
     async def _run_on_thread[T](self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """`work` on one of the store's threads, interrupted at the timeout. A caller that
+        is cancelled (a kernel stopped mid-query) interrupts it at once and returns only when
+        the thread is free again, so its slot is never given back while the query runs."""
         loop = asyncio.get_running_loop()
         cursor = self._conn.cursor()  # its own connection: the timer interrupts only this query
         timer = loop.call_later(self._timeout, cursor.interrupt)
+        running = loop.run_in_executor(self._executor, work, cursor)
         try:
-            return await loop.run_in_executor(self._executor, work, cursor)
+            return await asyncio.shield(running)
+        except asyncio.CancelledError:
+            cursor.interrupt()  # (a query not started yet still has the timer)
+            await asyncio.wait({running})
+            raise
         finally:
             timer.cancel()
+            if running.done() and not running.cancelled():
+                running.exception()  # retrieved: the caller was told why, or has gone
 
     async def run(self, translation: Translation, *, project_id: int | None = None) -> QueryResult:
         """Run `translation`; rows as JSON-ready values. `project_id`: whose query (its share

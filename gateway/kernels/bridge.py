@@ -28,6 +28,7 @@ _log = logging.getLogger(__name__)
 SOCKET: Final = "bridge"
 MAX_REQUEST_BYTES: Final = 1024 * 1024
 _QUEUE: Final = 4  # requests waiting in each pipe (the gateway serves one at a time)
+_PARSE_ON_LOOP: Final = 64 * 1024  # larger requests are parsed in a worker thread
 
 # (project_id, request) → (reply, Arrow IPC bytes or None)
 type BridgeHandler = Callable[[int, dict[str, Any]], Awaitable[tuple[dict[str, Any], bytes | None]]]
@@ -67,13 +68,20 @@ class KernelBridge:
             self._socket.close(linger=0)
 
     async def _serve(self) -> None:
+        """One request at a time, the loop's other callbacks run between any two: a receive
+        or send that is ready at once does not yield, and a kernel sending requests faster
+        than they are refused (not JSON, say) would otherwise keep the loop to itself."""
         assert self._socket is not None
         while True:
+            await asyncio.sleep(0)
             frames = await self._socket.recv_multipart()
             identity, payload = frames[0], frames[-1]
             data: bytes | None = None
             try:
-                request = json.loads(payload)
+                if len(payload) > _PARSE_ON_LOOP:
+                    request = await asyncio.to_thread(json.loads, payload)
+                else:
+                    request = json.loads(payload)
                 if not isinstance(request, dict):
                     raise TypeError(type(request).__name__)
             # RecursionError: deeply nested JSON; anything a hostile kernel sends must end

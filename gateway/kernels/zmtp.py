@@ -18,8 +18,8 @@ response, as libzmq's I/O thread did); complete messages go to the loop, at most
 them waiting, after which the thread stops reading (the kernel waits). Commands after READY
 (ZMTP 3.1 PING, for one) are ignored, a few of them: nothing queues a command, so a kernel
 sending them without end would hold the GIL in this thread; past `_MAX_COMMANDS` the
-connection ends (the kernel's sockets enable no heartbeats). The thread only reads: the loop
-sends, shuts down and, once the thread has ended, closes its socket. Connections are taken at
+connection ends (the kernel's sockets enable no heartbeats). The loop sends and shuts down, the
+thread reads and, at its end, closes the socket, each under one lock. Connections are taken at
 most `_ACCEPT_BURST` a second (each costs the loop an accept and a thread).
 
 tcp kernels: the gateway dials the kernel (`dial`), one connection per export, and speaks the
@@ -146,10 +146,11 @@ class ZmtpRouter:
         self._loop = asyncio.get_running_loop()
         self._room = threading.BoundedSemaphore(queue)  # messages that may wait for the loop
         self._messages: deque[tuple[bytes, Frames]] = deque()
-        # The loop thread owns every socket here: it sends, shuts down and finally closes them
-        # (in `_gone`, once the reading thread ended), so no call can meet a reused descriptor.
         self._peers: dict[bytes, socket.socket] = {}
-        self._hung: dict[bytes, socket.socket] = {}  # hung up; their threads not ended yet
+        self._hung: set[bytes] = set()  # dialed peers hung up whose threads have not ended yet
+        # Held around every send, shutdown and close of a connection's socket (the loop sends
+        # and shuts down, the connection's thread closes): none meets a reused descriptor.
+        self._sockets = threading.Lock()
         self._ids = itertools.count(1)
         self._waiter: asyncio.Future[None] | None = None
         self.closed = False
@@ -238,9 +239,8 @@ class ZmtpRouter:
         still waiting, also when the connection has already ended."""
         sock = self._peers.pop(peer, None)  # its room is free now: its thread is ending
         if sock is not None:
-            self._hung[peer] = sock
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+            self._hung.add(peer)
+            self._shut(sock)
         kept = deque(m for m in self._messages if m[0] != peer)
         for _ in range(len(self._messages) - len(kept)):
             self._room.release()
@@ -291,7 +291,9 @@ class ZmtpRouter:
             pass  # the peer left, or the router (or its loop) was closed
         finally:
             stream.close()
-            self._forget(ident, sock)
+            with self._sockets:
+                sock.close()
+            self._forget(ident)
 
     def _serve_dialed(self, sock: socket.socket, ident: bytes, greet: Greet) -> None:
         stream = _Reader(sock)
@@ -309,7 +311,9 @@ class ZmtpRouter:
             _log.exception("kernel frames connection failed")
         finally:
             stream.close()
-            self._forget(ident, sock)
+            with self._sockets:
+                sock.close()
+            self._forget(ident)
 
     def _read_messages(self, stream: _Reader, ident: bytes, unseal: Unseal | None = None) -> None:
         commands = 0
@@ -332,16 +336,18 @@ class ZmtpRouter:
                     return
             self._loop.call_soon_threadsafe(self._deliver, ident, frames)
 
-    def _forget(self, ident: bytes, sock: socket.socket) -> None:
-        try:
-            self._loop.call_soon_threadsafe(self._gone, ident, sock)
-        except RuntimeError:  # the loop is already closed: nothing else uses the socket
-            sock.close()
+    def _forget(self, ident: bytes) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is already closed
+            self._loop.call_soon_threadsafe(self._gone, ident)
 
-    def _gone(self, ident: bytes, sock: socket.socket) -> None:
+    def _gone(self, ident: bytes) -> None:
         self._peers.pop(ident, None)
-        self._hung.pop(ident, None)
-        sock.close()
+        self._hung.discard(ident)
+
+    def _shut(self, sock: socket.socket) -> None:
+        """Shut `sock` down (its thread's read returns, and the thread closes it)."""
+        with self._sockets, contextlib.suppress(OSError):  # closed already: nothing to do
+            sock.shutdown(socket.SHUT_RDWR)
 
     def _message(self, stream: _Reader, *, scratch: bool = False) -> Frames | None:
         """The next message, checked frame by frame before each is read; None for a command.
@@ -399,12 +405,12 @@ class ZmtpRouter:
             return
         data = encode(frames)
         try:
-            sent = sock.send(data, socket.MSG_DONTWAIT)
+            with self._sockets:
+                sent = sock.send(data, socket.MSG_DONTWAIT)
         except OSError:
             return
         if sent < len(data):  # half a message would garble the stream: start over
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+            self._shut(sock)
 
     def close(self) -> None:
         """End every connection and stop listening; idempotent (the path is the caller's)."""
@@ -416,8 +422,7 @@ class ZmtpRouter:
         if self._listener is not None:
             self._listener.close()
         for sock in list(self._peers.values()):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)  # its thread's recv returns; it closes it
+            self._shut(sock)
         self._messages.clear()
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)

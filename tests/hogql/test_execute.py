@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from gateway.hogql import HogQLQueryError
@@ -119,6 +121,31 @@ async def test_a_slow_query_is_stopped_at_the_timeout():
             )
         fast = await store.run(translate("select 1", project_id=1))
         assert fast.rows == [[1]], "the store still answers"
+    finally:
+        store.close()
+
+
+async def test_a_cancelled_query_is_stopped_and_frees_its_thread():
+    """A caller that goes away mid-query (a kernel stopped during `hogql_execute()`) stops
+    its query at once: the store's thread is free for the next project, not held until the
+    query ends on its own."""
+    from gateway.analytics.store import AnalyticsStore
+    from gateway.hogql import translate
+
+    store = AnalyticsStore(None, timeout_s=60, max_queries=1)
+    slow = "select count() from numbers(100000000) a cross join numbers(100000000) b"
+    try:
+        running = asyncio.ensure_future(store.run(translate(slow, project_id=1), project_id=1))
+        await asyncio.sleep(0.5)  # the query is running on the store's only thread
+        running.cancel()
+        loop = asyncio.get_running_loop()
+        begin = loop.time()
+        async with asyncio.timeout(20):
+            fast = await store.run(translate("select 1", project_id=2), project_id=2)
+        assert fast.rows == [[1]]
+        assert loop.time() - begin < 3
+        with pytest.raises(asyncio.CancelledError):
+            await running
     finally:
         store.close()
 

@@ -4,7 +4,10 @@ kernel: the test speaks ZMQ to the bridge the way code in a kernel would)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -64,4 +67,43 @@ async def test_malformed_requests_get_an_error_reply(bridge):
 async def test_deeply_nested_json_does_not_kill_the_bridge(bridge):
     reply = await _ask(bridge, b"[" * 200_000)  # 200 KB, under the 1 MiB cap
     assert reply["ok"] is False
+    assert (await _ask(bridge, b'{"query": "select 1"}'))["project"] == 7
+
+
+async def test_a_flood_of_requests_does_not_hold_the_event_loop(bridge):
+    """Requests refused at once (here: `query` not a string, in 600 KB of padding) are ready
+    to receive and their replies ready to send, so nothing in serving them has to wait: the
+    bridge still hands the loop back between any two, and parses large ones off the loop."""
+    endpoint = bridge.getsockopt_string(zmq.LAST_ENDPOINT)
+    payload = json.dumps({"query": 0, "pad": [0] * 200_000}).encode()
+    stop = threading.Event()
+
+    def flood() -> None:  # a kernel that sends as fast as it can and never reads a reply
+        context = zmq.Context()
+        sock = context.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.connect(endpoint)
+        deadline = time.monotonic() + 3  # ends by itself: a held loop could not stop it
+        while not stop.is_set() and time.monotonic() < deadline:
+            try:
+                sock.send_multipart([b"", payload], flags=zmq.NOBLOCK)
+            except zmq.Again:
+                time.sleep(0.001)
+        sock.close()
+        context.term()
+
+    sender = threading.Thread(target=flood)
+    sender.start()
+    loop = asyncio.get_running_loop()
+    worst = 0.0
+    begin = loop.time()
+    try:
+        while loop.time() - begin < 3:
+            tick = loop.time()
+            await asyncio.sleep(0.01)
+            worst = max(worst, loop.time() - tick)
+    finally:
+        stop.set()
+        sender.join()
+    assert worst < 0.25, f"the loop was held for {worst:.2f} s"
     assert (await _ask(bridge, b'{"query": "select 1"}'))["project"] == 7
