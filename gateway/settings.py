@@ -275,7 +275,8 @@ class Settings:
         default=512,
         metadata=_help(
             "Memory cap of each kernel's message relay process, MiB (its data segment; at least"
-            " 6 x kernel_max_message_bytes + 64 MiB). A kernel whose messages need more dies."
+            " 6 x the larger of kernel_max_message_bytes and hogql_max_result_bytes + 64 MiB)."
+            " A kernel whose messages need more dies."
         ),
     )
     kernel_max_frame_bytes: int = field(
@@ -423,10 +424,13 @@ class Settings:
         if self.kernel_pool_fill_parallel < 1:
             msg = "GATEWAY_KERNEL_POOL_FILL_PARALLEL must be at least 1."
             raise ValueError(msg)
-        if self.kernel_relay_memory_mb << 20 < 6 * self.kernel_max_message_bytes + (64 << 20):
+        # a relay holds kernel messages and, on the way back, the bridge's HogQL results
+        largest = max(self.kernel_max_message_bytes, self.hogql_max_result_bytes)
+        if self.kernel_relay_memory_mb << 20 < 6 * largest + (64 << 20):
             msg = (
-                "GATEWAY_KERNEL_RELAY_MEMORY_MB must be at least 6 x"
-                " GATEWAY_KERNEL_MAX_MESSAGE_BYTES + 64 MiB (the messages a relay may hold)."
+                "GATEWAY_KERNEL_RELAY_MEMORY_MB must be at least 6 x the larger of"
+                " GATEWAY_KERNEL_MAX_MESSAGE_BYTES and GATEWAY_HOGQL_MAX_RESULT_BYTES + 64 MiB"
+                " (the messages a relay may hold: a kernel's, and HogQL results for it)."
             )
             raise ValueError(msg)
         if self.max_body_bytes < 1024:

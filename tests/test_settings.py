@@ -51,3 +51,15 @@ def test_tcp_transport_is_accepted():
 def test_switch_interval_out_of_range_is_refused(value):
     with pytest.raises(ValueError, match="GATEWAY_PROCESS_SWITCH_INTERVAL_MS"):
         Settings.from_env({"GATEWAY_PROCESS_SWITCH_INTERVAL_MS": value})
+
+
+def test_the_relay_has_room_for_the_bridges_results_too():
+    """A relay also holds the HogQL results on their way to a kernel that has not read them:
+    results larger than kernel messages need a larger relay, or the relay (and the kernel)
+    would die of a reply."""
+    with pytest.raises(ValueError, match="GATEWAY_HOGQL_MAX_RESULT_BYTES"):
+        Settings.from_env({"GATEWAY_HOGQL_MAX_RESULT_BYTES": str(256 << 20)})
+    raised = Settings.from_env(
+        {"GATEWAY_HOGQL_MAX_RESULT_BYTES": str(256 << 20), "GATEWAY_KERNEL_RELAY_MEMORY_MB": "1600"}
+    )
+    assert raised.hogql_max_result_bytes == 256 << 20
