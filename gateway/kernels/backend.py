@@ -26,8 +26,8 @@ class Leftover:
 
     sandbox_id: str
     running: bool
-    #: why it cannot be re-attached whatever the records say (a kernel of another gateway
-    #: version), else None
+    #: why it cannot be re-attached whatever the records say (its image speaks another
+    #: kernel protocol), else None
     stale: str | None
     name: str
     attach: Callable[[], KernelProvisioner]

@@ -420,8 +420,7 @@ class KernelConnection:
             allow_stdin=False,
         )
         reply = await self._reply(self._shell, msg_id, timeout)
-        content = reply.get("content")  # the kernel's: anything but a dict of them is none
-        found = content.get("user_expressions") if isinstance(content, dict) else None
+        found = reply["content"].get("user_expressions")  # content: a dict (_well_formed)
         return found if isinstance(found, dict) else {}
 
     async def interrupt(self, timeout: float) -> bool:  # noqa: ASYNC109 - bounds each wait inside (kernel replies race its death), not the caller

@@ -377,8 +377,8 @@ def _numeric_pandas_page(
     arrays = []
     for i in positions:
         values = value.iloc[:, i].to_numpy()[start:stop]
-        # a float column's max is NaN exactly when it holds one (np.max propagates NaN; a
-        # half the time of a sum, which inf - inf also makes NaN)
+        # a float column's max is NaN exactly when it holds one (np.max propagates NaN; half
+        # the time of a sum, which inf - inf also makes NaN)
         has_nan = values.dtype.kind == "f" and len(values) > 0 and bool(np.isnan(values.max()))
         arrays.append(pa.array(values, from_pandas=has_nan))
     return total, pa.Table.from_arrays(arrays, schema=schema)
