@@ -37,12 +37,12 @@ from typing import Final
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from gateway.kernels.buffers import POOLED, SHELF, unviewed
 from gateway.kernels.zmtp import Frames, Greet, Unseal, encode
 
 _LABEL: Final = b"notebook-gateway frames key 1\x00"
 CHALLENGE: Final = 16  # bytes of the kernel's challenge
 TAG: Final = 16  # bytes a sealed payload adds
-_POOLED: Final = 1 << 20  # payloads this large are opened into reused buffers
 _POOL: Final = 8  # reused buffers per export (more payloads held at once get new ones)
 
 
@@ -84,7 +84,8 @@ def greeter(key: bytes, name: bytes) -> Greet:
 class Opener:
     """Opens the messages of one export's connection, in order, for its reading thread:
     `[name, kind, sealed]` becomes `[name, kind, payload]`. Raises ValueError for anything
-    that does not open (the connection is then ended)."""
+    that does not open (the connection is then ended). Large payloads are opened into
+    buffers from the shelf (buffers.py), given back by `close` when the connection ends."""
 
     def __init__(self, key: bytes, name: bytes) -> None:
         self._aead = AESGCM(key)
@@ -109,25 +110,20 @@ class Opener:
         return [name, kind, payload]
 
     def _buffer(self, size: int) -> memoryview:
-        """Room for a payload: a pooled buffer no view refers to any more, or a new one
-        (pooled while the pool is small)."""
-        if size >= _POOLED:
+        """Room for a payload: one of this export's buffers no view refers to any more, or
+        one from the shelf (kept while this export holds few), or a new one."""
+        if size >= POOLED:
             for buffer in self._pool:
-                if len(buffer) >= size and _unviewed(buffer):
+                if len(buffer) >= size and unviewed(buffer):
                     return memoryview(buffer)[:size]
             if len(self._pool) < _POOL:
-                self._pool.append(bytearray(size))
+                self._pool.append(SHELF.take(size))
                 return memoryview(self._pool[-1])[:size]
         return memoryview(bytearray(size))
 
-
-def _unviewed(buffer: bytearray) -> bool:
-    """Whether nothing holds a view of `buffer` (so nothing reads it): a bytearray refuses
-    to change size while any view of it (a memoryview, a slice of one, a buffer a C function
-    holds) exists. Called only by the thread that owns the pool."""
-    try:
-        buffer.append(0)
-    except BufferError:
-        return False
-    buffer.pop()
-    return True
+    def close(self) -> None:
+        """The connection ended: its buffers go back to the shelf (those still sent from
+        are taken again only once nothing views them)."""
+        for buffer in self._pool:
+            SHELF.give(buffer)
+        self._pool.clear()

@@ -43,7 +43,9 @@ import struct
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import Final
+from typing import Final, Protocol
+
+from gateway.kernels.buffers import SHELF
 
 _log = logging.getLogger(__name__)
 _SIGNATURE: Final = b"\xff" + bytes(7) + b"\x01\x7f"  # byte 9's low bit set: ZMTP 2+, not 1.0
@@ -57,7 +59,17 @@ _ACCEPT_BURST: Final = 16  # ipc connections taken per second at most
 _STREAM_BUFFER: Final = 64 * 1024  # heads and small bodies come from here, larger ones direct
 
 type Frames = list[memoryview]
-type Unseal = Callable[[Frames], Frames]  # raises ValueError for a message to refuse
+
+
+class Unseal(Protocol):
+    """Opens a dialed connection's messages (raises ValueError for one to refuse); closed
+    when the connection ends."""
+
+    def __call__(self, frames: Frames, /) -> Frames: ...
+
+    def close(self) -> None: ...
+
+
 # (read exactly n bytes, send bytes) -> the connection's Unseal; raises ValueError, OSError
 type Greet = Callable[[Callable[[int], bytes], Callable[[bytes], None]], Unseal]
 
@@ -91,7 +103,8 @@ def _ready() -> bytes:
 class _Reader:
     """Blocking reads from one connection: heads come from a buffer; the rest of a body larger
     than what is buffered is received straight into the body's own buffer with one MSG_WAITALL
-    call (the GIL is taken again once per body, not per socket read)."""
+    call (the GIL is taken again once per body, not per socket read). Its scratch buffer comes
+    from the shelf (buffers.py) and goes back there on `close`."""
 
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
@@ -103,7 +116,8 @@ class _Reader:
         overwrites. Raises EOFError when the peer is gone."""
         if scratch:
             if len(self._scratch) < size:
-                self._scratch = bytearray(size)
+                SHELF.give(self._scratch)
+                self._scratch = SHELF.take(size)
             view = memoryview(self._scratch)[:size]
         else:
             view = memoryview(bytearray(size))
@@ -117,6 +131,8 @@ class _Reader:
 
     def close(self) -> None:
         self._buffered.close()
+        SHELF.give(self._scratch)
+        self._scratch = bytearray()
 
 
 class ZmtpRouter:
@@ -297,6 +313,7 @@ class ZmtpRouter:
 
     def _serve_dialed(self, sock: socket.socket, ident: bytes, greet: Greet) -> None:
         stream = _Reader(sock)
+        unseal: Unseal | None = None
         try:
             try:
                 unseal = greet(lambda size: bytes(stream.read(size)), sock.sendall)
@@ -310,6 +327,8 @@ class ZmtpRouter:
         except Exception:
             _log.exception("kernel frames connection failed")
         finally:
+            if unseal is not None:
+                unseal.close()
             stream.close()
             with self._sockets:
                 sock.close()

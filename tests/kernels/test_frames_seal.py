@@ -23,6 +23,7 @@ import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from gateway.kernels import frames_seal
+from gateway.kernels.buffers import SHELF
 from gateway.kernels.errors import KernelExecuteFailed
 from gateway.kernels.frames import (
     _MAX_MESSAGE,
@@ -572,3 +573,65 @@ def test_the_helpers_writer_stays_within_the_message_bound(kernel_helper, table)
     size = kernel_helper.stream_size(table)
     assert sum(sink.sizes) == size
     assert len(sink.sizes) <= most_messages(size)
+
+
+async def _export_payloads(
+    kernel: Kernel, dialer: ZmtpRouter, helper: ModuleType, name: bytes, table: pa.Table
+) -> tuple[bytes, list[memoryview]]:
+    """One whole export of `table` as export `name`: the peer and every message's payload
+    (views, as the HTTP side holds them)."""
+    peer = await _dial(dialer, kernel.port, name)
+    link = await kernel.link(name)
+    assert link is not None
+    header = {"status": "ok", "total": table.num_rows}
+    task = asyncio.ensure_future(
+        asyncio.to_thread(helper._send_frame, link, name, header, table, 5.0)
+    )
+    payloads: list[memoryview] = []
+    async with asyncio.timeout(30):
+        while True:
+            _, frames = await dialer.receive()
+            payloads.append(frames[2])
+            if bytes(frames[1]) == b"E":
+                break
+    assert await task is True
+    link.close()
+    return peer, payloads
+
+
+async def _connections_ended() -> None:
+    """Wait for the connections' threads (which give their buffers back as they end)."""
+    for thread in [t for t in threading.enumerate() if t.name == "tcp-frames"]:
+        await asyncio.to_thread(thread.join, 5.0)
+        assert not thread.is_alive()
+
+
+async def test_buffers_go_to_the_next_export_but_never_while_still_held(
+    kernel, dialer, kernel_helper
+):
+    """An export's large buffers are reused by the next one (no fresh pages to fault in each
+    time), except a buffer whose payload the HTTP side still holds (the last chunk, still
+    being sent): that one keeps its bytes while the next export runs."""
+    k = kernel()
+    rows = 1_000_000  # 8 MB: chunks of CHUNK bytes, each opened into a shelf buffer
+    first = pa.table({"a": pa.array(np.full(rows, 1.0))})
+    peer, payloads = await _export_payloads(k, dialer, kernel_helper, b"one", first)
+    large = [p for p in payloads if len(p) >= 1 << 20]
+    assert len(large) >= 2
+    still_held = large[-1]  # as `_stream_arrow` holds the last chunk
+    kept = bytes(still_held)
+    used = {id(p.obj) for p in large}
+    del payloads, large
+    dialer.hang_up(peer)
+    await _connections_ended()
+    shelved = {id(b) for b in SHELF._buffers}  # the first export's, its reader's among them
+    assert used <= shelved
+    second = pa.table({"a": pa.array(np.full(rows, 2.0))})
+    peer, payloads = await _export_payloads(k, dialer, kernel_helper, b"two", second)
+    reused = {id(p.obj) for p in payloads if len(p) >= 1 << 20}
+    assert reused and reused <= shelved, "the second export faulted in new buffers"
+    assert id(still_held.obj) not in reused
+    assert bytes(still_held) == kept
+    data = b"".join(bytes(p) for p in payloads[1:-1])
+    assert pyarrow.ipc.open_stream(io.BytesIO(data)).read_all().equals(second)
+    dialer.hang_up(peer)
