@@ -100,6 +100,38 @@ def _message(*frames: bytes) -> bytes:
     return b"".join(_frame(0 if n == len(frames) - 1 else 1, f) for n, f in enumerate(frames))
 
 
+async def _export_payloads(
+    kernel: Kernel, dialer: ZmtpRouter, helper: ModuleType, name: bytes, table: pa.Table
+) -> tuple[bytes, list[memoryview]]:
+    """One whole export of `table` as export `name`: the peer and every message's payload
+    (views, as the HTTP side holds them)."""
+    peer = await _dial(dialer, kernel.port, name)
+    link = await kernel.link(name)
+    assert link is not None
+    header = {"status": "ok", "total": table.num_rows}
+    task = asyncio.ensure_future(
+        asyncio.to_thread(helper._send_frame, link, name, header, table, 5.0)
+    )
+    payloads: list[memoryview] = []
+    async with asyncio.timeout(30):
+        while True:
+            _, frames = await dialer.receive()
+            assert bytes(frames[0]) == name
+            payloads.append(frames[2])
+            if bytes(frames[1]) == b"E":
+                break
+    assert await task is True
+    link.close()
+    return peer, payloads
+
+
+async def _connections_ended() -> None:
+    """Wait for the connections' threads (which give their buffers back as they end)."""
+    for thread in [t for t in threading.enumerate() if t.name == "tcp-frames"]:
+        await asyncio.to_thread(thread.join, 5.0)
+        assert not thread.is_alive()
+
+
 def test_keys_are_per_kernel_export_and_connection():
     assert frames_seal.frames_key(SECRET) == KEY  # re-attachment needs nothing new
     assert frames_seal.frames_key(OTHER) != KEY
@@ -125,23 +157,8 @@ async def test_an_export_crosses_whole_and_in_order(kernel, dialer, kernel_helpe
     k = kernel()
     rows = 2_000_000  # 32 MB: more chunks than the reused buffers
     table = pa.table({"a": pa.array(range(rows)), "b": pa.array(range(rows), pa.float64())})
-    peer = await _dial(dialer, k.port, b"x")
-    link = await k.link(b"x")
-    assert link is not None
-    header = {"status": "ok", "total": table.num_rows}
-    task = asyncio.ensure_future(
-        asyncio.to_thread(kernel_helper._send_frame, link, b"x", header, table, 5.0)
-    )
-    held: list[memoryview] = []  # views, not copies: every chunk kept alive to the end
-    async with asyncio.timeout(30):
-        while True:
-            _, frames = await dialer.receive()
-            held.append(frames[2])
-            if bytes(frames[1]) == b"E":
-                break
-            assert bytes(frames[0]) == b"x"
-    assert await task is True
-    link.close()
+    # views, not copies: every chunk kept alive to the end
+    peer, held = await _export_payloads(k, dialer, kernel_helper, b"x", table)
     assert b'"status": "ok"' in bytes(held[0])
     chunks = held[1:-1]
     assert len(chunks) > 8
@@ -573,37 +590,6 @@ def test_the_helpers_writer_stays_within_the_message_bound(kernel_helper, table)
     size = kernel_helper.stream_size(table)
     assert sum(sink.sizes) == size
     assert len(sink.sizes) <= most_messages(size)
-
-
-async def _export_payloads(
-    kernel: Kernel, dialer: ZmtpRouter, helper: ModuleType, name: bytes, table: pa.Table
-) -> tuple[bytes, list[memoryview]]:
-    """One whole export of `table` as export `name`: the peer and every message's payload
-    (views, as the HTTP side holds them)."""
-    peer = await _dial(dialer, kernel.port, name)
-    link = await kernel.link(name)
-    assert link is not None
-    header = {"status": "ok", "total": table.num_rows}
-    task = asyncio.ensure_future(
-        asyncio.to_thread(helper._send_frame, link, name, header, table, 5.0)
-    )
-    payloads: list[memoryview] = []
-    async with asyncio.timeout(30):
-        while True:
-            _, frames = await dialer.receive()
-            payloads.append(frames[2])
-            if bytes(frames[1]) == b"E":
-                break
-    assert await task is True
-    link.close()
-    return peer, payloads
-
-
-async def _connections_ended() -> None:
-    """Wait for the connections' threads (which give their buffers back as they end)."""
-    for thread in [t for t in threading.enumerate() if t.name == "tcp-frames"]:
-        await asyncio.to_thread(thread.join, 5.0)
-        assert not thread.is_alive()
 
 
 async def test_buffers_go_to_the_next_export_but_never_while_still_held(
