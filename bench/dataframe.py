@@ -2,7 +2,8 @@
 
 A 1,000,000-row x 10-column float64 frame lives in a kernel.
 (a) `GET kernel/dataframe` with Arrow, all rows in one request, MB/s, vs a raw pyarrow IPC
-    write of an identical table in this process (the ceiling for "serialise the frame"). The
+    write of an identical table in this process (the ceiling for "serialise the frame"; three
+    samples a round, interleaved with the requests, medians compared). The
     endpoint is drained by curl (the server's throughput); a Python aiohttp client that
     collects the body and parses it with pyarrow is reported beside it;
 (b) the same rows paged through the JSON endpoint (500 rows a page, the PostHog maximum),
@@ -76,8 +77,9 @@ async def main() -> None:
             arrow_s, raw_s, curl_s, first_byte_s, size = [], [], [], [], 0
             url = base + f"/dataframe?variable_name=df&limit={ROWS}"
             for _ in range(args.rounds):
-                seconds, size = raw_ipc_seconds(local)
-                raw_s.append(seconds)
+                for _ in range(3):  # the baseline is short and noisy: three samples a round
+                    seconds, size = raw_ipc_seconds(local)
+                    raw_s.append(seconds)
                 done = await asyncio.to_thread(
                     subprocess.run,
                     [
