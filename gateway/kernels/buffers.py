@@ -2,9 +2,10 @@
 
 A tcp export receives its Arrow stream into buffers of a few MiB (the connection's read buffer
 and the payloads it opens). Fresh ones cost a page fault per 4 KiB and the zeroing of every
-page, each export again: on the data-frame benchmark ~3,600 faults and ~5 ms of the reading
-thread's CPU per 80 MB export. So the gateway keeps up to `KEPT` of them (`SLAB` bytes each,
-room for the largest data-frame message) for the next connection, whoever's it is.
+page, each export again: on the data-frame benchmark ~3,600 faults and ~8 ms of the gateway's
+CPU per 80 MB export. So the gateway keeps up to `KEPT` of them (`SLAB` bytes each, room for
+the largest data-frame message; tests/kernels/test_buffers.py checks that against frames.py)
+for the next connection, whoever's it is.
 
 A buffer belongs to one owner at a time: `take` removes it from the shelf, `give` puts it back.
 It may be given back while a view of it is still being read (the HTTP response still sending

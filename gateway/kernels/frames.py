@@ -20,7 +20,7 @@ The kernel sends a chunk only on credit (tcp: only as fast as the gateway reads)
 fast the kernel writes the gateway holds a bounded part of a frame: WINDOW chunks waiting, the
 one being read and the ones its caller holds (ipc: received without a copy; tcp: opened into
 reused buffers while the caller does not hold them, the one being read in the connection's
-own buffer; both kept across exports, buffers.py).
+own buffer; tcp's large buffers are kept across exports, buffers.py).
 Messages for another export (a stale one) are dropped.
 """
 

@@ -327,12 +327,14 @@ class ZmtpRouter:
         except Exception:
             _log.exception("kernel frames connection failed")
         finally:
-            if unseal is not None:
-                unseal.close()
-            stream.close()
-            with self._sockets:
-                sock.close()
-            self._forget(ident)
+            try:
+                if unseal is not None:
+                    unseal.close()
+            finally:
+                stream.close()
+                with self._sockets:
+                    sock.close()
+                self._forget(ident)
 
     def _read_messages(self, stream: _Reader, ident: bytes, unseal: Unseal | None = None) -> None:
         commands = 0

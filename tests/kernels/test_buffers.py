@@ -6,6 +6,11 @@ from __future__ import annotations
 import threading
 
 from gateway.kernels.buffers import KEPT, POOLED, SLAB, Shelf, unviewed
+from gateway.kernels.frames import _MAX_MESSAGE
+
+
+def test_a_slab_holds_the_largest_data_frame_message():
+    assert _MAX_MESSAGE <= SLAB  # else the shelf would silently stop being used
 
 
 def test_a_given_buffer_is_taken_again():
@@ -58,27 +63,30 @@ def test_unviewed_leaves_the_buffer_as_it_was():
 
 
 def test_owners_in_threads_never_share_a_buffer():
-    shelf = Shelf(kept=4)
-    for _ in range(4):
+    """Four owners take at once, each marks its buffer, and all check their marks only
+    once every one has taken (a barrier, so the windows overlap whatever the scheduling):
+    a buffer handed to two owners carries the other's mark."""
+    owners = 4
+    shelf = Shelf(kept=owners)
+    for _ in range(owners):
         shelf.give(bytearray(SLAB))
-    clash = threading.Event()
-    owned: set[int] = set()
-    lock = threading.Lock()
+    taken, checked = threading.Barrier(owners), threading.Barrier(owners)
+    clashes: list[int] = []
 
-    def owner() -> None:
-        for _ in range(500):
+    def owner(mark: int) -> None:
+        for _ in range(50):
             buffer = shelf.take(SLAB)
-            with lock:
-                if id(buffer) in owned:
-                    clash.set()
-                owned.add(id(buffer))
-            with lock:
-                owned.discard(id(buffer))
+            buffer[0] = mark
+            taken.wait()
+            if buffer[0] != mark:
+                clashes.append(mark)
+            checked.wait()
             shelf.give(buffer)
 
-    threads = [threading.Thread(target=owner) for _ in range(4)]
+    threads = [threading.Thread(target=owner, args=(n,)) for n in range(owners)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert not clash.is_set()
+    assert not clashes
+    assert len(shelf) == owners  # every buffer came back, none was made anew

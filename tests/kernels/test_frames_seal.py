@@ -592,32 +592,60 @@ def test_the_helpers_writer_stays_within_the_message_bound(kernel_helper, table)
     assert len(sink.sizes) <= most_messages(size)
 
 
-async def test_buffers_go_to_the_next_export_but_never_while_still_held(
-    kernel, dialer, kernel_helper
+@pytest.fixture
+def empty_shelf():
+    """The gateway's shelf of buffers, emptied for the test (other tests leave buffers on it)
+    and given its buffers back after."""
+    kept = list(SHELF._buffers)
+    SHELF._buffers.clear()
+    yield SHELF
+    SHELF._buffers[:] = kept
+
+
+def _large(payloads: list[memoryview]) -> list[memoryview]:
+    return [p for p in payloads if len(p) >= 1 << 20]
+
+
+async def test_the_next_export_takes_its_buffers_from_the_shelf(
+    kernel, dialer, kernel_helper, empty_shelf
 ):
-    """An export's large buffers are reused by the next one (no fresh pages to fault in each
-    time), except a buffer whose payload the HTTP side still holds (the last chunk, still
-    being sent): that one keeps its bytes while the next export runs."""
+    """An export's large buffers (the one sealed messages are received into and those they
+    are opened into) go back to the shelf when its connection ends, and the next export
+    takes them instead of faulting in fresh pages."""
     k = kernel()
-    rows = 1_000_000  # 8 MB: chunks of CHUNK bytes, each opened into a shelf buffer
-    first = pa.table({"a": pa.array(np.full(rows, 1.0))})
-    peer, payloads = await _export_payloads(k, dialer, kernel_helper, b"one", first)
-    large = [p for p in payloads if len(p) >= 1 << 20]
-    assert len(large) >= 2
-    still_held = large[-1]  # as `_stream_arrow` holds the last chunk
-    kept = bytes(still_held)
-    used = {id(p.obj) for p in large}
-    del payloads, large
+    table = pa.table({"a": pa.array(np.full(1_000_000, 1.0))})  # 8 MB: two 4 MiB chunks
+    peer, payloads = await _export_payloads(k, dialer, kernel_helper, b"one", table)
+    assert len(_large(payloads)) == 2
+    del payloads
     dialer.hang_up(peer)
     await _connections_ended()
-    shelved = {id(b) for b in SHELF._buffers}  # the first export's, its reader's among them
-    assert used <= shelved
-    second = pa.table({"a": pa.array(np.full(rows, 2.0))})
+    shelved = [id(b) for b in empty_shelf._buffers]
+    assert len(shelved) == 3  # the receiving buffer and the two opened into
+    peer, payloads = await _export_payloads(k, dialer, kernel_helper, b"two", table)
+    assert {id(p.obj) for p in _large(payloads)} <= set(shelved)
+    assert len(empty_shelf) == 0  # all three are in use again, none was made anew
+    dialer.hang_up(peer)
+
+
+async def test_a_buffer_still_held_is_not_reused_while_the_next_export_runs(
+    kernel, dialer, kernel_helper, empty_shelf
+):
+    """The last chunk of an export is still held (being sent to the client) when its
+    connection ends and its buffer goes back to the shelf: the next export leaves that
+    buffer alone, and the held chunk keeps its bytes."""
+    k = kernel()
+    first = pa.table({"a": pa.array(np.full(1_000_000, 1.0))})
+    peer, payloads = await _export_payloads(k, dialer, kernel_helper, b"one", first)
+    still_held = _large(payloads)[-1]  # as `_stream_arrow` holds the last chunk
+    kept = bytes(still_held)
+    del payloads
+    dialer.hang_up(peer)
+    await _connections_ended()
+    assert any(b is still_held.obj for b in empty_shelf._buffers)
+    second = pa.table({"a": pa.array(np.full(1_000_000, 2.0))})
     peer, payloads = await _export_payloads(k, dialer, kernel_helper, b"two", second)
-    reused = {id(p.obj) for p in payloads if len(p) >= 1 << 20}
-    assert reused and reused <= shelved, "the second export faulted in new buffers"
-    assert id(still_held.obj) not in reused
-    assert bytes(still_held) == kept
+    assert all(p.obj is not still_held.obj for p in payloads)
+    assert bytes(still_held) == kept  # nor was it received into
     data = b"".join(bytes(p) for p in payloads[1:-1])
     assert pyarrow.ipc.open_stream(io.BytesIO(data)).read_all().equals(second)
     dialer.hang_up(peer)
