@@ -157,6 +157,11 @@ class FrameChannel:
                 msg = "The kernel sent data-frame messages for no export in progress."
                 raise KernelExecuteFailed(msg)
 
+    def ready(self, name: bytes) -> bool:
+        """Whether export `name`'s next message is already here (receive returns at once)."""
+        head = self._router.peek()
+        return head is not None and len(head) >= 2 and head[0] == name
+
     @property
     def closed(self) -> bool:
         return self._router.closed
@@ -187,6 +192,10 @@ class _Stream:
 
     def start(self) -> None:
         self._channel.send(self._peer, self._name, b"C", str(WINDOW).encode())
+
+    def ready(self) -> bool:
+        """Whether `next` returns without waiting."""
+        return self.ended or self._channel.ready(self._name)
 
     async def next(self) -> memoryview | bytes | None:
         """The next chunk (perhaps empty); None at the end. Raises KernelExecuteFailed on a
@@ -260,6 +269,8 @@ class FrameExport:
                 yield chunk
 
     async def _next_chunk(self, reader: _Stream, left: float) -> bytes | memoryview | None:
+        if reader.ready():  # most chunks of a fast kernel: no task, no wait
+            return await reader.next()
         read = asyncio.ensure_future(reader.next())
         try:
             await asyncio.wait(

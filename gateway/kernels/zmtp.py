@@ -405,6 +405,10 @@ class ZmtpRouter:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
+    def peek(self) -> Frames | None:
+        """The next message's frames when one is waiting (it stays waiting), else None."""
+        return self._messages[0][1] if self._messages else None
+
     async def receive(self) -> tuple[bytes, Frames]:
         """The next complete message. Raises RouterClosedError once closed."""
         while not self._messages:

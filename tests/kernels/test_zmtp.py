@@ -190,6 +190,30 @@ async def test_messages_for_no_export_are_dropped_only_so_often(router, dealer):
     assert "no export in progress" in failed.value.extra["reason"]
 
 
+async def test_only_the_exports_own_next_message_counts_as_ready(router, dealer):
+    """`ready` (a chunk is handed on without a wait) holds only when the message waiting
+    first is the export's own: another export's waits for `receive` to drop and count it."""
+    kernel = dealer()
+    channel = FrameChannel(router)
+    await channel.open(b"now", 5.0)
+    assert not channel.ready(b"now")
+    await kernel.send_multipart([b"old", b"D", b"x"])
+    await kernel.send_multipart([b"now", b"D", b"y"])
+    async with asyncio.timeout(5):
+        while router.peek() is None:  # noqa: ASYNC110 - the router's own queue, no event
+            await asyncio.sleep(0.005)
+    assert not channel.ready(b"now")
+    async with asyncio.timeout(5):
+        _, kind, payload = await channel.receive(b"now")
+    assert (kind, bytes(payload or b"")) == (b"D", b"y")
+    assert channel._stale == 1
+    await kernel.send_multipart([b"now", b"E"])
+    async with asyncio.timeout(5):
+        while router.peek() is None:  # noqa: ASYNC110 - as above
+            await asyncio.sleep(0.005)
+    assert channel.ready(b"now")
+
+
 async def test_a_kernel_reconnecting_without_end_is_taken_a_few_times_a_second(router, tmp_path):
     """Each connection costs the loop an accept and a thread: a kernel that connects and
     hangs up in a loop gets at most _ACCEPT_BURST of them taken per second."""
