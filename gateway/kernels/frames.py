@@ -142,7 +142,7 @@ class FrameChannel:
 
     async def receive(self, name: bytes) -> tuple[bytes, bytes, memoryview | None]:
         """The next message of export `name`: (peer, kind, payload); others are dropped, up to
-        `_MAX_STALE` per export (each costs the event loop a turn). Raises
+        `_MAX_STALE` per export (each costs the event loop work). Raises
         KernelExecuteFailed."""
         stopped = "The kernel stopped while sending the data frame."
         while True:
@@ -150,17 +150,31 @@ class FrameChannel:
                 peer, frames = await self._router.receive()
             except RouterClosedError as err:  # closed: the kernel was stopped
                 raise KernelExecuteFailed(stopped) from err
-            if len(frames) >= 2 and frames[0] == name:
-                return peer, bytes(frames[1]), frames[2] if len(frames) > 2 else None
-            self._stale += 1
-            if self._stale > _MAX_STALE:
-                msg = "The kernel sent data-frame messages for no export in progress."
-                raise KernelExecuteFailed(msg)
+            message = self._taken(name, peer, frames)
+            if message is not None:
+                return message
 
-    def ready(self, name: bytes) -> bool:
-        """Whether export `name`'s next message is already here (receive returns at once)."""
-        head = self._router.peek()
-        return head is not None and len(head) >= 2 and head[0] == name
+    def receive_nowait(self, name: bytes) -> tuple[bytes, bytes, memoryview | None] | None:
+        """As `receive`, when export `name`'s message is already here; else None (others
+        waiting are dropped and counted on the way). Never waits; raises KernelExecuteFailed."""
+        while (waiting := self._router.receive_nowait()) is not None:
+            message = self._taken(name, *waiting)
+            if message is not None:
+                return message
+        return None
+
+    def _taken(
+        self, name: bytes, peer: bytes, frames: list[memoryview]
+    ) -> tuple[bytes, bytes, memoryview | None] | None:
+        """(peer, kind, payload) of a message of export `name`; None for another's, which
+        is counted (past `_MAX_STALE`, KernelExecuteFailed)."""
+        if len(frames) >= 2 and frames[0] == name:
+            return peer, bytes(frames[1]), frames[2] if len(frames) > 2 else None
+        self._stale += 1
+        if self._stale > _MAX_STALE:
+            msg = "The kernel sent data-frame messages for no export in progress."
+            raise KernelExecuteFailed(msg)
+        return None
 
     @property
     def closed(self) -> bool:
@@ -193,16 +207,24 @@ class _Stream:
     def start(self) -> None:
         self._channel.send(self._peer, self._name, b"C", str(WINDOW).encode())
 
-    def ready(self) -> bool:
-        """Whether `next` returns without waiting."""
-        return self.ended or self._channel.ready(self._name)
-
     async def next(self) -> memoryview | bytes | None:
         """The next chunk (perhaps empty); None at the end. Raises KernelExecuteFailed on a
         broken stream."""
         if self.ended:
             return None
         _, kind, payload = await self._channel.receive(self._name)
+        return self._handed_on(kind, payload)
+
+    def next_nowait(self) -> tuple[bool, memoryview | bytes | None]:
+        """(True, what `next` returns) when that needs no wait, else (False, None)."""
+        if self.ended:
+            return True, None
+        message = self._channel.receive_nowait(self._name)
+        if message is None:
+            return False, None
+        return True, self._handed_on(message[1], message[2])
+
+    def _handed_on(self, kind: bytes, payload: memoryview | None) -> memoryview | bytes | None:
         if kind == b"D" and payload is not None:
             self._channel.send(self._peer, self._name, b"C", b"1")
             return payload
@@ -245,7 +267,7 @@ class FrameExport:
         chunks adds up to at most `timeout` seconds (then only its end may still come, within
         `_EOF_GRACE_S`). Raises KernelExecuteFailed past that, when the kernel does not end
         the stream soon after its helper has returned, or when it sends more messages than
-        `most` bytes take (`most_messages`): each costs the event loop a turn, so a hostile
+        `most` bytes take (`most_messages`): each costs the event loop work, so a hostile
         kernel may not send a frame a byte at a time."""
         if self._reader is None:
             return
@@ -269,8 +291,9 @@ class FrameExport:
                 yield chunk
 
     async def _next_chunk(self, reader: _Stream, left: float) -> bytes | memoryview | None:
-        if reader.ready():  # most chunks of a fast kernel: no task, no wait
-            return await reader.next()
+        here, chunk = reader.next_nowait()
+        if here:  # most chunks of a fast kernel: no task, no wait
+            return chunk
         read = asyncio.ensure_future(reader.next())
         try:
             await asyncio.wait(

@@ -405,9 +405,12 @@ class ZmtpRouter:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
-    def peek(self) -> Frames | None:
-        """The next message's frames when one is waiting (it stays waiting), else None."""
-        return self._messages[0][1] if self._messages else None
+    def receive_nowait(self) -> tuple[bytes, Frames] | None:
+        """The next complete message when one is waiting, else None (never waits)."""
+        if not self._messages:
+            return None
+        self._room.release()
+        return self._messages.popleft()
 
     async def receive(self) -> tuple[bytes, Frames]:
         """The next complete message. Raises RouterClosedError once closed."""

@@ -15,7 +15,7 @@ import zmq
 import zmq.asyncio
 
 from gateway.kernels.errors import KernelExecuteFailed
-from gateway.kernels.frames import _MAX_STALE, FrameChannel
+from gateway.kernels.frames import _MAX_STALE, FrameChannel, _Stream
 from gateway.kernels.zmtp import _ACCEPT_BURST, RouterClosedError, ZmtpRouter
 
 GREETING = b"\xff" + bytes(7) + b"\x01\x7f" + b"\x03\x01" + b"NULL".ljust(20, b"\x00") + bytes(32)
@@ -190,28 +190,29 @@ async def test_messages_for_no_export_are_dropped_only_so_often(router, dealer):
     assert "no export in progress" in failed.value.extra["reason"]
 
 
-async def test_only_the_exports_own_next_message_counts_as_ready(router, dealer):
-    """`ready` (a chunk is handed on without a wait) holds only when the message waiting
-    first is the export's own: another export's waits for `receive` to drop and count it."""
+async def test_a_message_already_here_is_taken_without_a_wait(router, dealer):
+    """`receive_nowait` (how a chunk already waiting is handed on) returns only the export's
+    own message, drops and counts another's on the way, as `receive` does, and returns None
+    when nothing waits; at its end a stream says so without waiting."""
     kernel = dealer()
     channel = FrameChannel(router)
     await channel.open(b"now", 5.0)
-    assert not channel.ready(b"now")
+    assert channel.receive_nowait(b"now") is None
     await kernel.send_multipart([b"old", b"D", b"x"])
     await kernel.send_multipart([b"now", b"D", b"y"])
+    got = None
     async with asyncio.timeout(5):
-        while router.peek() is None:  # noqa: ASYNC110 - the router's own queue, no event
+        while got is None:  # the router's own queue: no event to wait on
             await asyncio.sleep(0.005)
-    assert not channel.ready(b"now")
-    async with asyncio.timeout(5):
-        _, kind, payload = await channel.receive(b"now")
+            got = channel.receive_nowait(b"now")
+    _, kind, payload = got
     assert (kind, bytes(payload or b"")) == (b"D", b"y")
     assert channel._stale == 1
-    await kernel.send_multipart([b"now", b"E"])
-    async with asyncio.timeout(5):
-        while router.peek() is None:  # noqa: ASYNC110 - as above
-            await asyncio.sleep(0.005)
-    assert channel.ready(b"now")
+    assert channel.receive_nowait(b"now") is None
+    stream = _Stream(channel, b"peer", b"now")
+    assert stream.next_nowait() == (False, None)
+    stream.ended = True
+    assert stream.next_nowait() == (True, None)
 
 
 async def test_a_kernel_reconnecting_without_end_is_taken_a_few_times_a_second(router, tmp_path):
