@@ -105,7 +105,10 @@ bench: install
 	$(PY) bench/hogql.py
 	$(PY) bench/capture.py
 	$(PY) bench/health_under_attack.py  # kernel phases skip (and say so) without Docker or the image
-	@if docker info >/dev/null 2>&1; then $(PY) bench/kernels.py && $(PY) bench/dataframe.py; \
+	@# kernels and data frames over both transports: tcp (the gateway's default), then ipc
+	@if docker info >/dev/null 2>&1; then \
+	  for t in tcp ipc; do $(PY) bench/kernels.py --transport $$t && \
+	    $(PY) bench/dataframe.py --transport $$t --rounds 7 || exit 1; done; \
 	else echo "bench/kernels.py and bench/dataframe.py skipped: no Docker engine"; fi
 
 # HogQL on the analytics store vs the same queries in ClickHouse (issue #16); reuses the oracle's chdb
