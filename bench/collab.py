@@ -78,7 +78,7 @@ async def fanout(gw: Gateway, streams: int, saves: int) -> tuple[list[float], li
         responses, readers = [], []
         for _ in range(streams):
             resp = await session.get(url + "/collab/stream")
-            assert resp.status == 200
+            assert resp.status == 200, await resp.text()
             ready = asyncio.Event()
             readers.append(asyncio.create_task(_reader(resp, arrivals, ready, arrived)))
             responses.append(resp)
@@ -121,7 +121,10 @@ async def main() -> None:
     parser.add_argument("--streams", type=int, default=100)
     parser.add_argument("--saves", type=int, default=200)
     args = parser.parse_args()
-    with gateway({"GATEWAY_COLLAB_MAX_STREAMS": str(args.streams + 10)}) as gw:
+    # One benchmark user holds every stream, so both stream caps are raised above --streams.
+    limit = str(args.streams + 10)
+    env = {"GATEWAY_COLLAB_MAX_STREAMS": limit, "GATEWAY_COLLAB_MAX_STREAMS_PER_USER": limit}
+    with gateway(env) as gw:
         single = await saves_per_second(gw, 1, args.seconds)
         ten = await saves_per_second(gw, 10, args.seconds)
         latencies, round_trips = await fanout(gw, args.streams, args.saves)
