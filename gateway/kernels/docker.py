@@ -18,7 +18,7 @@ import functools
 import json
 import os
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Final
@@ -35,6 +35,7 @@ from gateway.kernels.channels import TCP_PORTS
 from gateway.kernels.errors import SandboxError
 from gateway.kernels.provisioner import ExitStatus, KernelProvisioner
 from gateway.kernels.rundir import CONNECTION_FILE, CONTAINER_RUN_DIR
+from gateway.kernels.runtimes import engine_is_local, is_gvisor, runtime_problem
 from gateway.kernels.types import ConnectionInfo, KernelLaunchSpec, Resources
 from gateway.settings import Settings
 
@@ -49,9 +50,6 @@ KERNEL_PROTOCOL: Final = "3"
 # transport's own connection errors through)
 _ENGINE_ERRORS: Final = (docker.errors.DockerException, requests.exceptions.RequestException)
 _CPU_PERIOD: Final = 100_000
-# gVisor on hosts like ours: its own network stack cannot start in the root network namespace,
-# and the kernel's ipc sockets only cross its file proxy with host unix sockets allowed.
-RUNSC_ARGS: Final = ("--network=none", "--host-uds=all")
 # tcp kernels: the image's launcher writes GATEWAY_CONNECTION into the kernel's own tmpfs
 TCP_ENTRYPOINT: Final = ["/opt/kernel/bin/python", "-m", "gateway_kernel"]
 _ICC: Final = "com.docker.network.bridge.enable_icc"
@@ -73,6 +71,11 @@ class DockerEngine:
         self.problem: str | None = None  # set by DockerBackend.check(): starts refuse with it
         self.gvisor = False  # set by DockerBackend.check(): the runtime is runsc
         self.firewall: str | None = None  # tcp, set by DockerBackend.check(): who keeps the rules
+        # True once DockerBackend.check() ran against an engine that answered; until then every
+        # launch runs it first (an engine that was down when the gateway started must not get
+        # kernels without the check's runtime arguments, network and host rules)
+        self.checked = False
+        self.check: Callable[[], Awaitable[None]] | None = None  # DockerBackend.check
 
     async def run[T](self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a blocking SDK call on the engine's thread pool, never on the loop; every Docker call
@@ -244,8 +247,16 @@ class DockerProvisioner(KernelProvisioner):
         """Create, then start, the container (create + start: a missing image is reported
         with how to build it, never pulled). Sets `created_after_s`. Raises SandboxError."""
         settings = self._settings
+        if not self._engine.checked and self._engine.check is not None:
+            await self._engine.check()
         if self._engine.problem is not None:
             raise SandboxError(self._engine.problem)
+        if not self._engine.checked:
+            msg = (
+                "Docker engine unreachable: the sandbox could not be checked. Start it, e.g."
+                " scripts/ensure-docker."
+            )
+            raise SandboxError(msg)
         client = await self._engine.client()
         loop = asyncio.get_running_loop()
         begin = loop.time()
@@ -433,6 +444,8 @@ class DockerBackend(KernelBackend):
         self.transport = settings.kernel_transport
         self._settings = settings
         self._network_ready = False
+        self._check_lock = asyncio.Lock()
+        self._engine.check = self.check
 
     def provisioner(self) -> KernelProvisioner:
         """A new DockerProvisioner on the backend's shared engine (called per launch)."""
@@ -440,19 +453,29 @@ class DockerBackend(KernelBackend):
 
     async def check(self) -> None:
         """The configured runtime must be registered with the engine, and runsc with the
-        arguments it needs here (RUNSC_ARGS); otherwise every start fails with the reason. An
-        engine that does not answer is not a problem of the runtime (starts say so)."""
-        try:
-            client = await self._engine.client()
-            info = await self._engine.run(client.info)
-        except (SandboxError, *_ENGINE_ERRORS):
-            return
-        registered = info.get("Runtimes") or {}
-        problem = runtime_problem(self.runtime or "runc", registered)
-        self._engine.gvisor = is_gvisor(self.runtime or "runc", registered)
-        if problem is None and self.transport == "tcp":
-            problem = await self._check_network(registered)
-        self.problem = self._engine.problem = problem
+        arguments it needs here (RUNSC_ARGS); tcp: the kernel network and the host rules must
+        be in place. Otherwise every start fails with the reason. An engine that does not
+        answer is not a problem of the runtime: `problem` says so for `kernel/status`, and the
+        next launch checks again before it creates anything."""
+        async with self._check_lock:
+            if self._engine.checked:
+                return
+            try:
+                client = await self._engine.client()
+                info = await self._engine.run(client.info)
+            except SandboxError as err:
+                self.problem = err.reason
+                return
+            except _ENGINE_ERRORS as err:
+                self.problem = f"Docker engine unreachable ({err})."
+                return
+            registered = info.get("Runtimes") or {}
+            problem = runtime_problem(self.runtime or "runc", registered)
+            self._engine.gvisor = is_gvisor(self.runtime or "runc", registered)
+            if problem is None and self.transport == "tcp":
+                problem = await self._check_network(registered)
+            self.problem = self._engine.problem = problem
+            self._engine.checked = True
 
     async def _check_network(self, registered: dict[str, Any]) -> str | None:
         """tcp: the runtime must network, the kernel network must exist as it should, and the
@@ -472,7 +495,7 @@ class DockerBackend(KernelBackend):
                 self._network_ready = True
                 self.firewall = self._engine.firewall = "external"
             return problem
-        if not _engine_is_local():
+        if not engine_is_local():
             return (
                 "The tcp transport's host firewall rules can only be installed where the engine"
                 " runs, and DOCKER_HOST names another host: install them there (docs/kernels.md)"
@@ -546,36 +569,3 @@ def _process_limits(tasks: int, *, gvisor: bool) -> dict[str, Any]:
         "pids_limit": tasks * 8 + 256,
         "ulimits": [docker.types.Ulimit(name="nproc", soft=tasks, hard=tasks)],
     }
-
-
-def is_gvisor(runtime: str, registered: dict[str, Any]) -> bool:
-    """Whether `runtime` is gVisor (by name, or a registered path ending in runsc)."""
-    path = str((registered.get(runtime) or {}).get("path", ""))
-    return runtime == "runsc" or path.endswith("runsc")
-
-
-def _engine_is_local() -> bool:
-    """Whether DOCKER_HOST names this host's engine (unset, or a unix socket)."""
-    host = os.environ.get("DOCKER_HOST", "")
-    return not host or host.startswith("unix://")
-
-
-def runtime_problem(runtime: str, registered: dict[str, Any]) -> str | None:
-    """Why `runtime` cannot run kernels on an engine with `registered` runtimes (its
-    `docker info` Runtimes), or None."""
-    if runtime not in registered:
-        names = ", ".join(sorted(registered)) or "none"
-        return (
-            f"Container runtime {runtime!r} is not registered with the Docker engine (it has:"
-            f" {names}). For gVisor run scripts/ensure-gvisor; kernels do not start until then."
-        )
-    if is_gvisor(runtime, registered):
-        args = registered[runtime].get("runtimeArgs") or []
-        missing = [arg for arg in RUNSC_ARGS if arg not in args]
-        if missing:
-            return (
-                f"Container runtime {runtime!r} lacks the runtime arguments {' '.join(missing)}"
-                " in the engine's daemon.json (gVisor's own network stack does not start here,"
-                " and ipc sockets need host unix sockets): run scripts/ensure-gvisor."
-            )
-    return None

@@ -6,6 +6,7 @@ engine reports."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import secrets
 import selectors
 import socket
@@ -114,3 +115,86 @@ async def test_a_remote_engine_runs_tcp_kernels(
             assert_no_containers(docker_engine, instance)
         finally:
             firewall.remove(bridge)
+
+
+@contextlib.contextmanager
+def engine_at(path: str) -> Iterator[None]:
+    """A unix socket at `path` forwarding every connection to the engine's own socket."""
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(path)
+    server.listen()
+    stop = threading.Event()
+
+    def serve() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                client, _ = server.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=_forward, args=(client,), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        server.close()
+
+
+# the Docker SDK's unix-socket connection does not close its socket when connect() fails (the
+# engine is not there yet); the garbage collector closes it, with a ResourceWarning
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+async def test_an_engine_that_answers_only_after_start_up_gets_the_checked_sandbox(
+    aiohttp_client, docker_settings, docker_engine, clock, monkeypatch, tmp_path
+):
+    """A gateway that starts before its engine (boot order) checks the sandbox at the first
+    launch instead: tcp kernels never run without the host rules the check installs."""
+    suffix = secrets.token_hex(3)
+    settings = docker_settings.with_changes(
+        kernel_transport="tcp",
+        kernel_runtime="runc",
+        kernel_pool_size=0,
+        kernel_network=f"gateway-kernels-late-{suffix}",
+        kernel_network_bridge=f"gwk-late-{suffix}",
+    )
+    bridge = settings.kernel_network_bridge
+    path = str(tmp_path / "engine.sock")
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{path}")
+    app = create_app(settings, clock=clock)
+    client = await aiohttp_client(app)  # the engine is not there yet
+    owner = await Accounts(app[STORE_KEY], clock).make("owner@example.com")
+    try:
+        status = await (
+            await client.get(owner.url("scratchpad/kernel/status"), headers=owner.headers)
+        ).json()
+        assert "Docker engine unreachable" in status["sandbox"]["problem"]
+        assert status["sandbox"]["firewall"] is None
+        resp = await client.post(
+            owner.url("scratchpad/kernel/start"), json={}, headers=owner.headers
+        )
+        assert resp.status == 503, await resp.text()
+        gc.collect()  # the SDK's sockets from those failed connects (see the mark above)
+        with engine_at(path):
+            assert not firewall.installed(bridge)
+            resp = await client.post(
+                owner.url("scratchpad/kernel/execute"), json={"code": "1+1"}, headers=owner.headers
+            )
+            body = await resp.json()
+            assert body["status"] == "ok" and body["result"] == {"text/plain": "2"}, body
+            assert firewall.installed(bridge)
+            status = await (
+                await client.get(owner.url("scratchpad/kernel/status"), headers=owner.headers)
+            ).json()
+            assert status["sandbox"]["firewall"] == "iptables"
+            assert status["sandbox"]["problem"] is None
+            instance = app[KERNELS_KEY].instance_id
+            await client.close()
+            assert_no_containers(docker_engine, instance)
+            assert not firewall.installed(bridge)  # removed with the network at shutdown
+    finally:
+        firewall.remove(bridge)
+        with contextlib.suppress(Exception):
+            docker_engine.networks.get(settings.kernel_network).remove()

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from gateway.kernels.docker import runtime_problem
+from gateway.kernels.runtimes import runtime_problem
 from tests.conftest import Accounts
 
 GVISOR = {"path": "/usr/bin/runsc", "runtimeArgs": ["--network=none", "--host-uds=all"]}
