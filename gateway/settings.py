@@ -173,8 +173,24 @@ class Settings:
     kernel_cpu_shares: int = field(
         default=256,
         metadata=_help(
-            "CPU weight of each kernel container when the host is contended (Docker's default is"
-            " 1024): tenants' code yields to the gateway, which answers everyone. 2-262144."
+            "CPU weight of each kernel among the kernels (Docker's default is 1024); against"
+            " the gateway and the host, all kernels together weigh kernel_cgroup_cpu_shares."
+            " 2-262144."
+        ),
+    )
+    kernel_cgroup_parent: str = field(
+        default="/notebook-kernels",
+        metadata=_help(
+            "The cgroup every kernel's cgroup goes under (Docker's cgroup_parent; a slice such"
+            " as notebook-kernels.slice with systemd's cgroup driver; empty: Docker's own)."
+        ),
+    )
+    kernel_cgroup_cpu_shares: int = field(
+        default=512,
+        metadata=_help(
+            "CPU weight of that parent, i.e. of all kernels together (1024: a default task),"
+            " set by the gateway where the engine runs (cgroupfs driver; v2: weight 100 per"
+            " 1024); under contention tenants yield to the gateway. 0: left as it is. 2-262144."
         ),
     )
     kernel_memory_gb: float = field(
@@ -420,6 +436,19 @@ class Settings:
         self._validate_transport()
         if not 2 <= self.kernel_cpu_shares <= 262_144:
             msg = "GATEWAY_KERNEL_CPU_SHARES must be between 2 and 262144."
+            raise ValueError(msg)
+        if self.kernel_cgroup_cpu_shares != 0 and not 2 <= self.kernel_cgroup_cpu_shares <= 262_144:
+            msg = "GATEWAY_KERNEL_CGROUP_CPU_SHARES must be 0 or between 2 and 262144."
+            raise ValueError(msg)
+        parent = self.kernel_cgroup_parent
+        path = re.fullmatch(r"(/[A-Za-z0-9_.-]{1,64}){1,8}", parent) and not any(
+            part in {".", ".."} for part in parent.split("/")
+        )
+        if parent and not path and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}\.slice", parent):
+            msg = (
+                "GATEWAY_KERNEL_CGROUP_PARENT must be empty, an absolute cgroup path (/name,"
+                " letters, digits, '.', '_', '-'), or a systemd slice (name.slice)."
+            )
             raise ValueError(msg)
         if self.kernel_pool_fill_parallel < 1:
             msg = "GATEWAY_KERNEL_POOL_FILL_PARALLEL must be at least 1."

@@ -43,6 +43,30 @@ def test_kernel_network_settings_are_checked(variable, value):
         Settings.from_env({variable: value})
 
 
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("GATEWAY_KERNEL_CGROUP_PARENT", "notebook-kernels"),
+        ("GATEWAY_KERNEL_CGROUP_PARENT", "/a/../../etc"),
+        ("GATEWAY_KERNEL_CGROUP_PARENT", "/a//b"),
+        ("GATEWAY_KERNEL_CGROUP_PARENT", "/kernels; rm -rf /"),
+        ("GATEWAY_KERNEL_CGROUP_PARENT", "../x.slice"),
+        ("GATEWAY_KERNEL_CGROUP_CPU_SHARES", "1"),
+        ("GATEWAY_KERNEL_CGROUP_CPU_SHARES", "262145"),
+    ],
+)
+def test_kernel_cgroup_settings_are_checked(variable, value):
+    with pytest.raises(ValueError, match=variable):
+        Settings.from_env({variable: value})
+
+
+@pytest.mark.parametrize("parent", ["", "/notebook-kernels", "/a/b.c_d", "notebook-kernels.slice"])
+def test_kernel_cgroup_parents_that_are_accepted(parent):
+    assert (
+        Settings.from_env({"GATEWAY_KERNEL_CGROUP_PARENT": parent}).kernel_cgroup_parent == parent
+    )
+
+
 def test_tcp_transport_is_accepted():
     assert Settings.from_env({"GATEWAY_KERNEL_TRANSPORT": "tcp"}).kernel_transport == "tcp"
 

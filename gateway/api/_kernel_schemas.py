@@ -41,11 +41,18 @@ _STATE: Final[dict[str, Any]] = {
         },
     },
 }
+_CGROUP: Final = obj(
+    ("parent", "cpu_shares", "problem"),
+    parent=STRING_OR_NULL,
+    cpu_shares={"type": ["integer", "null"]},
+    problem=STRING_OR_NULL,
+)
 _SANDBOX: Final = obj(
-    ("runtime", "transport", "firewall", "problem"),
+    ("runtime", "transport", "firewall", "cgroup", "problem"),
     runtime=STRING_OR_NULL,
     transport={"type": "string", "enum": ["ipc", "tcp"]},
     firewall={"type": ["string", "null"], "enum": ["iptables", "external", None]},
+    cgroup={**_CGROUP, "type": ["object", "null"]},
     problem=STRING_OR_NULL,
 )
 KERNEL_STATUS: Final = Component(

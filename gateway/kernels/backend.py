@@ -52,6 +52,9 @@ class KernelBackend(abc.ABC):
     #: tcp: who keeps kernels off the host's own addresses (`iptables`: this gateway's rules,
     #: `external`: the operator's), else None
     firewall: str | None = None
+    #: where kernels' cgroups go and the CPU weight of that parent, as `kernel/status` reports
+    #: it (`{"parent", "cpu_shares", "problem"}`; None: not a container backend)
+    cgroup: dict[str, Any] | None = None
 
     async def check(self) -> None:
         """Find out at start-up whether the configured sandbox can run here; set `problem`
@@ -64,6 +67,7 @@ class KernelBackend(abc.ABC):
             "runtime": self.runtime,
             "transport": self.transport,
             "firewall": self.firewall,
+            "cgroup": self.cgroup,
             "problem": self.problem,
         }
 

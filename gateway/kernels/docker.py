@@ -16,6 +16,7 @@ import contextlib
 import fcntl
 import functools
 import json
+import logging
 import os
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -29,7 +30,7 @@ import docker.types
 import requests.exceptions
 from docker.models.containers import Container
 
-from gateway.kernels import firewall
+from gateway.kernels import cgroups, firewall
 from gateway.kernels.backend import KernelBackend, Leftover
 from gateway.kernels.channels import TCP_PORTS
 from gateway.kernels.errors import SandboxError
@@ -39,6 +40,7 @@ from gateway.kernels.runtimes import engine_is_local, is_gvisor, runtime_problem
 from gateway.kernels.types import ConnectionInfo, KernelLaunchSpec, Resources
 from gateway.settings import Settings
 
+_log = logging.getLogger(__name__)
 LABEL_INSTANCE: Final = "gateway.instance"
 # What the kernel image's helper (images/kernel/gateway_kernel.py) speaks to this gateway: its
 # connection wiring and its data-frame and HogQL channels. The image carries the same number
@@ -75,6 +77,7 @@ class DockerEngine:
         # launch runs it first (an engine that was down when the gateway started must not get
         # kernels without the check's runtime arguments, network and host rules)
         self.checked = False
+        self.cgroup_parent: str | None = None  # set by DockerBackend.check(): kernels' parent
         self.check: Callable[[], Awaitable[None]] | None = None  # DockerBackend.check
 
     async def run[T](self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -318,6 +321,7 @@ class DockerProvisioner(KernelProvisioner):
                     security_opt=["no-new-privileges:true"],
                     **_process_limits(settings.kernel_pids_limit, gvisor=self._engine.gvisor),
                     runtime=settings.kernel_runtime,
+                    cgroup_parent=self._engine.cgroup_parent,
                     **_limits(spec.resources, settings.kernel_cpu_shares),
                     **self._wiring(spec, info),
                 )
@@ -474,8 +478,30 @@ class DockerBackend(KernelBackend):
             self._engine.gvisor = is_gvisor(self.runtime or "runc", registered)
             if problem is None and self.transport == "tcp":
                 problem = await self._check_network(registered)
+            await self._place(info)
             self.problem = self._engine.problem = problem
             self._engine.checked = True
+
+    async def _place(self, info: dict[str, Any]) -> None:
+        """Where kernels' cgroups go, and the weight of their parent (cgroups.py); what could
+        not be done is reported, not a reason to refuse kernels."""
+        settings = self._settings
+        placed = cgroups.placement(
+            settings.kernel_cgroup_parent,
+            settings.kernel_cgroup_cpu_shares,
+            info,
+            local=engine_is_local(),
+        )
+        shares, problem = placed.shares, placed.problem
+        if placed.parent is not None and shares is not None:
+            try:
+                await asyncio.to_thread(cgroups.set_weight, placed.parent, shares, placed.version)
+            except SandboxError as err:
+                shares, problem = None, err.reason
+        if problem is not None:
+            _log.warning("kernels' CPU weight: %s", problem)
+        self._engine.cgroup_parent = placed.parent
+        self.cgroup = {"parent": placed.parent, "cpu_shares": shares, "problem": problem}
 
     async def _check_network(self, registered: dict[str, Any]) -> str | None:
         """tcp: the runtime must network, the kernel network must exist as it should, and the

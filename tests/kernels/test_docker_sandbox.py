@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import os
 import resource
+import secrets
+import time
+from pathlib import Path
 
 import pytest
 
@@ -117,6 +121,66 @@ results["uid"] = os.getuid()
 results["interfaces"] = sorted(name for _, name in socket.if_nameindex())
 results
 """
+
+
+CGROUPS = Path("/sys/fs/cgroup")
+
+
+def _cgroup_of(pid: int, *, v2: bool) -> str:
+    """The CPU controller's cgroup of process `pid`."""
+    lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    wanted = {""} if v2 else {"cpu", "cpu,cpuacct", "cpuacct,cpu"}
+    (path,) = [line.split(":", 2)[2] for line in lines if line.split(":")[1] in wanted]
+    return path
+
+
+@pytest.fixture
+def cgroup_parent():
+    """A parent cgroup of the test's own, removed (in every hierarchy) after its kernels."""
+    parent = f"/notebook-kernels-test-{secrets.token_hex(3)}"
+    yield parent
+    # the engine removes a container's own cgroups just after the container itself
+    left = [hierarchy / parent.lstrip("/") for hierarchy in [CGROUPS, *CGROUPS.iterdir()]]
+    deadline = time.monotonic() + 10
+    while (left := [path for path in left if path.exists()]) and time.monotonic() < deadline:
+        for path in left:
+            with contextlib.suppress(OSError):
+                path.rmdir()
+        time.sleep(0.05)
+    assert not left, f"cgroups left behind: {left}"
+
+
+async def test_kernels_go_under_their_own_parent_cgroup_whose_weight_the_gateway_set(
+    cgroup_parent, aiohttp_client, docker_settings, docker_engine, clock
+):
+    """Against the gateway and the host, all kernels together weigh the parent's shares (a
+    container's own shares only order it among its siblings): the kernel's cgroup is under
+    the configured parent, and the gateway wrote the parent's weight where the engine runs."""
+    parent = cgroup_parent
+    settings = docker_settings.with_changes(
+        kernel_cgroup_parent=parent, kernel_cgroup_cpu_shares=96, kernel_pool_size=0
+    )
+    v2 = str(docker_engine.info().get("CgroupVersion")) == "2"
+    app = create_app(settings, clock=clock)
+    client = await aiohttp_client(app)
+    owner = await Accounts(app[STORE_KEY], clock).make("owner@example.com")
+    container, _ = await _container(client, owner, docker_engine)
+    container.reload()
+    assert container.attrs["HostConfig"]["CgroupParent"] == parent
+    assert _cgroup_of(container.attrs["State"]["Pid"], v2=v2).startswith(f"{parent}/")
+    if v2:
+        weight = CGROUPS / parent.lstrip("/") / "cpu.weight"
+        assert weight.read_text().strip() == "9"
+    else:
+        shares = CGROUPS / "cpu" / parent.lstrip("/") / "cpu.shares"
+        assert shares.read_text().strip() == "96"
+    status = await (
+        await client.get(owner.url("scratchpad/kernel/status"), headers=owner.headers)
+    ).json()
+    assert status["sandbox"]["cgroup"] == {"parent": parent, "cpu_shares": 96, "problem": None}
+    instance = app[KERNELS_KEY].instance_id
+    await client.close()
+    assert_no_containers(docker_engine, instance)
 
 
 async def test_escape_attempts_fail_inside(gateway, docker_engine):

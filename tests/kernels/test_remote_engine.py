@@ -110,6 +110,10 @@ async def test_a_remote_engine_runs_tcp_kernels(
             ).json()
             assert status["sandbox"]["firewall"] == "external"
             assert status["sandbox"]["problem"] is None
+            # nor can it weigh the kernels' cgroup there: placed, and said who must
+            cgroup = status["sandbox"]["cgroup"]
+            assert cgroup["parent"] == settings.kernel_cgroup_parent
+            assert cgroup["cpu_shares"] is None and "DOCKER_HOST" in cgroup["problem"]
             instance = app[KERNELS_KEY].instance_id
             await client.close()
             assert_no_containers(docker_engine, instance)
