@@ -62,7 +62,9 @@ async def test_status_reports_the_configured_runtime(kernel_client, owner):
             "runtime": expected,
             "transport": transport,
             "firewall": "iptables" if transport == "tcp" else None,
+            "cgroup": {"parent": "/notebook-kernels", "cpu_shares": 512, "problem": None},
             "problem": None,
         }
     else:
         assert status["sandbox"]["runtime"] is None
+        assert status["sandbox"]["cgroup"] is None
