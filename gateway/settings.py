@@ -444,7 +444,11 @@ class Settings:
         path = re.fullmatch(r"(/[A-Za-z0-9_.-]{1,64}){1,8}", parent) and not any(
             part in {".", ".."} for part in parent.split("/")
         )
-        if parent and not path and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}\.slice", parent):
+        if (
+            parent
+            and not path
+            and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}\.slice", parent)
+        ):
             msg = (
                 "GATEWAY_KERNEL_CGROUP_PARENT must be empty, an absolute cgroup path (/name,"
                 " letters, digits, '.', '_', '-'), or a systemd slice (name.slice)."

@@ -51,6 +51,7 @@ def test_kernel_network_settings_are_checked(variable, value):
         ("GATEWAY_KERNEL_CGROUP_PARENT", "/a//b"),
         ("GATEWAY_KERNEL_CGROUP_PARENT", "/kernels; rm -rf /"),
         ("GATEWAY_KERNEL_CGROUP_PARENT", "../x.slice"),
+        ("GATEWAY_KERNEL_CGROUP_PARENT", "-.slice"),
         ("GATEWAY_KERNEL_CGROUP_CPU_SHARES", "1"),
         ("GATEWAY_KERNEL_CGROUP_CPU_SHARES", "262145"),
     ],

@@ -20,14 +20,19 @@ the parent is a slice whose CPUWeight systemd owns.
 from __future__ import annotations
 
 import errno
+import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 from gateway.kernels.errors import SandboxError
 
+_log = logging.getLogger(__name__)
 ROOT: Final = Path("/sys/fs/cgroup")
 _DEFAULT_SHARES: Final = 1024  # cgroup v1's default, which cgroup v2's weight 100 stands for
+# a systemd slice of the gateway's: a name without '/', never the root slice `-.slice`
+SLICE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}\.slice")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,6 +58,14 @@ def placement(parent: str, shares: int, info: dict[str, Any], *, local: bool) ->
         return Placement(parent=None, shares=None, version=version)
     if driver == "systemd":
         return _under_systemd(parent, shares, version)
+    if driver == "cgroupfs" and not parent.startswith("/"):
+        problem = (
+            f"With the engine's cgroupfs driver the parent is an absolute cgroup path, not"
+            f" {parent!r} (runc would put it under its own cgroup): set"
+            " GATEWAY_KERNEL_CGROUP_PARENT to one, e.g. /notebook-kernels. Kernels go under"
+            " Docker's own parent."
+        )
+        return Placement(parent=None, shares=None, version=version, problem=problem)
     if driver != "cgroupfs":
         problem = (
             f"The engine's cgroup driver is {driver or 'unknown'}: kernels go under its own parent."
@@ -70,9 +83,27 @@ def placement(parent: str, shares: int, info: dict[str, Any], *, local: bool) ->
     return Placement(parent=parent, shares=shares, version=version)
 
 
+def apply(
+    parent: str, shares: int, info: dict[str, Any], *, local: bool, root: Path = ROOT
+) -> tuple[str | None, dict[str, Any]]:
+    """Decide (placement()) and write (set_weight()) the kernels' parent and its weight:
+    returns the `cgroup_parent` for Docker and the report for `kernel/status`. What could not
+    be done is logged and reported, never raised. Blocking: run it in a thread."""
+    placed = placement(parent, shares, info, local=local)
+    written, problem = placed.shares, placed.problem
+    if placed.parent is not None and written is not None:
+        try:
+            set_weight(placed.parent, written, placed.version, root=root)
+        except SandboxError as err:
+            written, problem = None, err.reason
+    if problem is not None:
+        _log.warning("kernels' CPU weight: %s", problem)
+    return placed.parent, {"parent": placed.parent, "cpu_shares": written, "problem": problem}
+
+
 def _under_systemd(parent: str, shares: int, version: str) -> Placement:
     """systemd's cgroup driver: a parent is a slice, whose weight systemd owns."""
-    if not parent.endswith(".slice"):
+    if not SLICE.fullmatch(parent):
         problem = (
             "The engine uses systemd's cgroup driver, whose parents are slices: set"
             " GATEWAY_KERNEL_CGROUP_PARENT to one (e.g. notebook-kernels.slice) and its"
@@ -110,7 +141,11 @@ def set_weight(parent: str, shares: int, version: str, *, root: Path = ROOT) -> 
             path.mkdir(parents=True, exist_ok=True)
             (path / "cpu.shares").write_text(str(shares))
     except OSError as err:
-        why = "not root?" if err.errno in {errno.EACCES, errno.EPERM, errno.EROFS} else err
+        why: object = err
+        if err.errno in {errno.EACCES, errno.EPERM}:
+            why = "not root?"
+        elif err.errno == errno.EROFS:
+            why = "/sys/fs/cgroup is read-only here: a gateway in a container?"
         msg = (
             f"Could not set the CPU weight of the kernels' cgroup {parent} ({why}): kernels"
             " compete with the gateway at the engine's default weight."

@@ -16,7 +16,6 @@ import contextlib
 import fcntl
 import functools
 import json
-import logging
 import os
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -40,7 +39,6 @@ from gateway.kernels.runtimes import engine_is_local, is_gvisor, runtime_problem
 from gateway.kernels.types import ConnectionInfo, KernelLaunchSpec, Resources
 from gateway.settings import Settings
 
-_log = logging.getLogger(__name__)
 LABEL_INSTANCE: Final = "gateway.instance"
 # What the kernel image's helper (images/kernel/gateway_kernel.py) speaks to this gateway: its
 # connection wiring and its data-frame and HogQL channels. The image carries the same number
@@ -77,6 +75,7 @@ class DockerEngine:
         # launch runs it first (an engine that was down when the gateway started must not get
         # kernels without the check's runtime arguments, network and host rules)
         self.checked = False
+        self.unchecked: str | None = None  # why the last check could not finish
         self.cgroup_parent: str | None = None  # set by DockerBackend.check(): kernels' parent
         self.check: Callable[[], Awaitable[None]] | None = None  # DockerBackend.check
 
@@ -255,10 +254,7 @@ class DockerProvisioner(KernelProvisioner):
         if self._engine.problem is not None:
             raise SandboxError(self._engine.problem)
         if not self._engine.checked:
-            msg = (
-                "Docker engine unreachable: the sandbox could not be checked. Start it, e.g."
-                " scripts/ensure-docker."
-            )
+            msg = self._engine.unchecked or "Docker engine unreachable: the sandbox is unchecked."
             raise SandboxError(msg)
         client = await self._engine.client()
         loop = asyncio.get_running_loop()
@@ -467,41 +463,37 @@ class DockerBackend(KernelBackend):
             try:
                 client = await self._engine.client()
                 info = await self._engine.run(client.info)
-            except SandboxError as err:
-                self.problem = err.reason
+                registered = info.get("Runtimes") or {}
+                problem = runtime_problem(self.runtime or "runc", registered)
+                self._engine.gvisor = is_gvisor(self.runtime or "runc", registered)
+                if problem is None and self.transport == "tcp":
+                    problem = await self._check_network(registered)
+                await self._place(info)
+            except SandboxError as err:  # the engine does not answer (yet): checked again
+                self.problem = self._engine.unchecked = err.reason
                 return
-            except _ENGINE_ERRORS as err:
-                self.problem = f"Docker engine unreachable ({err})."
+            except _ENGINE_ERRORS as err:  # it failed mid-check (e.g. still starting)
+                reason = (
+                    f"Docker engine unreachable or failing ({err}); checked again at the next"
+                    " start."
+                )
+                self.problem = self._engine.unchecked = reason
                 return
-            registered = info.get("Runtimes") or {}
-            problem = runtime_problem(self.runtime or "runc", registered)
-            self._engine.gvisor = is_gvisor(self.runtime or "runc", registered)
-            if problem is None and self.transport == "tcp":
-                problem = await self._check_network(registered)
-            await self._place(info)
             self.problem = self._engine.problem = problem
             self._engine.checked = True
 
     async def _place(self, info: dict[str, Any]) -> None:
-        """Where kernels' cgroups go, and the weight of their parent (cgroups.py); what could
+        """Where kernels' cgroups go, and the weight of their parent (cgroups.py): what could
         not be done is reported, not a reason to refuse kernels."""
         settings = self._settings
-        placed = cgroups.placement(
+        parent, self.cgroup = await asyncio.to_thread(
+            cgroups.apply,
             settings.kernel_cgroup_parent,
             settings.kernel_cgroup_cpu_shares,
             info,
             local=engine_is_local(),
         )
-        shares, problem = placed.shares, placed.problem
-        if placed.parent is not None and shares is not None:
-            try:
-                await asyncio.to_thread(cgroups.set_weight, placed.parent, shares, placed.version)
-            except SandboxError as err:
-                shares, problem = None, err.reason
-        if problem is not None:
-            _log.warning("kernels' CPU weight: %s", problem)
-        self._engine.cgroup_parent = placed.parent
-        self.cgroup = {"parent": placed.parent, "cpu_shares": shares, "problem": problem}
+        self._engine.cgroup_parent = parent
 
     async def _check_network(self, registered: dict[str, Any]) -> str | None:
         """tcp: the runtime must network, the kernel network must exist as it should, and the
@@ -550,7 +542,12 @@ class DockerBackend(KernelBackend):
                 await asyncio.to_thread(firewall.remove, self._settings.kernel_network_bridge)
 
     async def leftovers(self, instance: str) -> list[Leftover] | None:
-        """Containers labelled with `instance`, each able to attach or remove itself."""
+        """Containers labelled with `instance`, each able to attach or remove itself. Only
+        once the sandbox check has passed (re-attached kernels are then this check's: the
+        runtime known, the network and host rules this gateway's to remove)."""
+        await self.check()
+        if not self._engine.checked:
+            raise SandboxError(self._engine.unchecked or "The sandbox could not be checked.")
         containers = await self._engine.labelled(instance)
         return [self._leftover(container) for container in containers]
 

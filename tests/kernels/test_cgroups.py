@@ -44,6 +44,20 @@ def test_systemd_needs_a_slice_and_owns_its_weight():
     assert placed.problem is None
 
 
+def test_cgroupfs_needs_an_absolute_parent():
+    """runc would put a relative parent under its own cgroup: not where the weight is."""
+    placed = cgroups.placement("notebook-kernels.slice", 128, V1, local=True)
+    assert placed.parent is None and placed.shares is None
+    assert "absolute" in (placed.problem or "")
+
+
+@pytest.mark.parametrize("parent", ["/a.slice", "-.slice", "a/b.slice"])
+def test_systemd_refuses_what_is_not_a_plain_slice_name(parent):
+    systemd = {"CgroupDriver": "systemd", "CgroupVersion": "2"}
+    placed = cgroups.placement(parent, 0, systemd, local=True)
+    assert placed.parent is None and "slice" in (placed.problem or "")
+
+
 def test_v1_writes_the_shares_of_the_parent_in_the_cpu_controller(tmp_path):
     (tmp_path / "cpu").mkdir()
     cgroups.set_weight("/notebook-kernels", 128, "1", root=tmp_path)
@@ -79,3 +93,20 @@ def test_a_write_that_fails_is_a_reason_not_a_crash(tmp_path):
     (tmp_path / "cpu" / "notebook-kernels").write_text("a file where the cgroup should be")
     with pytest.raises(SandboxError, match="Could not set the CPU weight"):
         cgroups.set_weight("/notebook-kernels", 128, "1", root=tmp_path)
+
+
+def test_apply_reports_what_it_wrote(tmp_path):
+    (tmp_path / "cpu").mkdir()
+    parent, report = cgroups.apply("/notebook-kernels", 512, V1, local=True, root=tmp_path)
+    assert parent == "/notebook-kernels"
+    assert report == {"parent": "/notebook-kernels", "cpu_shares": 512, "problem": None}
+    assert (tmp_path / "cpu" / "notebook-kernels" / "cpu.shares").read_text() == "512"
+
+
+def test_apply_places_kernels_even_when_the_weight_cannot_be_written(tmp_path, caplog):
+    (tmp_path / "cpu").mkdir()
+    (tmp_path / "cpu" / "notebook-kernels").write_text("not a directory")
+    parent, report = cgroups.apply("/notebook-kernels", 512, V1, local=True, root=tmp_path)
+    assert parent == "/notebook-kernels" and report["cpu_shares"] is None
+    assert "Could not set the CPU weight" in report["problem"]
+    assert "Could not set the CPU weight" in caplog.text
