@@ -17,6 +17,8 @@ import pytest
 
 from gateway.app import create_app
 from gateway.kernels import firewall
+from gateway.kernels.docker import DockerBackend
+from gateway.kernels.errors import SandboxError
 from gateway.keys import KERNELS_KEY, STORE_KEY
 from tests.conftest import Accounts, assert_no_containers
 
@@ -202,3 +204,25 @@ async def test_an_engine_that_answers_only_after_start_up_gets_the_checked_sandb
         firewall.remove(bridge)
         with contextlib.suppress(Exception):
             docker_engine.networks.get(settings.kernel_network).remove()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # as above
+async def test_kernels_are_re_attached_only_after_the_check_passed(
+    docker_settings, docker_engine, monkeypatch, tmp_path
+):
+    """Recovery asks for leftovers right after the start-up check: if the engine answers only
+    in between, the check runs first (the runtime known before any kernel is adopted)."""
+    path = str(tmp_path / "engine.sock")
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{path}")
+    backend = DockerBackend(docker_settings.with_changes(kernel_transport="ipc"))
+    try:
+        await backend.check()
+        assert "unreachable" in (backend.problem or "")
+        with pytest.raises(SandboxError):
+            await backend.leftovers("no-such-instance")
+        gc.collect()
+        with engine_at(path):
+            assert await backend.leftovers("no-such-instance") == []
+            assert backend.problem is None  # checked on the way
+    finally:
+        backend.close()
