@@ -64,10 +64,13 @@ def docker_engine():
     """A reachable engine: skipped locally without one, a failure in CI (GATEWAY_REQUIRE_DOCKER=1)."""
     import docker
 
+    from gateway.kernels.stranded import close_stranded
+
     try:
         client = docker.from_env(timeout=30)
         client.ping()
     except docker.errors.DockerException as err:
+        close_stranded(err)  # kept by the cached skip until the session ends
         _docker_unavailable(f"no Docker engine ({err})")
     yield client
     client.close()

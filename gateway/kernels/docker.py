@@ -36,6 +36,7 @@ from gateway.kernels.errors import SandboxError
 from gateway.kernels.provisioner import ExitStatus, KernelProvisioner
 from gateway.kernels.rundir import CONNECTION_FILE, CONTAINER_RUN_DIR
 from gateway.kernels.runtimes import engine_is_local, is_gvisor, runtime_problem
+from gateway.kernels.stranded import close_stranded
 from gateway.kernels.types import ConnectionInfo, KernelLaunchSpec, Resources
 from gateway.settings import Settings
 
@@ -82,8 +83,12 @@ class DockerEngine:
     async def run[T](self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a blocking SDK call on the engine's thread pool, never on the loop; every Docker call
         in the gateway goes through here."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+        call = functools.partial(fn, *args, **kwargs)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        except _ENGINE_ERRORS as err:
+            close_stranded(err)  # the SDK's socket from a failed connect
+            raise
 
     async def client(self) -> docker.DockerClient:
         """The Docker client, connected and pinged on first use (then reused). Raises SandboxError

@@ -6,7 +6,6 @@ engine reports."""
 from __future__ import annotations
 
 import contextlib
-import gc
 import secrets
 import selectors
 import socket
@@ -150,9 +149,6 @@ def engine_at(path: str) -> Iterator[None]:
         server.close()
 
 
-# the Docker SDK's unix-socket connection does not close its socket when connect() fails (the
-# engine is not there yet); the garbage collector closes it, with a ResourceWarning
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 async def test_an_engine_that_answers_only_after_start_up_gets_the_checked_sandbox(
     aiohttp_client, docker_settings, docker_engine, clock, monkeypatch, tmp_path
 ):
@@ -182,7 +178,6 @@ async def test_an_engine_that_answers_only_after_start_up_gets_the_checked_sandb
             owner.url("scratchpad/kernel/start"), json={}, headers=owner.headers
         )
         assert resp.status == 503, await resp.text()
-        gc.collect()  # the SDK's sockets from those failed connects (see the mark above)
         with engine_at(path):
             assert not firewall.installed(bridge)
             resp = await client.post(
@@ -206,7 +201,6 @@ async def test_an_engine_that_answers_only_after_start_up_gets_the_checked_sandb
             docker_engine.networks.get(settings.kernel_network).remove()
 
 
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # as above
 async def test_kernels_are_re_attached_only_after_the_check_passed(
     docker_settings, docker_engine, monkeypatch, tmp_path
 ):
@@ -220,7 +214,6 @@ async def test_kernels_are_re_attached_only_after_the_check_passed(
         assert "unreachable" in (backend.problem or "")
         with pytest.raises(SandboxError):
             await backend.leftovers("no-such-instance")
-        gc.collect()
         with engine_at(path):
             assert await backend.leftovers("no-such-instance") == []
             assert backend.problem is None  # checked on the way
