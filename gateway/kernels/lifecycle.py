@@ -78,6 +78,15 @@ class KernelLifecycle:
         self.instance_id = instance_id
         self._factory: RelayFactory | None = None  # forks the kernels' relays (relay.py)
         self._factory_lock = asyncio.Lock()
+        # every kernel's watcher until it is done, its runtime replaced in its slot or not:
+        # shutdown waits for them all (a dead kernel's release removes its sandbox)
+        self.watchers: set[asyncio.Task[None]] = set()
+
+    def _watch(self, runtime: KernelRuntime) -> asyncio.Task[None]:
+        task = asyncio.create_task(self.watch(runtime))
+        self.watchers.add(task)
+        task.add_done_callback(self.watchers.discard)
+        return task
 
     async def record(self, runtime: KernelRuntime) -> None:
         if self._records is None or runtime.provisioner.sandbox_id is None:
@@ -155,7 +164,7 @@ class KernelLifecycle:
                 info = kernel_view(record.connection_key, CONTAINER_RUN_DIR)
             runtime.relay = await self._start_relay(runtime)
             runtime.connection = self._connection(info, runtime)
-            runtime.watcher = asyncio.create_task(self.watch(runtime))
+            runtime.watcher = self._watch(runtime)
             runtime.uid = uid
             await self._start_bridge(runtime)
             await runtime.connection.start(min(10.0, self._settings.kernel_startup_timeout_s))
@@ -313,7 +322,7 @@ class KernelLifecycle:
             if tcp:
                 await self._locate(runtime)
             runtime.connection = self._connection(info, runtime)
-            runtime.watcher = asyncio.create_task(self.watch(runtime))
+            runtime.watcher = self._watch(runtime)
             await self._start_bridge(runtime)
             remaining = settings.kernel_startup_timeout_s - (loop.time() - begin)
             if run_dir is not None:

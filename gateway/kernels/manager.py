@@ -352,15 +352,11 @@ class KernelManager:
             *(self._lifecycle.stop(r, status="stopped") for r in self.live_runtimes()),
             return_exceptions=True,
         )
-        # Kernels that died are released by their watcher (container removal included): let
-        # those finish before the engine's thread pool goes away.
-        watchers = [
-            s.runtime.watcher
-            for s in self._slots.values()
-            if s.runtime is not None and s.runtime.watcher is not None
-        ]
-        if watchers:
-            await asyncio.wait(watchers, timeout=30)
+        # Kernels that died are released by their watcher (container removal included), also
+        # those whose slot already has a new kernel: let them finish before the engine's thread
+        # pool goes away.
+        if self._lifecycle.watchers:
+            await asyncio.wait(list(self._lifecycle.watchers), timeout=30)
         await self._lifecycle.close()  # the relays' factory, once no kernel needs it
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from gateway.kernels import KernelKey
+from gateway.kernels.runtime import KernelRuntime, KernelSlot
 from gateway.keys import KERNELS_KEY, SETTINGS_KEY, STORE_KEY
 from tests.conftest import Accounts, create_notebook
 from tests.sse import read_frame
@@ -74,20 +75,27 @@ async def test_users_of_one_notebook_get_separate_kernels(kernel_client, owner, 
     assert body["error_name"] == "NameError"
 
 
+async def _queued(slot: KernelSlot, count: int) -> None:
+    """Until `count` requests wait for `slot`'s turn (bounded: a hang is a failure)."""
+    async with asyncio.timeout(30):
+        while slot.waiting != count:  # noqa: ASYNC110 - the queue's length has no event
+            await asyncio.sleep(0.005)
+
+
 async def test_executions_run_in_arrival_order(kernel_client, owner):
     app = kernel_client.server.app
     await _execute(kernel_client, owner, "order = []")
-    slot_key = KernelKey(project_id=1, short_id="scratchpad", user_id=owner.user.id)
-    blocker = asyncio.ensure_future(_execute(kernel_client, owner, "import time; time.sleep(1)"))
-    while app[KERNELS_KEY].runtime(slot_key).execution_state != "busy":  # noqa: ASYNC110 - the kernel's state comes over ZMQ, no event
-        await asyncio.sleep(0.01)
+    slot = app[KERNELS_KEY]._slots[
+        KernelKey(project_id=1, short_id="scratchpad", user_id=owner.user.id)
+    ]
     queued = []
-    for i in range(4):
-        queued.append(asyncio.ensure_future(_execute(kernel_client, owner, f"order.append({i})")))
-        # Each request is queued before the next is sent: arrival order is known.
-        while app[KERNELS_KEY]._slots[slot_key].waiting != i + 1:  # noqa: ASYNC110 - the queue's length has no event
-            await asyncio.sleep(0.005)
-    await asyncio.gather(blocker, *queued)
+    async with slot.lock:  # the kernel's turn is taken (as by a long cell) while they arrive
+        for i in range(4):
+            queued.append(
+                asyncio.ensure_future(_execute(kernel_client, owner, f"order.append({i})"))
+            )
+            await _queued(slot, i + 1)  # each is queued before the next is sent
+    await asyncio.gather(*queued)
     body = await _execute(kernel_client, owner, "order")
     assert body["result"]["text/plain"] == "[0, 1, 2, 3]"
 
@@ -97,18 +105,17 @@ async def test_queue_full_is_429(kernel_client, owner):
     size = app[SETTINGS_KEY].kernel_queue_size
     key = KernelKey(project_id=1, short_id="scratchpad", user_id=owner.user.id)
     await _execute(kernel_client, owner, "1")
-    blocker = asyncio.ensure_future(_execute(kernel_client, owner, "import time; time.sleep(1)"))
-    while app[KERNELS_KEY].runtime(key).execution_state != "busy":  # noqa: ASYNC110 - the kernel's state comes over ZMQ, no event
-        await asyncio.sleep(0.01)
-    waiting = [asyncio.ensure_future(_execute(kernel_client, owner, "1")) for _ in range(size)]
-    while app[KERNELS_KEY]._slots[key].waiting != size:  # noqa: ASYNC110 - the queue's length has no event
-        await asyncio.sleep(0.005)
-    resp = await kernel_client.post(
-        owner.url("scratchpad/kernel/execute"), json={"code": "1"}, headers=owner.headers
-    )
-    assert resp.status == 429
-    assert (await resp.json())["code"] == "kernel_queue_full"
-    await asyncio.gather(blocker, *waiting)
+    slot = app[KERNELS_KEY]._slots[key]
+    async with slot.lock:  # taken, as by a long cell, until the queue is full and refused
+        waiting = [asyncio.ensure_future(_execute(kernel_client, owner, "1")) for _ in range(size)]
+        await _queued(slot, size)
+        async with asyncio.timeout(30):  # queued instead (the turn is held): a failure
+            resp = await kernel_client.post(
+                owner.url("scratchpad/kernel/execute"), json={"code": "1"}, headers=owner.headers
+            )
+        assert resp.status == 429
+        assert (await resp.json())["code"] == "kernel_queue_full"
+    assert all(r["status"] == "ok" for r in await asyncio.gather(*waiting))
 
 
 async def test_timeout_interrupts_and_the_kernel_stays_usable(kernel_client, owner):
@@ -134,6 +141,39 @@ async def test_kernel_death_is_reported_and_replaced(kernel_client, owner):
     fresh = await _execute(kernel_client, owner, "x")
     assert fresh["error_name"] == "NameError", "a fresh kernel: old variables are gone"
     assert fresh["kernel_runtime"]["id"] != first["kernel_runtime"]["id"]
+
+
+async def test_shutdown_waits_for_a_replaced_kernels_release(kernel_client, owner, monkeypatch):
+    """A kernel that died is released by its watcher (its sandbox removed) while its slot may
+    already hold a new kernel: shutdown waits for that release too."""
+    manager = kernel_client.server.app[KERNELS_KEY]
+    lifecycle = manager._lifecycle
+    release, shutdown = lifecycle.release, manager.shutdown
+    shutting_down = asyncio.Event()
+    released: list[str] = []
+    first = await _execute(kernel_client, owner, "x = 1")
+    dead = first["kernel_runtime"]["id"]
+
+    async def held_release(runtime: KernelRuntime) -> None:
+        if runtime.id == dead:  # still releasing when shutdown begins, and a while after
+            await shutting_down.wait()
+            await asyncio.sleep(2)
+        await release(runtime)
+        released.append(runtime.id)
+
+    async def marked_shutdown() -> None:
+        shutting_down.set()
+        await shutdown()
+
+    monkeypatch.setattr(lifecycle, "release", held_release)
+    monkeypatch.setattr(manager, "shutdown", marked_shutdown)
+    died = await _execute(kernel_client, owner, "import os\nos._exit(3)", timeout=60)
+    assert died["error_name"] == "KernelDied"
+    fresh = await _execute(kernel_client, owner, "1")
+    assert fresh["kernel_runtime"]["id"] != dead
+    assert dead not in released
+    await kernel_client.close()
+    assert dead in released
 
 
 async def test_restart_gives_a_fresh_kernel(kernel_client, owner):
