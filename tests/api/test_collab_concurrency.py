@@ -48,7 +48,13 @@ async def _client_loop(
 
 async def _scenario(per_client: list[int], batch: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        app = create_app(Settings(data_dir=Path(tmp), secret_key="k" * 32), clock=FakeClock())
+        settings = Settings(
+            data_dir=Path(tmp),
+            secret_key="k" * 32,
+            kernel_backend="subprocess",  # no kernel is needed: nothing to check or pool
+            kernel_pool_size=0,
+        )
+        app = create_app(settings, clock=FakeClock())
         async with TestClient(TestServer(app)) as client:
             jane = await Accounts(app[STORE_KEY], FakeClock()).make()
             await create_notebook(client, jane, short_id="nb")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 
 import pytest
@@ -140,7 +141,7 @@ async def test_password_is_hashed_and_shown_once(client, jane, settings):
     config = await (await client.get(jane.url("shared1/sharing"), headers=jane.headers)).json()
     assert [p["id"] for p in config["share_passwords"]] == [created["id"], generated["id"]]
     assert "password" not in config["share_passwords"][0]
-    with sqlite3.connect(settings.database_path) as db:
+    with contextlib.closing(sqlite3.connect(settings.database_path)) as db:
         hashes = [r[0] for r in db.execute("SELECT password_hash FROM share_passwords")]
     assert all(h.startswith("pbkdf2_sha256$600000$") for h in hashes)
     assert not any("correct horse" in h for h in hashes)

@@ -180,19 +180,19 @@ async def test_a_kernel_with_another_key_gets_no_stream_through(kernel, dialer, 
     assert await k.link(b"y", timeout=1.0) is None  # nor is this one
     # a sender with the wrong key, as a kernel that skipped the answer's check would be: the
     # gateway refuses its first message
-    listener = socket.create_server(("127.0.0.1", 0))
-    await _dial(dialer, listener.getsockname()[1], b"z")
-    raw, _ = await asyncio.to_thread(listener.accept)
-    listener.close()
-    challenge = bytes(range(16))
-    raw.sendall(challenge)
-    await asyncio.to_thread(raw.recv, 4096)  # the answer, not checked
-    wrong = frames_seal.data_key(frames_seal.frames_key(OTHER), b"z", challenge)
-    link = kernel_helper._SealedLink(raw, wrong)
-    link.send_multipart([b"z", b"H", b"{}"])
-    with pytest.raises(TimeoutError):
-        await _receive(dialer, timeout=1.0)
-    link.close()
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        await _dial(dialer, listener.getsockname()[1], b"z")
+        raw, _ = await asyncio.to_thread(listener.accept)
+    with raw:
+        challenge = bytes(range(16))
+        raw.sendall(challenge)
+        await asyncio.to_thread(raw.recv, 4096)  # the answer, not checked
+        wrong = frames_seal.data_key(frames_seal.frames_key(OTHER), b"z", challenge)
+        link = kernel_helper._SealedLink(raw, wrong)
+        link.send_multipart([b"z", b"H", b"{}"])
+        with pytest.raises(TimeoutError):
+            await _receive(dialer, timeout=1.0)
+        link.close()
 
 
 @pytest.mark.parametrize(
@@ -355,18 +355,28 @@ async def test_a_slow_reader_is_not_a_timeout_while_it_reads(kernel_helper):
     link = kernel_helper._SealedLink(ours, bytes(32))
     link.settimeout(1.0)
     payload = bytes(CHUNK)
-    sending = asyncio.ensure_future(asyncio.to_thread(link.send_multipart, [b"x", b"D", payload]))
-    total = CHUNK + 64  # the chunk sealed, and its frames' heads
-    got = 0
-    theirs.setblocking(False)
-    async with asyncio.timeout(30):
-        while got < total and not sending.done():  # ~64 KiB per 20 ms: 4 MiB take > 1 s
-            await asyncio.sleep(0.02)
-            with contextlib.suppress(BlockingIOError):
-                got += len(theirs.recv(64 * 1024))
-        await sending
-    link.close()
-    theirs.close()
+    rate = 3 << 20  # bytes per second: the chunk takes the reader > 1 s
+    try:
+        sending = asyncio.ensure_future(
+            asyncio.to_thread(link.send_multipart, [b"x", b"D", payload])
+        )
+        total = CHUNK + 64  # the chunk sealed, and its frames' heads
+        got = 0
+        theirs.setblocking(False)
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        async with asyncio.timeout(30):
+            while got < total and not sending.done():
+                await asyncio.sleep(0.01)
+                # paced by the clock, not by the loop's turns: a late turn catches up
+                allowed = int((loop.time() - began) * rate)
+                with contextlib.suppress(BlockingIOError):
+                    while got < allowed:
+                        got += len(theirs.recv(min(64 * 1024, allowed - got)))
+            await sending
+    finally:
+        link.close()
+        theirs.close()
 
 
 async def _linked_after_a_header(kernel, dialer) -> Any:

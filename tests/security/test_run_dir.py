@@ -12,10 +12,12 @@ import socket
 import stat
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from gateway.app import create_app
+from gateway.kernels import rundir
 from gateway.keys import ANALYTICS_KEY, KERNELS_KEY, STORE_KEY
 from tests.conftest import (
     Accounts,
@@ -207,7 +209,9 @@ sorted(os.listdir("/run/kernel/sockets"))
     assert_no_containers(docker_engine, instance)
 
 
-async def test_run_dir_has_a_size_and_inode_quota_and_stops_fast(gateway, docker_settings):
+async def test_run_dir_has_a_size_and_inode_quota_and_stops_fast(
+    gateway, docker_settings, monkeypatch
+):
     """M1: the kernel cannot fill the host disk through its run dir (size and inode caps), and
     stopping a kernel that filled it neither takes long nor stalls the event loop."""
     client, owner = gateway
@@ -239,6 +243,14 @@ out
     assert out["size"] <= docker_settings.kernel_run_dir_mb * 1024 * 1024
     assert out["made"] < docker_settings.kernel_run_dir_inodes
 
+    removals: list[bool] = []  # per run-dir removal: did it run on the loop's thread?
+    remove_now = rundir._remove_now
+
+    def recorded(path: Path) -> None:
+        removals.append(threading.current_thread() is threading.main_thread())
+        remove_now(path)
+
+    monkeypatch.setattr(rundir, "_remove_now", recorded)
     lags: list[float] = []
     stopping = True
 
@@ -257,7 +269,10 @@ out
     stopping = False
     await prober
     assert elapsed < 10
-    assert max(lags) < 0.2, f"event loop stalled {max(lags):.3f} s during stop"
+    assert removals == [False], removals  # the full run dir went away off the loop
+    # a backstop only (a loaded 2-core CI machine delays the loop by itself): the stall this
+    # guards against is the whole removal on the loop
+    assert max(lags) < 1.0, f"event loop stalled {max(lags):.3f} s during stop"
     assert list(docker_settings.kernel_run_root.iterdir()) == []
 
 

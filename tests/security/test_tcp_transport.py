@@ -15,6 +15,7 @@ import secrets
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable
 
 import pyarrow as pa
@@ -149,10 +150,15 @@ class _Sniffer:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        while not self._stop.is_set():
+        stopped_at = None
+        while stopped_at is None or time.monotonic() - stopped_at < 2.0:  # a bounded drain
+            if stopped_at is None and self._stop.is_set():
+                stopped_at = time.monotonic()
             try:
                 frame = self._socket.recv(1 << 17)  # offloaded segments exceed the MTU
             except TimeoutError:
+                if stopped_at is not None:  # stopped, and everything queued is read
+                    return
                 continue
             if len(frame) < 34 or frame[12:14] != b"\x08\x00" or frame[23] != 6:
                 continue
