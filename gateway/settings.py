@@ -221,6 +221,13 @@ class Settings:
             " takes never turns into a burst of starts competing with running kernels."
         ),
     )
+    kernel_pool_refill_delay_s: float = field(
+        default=1.0,
+        metadata=_help(
+            "Seconds a refill waits after a start took a pooled kernel: the new owner's first"
+            " cells do not share the CPU with the refill's starts (0: at once)."
+        ),
+    )
     kernel_pids_limit: int = field(default=256, metadata=_help("Processes per kernel container."))
     kernel_run_dir_mb: int = field(
         default=16,
@@ -454,9 +461,7 @@ class Settings:
                 " letters, digits, '.', '_', '-'), or a systemd slice (name.slice)."
             )
             raise ValueError(msg)
-        if self.kernel_pool_fill_parallel < 1:
-            msg = "GATEWAY_KERNEL_POOL_FILL_PARALLEL must be at least 1."
-            raise ValueError(msg)
+        self._validate_pool()
         # a relay holds kernel messages and, on the way back, the bridge's HogQL results
         largest = max(self.kernel_max_message_bytes, self.hogql_max_result_bytes)
         if self.kernel_relay_memory_mb << 20 < 6 * largest + (64 << 20):
@@ -474,6 +479,14 @@ class Settings:
             raise ValueError(msg)
         if not 0.05 <= self.process_switch_interval_ms <= 100:
             msg = "GATEWAY_PROCESS_SWITCH_INTERVAL_MS must be between 0.05 and 100."
+            raise ValueError(msg)
+
+    def _validate_pool(self) -> None:
+        if self.kernel_pool_fill_parallel < 1:
+            msg = "GATEWAY_KERNEL_POOL_FILL_PARALLEL must be at least 1."
+            raise ValueError(msg)
+        if not 0 <= self.kernel_pool_refill_delay_s <= 600:
+            msg = "GATEWAY_KERNEL_POOL_REFILL_DELAY_S must be between 0 and 600."
             raise ValueError(msg)
 
     def _validate_transport(self) -> None:

@@ -88,3 +88,9 @@ def test_the_relay_has_room_for_the_bridges_results_too():
         {"GATEWAY_HOGQL_MAX_RESULT_BYTES": str(256 << 20), "GATEWAY_KERNEL_RELAY_MEMORY_MB": "1600"}
     )
     assert raised.hogql_max_result_bytes == 256 << 20
+
+
+@pytest.mark.parametrize("value", ["-1", "601", "nan"])
+def test_pool_refill_delay_out_of_range_is_refused(value):
+    with pytest.raises(ValueError, match="GATEWAY_KERNEL_POOL_REFILL_DELAY_S"):
+        Settings.from_env({"GATEWAY_KERNEL_POOL_REFILL_DELAY_S": value})

@@ -342,7 +342,7 @@ class KernelManager:
     async def shutdown(self) -> None:
         """Stop every kernel (clean shutdown leaves no sandbox behind)."""
         self._closing = True
-        self._pool.closing = True
+        self._pool.close()
         for task in list(self._detached):
             task.cancel()
         # Pool launches are not cancelled (a half-made sandbox could be left behind); each

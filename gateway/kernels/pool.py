@@ -8,6 +8,7 @@ taken; their labels say `gateway.pool=1`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -46,6 +47,7 @@ class WarmPool:
         self._starts = asyncio.Semaphore(settings.kernel_pool_fill_parallel)
         self.fills: set[asyncio.Task[None]] = set()
         self.closing = False
+        self._closed = asyncio.Event()  # wakes refills waiting out their delay
 
     @property
     def ready(self) -> int:
@@ -75,25 +77,35 @@ class WarmPool:
             if runtime.alive:
                 runtime.key = key
                 runtime.last_used_at = self._clock.now()
-                self.fill()
+                # later: the taker's first cells (and a burst of other takers') run first
+                self.fill(delay=self._settings.kernel_pool_refill_delay_s)
                 _log.info("kernel %s taken from the pool for %s", runtime.id, key)
                 return runtime
         self.fill()
         return None
 
-    def fill(self) -> None:
-        """Start pooled kernels in the background until the pool is full again."""
+    def close(self) -> None:
+        """Start nothing more (shutdown): refills waiting out their delay end at once."""
+        self.closing = True
+        self._closed.set()
+
+    def fill(self, *, delay: float = 0.0) -> None:
+        """Start pooled kernels in the background until the pool is full again, after `delay`
+        seconds (counted as filling meanwhile, so a burst of takes schedules each refill once)."""
         missing = self._settings.kernel_pool_size - self.ready - self._filling
         for _ in range(max(0, missing)):
             if self.closing or self._capacity() <= 0:
                 return
             self._filling += 1
-            task = asyncio.create_task(self._fill_one())
+            task = asyncio.create_task(self._fill_one(delay))
             self.fills.add(task)
             task.add_done_callback(self.fills.discard)
 
-    async def _fill_one(self) -> None:
+    async def _fill_one(self, delay: float) -> None:
         try:
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closed.wait(), delay)
             async with self._starts:
                 if self.closing:
                     return

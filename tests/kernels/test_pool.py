@@ -60,3 +60,46 @@ async def test_refills_start_a_few_kernels_at_a_time(make_gateway, clock):
 
     await _until(full)
     assert most == 1, "one start at a time, never four at once"
+
+
+async def test_a_take_refills_only_after_the_delay(make_gateway, clock, monkeypatch):
+    """The refill after a take waits `kernel_pool_refill_delay_s`: the taker's first cells
+    do not share the CPU with the new kernel's start."""
+    client = await make_gateway(kernel_pool_size=1, kernel_pool_refill_delay_s=1.5)
+    app = client.server.app
+    manager = app[KERNELS_KEY]
+    pool = manager._pool
+    owner = await Accounts(app[STORE_KEY], clock).make()
+    await _until(lambda: manager.pool_ready == 1)
+    loop = asyncio.get_running_loop()
+    launches: list[float] = []
+    launch = pool._lifecycle.launch
+
+    async def timed(*args, **kwargs):
+        launches.append(loop.time())
+        return await launch(*args, **kwargs)
+
+    monkeypatch.setattr(pool._lifecycle, "launch", timed)
+    taken_at = loop.time()
+    resp = await client.post(owner.url("scratchpad/kernel/start"), headers=owner.headers)
+    assert resp.status == 200
+    assert pool.filling == 1 and pool.starting == 0  # scheduled, not started
+    await _until(lambda: manager.pool_ready == 1)
+    assert len(launches) == 1
+    assert launches[0] - taken_at >= 1.5
+
+
+async def test_shutdown_does_not_wait_out_a_refill_delay(make_gateway, clock):
+    client = await make_gateway(kernel_pool_size=1, kernel_pool_refill_delay_s=600)
+    app = client.server.app
+    manager = app[KERNELS_KEY]
+    owner = await Accounts(app[STORE_KEY], clock).make()
+    await _until(lambda: manager.pool_ready == 1)
+    resp = await client.post(owner.url("scratchpad/kernel/start"), headers=owner.headers)
+    assert resp.status == 200
+    assert manager._pool.filling == 1
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    await client.close()
+    assert loop.time() - began < 30  # not the 600 s delay
+    assert manager._pool.filling == 0 and manager.pool_ready == 0
