@@ -56,7 +56,8 @@ class WarmPool:
 
     @property
     def filling(self) -> int:
-        """Pool kernels being started now (counted against the global cap)."""
+        """Pool kernels being started now or waiting out the refill delay (counted against the
+        global cap)."""
         return self._filling
 
     def runtimes(self) -> list[KernelRuntime]:
@@ -107,7 +108,9 @@ class WarmPool:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._closed.wait(), delay)
             async with self._starts:
-                if self.closing:
+                # re-checked after the delay and the queue: starts meanwhile may have reached
+                # the cap (this refill is counted in `filling` already, hence < 0)
+                if self.closing or self._capacity() < 0:
                     return
                 self.starting += 1
                 try:

@@ -19,7 +19,7 @@ def close_stranded(err: BaseException) -> int:
     """Close every socket held by a local variable of a finished frame in `err`'s tracebacks (its
     causes and contexts too); return how many were open. Frames still running (the caller's and
     its callers') are left alone: their sockets are in use. Call it on a caught error whose
-    sockets belong to no one else."""
+    sockets belong to no one else: not for calls that hand a socket on (attach, ssh)."""
     running = set()
     frame: FrameType | None = sys._getframe()
     while frame is not None:

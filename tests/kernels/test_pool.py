@@ -103,3 +103,23 @@ async def test_shutdown_does_not_wait_out_a_refill_delay(make_gateway, clock):
     await client.close()
     assert loop.time() - began < 30  # not the 600 s delay
     assert manager._pool.filling == 0 and manager.pool_ready == 0
+
+
+async def test_a_delayed_refill_gives_way_to_starts_that_reached_the_cap(make_gateway, clock):
+    """Kernels started while a refill waits out its delay count first: the refill does not
+    take the gateway past `kernel_max_count`."""
+    client = await make_gateway(
+        kernel_pool_size=1, kernel_max_count=2, kernel_pool_refill_delay_s=1.0
+    )
+    app = client.server.app
+    manager = app[KERNELS_KEY]
+    owner = await Accounts(app[STORE_KEY], clock).make()
+    await create_notebook(client, owner, short_id="second")
+    await _until(lambda: manager.pool_ready == 1)
+    resp = await client.post(owner.url("scratchpad/kernel/start"), headers=owner.headers)
+    assert resp.status == 200  # the pooled kernel; its refill waits
+    resp = await client.post(owner.url("second/kernel/start"), headers=owner.headers)
+    assert resp.status == 200  # a cold start within the delay: the cap (2) is reached
+    await _until(lambda: manager._pool.filling == 0)
+    assert manager.pool_ready == 0
+    assert len(manager.live_runtimes()) == 2
