@@ -85,8 +85,11 @@ class KernelManager:
             clock,
             self._lifecycle,
             config=self.default_config,
-            capacity=lambda: (
-                settings.kernel_max_count - len(self.live_runtimes()) - self._pool.filling
+            capacity=lambda: (  # users' launches in flight count: the pool gives way to them
+                settings.kernel_max_count
+                - len(self.live_runtimes())
+                - len(self._starting)
+                - self._pool.filling
             ),
         )
         self._cells = CellRunner(settings, clock, self._lifecycle)
@@ -152,7 +155,9 @@ class KernelManager:
             slot.runtime = pooled
             await self._lifecycle.record(pooled)
             return pooled
-        if len(self.live_runtimes()) >= self._settings.kernel_max_count:
+        # launches in flight count (users' and the pool's, not refills waiting out a delay)
+        launching = len(self._starting) + self._pool.starting
+        if len(self.live_runtimes()) + launching >= self._settings.kernel_max_count:
             limit = self._settings.kernel_max_count
             msg = f"This gateway already runs its maximum of {limit} kernels."
             raise KernelStartFailed(msg)

@@ -123,3 +123,24 @@ async def test_a_delayed_refill_gives_way_to_starts_that_reached_the_cap(make_ga
     await _until(lambda: manager._pool.filling == 0)
     assert manager.pool_ready == 0
     assert len(manager.live_runtimes()) == 2
+
+
+async def test_concurrent_cold_starts_stop_at_the_kernel_cap(make_gateway, clock):
+    """Starts in flight count toward `kernel_max_count`: three notebooks starting at once on
+    a gateway capped at two get two kernels and one 503 naming the cap."""
+    client = await make_gateway(kernel_pool_size=0, kernel_max_count=2)
+    app = client.server.app
+    manager = app[KERNELS_KEY]
+    owner = await Accounts(app[STORE_KEY], clock).make()
+    for name in ("n1", "n2", "n3"):
+        await create_notebook(client, owner, short_id=name)
+    responses = await asyncio.gather(
+        *(
+            client.post(owner.url(f"{name}/kernel/start"), headers=owner.headers)
+            for name in ("n1", "n2", "n3")
+        )
+    )
+    assert sorted(r.status for r in responses) == [200, 200, 503]
+    refused = next(r for r in responses if r.status == 503)
+    assert "maximum of 2 kernels" in (await refused.json())["reason"]
+    assert len(manager.live_runtimes()) == 2
