@@ -46,8 +46,12 @@ class WarmPool:
         # refills start at most this many kernels at once (a burst of takes is no start storm)
         self._starts = asyncio.Semaphore(settings.kernel_pool_fill_parallel)
         self.fills: set[asyncio.Task[None]] = set()
-        self.closing = False
-        self._closed = asyncio.Event()  # wakes refills waiting out their delay
+        self._closed = asyncio.Event()  # set by close(); wakes refills waiting out their delay
+
+    @property
+    def closing(self) -> bool:
+        """Shutdown began: the pool starts nothing more."""
+        return self._closed.is_set()
 
     @property
     def ready(self) -> int:
@@ -87,7 +91,6 @@ class WarmPool:
 
     def close(self) -> None:
         """Start nothing more (shutdown): refills waiting out their delay end at once."""
-        self.closing = True
         self._closed.set()
 
     def fill(self, *, delay: float = 0.0) -> None:
